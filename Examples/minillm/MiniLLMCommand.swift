@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct MiniLLMCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "minillm",
+    abstract: "Train, align, run and export a small Llama-architecture chat model.",
+    subcommands: [BenchCommand.self, DemoCommand.self]
+  )
+}

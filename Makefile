@@ -1,0 +1,46 @@
+# MiniLLM: `make demo` runs the whole pipeline, `make test` runs the test suite.
+# Both install missing system packages first (scripts/bootstrap).
+
+SWIFT ?= swift
+CONFIG ?= release
+
+# AVX2/FMA from the command line when this CPU has them (never in Package.swift: unsafe flags
+# would make the package unusable as a dependency). Without them the code stays correct.
+HAS_AVX2 := $(shell grep -q -w avx2 /proc/cpuinfo 2>/dev/null && grep -q -w fma /proc/cpuinfo 2>/dev/null && echo yes)
+ifeq ($(HAS_AVX2),yes)
+CPU_FLAGS ?= -Xswiftc -target-cpu -Xswiftc haswell -Xcc -mavx2 -Xcc -mfma
+else
+CPU_FLAGS ?=
+endif
+
+BUILD_FLAGS = -c $(CONFIG) $(CPU_FLAGS)
+DEMO_ARGS ?=
+
+.PHONY: all bootstrap build test lint format demo bench clean
+
+all: build
+
+bootstrap:
+	@scripts/bootstrap
+
+build: bootstrap
+	$(SWIFT) build $(BUILD_FLAGS)
+
+test: bootstrap lint
+	$(SWIFT) build $(BUILD_FLAGS) --build-tests
+	$(SWIFT) test $(BUILD_FLAGS) --skip-build --xunit-output .build/test-results.xml
+
+lint:
+	$(SWIFT) format lint --strict --recursive --parallel Package.swift Sources Examples Tests
+
+format:
+	$(SWIFT) format --in-place --recursive --parallel Package.swift Sources Examples Tests
+
+demo: build
+	$(SWIFT) run $(BUILD_FLAGS) --skip-build minillm demo $(DEMO_ARGS)
+
+bench: build
+	$(SWIFT) run $(BUILD_FLAGS) --skip-build minillm bench gemm
+
+clean:
+	rm -rf .build

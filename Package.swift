@@ -1,0 +1,74 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+  name: "MiniLLM",
+  products: [
+    .library(name: "MiniTensor", targets: ["MiniTensor"]),
+    .library(name: "MiniAutograd", targets: ["MiniAutograd"]),
+    .library(name: "MiniLlama", targets: ["MiniLlama"]),
+    .library(name: "MiniTokenize", targets: ["MiniTokenize"]),
+    .library(name: "MiniTrain", targets: ["MiniTrain"]),
+    .library(name: "MiniDistributed", targets: ["MiniDistributed"]),
+    .executable(name: "minillm", targets: ["minillm"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+  ],
+  targets: [
+    // System libraries.
+    .systemLibrary(
+      name: "COpenBLAS",
+      pkgConfig: "openblas",
+      providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
+    ),
+    .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+    .systemLibrary(
+      name: "CSentencePiece",
+      pkgConfig: "sentencepiece",
+      providers: [.apt(["libsentencepiece-dev"])]
+    ),
+    .systemLibrary(
+      name: "CMPI",
+      pkgConfig: "ompi-c",
+      providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]
+    ),
+    .target(
+      name: "CSentencePieceShim",
+      dependencies: ["CSentencePiece"],
+      cxxSettings: [.headerSearchPath("include")]
+    ),
+
+    // Libraries, bottom to top.
+    .target(name: "MiniTensor", dependencies: ["COpenBLAS"]),
+    .target(name: "MiniAutograd", dependencies: ["MiniTensor"]),
+    .target(
+      name: "MiniTokenize",
+      dependencies: ["MiniTensor", "CSentencePieceShim", "CZstd"]
+    ),
+    .target(name: "MiniLlama", dependencies: ["MiniTensor", "MiniAutograd", "MiniTokenize"]),
+    .target(
+      name: "MiniTrain",
+      dependencies: ["MiniTensor", "MiniAutograd", "MiniLlama", "MiniTokenize"]
+    ),
+    .target(name: "MiniDistributed", dependencies: ["MiniTrain", "MiniTensor", "CMPI"]),
+
+    // Executables.
+    .executableTarget(
+      name: "minillm",
+      dependencies: [
+        "MiniTensor", "MiniAutograd", "MiniLlama", "MiniTokenize", "MiniTrain", "MiniDistributed",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      path: "Examples/minillm"
+    ),
+
+    // Tests.
+    .target(name: "TestSupport", dependencies: ["MiniTensor"], path: "Tests/TestSupport"),
+    .testTarget(name: "MiniTensorTests", dependencies: ["MiniTensor", "TestSupport"]),
+  ],
+  swiftLanguageModes: [.v6],
+  cxxLanguageStandard: .cxx17
+)

@@ -1,0 +1,12 @@
+// CMPI: Open MPI for Swift. MPI_COMM_WORLD, MPI_FLOAT, MPI_SUM and MPI_IN_PLACE are macros over
+// addresses of library globals, which Swift cannot import; these one-line functions return them.
+#pragma once
+#include <mpi.h>
+
+static inline MPI_Comm cmpi_comm_world(void) { return MPI_COMM_WORLD; }
+static inline MPI_Datatype cmpi_float(void) { return MPI_FLOAT; }
+static inline MPI_Datatype cmpi_double(void) { return MPI_DOUBLE; }
+static inline MPI_Datatype cmpi_int64(void) { return MPI_INT64_T; }
+static inline MPI_Op cmpi_sum(void) { return MPI_SUM; }
+static inline MPI_Op cmpi_max(void) { return MPI_MAX; }
+static inline void *cmpi_in_place(void) { return MPI_IN_PLACE; }

@@ -1,0 +1,3 @@
+// CZstd: the zstd streaming API for Swift.
+#pragma once
+#include <zstd.h>

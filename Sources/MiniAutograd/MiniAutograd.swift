@@ -1,0 +1,1 @@
+// MiniAutograd: see MiniAutograd.docc for the module overview.

@@ -1,0 +1,1 @@
+// MiniDistributed: see MiniDistributed.docc for the module overview.

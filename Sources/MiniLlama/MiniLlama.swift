@@ -1,0 +1,1 @@
+// MiniLlama: see MiniLlama.docc for the module overview.

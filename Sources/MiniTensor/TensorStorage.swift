@@ -1,0 +1,51 @@
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// The buffer behind one or more `Tensor` values.
+///
+/// Invariant that makes the `@unchecked Sendable` sound: the elements are written only through
+/// `Tensor`'s mutating API, which first ensures the storage is uniquely referenced (copy-on-write)
+/// and owned (not a read-only mapping); kernels that write from several threads do so on disjoint
+/// ranges of a storage that no other value can observe until they return.
+@usableFromInline
+final class TensorStorage: @unchecked Sendable {
+  /// First element.
+  @usableFromInline let base: UnsafeMutablePointer<Float>
+  /// Number of `Float` elements.
+  @usableFromInline let count: Int
+  /// The owner of mapped memory, or `nil` when this storage allocated `base` itself.
+  let mapping: (any AnyObject & Sendable)?
+
+  /// Allocates `count` uninitialised floats, 64-byte aligned.
+  @usableFromInline
+  init(uninitializedCount count: Int) {
+    precondition(count >= 0, "TensorStorage: negative count \(count)")
+    self.count = count
+    let bytes = max(count, 1) * MemoryLayout<Float>.stride
+    let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+    base = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+    mapping = nil
+  }
+
+  /// Allocates `count` floats set to `value`.
+  @usableFromInline
+  convenience init(count: Int, repeating value: Float) {
+    self.init(uninitializedCount: count)
+    base.initialize(repeating: value, count: count)
+  }
+
+  /// Wraps memory owned by `owner` (a read-only mapping); the storage keeps `owner` alive.
+  init(mapped base: UnsafePointer<Float>, count: Int, owner: any AnyObject & Sendable) {
+    self.base = UnsafeMutablePointer(mutating: base)
+    self.count = count
+    self.mapping = owner
+  }
+
+  /// Whether the memory may be written in place (false for read-only mappings).
+  @usableFromInline var isWritable: Bool { mapping == nil }
+
+  deinit {
+    if mapping == nil { UnsafeMutableRawPointer(base).deallocate() }
+  }
+}

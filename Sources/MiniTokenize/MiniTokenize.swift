@@ -1,0 +1,1 @@
+// MiniTokenize: see MiniTokenize.docc for the module overview.

@@ -1,0 +1,1 @@
+// MiniTrain: see MiniTrain.docc for the module overview.
