@@ -68,6 +68,7 @@ let package = Package(
     // Tests.
     .target(name: "TestSupport", dependencies: ["MiniTensor"], path: "Tests/TestSupport"),
     .testTarget(name: "MiniTensorTests", dependencies: ["MiniTensor", "TestSupport"]),
+    .testTarget(name: "MiniLlamaTests", dependencies: ["MiniLlama", "TestSupport"]),
   ],
   swiftLanguageModes: [.v6],
   cxxLanguageStandard: .cxx17

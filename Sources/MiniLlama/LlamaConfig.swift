@@ -1,0 +1,164 @@
+import Foundation
+
+/// RoPE frequency scaling, as transformers' `rope_parameters` / `rope_scaling` `rope_type`.
+public enum RopeScaling: Sendable, Equatable {
+  /// Positions divided by `factor` (`"linear"`).
+  case linear(factor: Double)
+  /// Dynamic NTK: the base grows with the sequence length (`"dynamic"`).
+  case dynamic(factor: Double, originalMaxPositions: Int?)
+  /// Llama 3.1 frequency-band scaling (`"llama3"`).
+  case llama3(
+    factor: Double, lowFrequencyFactor: Double, highFrequencyFactor: Double,
+    originalMaxPositions: Int)
+}
+
+/// A Llama architecture, with Hugging Face `config.json` key names.
+///
+/// Decoding validates every value and names the key of the first bad one; both the older
+/// top-level `rope_theta`/`rope_scaling` and the newer `rope_parameters` are accepted.
+public struct LlamaConfig: Sendable, Equatable {
+  /// Vocabulary size (`vocab_size`).
+  public var vocabSize: Int
+  /// Model width (`hidden_size`).
+  public var hiddenSize: Int
+  /// MLP width (`intermediate_size`).
+  public var intermediateSize: Int
+  /// Number of decoder layers (`num_hidden_layers`).
+  public var layerCount: Int
+  /// Query heads (`num_attention_heads`).
+  public var headCount: Int
+  /// Key/value heads (`num_key_value_heads`); fewer than `headCount` means grouped-query attention.
+  public var kvHeadCount: Int
+  /// Width of one head (`head_dim`; default `hiddenSize / headCount`).
+  public var headDim: Int
+  /// Longest position the RoPE tables cover (`max_position_embeddings`).
+  public var maxPositions: Int
+  /// RMSNorm epsilon (`rms_norm_eps`).
+  public var rmsNormEps: Float
+  /// RoPE base (`rope_theta`).
+  public var ropeTheta: Double
+  /// RoPE scaling, if any.
+  public var ropeScaling: RopeScaling?
+  /// Whether `lm_head` shares the embedding matrix (`tie_word_embeddings`).
+  public var tieWordEmbeddings: Bool
+  /// Beginning-of-sequence id (`bos_token_id`).
+  public var bosTokenId: Int?
+  /// End-of-sequence ids (`eos_token_id`, a number or a list).
+  public var eosTokenIds: [Int]
+  /// Padding id (`pad_token_id`).
+  public var padTokenId: Int?
+  /// Standard deviation of the initial weights (`initializer_range`).
+  public var initializerRange: Float
+
+  /// A configuration; call `validate()` (or decode) to check it.
+  public init(
+    vocabSize: Int, hiddenSize: Int, intermediateSize: Int, layerCount: Int, headCount: Int,
+    kvHeadCount: Int? = nil, headDim: Int? = nil, maxPositions: Int = 2048,
+    rmsNormEps: Float = 1e-5, ropeTheta: Double = 10_000, ropeScaling: RopeScaling? = nil,
+    tieWordEmbeddings: Bool = false, bosTokenId: Int? = nil, eosTokenIds: [Int] = [],
+    padTokenId: Int? = nil, initializerRange: Float = 0.02
+  ) {
+    self.vocabSize = vocabSize
+    self.hiddenSize = hiddenSize
+    self.intermediateSize = intermediateSize
+    self.layerCount = layerCount
+    self.headCount = headCount
+    self.kvHeadCount = kvHeadCount ?? headCount
+    self.headDim = headDim ?? (headCount > 0 ? hiddenSize / headCount : 0)
+    self.maxPositions = maxPositions
+    self.rmsNormEps = rmsNormEps
+    self.ropeTheta = ropeTheta
+    self.ropeScaling = ropeScaling
+    self.tieWordEmbeddings = tieWordEmbeddings
+    self.bosTokenId = bosTokenId
+    self.eosTokenIds = eosTokenIds
+    self.padTokenId = padTokenId
+    self.initializerRange = initializerRange
+  }
+
+  /// Query heads per key/value head.
+  public var groupSize: Int { headCount / kvHeadCount }
+
+  /// Checks every value; the error names the first bad key.
+  public func validate() throws(LlamaConfigError) {
+    func positive(_ value: Int, _ key: String) throws(LlamaConfigError) {
+      if value <= 0 { throw .invalid(key: key, "must be a positive integer, got \(value)") }
+    }
+    try positive(vocabSize, "vocab_size")
+    try positive(hiddenSize, "hidden_size")
+    try positive(intermediateSize, "intermediate_size")
+    try positive(layerCount, "num_hidden_layers")
+    try positive(headCount, "num_attention_heads")
+    try positive(kvHeadCount, "num_key_value_heads")
+    try positive(headDim, "head_dim")
+    try positive(maxPositions, "max_position_embeddings")
+    if headCount % kvHeadCount != 0 {
+      throw .invalid(
+        key: "num_key_value_heads",
+        "\(kvHeadCount) key/value heads do not divide num_attention_heads \(headCount)")
+    }
+    if headDim % 2 != 0 {
+      throw .invalid(key: "head_dim", "RoPE needs an even head dimension, got \(headDim)")
+    }
+    if !(rmsNormEps > 0) || !rmsNormEps.isFinite {
+      throw .invalid(key: "rms_norm_eps", "must be a positive number, got \(rmsNormEps)")
+    }
+    if !(ropeTheta > 0) || !ropeTheta.isFinite {
+      throw .invalid(key: "rope_theta", "must be a positive number, got \(ropeTheta)")
+    }
+    if !(initializerRange >= 0) {
+      throw .invalid(key: "initializer_range", "must be ≥ 0, got \(initializerRange)")
+    }
+    switch ropeScaling {
+    case .linear(let factor), .dynamic(let factor, _), .llama3(let factor, _, _, _):
+      if !(factor >= 1) {
+        throw .invalid(key: "rope_parameters.factor", "must be ≥ 1, got \(factor)")
+      }
+    case nil: break
+    }
+    if case .llama3(_, let low, let high, let original) = ropeScaling {
+      if !(low > 0) || !(high > low) {
+        throw .invalid(
+          key: "rope_parameters.high_freq_factor",
+          "need 0 < low_freq_factor < high_freq_factor, got \(low), \(high)")
+      }
+      try positive(original, "rope_parameters.original_max_position_embeddings")
+    }
+    for (key, id) in [("bos_token_id", bosTokenId), ("pad_token_id", padTokenId)] {
+      if let id, id < 0 || id >= vocabSize {
+        throw .invalid(key: key, "\(id) is outside the vocabulary 0..<\(vocabSize)")
+      }
+    }
+    for id in eosTokenIds where id < 0 || id >= vocabSize {
+      throw .invalid(key: "eos_token_id", "\(id) is outside the vocabulary 0..<\(vocabSize)")
+    }
+  }
+
+  /// Parameters excluding the input embedding (the `N` of the 6·N FLOPs rule; includes the head).
+  public var nonEmbeddingParameterCount: Int {
+    let attention = hiddenSize * headCount * headDim * 2 + hiddenSize * kvHeadCount * headDim * 2
+    let mlp = 3 * hiddenSize * intermediateSize
+    let norms = 2 * hiddenSize
+    return layerCount * (attention + mlp + norms) + hiddenSize + vocabSize * hiddenSize
+  }
+
+  /// All parameters (the head counted once when tied).
+  public var parameterCount: Int {
+    nonEmbeddingParameterCount + (tieWordEmbeddings ? 0 : vocabSize * hiddenSize)
+  }
+}
+
+/// A `config.json` value that cannot describe a Llama.
+public enum LlamaConfigError: Error, CustomStringConvertible, Equatable {
+  /// A key holds an unusable value.
+  case invalid(key: String, String)
+  /// The file could not be read or parsed.
+  case unreadable(path: String, String)
+
+  public var description: String {
+    switch self {
+    case .invalid(let key, let message): "config key '\(key)': \(message)"
+    case .unreadable(let path, let message): "\(path): \(message)"
+    }
+  }
+}

@@ -1,1 +1,0 @@
-// MiniLlama: see MiniLlama.docc for the module overview.
