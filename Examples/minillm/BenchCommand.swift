@@ -27,6 +27,9 @@ struct GemmBench: ParsableCommand {
   @Option(help: "A shapes file with lines 'M N K NN|NT|TN' (default: the built-in list).")
   var shapes: String?
 
+  @Option(help: "Measure only this shape, written 'M,N,K,NN|NT|TN'.")
+  var shape: String?
+
   @Option(help: "Thread counts to measure, comma-separated.")
   var threads: String = "1,2"
 
@@ -34,7 +37,16 @@ struct GemmBench: ParsableCommand {
   var seconds: Double = 2
 
   func run() throws {
-    let list = try shapes.map(Self.readShapes) ?? Self.defaultShapes
+    var list = try shapes.map(Self.readShapes) ?? Self.defaultShapes
+    if let shape {
+      let fields = shape.split(separator: ",")
+      guard fields.count == 4, let m = Int(fields[0]), let n = Int(fields[1]),
+        let k = Int(fields[2]), m > 0, n > 0, k > 0, ["NN", "NT", "TN"].contains(fields[3])
+      else {
+        throw ValidationError("--shape: expected 'M,N,K,NN|NT|TN', got '\(shape)'")
+      }
+      list = [GemmShape(m: m, n: n, k: k, layout: String(fields[3]))]
+    }
     let threadCounts = try threads.split(separator: ",").map { part -> Int in
       guard let value = Int(part), value >= 1 else {
         throw ValidationError("--threads: '\(part)' is not a positive integer")
