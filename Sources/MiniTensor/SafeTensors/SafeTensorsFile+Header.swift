@@ -1,0 +1,223 @@
+/// Validation of a safetensors header: everything is checked before any offset is trusted.
+extension SafeTensorsFile {
+  /// The largest header the reader accepts, as in the reference implementation.
+  public static let maximumHeaderLength = 100_000_000
+
+  /// What a validated header says.
+  struct Header {
+    var tensors: [TensorInfo]
+    var metadata: [String: String]
+    /// Offset of the data buffer from the start of the file.
+    var bufferStart: Int
+  }
+
+  /// Validates the header and tensor layout of the file `bytes` read from `path`.
+  static func parseHeader(_ bytes: UnsafeRawBufferPointer, path: String) throws(SafeTensorsError)
+    -> Header
+  {
+    guard bytes.count >= 8 else {
+      throw SafeTensorsError(
+        .truncatedFile, path: path,
+        "the file is \(bytes.count) bytes, shorter than the 8-byte header length that starts every "
+          + "safetensors file (is it empty or truncated?)")
+    }
+    let declared = UInt64(littleEndian: bytes.loadUnaligned(as: UInt64.self))
+    if declared > UInt64(maximumHeaderLength) {
+      throw SafeTensorsError(
+        .headerLengthOutOfRange, path: path,
+        "header length \(declared) exceeds the \(maximumHeaderLength)-byte limit "
+          + "(not a safetensors file, or a corrupt one)")
+    }
+    let headerLength = Int(declared)
+    guard headerLength <= bytes.count - 8 else {
+      throw SafeTensorsError(
+        .headerLengthOutOfRange, path: path,
+        "header length \(headerLength) runs past the end of the \(bytes.count)-byte file "
+          + "(truncated download?)")
+    }
+    let headerBytes = UnsafeRawBufferPointer(rebasing: bytes[8..<(8 + headerLength)])
+    guard String(validating: headerBytes, as: UTF8.self) != nil else {
+      throw SafeTensorsError(.headerNotUTF8, path: path, "the header is not valid UTF-8")
+    }
+    let json: HeaderJSON
+    do {
+      json = try HeaderJSON.parse(headerBytes)
+    } catch {
+      throw SafeTensorsError(
+        .headerNotJSON, path: path,
+        "the header is not valid JSON: \(error.reason) at header byte \(error.offset)")
+    }
+    guard case .object(let members) = json else {
+      throw SafeTensorsError(
+        .headerNotObject, path: path, "the header is \(json.typeName), not a JSON object")
+    }
+
+    let bufferStart = 8 + headerLength
+    let bufferLength = bytes.count - bufferStart
+    var seen = Set<String>()
+    var metadata: [String: String] = [:]
+    var tensors: [TensorInfo] = []
+    tensors.reserveCapacity(members.count)
+    for (key, value) in members {
+      guard seen.insert(key).inserted else {
+        throw SafeTensorsError(
+          .duplicateName, path: path, tensor: key,
+          "the name appears more than once in the header")
+      }
+      if key == "__metadata__" {
+        metadata = try parseMetadata(value, path: path)
+      } else {
+        tensors.append(
+          try parseEntry(value, name: key, bufferLength: bufferLength, path: path))
+      }
+    }
+    try checkLayout(tensors, bufferLength: bufferLength, path: path)
+    return Header(tensors: tensors, metadata: metadata, bufferStart: bufferStart)
+  }
+
+  static func parseMetadata(_ value: HeaderJSON, path: String) throws(SafeTensorsError)
+    -> [String: String]
+  {
+    guard case .object(let members) = value else {
+      throw SafeTensorsError(
+        .invalidMetadata, path: path, "__metadata__ is \(value.typeName), not an object of strings")
+    }
+    var metadata: [String: String] = [:]
+    for (key, entry) in members {
+      guard case .string(let text) = entry else {
+        throw SafeTensorsError(
+          .invalidMetadata, path: path,
+          "__metadata__ key '\(key)' is \(entry.typeName), not a string")
+      }
+      guard metadata.updateValue(text, forKey: key) == nil else {
+        throw SafeTensorsError(
+          .invalidMetadata, path: path, "__metadata__ key '\(key)' appears more than once")
+      }
+    }
+    return metadata
+  }
+
+  static func parseEntry(
+    _ value: HeaderJSON, name: String, bufferLength: Int, path: String
+  ) throws(SafeTensorsError) -> TensorInfo {
+    func fail(_ kind: SafeTensorsError.Kind, _ message: String) -> SafeTensorsError {
+      SafeTensorsError(kind, path: path, tensor: name, message)
+    }
+    guard case .object(let members) = value else {
+      throw fail(
+        .invalidEntry,
+        "the entry is \(value.typeName), not an object with dtype, shape and data_offsets")
+    }
+    var fields: [String: HeaderJSON] = [:]
+    for (key, field) in members where fields.updateValue(field, forKey: key) != nil {
+      throw fail(.invalidEntry, "field '\(key)' appears more than once")
+    }
+    // Other fields are ignored, as the reference implementation does.
+    guard let dtypeField = fields["dtype"], let shapeField = fields["shape"],
+      let offsetsField = fields["data_offsets"]
+    else {
+      let missing = ["dtype", "shape", "data_offsets"].filter { fields[$0] == nil }
+      throw fail(
+        .invalidEntry, "missing field \(missing.map { "'\($0)'" }.joined(separator: ", "))")
+    }
+
+    guard case .string(let dtypeName) = dtypeField else {
+      throw fail(.invalidEntry, "'dtype' is \(dtypeField.typeName), not a string")
+    }
+    guard let dtype = SafeTensorsDType(rawValue: dtypeName) else {
+      let known = SafeTensorsDType.allCases.map(\.rawValue).joined(separator: ", ")
+      throw fail(.unknownDType, "dtype '\(dtypeName)' is not supported (supported: \(known))")
+    }
+
+    guard case .array(let dims) = shapeField else {
+      throw fail(.invalidEntry, "'shape' is \(shapeField.typeName), not an array")
+    }
+    var shape: [Int] = []
+    shape.reserveCapacity(dims.count)
+    var elementCount = 1
+    for (axis, dim) in dims.enumerated() {
+      guard case .number(let number) = dim, number.isIntegerLiteral else {
+        throw fail(.invalidShape, "dimension \(axis) is \(dim.typeName), not an integer")
+      }
+      guard let size = number.integer, size >= 0 else {
+        throw fail(.invalidShape, "dimension \(axis) is \(number.text), not a non-negative Int")
+      }
+      let (product, overflow) = elementCount.multipliedReportingOverflow(by: size)
+      guard !overflow else {
+        throw fail(
+          .invalidShape, "the element count overflows at dimension \(axis) (\(shape + [size]))")
+      }
+      shape.append(size)
+      elementCount = product
+    }
+    let (byteCount, overflow) = elementCount.multipliedReportingOverflow(by: dtype.elementSize)
+    guard !overflow else {
+      throw fail(.invalidShape, "the byte count of shape \(shape) in \(dtypeName) overflows")
+    }
+
+    guard case .array(let offsets) = offsetsField, offsets.count == 2 else {
+      throw fail(
+        .invalidEntry, "'data_offsets' is \(offsetsField.typeName), not an array [begin, end]")
+    }
+    var bounds: [Int] = []
+    for offset in offsets {
+      guard case .number(let number) = offset, let position = number.integer, position >= 0
+      else {
+        throw fail(
+          .invalidOffsets, "data offset \(offset.typeName) is not a non-negative integer")
+      }
+      bounds.append(position)
+    }
+    let (begin, end) = (bounds[0], bounds[1])
+    guard begin <= end else {
+      throw fail(.invalidOffsets, "data_offsets [\(begin), \(end)] begin after they end")
+    }
+    guard end - begin == byteCount else {
+      throw fail(
+        .sizeMismatch,
+        "shape \(shape) of \(dtypeName) needs \(byteCount) bytes but data_offsets "
+          + "[\(begin), \(end)] span \(end - begin)")
+    }
+    guard end <= bufferLength else {
+      throw fail(
+        .offsetsPastEnd,
+        "data_offsets [\(begin), \(end)] run past the end of the \(bufferLength)-byte data "
+          + "buffer (truncated file?)")
+    }
+    return TensorInfo(name: name, dtype: dtype, shape: shape, byteRange: begin..<end)
+  }
+
+  /// Checks that the tensors, sorted by offset, tile the data buffer exactly.
+  static func checkLayout(_ tensors: [TensorInfo], bufferLength: Int, path: String)
+    throws(SafeTensorsError)
+  {
+    let sorted = tensors.sorted {
+      ($0.byteRange.lowerBound, $0.byteRange.upperBound)
+        < ($1.byteRange.lowerBound, $1.byteRange.upperBound)
+    }
+    var previous: TensorInfo?
+    for tensor in sorted {
+      let end = previous?.byteRange.upperBound ?? 0
+      let begin = tensor.byteRange.lowerBound
+      if begin < end, let previous {
+        throw SafeTensorsError(
+          .overlappingTensors, path: path, tensor: tensor.name,
+          "bytes \(tensor.byteRange) overlap tensor '\(previous.name)' at \(previous.byteRange)")
+      }
+      if begin > end {
+        let after = previous.map { " after tensor '\($0.name)'" } ?? " at the start of the buffer"
+        throw SafeTensorsError(
+          .gapBetweenTensors, path: path, tensor: tensor.name,
+          "bytes \(end)..<\(begin)\(after) belong to no tensor")
+      }
+      previous = tensor
+    }
+    let end = previous?.byteRange.upperBound ?? 0
+    if end != bufferLength {
+      let after = previous.map { "after the last tensor '\($0.name)'" } ?? "and no tensors"
+      throw SafeTensorsError(
+        .trailingBytes, path: path, tensor: previous?.name,
+        "\(bufferLength - end) bytes of data \(after) belong to no tensor")
+    }
+  }
+}
