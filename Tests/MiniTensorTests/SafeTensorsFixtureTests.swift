@@ -156,7 +156,7 @@ extension SafeTensorsTests {
         SafeTensorsEntry("i32", integers, as: .i32),
         SafeTensorsEntry("i64", int64: [-(1 << 62), 0, (1 << 53) + 1], shape: [3]),
         SafeTensorsEntry("u8", uint8: [0, 7, 255], shape: [3, 1]),
-        SafeTensorsEntry("scalar", Tensor(2.5)),
+        SafeTensorsEntry("scalar \"q\" é\u{1}\u{8}\\", Tensor(2.5)),
         SafeTensorsEntry("empty", Tensor.zeros([0, 5])),
       ]
       // One metadata key: the reference writer orders several keys unpredictably.

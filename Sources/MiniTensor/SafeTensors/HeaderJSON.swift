@@ -288,7 +288,8 @@ private struct Parser {
 
 /// Writing JSON strings for the header.
 extension HeaderJSON {
-  /// `text` as a JSON string literal with quotes, escaping `"`, `\` and control characters.
+  /// `text` as a JSON string literal with quotes, escaping `"`, `\` and control characters the
+  /// way the reference writer (serde_json) does.
   static func quoted(_ text: String) -> String {
     var result = "\""
     for scalar in text.unicodeScalars {
@@ -298,6 +299,8 @@ extension HeaderJSON {
       case "\n": result += "\\n"
       case "\r": result += "\\r"
       case "\t": result += "\\t"
+      case "\u{8}": result += "\\b"
+      case "\u{C}": result += "\\f"
       case _ where scalar.value < 0x20:
         let hex = String(scalar.value, radix: 16)
         result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex

@@ -108,17 +108,25 @@ extension SafeTensorsFile {
         .invalidEntry,
         "the entry is \(value.typeName), not an object with dtype, shape and data_offsets")
     }
-    var fields: [String: HeaderJSON] = [:]
-    for (key, field) in members where fields.updateValue(field, forKey: key) != nil {
-      throw fail(.invalidEntry, "field '\(key)' appears more than once")
+    var dtypeField: HeaderJSON?
+    var shapeField: HeaderJSON?
+    var offsetsField: HeaderJSON?
+    var otherKeys = Set<String>()
+    for (key, field) in members {
+      let isNew: Bool
+      switch key {
+      case "dtype": (isNew, dtypeField) = (dtypeField == nil, field)
+      case "shape": (isNew, shapeField) = (shapeField == nil, field)
+      case "data_offsets": (isNew, offsetsField) = (offsetsField == nil, field)
+      // Other fields are ignored, as the reference implementation does.
+      default: isNew = otherKeys.insert(key).inserted
+      }
+      guard isNew else { throw fail(.invalidEntry, "field '\(key)' appears more than once") }
     }
-    // Other fields are ignored, as the reference implementation does.
-    guard let dtypeField = fields["dtype"], let shapeField = fields["shape"],
-      let offsetsField = fields["data_offsets"]
-    else {
-      let missing = ["dtype", "shape", "data_offsets"].filter { fields[$0] == nil }
-      throw fail(
-        .invalidEntry, "missing field \(missing.map { "'\($0)'" }.joined(separator: ", "))")
+    guard let dtypeField, let shapeField, let offsetsField else {
+      let missing = [("dtype", dtypeField), ("shape", shapeField), ("data_offsets", offsetsField)]
+        .filter { $0.1 == nil }.map { "'\($0.0)'" }
+      throw fail(.invalidEntry, "missing field \(missing.joined(separator: ", "))")
     }
 
     guard case .string(let dtypeName) = dtypeField else {
