@@ -7,7 +7,16 @@ extension SafeTensorsTests {
   /// Files written by Python (`transformers`, `safetensors`) read by us, and ours read by Python.
   @Suite("interoperability")
   struct Interoperability {
-    static let fixtureDirectory = sharedPath("fixtures/hf-tiny-llama")
+    /// `Tests/Fixtures` of this repository.
+    static let repositoryFixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+      .deletingLastPathComponent().appendingPathComponent("Fixtures").path
+
+    /// The shared fixture, else the repository's copy of it.
+    static let fixtureDirectory =
+      sharedPath("fixtures/hf-tiny-llama")
+      ?? [repositoryFixtures + "/hf-tiny-llama"].first {
+        FileManager.default.fileExists(atPath: $0 + "/fixture.json")
+      }
 
     /// The parameter table of the fixture's README.md.
     static let parameterShapes: [String: [Int]] = {
@@ -92,6 +101,34 @@ extension SafeTensorsTests {
         let expected = try #require(samples[key]).map(Float.init)
         let actual = (0..<8).map { logits[b, t, $0] }
         #expect(actual == expected, "logits\(key)")
+      }
+    }
+
+    /// Every safetensors file under `Tests/Fixtures` (written by PyTorch's `save_file`).
+    static let repositoryFiles: [String] = {
+      let root = repositoryFixtures
+      let found = FileManager.default.enumerator(atPath: root)?.compactMap { $0 as? String } ?? []
+      return found.filter { $0.hasSuffix(".safetensors") }.sorted().map { root + "/" + $0 }
+    }()
+
+    @Test(.enabled(if: !repositoryFiles.isEmpty, "Tests/Fixtures has no safetensors files"))
+    func readsEveryRepositoryFixture() throws {
+      for path in Self.repositoryFiles {
+        let file = try SafeTensorsFile(path: path)
+        #expect(!file.names.isEmpty, "\(path)")
+        let tensors = try file.loadAll()
+        var bytes = 0
+        for info in file.tensorInfos {
+          let tensor = try #require(tensors[info.name])
+          #expect(tensor.shape == info.shape, "\(path): \(info.name)")
+          bytes += info.byteRange.count
+          if info.dtype == .f32 {
+            let mapped = try file.withRawBytes(named: info.name) { $0.baseAddress }
+            #expect(firstElementAddress(tensor) == mapped, "\(path): \(info.name) not zero-copy")
+          }
+        }
+        let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int
+        #expect(size == file.bufferStart + bytes, "\(path)")
       }
     }
 
