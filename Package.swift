@@ -69,6 +69,9 @@ let package = Package(
     .target(name: "TestSupport", dependencies: ["MiniTensor"], path: "Tests/TestSupport"),
     .testTarget(name: "MiniTensorTests", dependencies: ["MiniTensor", "TestSupport"]),
     .testTarget(name: "MiniLlamaTests", dependencies: ["MiniLlama", "TestSupport"]),
+    .testTarget(
+      name: "MiniTokenizeTests", dependencies: ["MiniTokenize", "TestSupport"],
+      resources: [.copy("Fixtures")]),
   ],
   swiftLanguageModes: [.v6],
   cxxLanguageStandard: .cxx17

@@ -1,0 +1,189 @@
+/// Reads one corpus file record by record, in any format of `CorpusFormat`, plain or zstd.
+///
+/// JSON lines are read one line at a time and JSON arrays one element at a time, so memory stays
+/// at one record plus a read buffer whatever the file's size. A malformed record is skipped and
+/// counted in `statistics` (the first few with their line and reason); I/O errors and broken
+/// array structure throw `InputError`.
+public final class CorpusReader {
+  /// The file.
+  public let path: String
+  /// The layout records are decoded with.
+  public let format: CorpusFormat
+  /// Counts so far.
+  public private(set) var statistics: SourceStatistics
+  /// How many rejections are kept with their line and reason.
+  public static let loggedRejectionLimit = 5
+
+  private let file: FileByteSource
+  private let input: BufferedInput
+  private let splitter: JSONArraySplitter?
+  private let placeholders: [(String, String)]
+  private var sawFirstLine = false
+
+  /// Opens `path`. With `format` nil the layout is detected from the file name and its first
+  /// records (see `CorpusReader.detectFormat(path:)`).
+  /// - Parameters:
+  ///   - placeholders: values for self-cognition placeholders, e.g. `["name": "MiniLLM"]` fills
+  ///     `{{name}}`, `<NAME>` and `[NAME]` in conversations and preference pairs.
+  /// - Throws: `InputError` when the file cannot be opened or its format cannot be told.
+  public init(path: String, format: CorpusFormat? = nil, placeholders: [String: String] = [:])
+    throws
+  {
+    self.path = path
+    self.format = try format ?? Self.detectFormat(path: path)
+    let (source, file) = try FileByteSource.opening(path)
+    self.file = file
+    input = BufferedInput(source: source)
+    if self.format.isJSON, try Self.firstByte(path: path) == UInt8(ascii: "[") {
+      splitter = JSONArraySplitter(input: input, path: path)
+    } else {
+      splitter = nil
+    }
+    self.placeholders = placeholders.sorted { $0.key < $1.key }.flatMap { key, value in
+      ["{{\(key)}}", "<\(key.uppercased())>", "[\(key.uppercased())]"].map { ($0, value) }
+    }
+    statistics = SourceStatistics(path: path, format: self.format)
+  }
+
+  /// Compressed bytes read so far and the file's size (for progress and ETA).
+  public var progress: (read: Int, total: Int) { (file.position, file.size) }
+
+  /// The next valid record, or `nil` at the end of the file.
+  /// - Throws: `InputError` for unreadable files and broken JSON-array structure.
+  public func next() throws -> CorpusRecord? {
+    while true {
+      let decoded: Result<CorpusRecord, RecordRejection>
+      let line: Int
+      if let splitter {
+        guard let (bytes, start) = try splitter.next() else { return nil }
+        line = start
+        decoded = bytes.withUnsafeBytes { decode($0) }
+      } else {
+        guard let bytes = try input.nextLine() else { return nil }
+        line = input.lineNumber
+        if isBlank(bytes) { continue }
+        if format == .tsv && !sawFirstLine {
+          sawFirstLine = true
+          if isTSVHeader(bytes) { continue }
+        }
+        decoded = decode(bytes)
+      }
+      statistics.records += 1
+      switch decoded {
+      case .success(let record):
+        statistics.accepted += 1
+        return record
+      case .failure(let rejection):
+        statistics.reject(rejection, line: line, limit: Self.loggedRejectionLimit)
+      }
+    }
+  }
+
+  private func decode(_ bytes: UnsafeRawBufferPointer) -> Result<CorpusRecord, RecordRejection> {
+    do throws(RecordRejection) {
+      switch format {
+      case .text, .tsv:
+        if let bad = firstInvalidUTF8(in: bytes) {
+          throw RecordRejection(.invalidUTF8, "invalid UTF-8 at byte \(bad)")
+        }
+        let line = String(decoding: bytes, as: UTF8.self)
+        if format == .text { return .success(.document(Document(text: line))) }
+        return .success(.preference(filled(try CorpusFormat.decodeTSV(line))))
+      default:
+        let members: [String: JSONValue]
+        switch Result(catching: { () throws(JSONFailure) in
+          try JSONParser.parseObject(bytes, keeping: format.neededKeys)
+        }) {
+        case .success(let parsed): members = parsed
+        case .failure(.syntax(let offset, let message)):
+          throw RecordRejection(.invalidJSON, "invalid JSON at byte \(offset): \(message)")
+        case .failure(.invalidUTF8(let offset)):
+          throw RecordRejection(.invalidUTF8, "invalid UTF-8 at byte \(offset)")
+        }
+        let fields = RecordFields(members)
+        switch format.kind {
+        case .document: return .success(.document(try format.decodeDocument(fields)))
+        case .conversation:
+          return .success(.conversation(filled(try format.decodeConversation(fields))))
+        case .preference: return .success(.preference(filled(try format.decodePreference(fields))))
+        }
+      }
+    } catch {
+      return .failure(error)
+    }
+  }
+
+  private func isBlank(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    bytes.allSatisfy { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }
+  }
+
+  private func isTSVHeader(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    String(decoding: bytes, as: UTF8.self).lowercased().hasPrefix("prompt\tchosen\trejected")
+  }
+
+  private func filled(_ text: String) -> String {
+    guard !placeholders.isEmpty else { return text }
+    var text = text
+    for (pattern, value) in placeholders where text.contains(pattern) {
+      text = text.replacing(pattern, with: value)
+    }
+    return text
+  }
+
+  private func filled(_ conversation: Conversation) -> Conversation {
+    guard !placeholders.isEmpty else { return conversation }
+    var result = conversation
+    result.system = conversation.system.map(filled)
+    result.messages = conversation.messages.map { Message(role: $0.role, content: filled($0.content)) }
+    return result
+  }
+
+  private func filled(_ pair: PreferencePair) -> PreferencePair {
+    guard !placeholders.isEmpty else { return pair }
+    return PreferencePair(
+      prompt: filled(pair.prompt), chosen: filled(pair.chosen), rejected: filled(pair.rejected))
+  }
+}
+
+/// What one source file gave: records seen, kept, and rejected per reason.
+public struct SourceStatistics: Sendable, Equatable, Codable {
+  /// The file, as given.
+  public var path: String
+  /// Its format.
+  public var format: CorpusFormat
+  /// Records read (accepted + rejected; blank lines are not records).
+  public var records = 0
+  /// Records decoded successfully.
+  public var accepted = 0
+  /// Rejected records per reason.
+  public var rejected: [RejectReason: Int] = [:]
+  /// The first few rejections, with line and detail.
+  public var firstRejections: [RejectedRecord] = []
+
+  /// Creates empty statistics for a source.
+  public init(path: String, format: CorpusFormat) {
+    self.path = path
+    self.format = format
+  }
+
+  /// Total rejected records.
+  public var rejectedCount: Int { rejected.values.reduce(0, +) }
+
+  mutating func reject(_ rejection: RecordRejection, line: Int, limit: Int) {
+    rejected[rejection.reason, default: 0] += 1
+    if firstRejections.count < limit {
+      firstRejections.append(
+        RejectedRecord(line: line, reason: rejection.reason, detail: rejection.detail))
+    }
+  }
+}
+
+/// A skipped record, located by the line it starts on.
+public struct RejectedRecord: Sendable, Equatable, Codable {
+  /// 1-based line number in the (decompressed) file.
+  public var line: Int
+  /// Why it was skipped.
+  public var reason: RejectReason
+  /// What exactly was wrong.
+  public var detail: String
+}

@@ -1,1 +1,0 @@
-// MiniTokenize: see MiniTokenize.docc for the module overview.
