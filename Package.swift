@@ -71,7 +71,7 @@ let package = Package(
     .testTarget(name: "MiniLlamaTests", dependencies: ["MiniLlama", "TestSupport"]),
     .testTarget(
       name: "MiniTokenizeTests", dependencies: ["MiniTokenize", "TestSupport"],
-      resources: [.copy("Fixtures")]),
+      exclude: ["Fixtures"]),
   ],
   swiftLanguageModes: [.v6],
   cxxLanguageStandard: .cxx17

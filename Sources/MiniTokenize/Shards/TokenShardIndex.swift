@@ -22,6 +22,14 @@ public struct TokenShardIndex: Sendable, Equatable, Codable {
   /// Each input file's counts.
   public var sources: [SourceEntry]
 
+  enum CodingKeys: String, CodingKey {
+    case format, version, tokenizer, shards, sources
+    case tokenWidth = "token_width"
+    case minimumDocumentTokens = "minimum_document_tokens"
+    case totalTokens = "total_tokens"
+    case totalDocuments = "total_documents"
+  }
+
   /// The tokenizer a shard folder was made with.
   public struct TokenizerReference: Sendable, Equatable, Codable {
     /// File name inside the folder (`tokenizer.model`).
@@ -32,6 +40,12 @@ public struct TokenShardIndex: Sendable, Equatable, Codable {
     public var vocabularySize: Int
     /// The EOS id appended after every document.
     public var eosId: Int?
+
+    enum CodingKeys: String, CodingKey {
+      case file, sha256
+      case vocabularySize = "vocab_size"
+      case eosId = "eos_id"
+    }
   }
 
   /// One input file's counts.
@@ -50,6 +64,11 @@ public struct TokenShardIndex: Sendable, Equatable, Codable {
     public var documents: Int
     /// Tokens written (EOS included).
     public var tokens: Int
+
+    enum CodingKeys: String, CodingKey {
+      case path, format, records, rejected, documents, tokens
+      case tooShort = "too_short"
+    }
   }
 
   /// Sum of rejected records per reason over all sources.
@@ -63,7 +82,6 @@ public struct TokenShardIndex: Sendable, Equatable, Codable {
   public func encoded() throws -> [UInt8] {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    encoder.keyEncodingStrategy = .convertToSnakeCase
     return Array(try encoder.encode(self)) + [0x0A]
   }
 
@@ -75,7 +93,6 @@ public struct TokenShardIndex: Sendable, Equatable, Codable {
       throw TokenShardError.unreadable(path: path, message: "no index.json")
     }
     let decoder = JSONDecoder()
-    decoder.keyDecodingStrategy = .convertFromSnakeCase
     do {
       let index = try decoder.decode(TokenShardIndex.self, from: data)
       guard index.format == "minillm-token-shards", index.version == 1 else {
