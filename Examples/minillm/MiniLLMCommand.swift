@@ -5,6 +5,6 @@ struct MiniLLMCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "minillm",
     abstract: "Train, align, run and export a small Llama-architecture chat model.",
-    subcommands: [BenchCommand.self, DemoCommand.self]
+    subcommands: [BenchCommand.self, DataCommand.self, DemoCommand.self, TokenizerCommand.self]
   )
 }

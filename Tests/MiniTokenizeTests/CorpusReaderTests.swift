@@ -70,7 +70,8 @@ struct CorpusSampleTests {
         record
           == .conversation(
             Conversation(messages: [
-              Message(role: .user, content: prompt), Message(role: .assistant, content: raw["output"]!),
+              Message(role: .user, content: prompt),
+              Message(role: .assistant, content: raw["output"]!),
             ])))
     }
 
@@ -86,7 +87,9 @@ struct CorpusSampleTests {
       let messages = raw["conversations"] as! [[String: String]]
       let system = messages.first { $0["from"] == "system" }?["value"]
       #expect(pair.prompt.system == system)
-      #expect(pair.prompt.messages.map(\.content) == messages.filter { $0["from"] != "system" }.map { $0["value"]! })
+      #expect(
+        pair.prompt.messages.map(\.content)
+          == messages.filter { $0["from"] != "system" }.map { $0["value"]! })
       #expect(pair.chosen == (raw["chosen"] as! [String: String])["value"])
       #expect(pair.rejected == (raw["rejected"] as! [String: String])["value"])
     }
@@ -98,7 +101,8 @@ struct CorpusSampleTests {
       #expect(record == .document(Document(text: object["text"] as! String)))
     }
 
-    let (identity, _) = try readAll(identityPath, placeholders: ["name": "小迷你", "author": "MiniLLM"])
+    let (identity, _) = try readAll(
+      identityPath, placeholders: ["name": "小迷你", "author": "MiniLLM"])
     let texts = identity.compactMap { record -> String? in
       guard case .conversation(let conversation) = record else { return nil }
       return conversation.messages.map(\.content).joined()
@@ -139,7 +143,10 @@ struct CorpusFixtureTests {
     let path = fixturePath("wudao.json")
     #expect(try CorpusReader.detectFormat(path: path) == .wudao)
     let (records, _) = try readAll(path)
-    #expect(records == [.document(Document(text: "春天\n春天来了，万物复苏。")), .document(Document(text: "没有标题的正文。"))])
+    #expect(
+      records == [
+        .document(Document(text: "春天\n春天来了，万物复苏。")), .document(Document(text: "没有标题的正文。")),
+      ])
   }
 
   @Test("firefly: input → user, target → assistant")
@@ -152,7 +159,8 @@ struct CorpusFixtureTests {
       records[1]
         == .conversation(
           Conversation(messages: [
-            Message(role: .user, content: "对联：春风得意马蹄疾"), Message(role: .assistant, content: "秋水无痕雁影斜"),
+            Message(role: .user, content: "对联：春风得意马蹄疾"),
+            Message(role: .assistant, content: "秋水无痕雁影斜"),
           ])))
   }
 
@@ -165,7 +173,8 @@ struct CorpusFixtureTests {
           Conversation(
             system: "You are an AI assistant whose name is MOSS.",
             messages: [
-              Message(role: .user, content: "你好"), Message(role: .assistant, content: "你好！有什么可以帮你的吗？"),
+              Message(role: .user, content: "你好"),
+              Message(role: .assistant, content: "你好！有什么可以帮你的吗？"),
               Message(role: .user, content: "再见"), Message(role: .assistant, content: "再见！"),
             ]))
       ])
@@ -204,7 +213,9 @@ struct CorpusFixtureTests {
         == .conversation(
           Conversation(
             system: "简洁回答",
-            messages: [Message(role: .user, content: "1+1?"), Message(role: .assistant, content: "2")])))
+            messages: [
+              Message(role: .user, content: "1+1?"), Message(role: .assistant, content: "2"),
+            ])))
     let (sharegpt, _) = try readAll(
       fixturePath("sharegpt.json"), placeholders: ["name": "小明", "author": "张三"])
     #expect(
@@ -213,7 +224,8 @@ struct CorpusFixtureTests {
           Conversation(
             system: "你是一个助手",
             messages: [
-              Message(role: .user, content: "你是谁？"), Message(role: .assistant, content: "我是 小明，由 张三 开发。"),
+              Message(role: .user, content: "你是谁？"),
+              Message(role: .assistant, content: "我是 小明，由 张三 开发。"),
             ]))
       ])
   }
@@ -229,7 +241,8 @@ struct CorpusFixtureTests {
         == .preference(
           PreferencePair(
             prompt: Conversation(messages: [
-              Message(role: .user, content: "怎么做番茄炒蛋？"), Message(role: .assistant, content: "先炒蛋，再炒番茄。"),
+              Message(role: .user, content: "怎么做番茄炒蛋？"),
+              Message(role: .assistant, content: "先炒蛋，再炒番茄。"),
               Message(role: .user, content: "要放糖吗？"),
             ]), chosen: "可以放一点糖提鲜。", rejected: "不知道。")))
   }
@@ -258,7 +271,8 @@ struct CorpusFixtureTests {
       records[1]
         == .preference(
           PreferencePair(
-            prompt: Conversation(messages: [Message(role: .user, content: "推荐一本书")]), chosen: "《活着》，余华的小说。",
+            prompt: Conversation(messages: [Message(role: .user, content: "推荐一本书")]),
+            chosen: "《活着》，余华的小说。",
             rejected: "没有。")))
   }
 
@@ -269,10 +283,12 @@ struct CorpusFixtureTests {
       records == [
         .preference(
           PreferencePair(
-            prompt: Conversation(messages: [Message(role: .user, content: "1+1=?")]), chosen: "2", rejected: "3")),
+            prompt: Conversation(messages: [Message(role: .user, content: "1+1=?")]), chosen: "2",
+            rejected: "3")),
         .preference(
           PreferencePair(
-            prompt: Conversation(system: "请认真回答", messages: [Message(role: .user, content: "天空是什么颜色？")]),
+            prompt: Conversation(
+              system: "请认真回答", messages: [Message(role: .user, content: "天空是什么颜色？")]),
             chosen: "蓝色", rejected: "绿色")),
       ])
   }

@@ -1,7 +1,6 @@
 import Foundation
-import Testing
-
 import MiniTokenize
+import Testing
 
 @Suite("JSONParser")
 struct JSONParserTests {
@@ -22,7 +21,8 @@ struct JSONParserTests {
     ]
     for text in texts {
       let ours = try parse(text)
-      let theirs = try JSONSerialization.jsonObject(with: Data(text.utf8), options: .fragmentsAllowed)
+      let theirs = try JSONSerialization.jsonObject(
+        with: Data(text.utf8), options: .fragmentsAllowed)
       #expect(Self.equal(ours, theirs), "\(text)")
     }
   }

@@ -11,18 +11,21 @@ struct PretrainPipelineTests {
 
   /// Writes a JSONL file, a JSON-array file and a text file holding the good and short documents
   /// and bad records of every kind; returns the paths and the injected counts per reason.
-  static func writeCorpus(in directory: String) throws -> (paths: [String], injected: [String: [RejectReason: Int]]) {
+  static func writeCorpus(in directory: String) throws -> (
+    paths: [String], injected: [String: [RejectReason: Int]]
+  ) {
     let (good, short) = corpus()
-    func json(_ text: String) -> String {
-      let data = try! JSONSerialization.data(withJSONObject: ["text": text, "meta": ["id": 1]])
+    func json(_ text: String) throws -> String {
+      let data = try JSONSerialization.data(withJSONObject: ["text": text, "meta": ["id": 1]])
       return String(decoding: data, as: UTF8.self)
     }
     var jsonl: [UInt8] = []
     for (index, text) in good[0..<120].enumerated() {
-      jsonl += Array(json(text).utf8) + [0x0A]
+      jsonl += Array(try json(text).utf8) + [0x0A]
       switch index {
       case 10: jsonl += Array(#"{"text": "unterminated"#.utf8) + [0x0A]
-      case 20: jsonl += Array(#"{"text": "bad "#.utf8) + [0xFF, 0xFE] + Array(#"" }"#.utf8) + [0x0A]
+      case 20:
+        jsonl += Array(#"{"text": "bad "#.utf8) + [0xFF, 0xFE] + Array(#"" }"#.utf8) + [0x0A]
       case 30: jsonl += Array(#"{"content": "no text member"}"#.utf8) + [0x0A]
       case 40: jsonl += Array(#"{"text": 42}"#.utf8) + [0x0A]
       case 50: jsonl += Array(#"{"text": "   "}"#.utf8) + [0x0A]
@@ -31,12 +34,12 @@ struct PretrainPipelineTests {
       default: break
       }
     }
-    for text in short { jsonl += Array(json(text).utf8) + [0x0A] }
+    for text in short { jsonl += Array(try json(text).utf8) + [0x0A] }
     let jsonlPath = try writeBytes(jsonl, named: "part-1.jsonl", in: directory)
 
     var array: [UInt8] = Array("[\n".utf8)
     for (index, text) in good[120..<200].enumerated() {
-      array += Array(json(text).utf8) + Array(",\n".utf8)
+      array += Array(try json(text).utf8) + Array(",\n".utf8)
       switch index {
       case 5: array += Array(#"{"text" "missing colon"},"#.utf8) + [0x0A]
       case 15: array += Array(#"{"text": ["a list"]},"#.utf8) + [0x0A]
@@ -45,7 +48,7 @@ struct PretrainPipelineTests {
       default: break
       }
     }
-    array += Array(json(good[200]).utf8) + Array("\n]\n".utf8)
+    array += Array(try json(good[200]).utf8) + Array("\n]\n".utf8)
     let arrayPath = try writeBytes(array, named: "part-2.json", in: directory)
 
     var text: [UInt8] = []
@@ -58,21 +61,27 @@ struct PretrainPipelineTests {
     return (
       [jsonlPath, arrayPath, textPath],
       [
-        jsonlPath: [.invalidJSON: 2, .invalidUTF8: 2, .missingField: 1, .wrongType: 1, .emptyText: 1],
+        jsonlPath: [
+          .invalidJSON: 2, .invalidUTF8: 2, .missingField: 1, .wrongType: 1, .emptyText: 1,
+        ],
         arrayPath: [.invalidJSON: 1, .wrongType: 1, .emptyText: 1, .invalidUTF8: 1],
         textPath: [.invalidUTF8: 1],
       ]
     )
   }
 
-  static func run(_ inputs: [String], tokenizer: SentencePieceTokenizer, output: String, configure: (inout PretrainOptions) -> Void = { _ in }) async throws -> TokenShardIndex {
+  static func run(
+    _ inputs: [String], tokenizer: SentencePieceTokenizer, output: String,
+    configure: (inout PretrainOptions) -> Void = { _ in }
+  ) async throws -> TokenShardIndex {
     var options = PretrainOptions()
     options.batchBytes = 300
     options.shardTokenLimit = 2_000
     options.maximumBadFraction = 0.1
     configure(&options)
     return try await PretrainPipeline.run(
-      inputs: inputs, tokenizer: tokenizer, tokenizerFile: ("tokenizer.model", tokenizer.modelBytes),
+      inputs: inputs, tokenizer: tokenizer,
+      tokenizerFile: ("tokenizer.model", tokenizer.modelBytes),
       output: output, options: options)
   }
 
@@ -137,13 +146,18 @@ struct PretrainPipelineTests {
     #expect(firstFiles == (try contents(second)))
     // Without --overwrite an existing folder is refused; with it, a run with bigger shards
     // replaces the files and leaves no stale shard behind.
-    await #expect(throws: PretrainError.self) { try await Self.run(paths, tokenizer: tokenizer, output: first) }
+    await #expect(throws: PretrainError.self) {
+      try await Self.run(paths, tokenizer: tokenizer, output: first)
+    }
     let index = try await Self.run(paths, tokenizer: tokenizer, output: first) {
       $0.overwrite = true
       $0.shardTokenLimit = 1_000_000
     }
     #expect(index.shards.count == 1)
-    #expect(Set(try FileManager.default.contentsOfDirectory(atPath: first)) == ["index.json", "tokenizer.model", "shard-00000.bin"])
+    #expect(
+      Set(try FileManager.default.contentsOfDirectory(atPath: first)) == [
+        "index.json", "tokenizer.model", "shard-00000.bin",
+      ])
   }
 
   @Test("Above --max-bad-fraction the run fails and leaves no shard behind")
@@ -154,7 +168,9 @@ struct PretrainPipelineTests {
     let (paths, _) = try Self.writeCorpus(in: directory)
     let output = directory + "/shards"
     await #expect(throws: PretrainError.self) {
-      try await Self.run(paths, tokenizer: tokenizer, output: output) { $0.maximumBadFraction = 0.01 }
+      try await Self.run(paths, tokenizer: tokenizer, output: output) {
+        $0.maximumBadFraction = 0.01
+      }
     }
     #expect(try FileManager.default.contentsOfDirectory(atPath: output).isEmpty)
   }
@@ -165,7 +181,8 @@ struct PretrainPipelineTests {
     defer { try? FileManager.default.removeItem(atPath: directory) }
     let tokenizer = try trainTinyModel()
     await #expect(throws: PretrainError.self) {
-      try await Self.run([fixturePath("firefly.jsonl")], tokenizer: tokenizer, output: directory + "/out")
+      try await Self.run(
+        [fixturePath("firefly.jsonl")], tokenizer: tokenizer, output: directory + "/out")
     }
   }
 }

@@ -52,15 +52,20 @@ struct SentencePieceTokenizerTests {
         case 2: text += "  "
         default:
           let range = ranges[rng.next(below: ranges.count)]
-          let value = range.lowerBound + UInt32(rng.next(below: Int(range.upperBound - range.lowerBound) + 1))
+          let value =
+            range.lowerBound + UInt32(rng.next(below: Int(range.upperBound - range.lowerBound) + 1))
           // U+2581 is sentencepiece's own space marker; it decodes to a space by design.
-          if value != 0x2581, let scalar = Unicode.Scalar(value) { text.unicodeScalars.append(scalar) }
+          if value != 0x2581, let scalar = Unicode.Scalar(value) {
+            text.unicodeScalars.append(scalar)
+          }
         }
       }
       let ids = try tokenizer.encode(text)
       #expect(ids.allSatisfy { $0 >= 0 && $0 < tokenizer.vocabularySize })
       let decoded = try tokenizer.decode(ids)
-      #expect(Array(decoded.utf8) == Array(text.utf8), "trial \(trial), \(text.unicodeScalars.count) scalars")
+      #expect(
+        Array(decoded.utf8) == Array(text.utf8),
+        "trial \(trial), \(text.unicodeScalars.count) scalars")
     }
   }
 
@@ -108,8 +113,12 @@ struct SentencePieceTokenizerTests {
 
   @Test("Errors name the file or id and never crash")
   func errors() throws {
-    #expect(throws: TokenizerError.self) { try SentencePieceTokenizer(contentsOf: "/nonexistent/tokenizer.model") }
-    #expect(throws: TokenizerError.self) { try SentencePieceTokenizer(modelBytes: Array("not a model".utf8)) }
+    #expect(throws: TokenizerError.self) {
+      try SentencePieceTokenizer(contentsOf: "/nonexistent/tokenizer.model")
+    }
+    #expect(throws: TokenizerError.self) {
+      try SentencePieceTokenizer(modelBytes: Array("not a model".utf8))
+    }
     let tokenizer = try trainTinyModel()
     #expect(throws: TokenizerError.idOutOfRange(id: 420, vocabularySize: 420)) {
       try tokenizer.decode([3, 420])
@@ -135,15 +144,21 @@ struct SentencePieceTokenizerTests {
   func sha256() {
     var hasher = SHA256()
     hasher.update(Array("abc".utf8))
-    #expect(SHA256.hex(hasher.finalize()) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    #expect(
+      SHA256.hex(hasher.finalize())
+        == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
     let long = Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)
-    #expect(SHA256.hex(of: long) == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
-    #expect(SHA256.hex(of: []) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+    #expect(
+      SHA256.hex(of: long) == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+    #expect(
+      SHA256.hex(of: []) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
     var pieces = SHA256()
     let million = [UInt8](repeating: UInt8(ascii: "a"), count: 1_000_000)
     for chunk in stride(from: 0, to: million.count, by: 999) {
       pieces.update(Array(million[chunk..<min(chunk + 999, million.count)]))
     }
-    #expect(SHA256.hex(pieces.finalize()) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+    #expect(
+      SHA256.hex(pieces.finalize())
+        == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
   }
 }

@@ -65,7 +65,10 @@ struct SplitMix64 {
 /// A few KB of mixed Chinese and English lines to train tiny models on.
 func trainingLines(count: Int = 400, seed: UInt64 = 7) -> [String] {
   let chinese = Array("床前明月光疑是地上霜举头望低思故乡春眠不觉晓处闻啼鸟夜来风雨声花落知多少白日依山尽黄河入海流欲穷千里目更上一层楼的了是在我有他这中大来上个国")
-  let words = ["the", "model", "learns", "from", "data", "and", "tokens", "of", "text", "train", "small", "language", "chat", "hello", "world"]
+  let words = [
+    "the", "model", "learns", "from", "data", "and", "tokens", "of", "text", "train", "small",
+    "language", "chat", "hello", "world",
+  ]
   var rng = SplitMix64(state: seed)
   return (0..<count).map { index in
     if index % 2 == 0 {

@@ -63,7 +63,8 @@ extension CorpusFormat {
     }
     let instruction = try fields.string("instruction")
     let input = try fields.optionalString("input") ?? ""
-    let prompt = input.isEmpty ? instruction : instruction.isEmpty ? input : "\(instruction)\n\(input)"
+    let prompt =
+      input.isEmpty ? instruction : instruction.isEmpty ? input : "\(instruction)\n\(input)"
     try requireNonEmpty(prompt, field: "instruction")
     messages.append(Message(role: .user, content: prompt))
     messages.append(Message(role: .assistant, content: try fields.text("output")))
@@ -79,7 +80,8 @@ extension CorpusFormat {
       let entry = try RecordFields.element(value, of: field, at: index)
       let name = try entry.string(roleKey)
       guard let role = Self.role(named: name) else {
-        throw RecordRejection(.wrongType, "'\(field)[\(index)].\(roleKey)' is unknown role '\(name)'")
+        throw RecordRejection(
+          .wrongType, "'\(field)[\(index)].\(roleKey)' is unknown role '\(name)'")
       }
       let text = try entry.string(textKey)
       if role == .system {

@@ -37,7 +37,8 @@ extension CorpusFormat {
         rejected: try fields.object("rejected").string("text"))
     case .cvalues:
       pair = PreferencePair(
-        prompt: Conversation(messages: [Message(role: .user, content: try fields.string("prompt"))]),
+        prompt: Conversation(messages: [Message(role: .user, content: try fields.string("prompt"))]
+        ),
         chosen: try fields.string("pos_resp"), rejected: try fields.string("neg_resp"))
     default:
       preconditionFailure("decodePreference: \(self) is not a JSON preference format")
@@ -50,7 +51,8 @@ extension CorpusFormat {
   static func decodeTSV(_ line: String) throws(RecordRejection) -> PreferencePair {
     let columns = line.split(separator: "\t", omittingEmptySubsequences: false)
     guard columns.count >= 3 else {
-      throw RecordRejection(.missingField, "\(columns.count) columns, expected prompt, chosen, rejected")
+      throw RecordRejection(
+        .missingField, "\(columns.count) columns, expected prompt, chosen, rejected")
     }
     let pair = PreferencePair(
       prompt: Conversation(messages: [Message(role: .user, content: String(columns[0]))]),

@@ -36,7 +36,8 @@ extension CorpusReader {
       throw InputError(
         path: path, message: "records with members [\(keys)] match no known format; pass --format")
     }
-    throw InputError(path: path, message: "no decodable JSON record to detect the format; pass --format")
+    throw InputError(
+      path: path, message: "no decodable JSON record to detect the format; pass --format")
   }
 
   /// The first non-whitespace byte of the (decompressed) file, or `nil` when there is none.
@@ -44,7 +45,8 @@ extension CorpusReader {
     let (source, _) = try FileByteSource.opening(path)
     let input = BufferedInput(source: source, chunkSize: 1 << 16)
     while let chunk = try input.nextChunk() {
-      if let byte = chunk.first(where: { !($0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D) }) {
+      if let byte = chunk.first(where: { !($0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D) })
+      {
         return byte
       }
     }

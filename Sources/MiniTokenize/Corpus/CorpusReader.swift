@@ -134,7 +134,9 @@ public final class CorpusReader {
     guard !placeholders.isEmpty else { return conversation }
     var result = conversation
     result.system = conversation.system.map(filled)
-    result.messages = conversation.messages.map { Message(role: $0.role, content: filled($0.content)) }
+    result.messages = conversation.messages.map {
+      Message(role: $0.role, content: filled($0.content))
+    }
     return result
   }
 

@@ -147,6 +147,9 @@ public enum PretrainPipeline {
 
       for (sourceIndex, reader) in readers.enumerated() {
         state.progress.currentFile = reader.path
+        state.progress.inputBytesRead = readBefore
+        state.progress.elapsed = state.elapsedSeconds
+        progress(state.progress)
         var batch = Batch(sequence: nextSequence, source: sourceIndex)
         while true {
           let record = try reader.next()
@@ -189,7 +192,9 @@ public enum PretrainPipeline {
   ) throws -> TokenShardIndex {
     let indexPath = (output as NSString).appendingPathComponent("index.json")
     // A crash from here on leaves no index rather than an index naming the wrong shards.
-    if FileManager.default.fileExists(atPath: indexPath) { try FileManager.default.removeItem(atPath: indexPath) }
+    if FileManager.default.fileExists(atPath: indexPath) {
+      try FileManager.default.removeItem(atPath: indexPath)
+    }
     let shards = try writer.commit()
     try AtomicFile.write(
       tokenizerFile.bytes, to: (output as NSString).appendingPathComponent(tokenizerFile.name))

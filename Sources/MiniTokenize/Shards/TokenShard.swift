@@ -25,7 +25,8 @@ public final class TokenShard: @unchecked Sendable {
   }
 
   /// Maps a headerless file of `tokenWidth`-byte little-endian ids (the seeds' `uint16` `.bin`).
-  public convenience init(headerlessPath path: String, tokenWidth: Int, vocabularySize: Int) throws {
+  public convenience init(headerlessPath path: String, tokenWidth: Int, vocabularySize: Int) throws
+  {
     precondition(tokenWidth == 2 || tokenWidth == 4, "TokenShard: token width \(tokenWidth)")
     try self.init(path: path, headerless: (tokenWidth, vocabularySize))
   }
@@ -45,7 +46,8 @@ public final class TokenShard: @unchecked Sendable {
     if size > 0 {
       let address = mmap(nil, size, PROT_READ, MAP_SHARED, descriptor, 0)
       guard let address, address != MAP_FAILED else {
-        throw TokenShardError.unreadable(path: path, message: "mmap: \(String(cString: strerror(errno)))")
+        throw TokenShardError.unreadable(
+          path: path, message: "mmap: \(String(cString: strerror(errno)))")
       }
       mapping = UnsafeRawPointer(address)
     } else {
@@ -56,7 +58,8 @@ public final class TokenShard: @unchecked Sendable {
       if let headerless {
         guard size % headerless.width == 0 else {
           throw TokenShardError.badHeader(
-            path: path, message: "size \(size) is not a multiple of the token width \(headerless.width)")
+            path: path,
+            message: "size \(size) is not a multiple of the token width \(headerless.width)")
         }
         header = TokenShardHeader(
           tokenWidth: headerless.width, tokenCount: size / headerless.width,
@@ -90,13 +93,17 @@ public final class TokenShard: @unchecked Sendable {
     var worst = 0
     if header.tokenWidth == 2 {
       for i in 0..<buffer.count {
-        let id = Int(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * (start + i), as: UInt16.self)))
+        let id = Int(
+          UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * (start + i), as: UInt16.self))
+        )
         buffer[i] = Int32(truncatingIfNeeded: id)
         worst = max(worst, id)
       }
     } else {
       for i in 0..<buffer.count {
-        let id = Int(UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * (start + i), as: UInt32.self)))
+        let id = Int(
+          UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * (start + i), as: UInt32.self))
+        )
         buffer[i] = Int32(truncatingIfNeeded: id)
         worst = max(worst, id)
       }

@@ -81,7 +81,9 @@ public struct TokenShardHeader: Sendable, Equatable {
     }
     let eos = Int(read(Int32.self, at: 28))
     guard eos >= -1, eos < vocabulary else { throw fail("EOS id \(eos) outside the vocabulary") }
-    guard bytes[32..<Self.size].allSatisfy({ $0 == 0 }) else { throw fail("reserved bytes not zero") }
+    guard bytes[32..<Self.size].allSatisfy({ $0 == 0 }) else {
+      throw fail("reserved bytes not zero")
+    }
     self.init(
       tokenWidth: width, tokenCount: Int(count), vocabularySize: vocabulary,
       eosID: eos >= 0 ? eos : nil)

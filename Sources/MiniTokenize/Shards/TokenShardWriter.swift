@@ -116,7 +116,8 @@ public final class TokenShardWriter {
     try file.close()
     self.file = nil
     shards.append(
-      ShardEntry(file: Self.fileName(shards.count), tokens: tokensInShard, documents: documentsInShard))
+      ShardEntry(
+        file: Self.fileName(shards.count), tokens: tokensInShard, documents: documentsInShard))
   }
 }
 

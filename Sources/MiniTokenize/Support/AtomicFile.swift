@@ -90,7 +90,8 @@ package final class OutputFile {
   package func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws {
     var done = 0
     while done < bytes.count {
-      let written = pwrite(descriptor, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
+      let written = pwrite(
+        descriptor, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
       if written < 0 {
         if errno == EINTR { continue }
         throw AtomicFileError(path: path, operation: "write", code: errno)

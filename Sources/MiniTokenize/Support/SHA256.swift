@@ -41,13 +41,17 @@ package struct SHA256: Sendable {
     var tail: [UInt8] = [0x80]
     let remainder = (pending.count + 1) % 64
     tail.append(contentsOf: repeatElement(0, count: (remainder <= 56 ? 56 : 120) - remainder))
-    for shift in stride(from: 56, through: 0, by: -8) { tail.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
+    for shift in stride(from: 56, through: 0, by: -8) {
+      tail.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift)))
+    }
     let savedLength = length
     tail.withUnsafeBytes { update($0) }
     length = savedLength
     var digest: [UInt8] = []
     for word in state {
-      for shift in stride(from: 24, through: 0, by: -8) { digest.append(UInt8(truncatingIfNeeded: word >> UInt32(shift))) }
+      for shift in stride(from: 24, through: 0, by: -8) {
+        digest.append(UInt8(truncatingIfNeeded: word >> UInt32(shift)))
+      }
     }
     return digest
   }
@@ -89,7 +93,9 @@ package struct SHA256: Sendable {
     }
   }
 
-  private mutating func compress(_ block: UnsafeRawBufferPointer, schedule w: UnsafeMutableBufferPointer<UInt32>) {
+  private mutating func compress(
+    _ block: UnsafeRawBufferPointer, schedule w: UnsafeMutableBufferPointer<UInt32>
+  ) {
     for i in 0..<16 {
       w[i] =
         UInt32(block[4 * i]) << 24 | UInt32(block[4 * i + 1]) << 16 | UInt32(block[4 * i + 2]) << 8

@@ -18,6 +18,12 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
   public let vocabularySize: Int
   /// Unknown, BOS, EOS and pad ids of the model.
   public let specialIDs: SpecialTokenIDs
+  /// The Swift BPE encoder, for the models it reproduces exactly (see `NativeBPEEncoder`).
+  private let nativeEncoder: NativeBPEEncoder?
+
+  /// Whether `encode` runs the native Swift BPE encoder (true for BPE models with byte fallback
+  /// and identity normalisation) rather than libsentencepiece; both give the same ids.
+  public var usesNativeEncoder: Bool { nativeEncoder != nil }
 
   /// Loads a model from a `.model` file, or from `tokenizer.model` inside a directory.
   /// - Throws: `TokenizerError.loadFailed` naming the path.
@@ -61,6 +67,10 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
     self.specialIDs = SpecialTokenIDs(
       unknown: optional(special.unk), bos: optional(special.bos), eos: optional(special.eos),
       pad: optional(special.pad))
+    let pieceCount = Int(spm_vocab_size(processor))
+    nativeEncoder = SentencePieceModelProto(bytes: modelBytes).flatMap {
+      $0.pieces.count == pieceCount ? NativeBPEEncoder(model: $0) : nil
+    }
   }
 
   deinit { spm_processor_free(processor) }
@@ -85,8 +95,18 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
     }
   }
 
-  /// Appends the ids of UTF-8 bytes (no BOS or EOS) to `ids`.
+  /// Appends the ids of valid UTF-8 bytes (no BOS or EOS) to `ids`.
   public func encode(utf8: UnsafeRawBufferPointer, appendingTo ids: inout [Int32]) throws {
+    if let nativeEncoder {
+      nativeEncoder.encode(utf8, appendingTo: &ids)
+    } else {
+      try libraryEncode(utf8: utf8, appendingTo: &ids)
+    }
+  }
+
+  /// Appends the ids libsentencepiece gives for valid UTF-8 bytes (the reference the native
+  /// encoder is checked against).
+  package func libraryEncode(utf8: UnsafeRawBufferPointer, appendingTo ids: inout [Int32]) throws {
     let base = ids.count
     // Each id covers at least one byte, plus one for the dummy prefix: one call nearly always.
     var capacity = utf8.count + 4
@@ -205,7 +225,9 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
   public func id(for piece: String) -> Int? {
     var piece = piece
     let id = piece.withUTF8 { utf8 in
-      utf8.withMemoryRebound(to: CChar.self) { spm_piece_to_id(processor, $0.baseAddress, $0.count) }
+      utf8.withMemoryRebound(to: CChar.self) {
+        spm_piece_to_id(processor, $0.baseAddress, $0.count)
+      }
     }
     return id >= 0 ? Int(id) : nil
   }
@@ -251,7 +273,8 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
   }
 
   static func string(_ message: [CChar], status: Int32) -> String {
-    let text = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    let text = String(
+      decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     return text.isEmpty ? "status \(status)" : text
   }
 }

@@ -1,0 +1,112 @@
+import ArgumentParser
+import Foundation
+import MiniTokenize
+
+struct DataCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "data",
+    abstract: "Turn corpora into token shards.",
+    subcommands: [DataPretrain.self]
+  )
+}
+
+struct DataPretrain: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "pretrain",
+    abstract: "Tokenise pretraining corpora into token shards on every core.",
+    discussion: """
+      Each document becomes its tokens followed by EOS; documents shorter than --min-tokens are
+      dropped and counted. Malformed records are skipped and counted per reason in index.json; the
+      run fails when more than --max-bad-fraction of them are bad. OUTPUT gets shard-NNNNN.bin,
+      index.json and a copy of tokenizer.model. Re-running on the same inputs gives identical files.
+      """
+  )
+
+  @Option(help: "A folder holding tokenizer.model, or the .model file.")
+  var tokenizer: String
+
+  @Option(name: .long, parsing: .upToNextOption, help: "Corpus files (plain or .zst).")
+  var input: [String]
+
+  @Option(help: "Input format: auto (detect per file), txt, jsonl, json, wiki-cn, baike or wudao.")
+  var format = "auto"
+
+  @Option(help: "Output folder.")
+  var output: String
+
+  @Option(help: "Drop documents with fewer tokens than this, EOS included (the seeds keep > 5).")
+  var minTokens = 6
+
+  @Option(help: "Close a shard once it holds this many tokens.")
+  var shardTokens = 100_000_000
+
+  @Option(help: "Fail when more than this fraction of records is malformed.")
+  var maxBadFraction = 0.01
+
+  @Flag(help: "Replace the shards of an existing OUTPUT.")
+  var overwrite = false
+
+  func validate() throws {
+    guard !input.isEmpty else { throw CommandLineError("--input: give at least one file") }
+    for path in input where !FileManager.default.isReadableFile(atPath: path) {
+      throw CommandLineError("--input: cannot read \(path)")
+    }
+    guard minTokens >= 1 else { throw CommandLineError("--min-tokens: \(minTokens) < 1") }
+    guard shardTokens >= 1 else { throw CommandLineError("--shard-tokens: \(shardTokens) < 1") }
+    guard maxBadFraction >= 0 && maxBadFraction <= 1 else {
+      throw CommandLineError("--max-bad-fraction: \(maxBadFraction) is not in [0, 1]")
+    }
+  }
+
+  func run() async throws {
+    let model = try loadTokenizer(tokenizer)
+    var options = PretrainOptions()
+    options.format = try parseFormat(format)
+    options.minimumDocumentTokens = minTokens
+    options.shardTokenLimit = shardTokens
+    options.maximumBadFraction = maxBadFraction
+    options.overwrite = overwrite
+    let index = try await runPretrain(
+      inputs: input, tokenizer: model, output: output, options: options, label: "data pretrain")
+    print(
+      "wrote \(index.shards.count) shard(s), \(index.totalDocuments) documents, \(index.totalTokens) tokens to \(output)"
+    )
+  }
+}
+
+/// Runs the pipeline with a progress display on stderr and logs each source's rejections.
+func runPretrain(
+  inputs: [String], tokenizer: SentencePieceTokenizer, output: String, options: PretrainOptions,
+  label: String
+) async throws -> TokenShardIndex {
+  let display = ProgressDisplay(label: label)
+  let index: TokenShardIndex
+  do {
+    index = try await PretrainPipeline.run(
+      inputs: inputs, tokenizer: tokenizer,
+      tokenizerFile: ("tokenizer.model", tokenizer.modelBytes),
+      output: output, options: options
+    ) { display.update($0) }
+  } catch {
+    display.finish()
+    throw error
+  }
+  display.finish()
+  for source in index.sources {
+    if source.tooShort > 0 {
+      printError(
+        "\(source.path): dropped \(source.tooShort) documents under \(options.minimumDocumentTokens) tokens"
+      )
+    }
+    let rejected = source.rejected.values.reduce(0, +)
+    if rejected > 0 {
+      let counts = source.rejected.sorted { $0.key < $1.key }.map {
+        "\($0.key.rawValue) \($0.value)"
+      }
+      printError(
+        "\(source.path): skipped \(rejected) of \(source.records) records (\(counts.joined(separator: ", ")))"
+      )
+    }
+  }
+  return index
+}
