@@ -87,6 +87,16 @@ func runPretrain(
       tokenizerFile: ("tokenizer.model", tokenizer.modelBytes),
       output: output, options: options
     ) { display.update($0) }
+  } catch let error as PretrainError {
+    display.finish()
+    if case .tooManyBadRecords(_, _, _, let rejections) = error {
+      for rejection in rejections {
+        printError(
+          "\(rejection.path):\(rejection.record.line): \(rejection.record.reason.rawValue): \(rejection.record.detail)"
+        )
+      }
+    }
+    throw error
   } catch {
     display.finish()
     throw error
@@ -106,6 +116,10 @@ func runPretrain(
       printError(
         "\(source.path): skipped \(rejected) of \(source.records) records (\(counts.joined(separator: ", ")))"
       )
+      for rejection in source.firstRejections {
+        printError(
+          "  \(source.path):\(rejection.line): \(rejection.reason.rawValue): \(rejection.detail)")
+      }
     }
   }
   return index

@@ -99,6 +99,11 @@ struct PretrainPipelineTests {
     for source in index.sources {
       #expect(source.rejected == injected[source.path], "\(source.path)")
     }
+    #expect(index.sources[0].firstRejections.map(\.line) == [12, 23, 34, 45, 56])
+    #expect(
+      index.sources[0].firstRejections.map(\.reason) == [
+        .invalidJSON, .invalidUTF8, .missingField, .wrongType, .emptyText,
+      ])
     let (good, short) = Self.corpus()
     #expect(index.sources.map(\.tooShort) == [short.count, 0, 0])
     #expect(index.sources.map(\.documents) == [120, 81, good.count - 201])

@@ -45,7 +45,8 @@ public enum PretrainError: Error, CustomStringConvertible {
   /// An input holds conversations or preference pairs, not documents.
   case notDocuments(path: String, format: CorpusFormat)
   /// Too many malformed records.
-  case tooManyBadRecords(rejected: Int, records: Int, limit: Double)
+  case tooManyBadRecords(
+    rejected: Int, records: Int, limit: Double, firstRejections: [SourceRejection])
   /// The output folder already holds shards.
   case outputExists(path: String)
   /// The tokenizer has no EOS id.
@@ -55,13 +56,21 @@ public enum PretrainError: Error, CustomStringConvertible {
     switch self {
     case .notDocuments(let path, let format):
       "\(path): format \(format.rawValue) holds \(format.kind.rawValue)s, not documents (use --format or minillm data sft|dpo)"
-    case .tooManyBadRecords(let rejected, let records, let limit):
+    case .tooManyBadRecords(let rejected, let records, let limit, _):
       "\(rejected) of \(records) records are malformed, more than --max-bad-fraction \(limit)"
     case .outputExists(let path):
       "\(path) already holds token shards (pass --overwrite to replace them)"
     case .noEOS: "the tokenizer has no EOS id"
     }
   }
+}
+
+/// A rejected record and the file it came from.
+public struct SourceRejection: Sendable, Equatable {
+  /// The file.
+  public var path: String
+  /// The record's line, reason and detail.
+  public var record: RejectedRecord
 }
 
 /// Tokenises pretraining corpora into token shards (DESIGN §3) on every core.
@@ -117,7 +126,12 @@ public enum PretrainPipeline {
     if records > 0 && Double(rejected) > options.maximumBadFraction * Double(records) {
       writer.discard()
       throw PretrainError.tooManyBadRecords(
-        rejected: rejected, records: records, limit: options.maximumBadFraction)
+        rejected: rejected, records: records, limit: options.maximumBadFraction,
+        firstRejections: state.sources.flatMap { source in
+          source.statistics.firstRejections.map {
+            SourceRejection(path: source.statistics.path, record: $0)
+          }
+        })
     }
     return try finish(
       state: state, writer: writer, tokenizer: tokenizer, tokenizerFile: tokenizerFile,
@@ -275,7 +289,8 @@ private struct SourceCounts {
   var entry: TokenShardIndex.SourceEntry {
     .init(
       path: statistics.path, format: statistics.format, records: statistics.records,
-      rejected: statistics.rejected, tooShort: tooShort, documents: documents, tokens: tokens)
+      rejected: statistics.rejected, firstRejections: statistics.firstRejections,
+      tooShort: tooShort, documents: documents, tokens: tokens)
   }
 }
 

@@ -58,6 +58,8 @@ public struct TokenShardIndex: Sendable, Equatable, Codable {
     public var records: Int
     /// Records rejected, per reason.
     public var rejected: [RejectReason: Int]
+    /// The first few rejected records, with line and detail.
+    public var firstRejections: [RejectedRecord]
     /// Documents dropped for having fewer than `minimumDocumentTokens` tokens.
     public var tooShort: Int
     /// Documents written.
@@ -68,6 +70,7 @@ public struct TokenShardIndex: Sendable, Equatable, Codable {
     enum CodingKeys: String, CodingKey {
       case path, format, records, rejected, documents, tokens
       case tooShort = "too_short"
+      case firstRejections = "first_rejections"
     }
   }
 
