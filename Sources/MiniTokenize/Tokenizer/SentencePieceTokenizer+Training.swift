@@ -47,7 +47,7 @@ public struct SentencePieceTrainingOptions: Sendable, Equatable {
 
   /// The sentencepiece trainer flags these options stand for.
   var trainerFlags: [(String, String)] {
-    [
+    var flags = [
       ("model_type", modelType.rawValue),
       ("vocab_size", String(vocabularySize)),
       ("byte_fallback", String(byteFallback)),
@@ -60,10 +60,13 @@ public struct SentencePieceTrainingOptions: Sendable, Equatable {
       ("normalization_rule_name", "identity"),
       ("remove_extra_whitespaces", "false"),
       ("allow_whitespace_only_pieces", "true"),
-      ("user_defined_symbols", userDefinedSymbols.joined(separator: ",")),
       ("num_threads", String(threads)),
       ("minloglevel", verbose ? "0" : "2"),
     ]
+    if !userDefinedSymbols.isEmpty {
+      flags.append(("user_defined_symbols", userDefinedSymbols.joined(separator: ",")))
+    }
+    return flags
   }
 }
 
