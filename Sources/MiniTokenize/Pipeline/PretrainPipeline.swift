@@ -210,7 +210,7 @@ public enum PretrainPipeline {
       try FileManager.default.removeItem(atPath: indexPath)
     }
     let shards = try writer.commit()
-    try AtomicFile.write(
+    try writeAtomically(
       tokenizerFile.bytes, to: (output as NSString).appendingPathComponent(tokenizerFile.name))
     let index = TokenShardIndex(
       tokenizer: .init(
@@ -220,7 +220,7 @@ public enum PretrainPipeline {
       shards: shards, totalTokens: shards.reduce(0) { $0 + $1.tokens },
       totalDocuments: shards.reduce(0) { $0 + $1.documents },
       sources: state.sources.map { $0.entry })
-    try AtomicFile.write(try index.encoded(), to: indexPath)
+    try writeAtomically(try index.encoded(), to: indexPath)
     // Shards of an earlier, longer run that this index no longer lists.
     let kept = Set(shards.map(\.file))
     for name in (try? FileManager.default.contentsOfDirectory(atPath: output)) ?? []

@@ -1,18 +1,17 @@
 import Foundation
+import MiniTensor
 
 /// A memory-mapped token shard: random access to any window of tokens without reading the file.
 ///
 /// Reads MiniLLM shards (validated `TokenShardHeader`) and the seeds' headerless `.bin` files
 /// (`init(headerlessPath:tokenWidth:vocabularySize:)`). Every id read is checked against the
-/// vocabulary size. Why `@unchecked Sendable`: the mapping is read-only, fixed after `init`, and
-/// unmapped only in `deinit`.
-public final class TokenShard: @unchecked Sendable {
+/// vocabulary size.
+public final class TokenShard: Sendable {
   /// The file.
   public let path: String
   /// The header (synthesised for headerless files).
   public let header: TokenShardHeader
-  private let mapping: UnsafeRawPointer?
-  private let mappedSize: Int
+  private let file: MappedFile
   private let dataOffset: Int
 
   /// Number of tokens.
@@ -33,52 +32,28 @@ public final class TokenShard: @unchecked Sendable {
 
   private init(path: String, headerless: (width: Int, vocabulary: Int)?) throws {
     self.path = path
-    let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-    guard descriptor >= 0 else {
-      throw TokenShardError.unreadable(path: path, message: String(cString: strerror(errno)))
-    }
-    defer { close(descriptor) }
-    var info = stat()
-    guard fstat(descriptor, &info) == 0 else {
-      throw TokenShardError.unreadable(path: path, message: String(cString: strerror(errno)))
-    }
-    let size = Int(info.st_size)
-    if size > 0 {
-      let address = mmap(nil, size, PROT_READ, MAP_SHARED, descriptor, 0)
-      guard let address, address != MAP_FAILED else {
-        throw TokenShardError.unreadable(
-          path: path, message: "mmap: \(String(cString: strerror(errno)))")
-      }
-      mapping = UnsafeRawPointer(address)
-    } else {
-      mapping = nil
-    }
-    mappedSize = size
     do {
-      if let headerless {
-        guard size % headerless.width == 0 else {
-          throw TokenShardError.badHeader(
-            path: path,
-            message: "size \(size) is not a multiple of the token width \(headerless.width)")
-        }
-        header = TokenShardHeader(
-          tokenWidth: headerless.width, tokenCount: size / headerless.width,
-          vocabularySize: headerless.vocabulary, eosID: nil)
-        dataOffset = 0
-      } else {
-        header = try TokenShardHeader(
-          bytes: UnsafeRawBufferPointer(start: mapping, count: size), fileSize: size, path: path)
-        dataOffset = TokenShardHeader.size
-      }
+      file = try MappedFile(path: path)
     } catch {
-      if let mapping { munmap(UnsafeMutableRawPointer(mutating: mapping), size) }
-      throw error
+      throw TokenShardError.unreadable(path: path, message: "\(error)")
     }
-    if let mapping { madvise(UnsafeMutableRawPointer(mutating: mapping), size, MADV_RANDOM) }
-  }
-
-  deinit {
-    if let mapping { munmap(UnsafeMutableRawPointer(mutating: mapping), mappedSize) }
+    let size = file.count
+    if let headerless {
+      guard size % headerless.width == 0 else {
+        throw TokenShardError.badHeader(
+          path: path,
+          message: "size \(size) is not a multiple of the token width \(headerless.width)")
+      }
+      header = TokenShardHeader(
+        tokenWidth: headerless.width, tokenCount: size / headerless.width,
+        vocabularySize: headerless.vocabulary, eosID: nil)
+      dataOffset = 0
+    } else {
+      header = try file.withUnsafeBytes { bytes in
+        try TokenShardHeader(bytes: bytes, fileSize: size, path: path)
+      }
+      dataOffset = TokenShardHeader.size
+    }
   }
 
   /// Copies tokens `start..<start + buffer.count` into `buffer`.
@@ -87,8 +62,15 @@ public final class TokenShard: @unchecked Sendable {
     precondition(
       start >= 0 && start + buffer.count <= count,
       "TokenShard.window: \(start)..<\(start + buffer.count) outside 0..<\(count)")
-    guard let mapping, !buffer.isEmpty else { return }
-    let base = mapping + dataOffset
+    guard !buffer.isEmpty else { return }
+    try file.withUnsafeBytes { bytes in
+      try copy(from: bytes.baseAddress! + dataOffset, start: start, into: buffer)
+    }
+  }
+
+  private func copy(
+    from base: UnsafeRawPointer, start: Int, into buffer: UnsafeMutableBufferPointer<Int32>
+  ) throws {
     let vocabulary = header.vocabularySize
     var worst = 0
     if header.tokenWidth == 2 {

@@ -1,4 +1,5 @@
 import Foundation
+import MiniTensor
 
 /// Writes documents of tokens into numbered shards `shard-00000.bin`, … in a folder.
 ///
@@ -71,11 +72,11 @@ public final class TokenShardWriter {
     for (index, temporary) in temporaries.enumerated() {
       let target = (directory as NSString).appendingPathComponent(Self.fileName(index))
       guard rename(temporary, target) == 0 else {
-        throw AtomicFileError(path: target, operation: "rename from \(temporary)", code: errno)
+        throw SystemCallError("rename from \(temporary)", path: target)
       }
     }
     temporaries.removeAll()
-    try AtomicFile.syncDirectory(of: (directory as NSString).appendingPathComponent("x"))
+    try OutputFile.syncDirectory(directory)
     return shards
   }
 

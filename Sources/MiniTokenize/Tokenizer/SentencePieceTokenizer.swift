@@ -269,7 +269,7 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
 
   /// Writes `modelBytes` to `path` atomically.
   public func write(to path: String) throws {
-    try AtomicFile.write(modelBytes, to: path)
+    try writeAtomically(modelBytes, to: path)
   }
 
   static func string(_ message: [CChar], status: Int32) -> String {
