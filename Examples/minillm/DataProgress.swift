@@ -19,14 +19,15 @@ final class ProgressDisplay {
       currentFile = progress.currentFile
       if !isTerminal { printError("[\(label)] reading \(currentFile)") }
     }
-    guard progress.elapsed - lastShown >= interval else { return }
+    guard progress.documents > 0, progress.elapsed - lastShown >= interval else { return }
     lastShown = progress.elapsed
     show(progress)
   }
 
   func finish() {
-    if let lastProgress { show(lastProgress) }
-    if isTerminal && lastProgress != nil { FileHandle.standardError.write(Data("\n".utf8)) }
+    guard let lastProgress, lastProgress.documents > 0 else { return }
+    show(lastProgress)
+    if isTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
   }
 
   private func show(_ progress: PretrainProgress) {
