@@ -89,6 +89,19 @@ struct SentencePieceTokenizerTests {
     #expect(try tokenizer.decode(tokenizer.encode("，９")) == "，９")
   }
 
+  @Test("Sentences over maxSentenceLength bytes are left out of training")
+  func maximumSentenceLength() throws {
+    var options = SentencePieceTrainingOptions(vocabularySize: 300)
+    options.maxSentenceLength = 27
+    var lines = (trainingLines() + ["床前明月光，疑是地上霜。举头望明月，低头思故乡。"])[...]
+    let short = try SentencePieceTokenizer.train(options: options) { lines.popFirst() }
+    // The Chinese training lines are all longer than 27 bytes: their characters fall back to bytes.
+    #expect(try short.encode("床").allSatisfy { short.kind(of: $0) == .byte })
+    #expect(try short.encode("the").allSatisfy { short.kind(of: $0) == .normal })
+    let full = try trainTinyModel()
+    #expect(try full.encode("床").allSatisfy { full.kind(of: $0) == .normal })
+  }
+
   @Test("Unigram models train too", arguments: [SentencePieceTrainingOptions.ModelType.unigram])
   func unigram(type: SentencePieceTrainingOptions.ModelType) throws {
     let tokenizer = try trainTinyModel(vocabularySize: 450, modelType: type, specials: [])
