@@ -15,6 +15,7 @@ let package = Package(
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
   ],
   targets: [
     // System libraries.
@@ -45,7 +46,10 @@ let package = Package(
     .target(name: "MiniAutograd", dependencies: ["MiniTensor"]),
     .target(
       name: "MiniTokenize",
-      dependencies: ["MiniTensor", "CSentencePieceShim", "CZstd"]
+      dependencies: [
+        "MiniTensor", "CSentencePieceShim", "CZstd",
+        .product(name: "Crypto", package: "swift-crypto"),
+      ]
     ),
     .target(name: "MiniLlama", dependencies: ["MiniTensor", "MiniAutograd", "MiniTokenize"]),
     .target(
