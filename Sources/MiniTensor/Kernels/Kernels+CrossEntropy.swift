@@ -73,12 +73,12 @@ extension Kernels {
         let sv = SIMD8<Float>(repeating: scale)
         var i = 0
         while i + 8 <= vocab {
-          store8(exp(load8(row + i) - shift) * sv, out + i)
+          store8(expOfNonPositive(load8(row + i) - shift) * sv, out + i)
           i += 8
         }
         if i < vocab {
           let n = vocab - i
-          storePartial8(exp(loadPartial8(row + i, n) - shift) * sv, out + i, n)
+          storePartial8(expOfNonPositive(loadPartial8(row + i, n) - shift) * sv, out + i, n)
         }
         out[Int(target)] -= scale
       }

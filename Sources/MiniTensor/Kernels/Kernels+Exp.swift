@@ -8,17 +8,29 @@ extension Kernels {
   /// Overflow gives `+∞`, results below the smallest normal `Float` flush to 0, NaN stays NaN.
   @inlinable @inline(__always)
   package static func exp(_ x: SIMD8<Float>) -> SIMD8<Float> {
-    let high: Float = 88.722_839  // ln(Float.greatestFiniteMagnitude)
-    let low: Float = -87.336_548  // ln(Float.leastNormalMagnitude)
-    var v = x.replacing(with: high, where: x .> high)
-    v = v.replacing(with: low, where: v .< low)
-    // Round v·log2(e) to the nearest integer with the 1.5·2^23 trick (valid for |n| < 2^22).
+    // Out-of-range lanes compute garbage that the two masks below replace: fixing the output
+    // costs two selects where clamping the input and fixing the output would cost four.
+    let result = expCore(x).replacing(with: .infinity, where: x .> 88.722_839)
+    return result.replacing(with: 0, where: x .< -87.336_548)
+  }
+
+  /// `e^x` for lanes known to be at most about 0 (shifted logits, log-probabilities): as
+  /// `exp(_:)` without the overflow check.
+  @inlinable @inline(__always)
+  package static func expOfNonPositive(_ x: SIMD8<Float>) -> SIMD8<Float> {
+    expCore(x).replacing(with: 0, where: x .< -87.336_548)
+  }
+
+  /// The range reduction and polynomial, valid for `-87.34 ≤ x ≤ 88.73` (NaN in, NaN out).
+  @inlinable @inline(__always)
+  package static func expCore(_ x: SIMD8<Float>) -> SIMD8<Float> {
+    // Round x·log2(e) to the nearest integer with the 1.5·2^23 trick (valid for |n| < 2^22).
     let magic: Float = 12_582_912
-    let shifted = v * 1.442_695_04 + magic
+    let shifted = x * 1.442_695_04 + magic
     let nf = shifted - magic
     let n = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- Int32(bitPattern: magic.bitPattern)
-    // r = v − n·ln2 with ln2 split in two for an exact first product.
-    var r = v.addingProduct(nf, SIMD8(repeating: -0.693_359_375))
+    // r = x − n·ln2 with ln2 split in two for an exact first product.
+    var r = x.addingProduct(nf, SIMD8(repeating: -0.693_359_375))
     r = r.addingProduct(nf, SIMD8(repeating: 2.121_944_4e-4))
     var p = SIMD8<Float>(repeating: 1.987_569_15e-4)
     p = SIMD8(repeating: 1.398_199_950_7e-3).addingProduct(p, r)
@@ -31,10 +43,7 @@ extension Kernels {
     let rest = n &- half
     let scale1 = unsafeBitCast((half &+ 127) &<< 23, to: SIMD8<Float>.self)
     let scale2 = unsafeBitCast((rest &+ 127) &<< 23, to: SIMD8<Float>.self)
-    var result = y * scale1 * scale2
-    result = result.replacing(with: .infinity, where: x .> high)
-    result = result.replacing(with: 0, where: x .< low)
-    return result
+    return y * scale1 * scale2
   }
 
   /// `e^x` for one value, computed exactly as one lane of `exp(_: SIMD8<Float>)`.

@@ -82,12 +82,12 @@ extension Kernels {
         let total = SIMD8<Float>(repeating: Float(sum(dyr, cols)))
         var i = 0
         while i + 8 <= cols {
-          store8(load8(dyr + i) - exp(load8(yr + i)) * total, dxr + i)
+          store8(load8(dyr + i) - expOfNonPositive(load8(yr + i)) * total, dxr + i)
           i += 8
         }
         if i < cols {
           let n = cols - i
-          let v = loadPartial8(dyr + i, n) - exp(loadPartial8(yr + i, n)) * total
+          let v = loadPartial8(dyr + i, n) - expOfNonPositive(loadPartial8(yr + i, n)) * total
           storePartial8(v, dxr + i, n)
         }
       }
@@ -117,6 +117,7 @@ extension Kernels {
   }
 
   /// Writes `e^(x[i] − shift)` to `out` (when given) and returns their sum, one block at a time.
+  /// `shift` is at least every `x[i]` (a row maximum or log-sum-exp).
   @inline(__always)
   static func expShiftedSum(
     _ x: UnsafePointer<Float>, _ count: Int, shift: Float, into out: UnsafeMutablePointer<Float>?
@@ -129,14 +130,14 @@ extension Kernels {
       var acc = SIMD8<Float>()
       var i = start
       while i + 8 <= end {
-        let e = exp(load8(x + i) - sv)
+        let e = expOfNonPositive(load8(x + i) - sv)
         if let out { store8(e, out + i) }
         acc += e
         i += 8
       }
       if i < end {
         let n = end - i
-        let e = exp(loadPartial8(x + i, n, fill: -.infinity) - sv)
+        let e = expOfNonPositive(loadPartial8(x + i, n, fill: -.infinity) - sv)
         if let out { storePartial8(e, out + i, n) }
         acc += e
       }
@@ -159,8 +160,6 @@ extension Kernels {
       if blockMax > runningMax {
         if total > 0 { total *= Glibc.exp(Double(runningMax) - Double(blockMax)) }
         runningMax = blockMax
-      } else if blockMax.isNaN {
-        return .nan
       }
       if runningMax > -.infinity {
         total += expShiftedSum(x + start, n, shift: runningMax, into: nil)

@@ -9,10 +9,17 @@ extension Kernels {
     count: Int
   ) {
     precondition(count >= 0, "swigluForward: count \(count)")
-    forEightLanes(count) { i, n in
-      let g = loadPartial8OrFull(gate + i, n)
-      let u = loadPartial8OrFull(up + i, n)
-      storePartial8OrFull(g * sigmoid(g) * u, output + i, n)
+    forEightLanes(count) { start, end in
+      var i = start
+      while i + 8 <= end {
+        let g = load8(gate + i)
+        store8(g * sigmoid(g) * load8(up + i), output + i)
+        i += 8
+      }
+      if i < end {
+        let g = loadPartial8(gate + i, end - i)
+        storePartial8(g * sigmoid(g) * loadPartial8(up + i, end - i), output + i, end - i)
+      }
     }
   }
 
@@ -29,41 +36,44 @@ extension Kernels {
     dGate: UnsafeMutablePointer<Float>, dUp: UnsafeMutablePointer<Float>, count: Int
   ) {
     precondition(count >= 0, "swigluBackward: count \(count)")
-    forEightLanes(count) { i, n in
-      let d = loadPartial8OrFull(dh + i, n)
-      let g = loadPartial8OrFull(gate + i, n)
-      let u = loadPartial8OrFull(up + i, n)
-      let s = sigmoid(g)
-      let silu = g * s
-      let dSilu = s * (1 + g * (1 - s))
-      storePartial8OrFull(d * u * dSilu, dGate + i, n)
-      storePartial8OrFull(d * silu, dUp + i, n)
+    forEightLanes(count) { start, end in
+      var i = start
+      while i + 8 <= end {
+        let (dg, du) = swigluGradients(load8(dh + i), load8(gate + i), load8(up + i))
+        store8(dg, dGate + i)
+        store8(du, dUp + i)
+        i += 8
+      }
+      if i < end {
+        let n = end - i
+        let (dg, du) = swigluGradients(
+          loadPartial8(dh + i, n), loadPartial8(gate + i, n), loadPartial8(up + i, n))
+        storePartial8(dg, dGate + i, n)
+        storePartial8(du, dUp + i, n)
+      }
     }
+  }
+
+  /// `(dGate, dUp)` for eight lanes.
+  @inline(__always)
+  static func swigluGradients(_ d: SIMD8<Float>, _ g: SIMD8<Float>, _ u: SIMD8<Float>)
+    -> (SIMD8<Float>, SIMD8<Float>)
+  {
+    let s = sigmoid(g)
+    let dSilu = s * (1 + g * (1 - s))
+    return (d * u * dSilu, d * (g * s))
   }
 
   /// Elements per thread for element-wise kernels heavy enough to use `exp`.
   static let elementwiseGrain = 16_384
 
-  /// Calls `body(start, n)` for consecutive groups of eight elements (`n` = 8, or fewer for the
-  /// last), split over threads in multiples of eight so every element takes the same path.
+  /// Calls `body(start, end)` on disjoint ranges covering `0..<count`, split over threads at
+  /// multiples of eight so every element takes the same vector path whatever the thread count.
   @inline(__always)
   static func forEightLanes(_ count: Int, _ body: (Int, Int) -> Void) {
     let groups = (count + 7) / 8
     parallelFor(groups, grain: elementwiseGrain / 8) { range in
-      for group in range {
-        let start = group * 8
-        body(start, min(8, count - start))
-      }
+      body(range.lowerBound * 8, min(count, range.upperBound * 8))
     }
   }
-}
-
-@inline(__always)
-func loadPartial8OrFull(_ p: UnsafePointer<Float>, _ n: Int) -> SIMD8<Float> {
-  n == 8 ? load8(p) : loadPartial8(p, n)
-}
-
-@inline(__always)
-func storePartial8OrFull(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>, _ n: Int) {
-  if n == 8 { store8(v, p) } else { storePartial8(v, p, n) }
 }

@@ -117,21 +117,22 @@ func dot3(
   return total
 }
 
-/// The largest of `count` (≥ 1) floats; NaN if any is NaN.
+/// The largest of `count` (≥ 1) floats, ignoring NaNs (the callers' exponentials carry any NaN
+/// into their sums).
 @inline(__always)
 func maxElement(_ p: UnsafePointer<Float>, _ count: Int) -> Float {
   var best = SIMD8<Float>(repeating: -.infinity)
   var i = 0
   while i + 8 <= count {
     let v = load8(p + i)
-    best = best.replacing(with: v, where: .!(v .<= best))
+    best = best.replacing(with: v, where: v .> best)
     i += 8
   }
   if i < count {
     let v = loadPartial8(p + i, count - i, fill: -.infinity)
-    best = best.replacing(with: v, where: .!(v .<= best))
+    best = best.replacing(with: v, where: v .> best)
   }
   var result = best[0]
-  for lane in 1..<8 where !(best[lane] <= result) { result = best[lane] }
+  for lane in 1..<8 where best[lane] > result { result = best[lane] }
   return result
 }
