@@ -164,8 +164,8 @@ struct KernelAttentionTests {
       let decodeScratch = FloatBuffer(zeros: qHeads * length)
       Kernels.attentionDecode(
         q: lastQ.pointer, kCache: kCache.pointer + b * perBatchCache,
-        vCache: vCache.pointer + b * perBatchCache, output: decoded.pointer,
-        scratch: decodeScratch.pointer, length: length, qHeads: qHeads, kvHeads: kvHeads,
+        vCache: vCache.pointer + b * perBatchCache, length: length, output: decoded.pointer,
+        scratch: decodeScratch.pointer, qHeads: qHeads, kvHeads: kvHeads,
         headDim: headDim)
       expectClose(
         decoded.array, Array(expected.suffix(qHeads * headDim)), rtol: 1e-5, atol: 1e-6,

@@ -139,4 +139,24 @@ struct KernelCrossEntropyTests {
       logits.map(Double.init), targets: targets, rows: rows, vocab: vocab)
     expectClose(losses.array, expected.map(Float.init), rtol: 1e-6, atol: 1e-5)
   }
+
+  @Test func targetOutsideTheVocabularyStopsBeforeAnyWork() async {
+    await #expect(processExitsWith: .failure) {
+      let logits = [Float](repeating: 0, count: 6)
+      let targets: [Int32] = [1, 3]  // vocab is 3
+      var lse = [Float](repeating: 0, count: 2)
+      var losses = [Float](repeating: 0, count: 2)
+      logits.withUnsafeBufferPointer { x in
+        targets.withUnsafeBufferPointer { t in
+          lse.withUnsafeMutableBufferPointer { l in
+            losses.withUnsafeMutableBufferPointer { out in
+              _ = Kernels.crossEntropyForward(
+                logits: x.baseAddress!, targets: t.baseAddress!, rows: 2, vocab: 3,
+                logSumExp: l.baseAddress!, losses: out.baseAddress!)
+            }
+          }
+        }
+      }
+    }
+  }
 }

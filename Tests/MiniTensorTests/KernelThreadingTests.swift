@@ -100,8 +100,8 @@ struct KernelThreadingTests {
       let out = FloatBuffer(zeros: qHeads * headDim)
       let scratch = FloatBuffer(zeros: qHeads * length)
       Kernels.attentionDecode(
-        q: query.pointer, kCache: kCache.pointer, vCache: vCache.pointer, output: out.pointer,
-        scratch: scratch.pointer, length: length, qHeads: qHeads, kvHeads: kvHeads,
+        q: query.pointer, kCache: kCache.pointer, vCache: vCache.pointer, length: length,
+        output: out.pointer, scratch: scratch.pointer, qHeads: qHeads, kvHeads: kvHeads,
         headDim: headDim)
       return out.array
     }

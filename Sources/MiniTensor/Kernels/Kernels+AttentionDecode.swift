@@ -9,12 +9,13 @@ extension Kernels {
   /// - Parameters:
   ///   - q: `[qHeads, headDim]`, the new token's queries (rotated).
   ///   - kCache, vCache: `[≥ length, kvHeads, headDim]`.
+  ///   - length: valid cache positions, the new token's included.
   ///   - output: `[qHeads, headDim]`.
   ///   - scratch: `[qHeads, length]`, receives the attention probabilities.
   ///   - scale: score scale, default `1 / sqrt(headDim)`.
   package static func attentionDecode(
     q: UnsafePointer<Float>, kCache: UnsafePointer<Float>, vCache: UnsafePointer<Float>,
-    output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, length: Int,
+    length: Int, output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
     qHeads: Int, kvHeads: Int, headDim: Int, scale: Float? = nil
   ) {
     precondition(
