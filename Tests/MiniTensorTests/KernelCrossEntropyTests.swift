@@ -119,6 +119,26 @@ struct KernelCrossEntropyTests {
     }
   }
 
+  @Test func nonFiniteLogitsGiveNaNLosses() {
+    // A NaN anywhere (even in a block of only NaN/−∞ before any finite logit) must surface.
+    let vocab = 600
+    var logits = [Float](repeating: 0.5, count: 3 * vocab)
+    for i in 0..<300 { logits[i] = i % 2 == 0 ? .nan : -.infinity }  // row 0, first block
+    logits[vocab + 450] = .nan  // row 1, late block
+    let x = FloatBuffer(logits)
+    let lse = FloatBuffer(zeros: 3)
+    let losses = FloatBuffer(zeros: 3)
+    let targets: [Int32] = [400, 2, 5]
+    let (sum, counted) = targets.withUnsafeBufferPointer { t in
+      Kernels.crossEntropyForward(
+        logits: x.pointer, targets: t.baseAddress!, rows: 3, vocab: vocab,
+        logSumExp: lse.pointer, losses: losses.pointer)
+    }
+    #expect(losses.array[0].isNaN && losses.array[1].isNaN)
+    expectClose([losses.array[2]], [Float(Foundation.log(Double(vocab)))], rtol: 1e-6, atol: 0)
+    #expect(sum.isNaN && counted == 3)
+  }
+
   @Test func largeVocabularyOnePassMatchesReference() {
     // 64 793 (baby-llama2's vocabulary) spans many log-sum-exp blocks; the maximum sits late in
     // the row so the running sum must be rescaled.

@@ -163,6 +163,9 @@ extension Kernels {
       }
       if runningMax > -.infinity {
         total += expShiftedSum(x + start, n, shift: runningMax, into: nil)
+      } else {
+        // Only −∞ and NaN so far: the maximum skips NaN, so look for it here (rarely runs).
+        for i in start..<(start + n) where x[i].isNaN { return .nan }
       }
       start += n
     }
