@@ -86,6 +86,23 @@ struct KernelExpTests {
     #expect(worst < 2.5e-7, "max relative error \(worst)")
   }
 
+  @Test func nonPositiveVariantMatchesOnItsRange() {
+    var worst: Double = 0
+    var x: Float = -87.3
+    while x <= 0.001 {
+      let lanes = SIMD8<Float>(repeating: x)
+      let fast = Kernels.expOfNonPositive(lanes)[5]
+      #expect(fast == Kernels.exp(lanes)[5])
+      let exact = Foundation.exp(Double(x))
+      worst = max(worst, abs(Double(fast) - exact) / exact)
+      x += 0.000_97
+    }
+    #expect(worst < 2.5e-7, "max relative error \(worst)")
+    #expect(Kernels.expOfNonPositive(SIMD8(repeating: -.infinity))[0] == 0)
+    #expect(Kernels.expOfNonPositive(SIMD8(repeating: -1e30))[0] == 0)
+    #expect(Kernels.expOfNonPositive(SIMD8(repeating: .nan))[0].isNaN)
+  }
+
   @Test func lanesAgreeWithScalarAndEdgesAreHandled() {
     let values: [Float] = [0, 1, -1, 88.72, -87.33, 100, -100, .infinity, -.infinity, .nan]
     for v in values {
