@@ -8,14 +8,14 @@ package enum RopeScalingKind: Sendable, Equatable {
   /// Plain RoPE: `invFreq[i] = theta^(−2i/D)`.
   case none
   /// `"linear"`: every inverse frequency divided by `factor` (positions interpolated).
-  case linear(factor: Float)
+  case linear(factor: Double)
   /// `"dynamic"` NTK-aware scaling: the base grows once the sequence is longer than
   /// `originalMaxPositions`; `RopeTable` evaluates it for a sequence of `maxPositions`.
-  case dynamicNTK(factor: Float, originalMaxPositions: Int)
+  case dynamicNTK(factor: Double, originalMaxPositions: Int)
   /// `"llama3"` (Llama 3.1): low frequencies divided by `factor`, high ones kept, a smooth
   /// interpolation between the two wavelength bounds.
   case llama3(
-    factor: Float, lowFreqFactor: Float, highFreqFactor: Float, originalMaxPositions: Int)
+    factor: Double, lowFreqFactor: Double, highFreqFactor: Double, originalMaxPositions: Int)
 }
 
 /// Cosine and sine tables for rotary position embeddings in the Hugging Face (`rotate_half`)
@@ -38,7 +38,7 @@ package struct RopeTable: Sendable {
   package let sin: [Float]
 
   /// Tables for positions `0..<maxPositions`.
-  package init(headDim: Int, maxPositions: Int, theta: Float, scaling: RopeScalingKind = .none) {
+  package init(headDim: Int, maxPositions: Int, theta: Double, scaling: RopeScalingKind = .none) {
     precondition(
       headDim > 0 && headDim % 2 == 0 && maxPositions >= 0,
       "RopeTable: headDim \(headDim) (must be even), maxPositions \(maxPositions)")
@@ -67,40 +67,47 @@ package struct RopeTable: Sendable {
   /// - Parameter sequenceLength: the sequence the dynamic NTK variant is evaluated for (it
   ///   changes nothing until the sequence exceeds `originalMaxPositions`); ignored otherwise.
   package static func inverseFrequencies(
-    headDim: Int, theta: Float, scaling: RopeScalingKind, sequenceLength: Int
+    headDim: Int, theta: Double, scaling: RopeScalingKind, sequenceLength: Int
   ) -> [Float] {
+    // Python floats (the config values) are Double; where `transformers` combines them with a
+    // float32 tensor, PyTorch rounds them to Float first, and so does this code.
     let dim = Float(headDim)
     // `1.0 / (base ** (arange(0, dim, 2).float() / dim))` in float32.
-    func plain(base: Float) -> [Float] {
-      stride(from: 0, to: headDim, by: 2).map { i in
-        1 / Float(pow(Double(base), Double(Float(i) / dim)))
+    func plain(base: Double) -> [Float] {
+      let base = Double(Float(base))
+      return stride(from: 0, to: headDim, by: 2).map { i in
+        1 / Float(pow(base, Double(Float(i) / dim)))
       }
     }
     switch scaling {
     case .none:
       return plain(base: theta)
     case .linear(let factor):
-      return plain(base: theta).map { $0 / factor }
+      return plain(base: theta).map { $0 / Float(factor) }
     case .dynamicNTK(let factor, let original):
-      // In Python floats (Double): base · ((factor · L / L0) − (factor − 1)) ^ (dim / (dim − 2)).
+      // base · ((factor · L / L0) − (factor − 1)) ^ (dim / (dim − 2)) in Python floats.
       let length = Double(max(sequenceLength, original))
-      let f = Double(factor)
       let grown =
-        Double(theta)
-        * pow(f * length / Double(original) - (f - 1), Double(headDim) / Double(headDim - 2))
-      return plain(base: Float(grown))
+        theta
+        * pow(
+          factor * length / Double(original) - (factor - 1),
+          Double(headDim) / Double(headDim - 2))
+      return plain(base: grown)
     case .llama3(let factor, let lowFreqFactor, let highFreqFactor, let original):
-      let old = Float(original)
-      let lowFreqWavelength = old / lowFreqFactor
-      let highFreqWavelength = old / highFreqFactor
+      let old = Double(original)
+      let lowFreqWavelength = Float(old / lowFreqFactor)
+      let highFreqWavelength = Float(old / highFreqFactor)
       let twoPi = Float(2 * Double.pi)
+      let f = Float(factor)
+      let low = Float(lowFreqFactor)
+      let span = Float(highFreqFactor - lowFreqFactor)
       return plain(base: theta).map { inv in
         // `scalar / tensor` is `tensor.reciprocal() * scalar` in PyTorch.
         let wavelength = (1 / inv) * twoPi
         if wavelength < highFreqWavelength { return inv }
-        if wavelength > lowFreqWavelength { return inv / factor }
-        let smooth = ((1 / wavelength) * old - lowFreqFactor) / (highFreqFactor - lowFreqFactor)
-        return (1 - smooth) * inv / factor + smooth * inv
+        if wavelength > lowFreqWavelength { return inv / f }
+        let smooth = ((1 / wavelength) * Float(old) - low) / span
+        return (1 - smooth) * inv / f + smooth * inv
       }
     }
   }
