@@ -93,6 +93,9 @@ struct KernelAttentionTests {
     AttentionCase(batch: 1, sequence: 4, kvLength: 9, qHeads: 3, kvHeads: 3, headDim: 7),
     AttentionCase(batch: 2, sequence: 17, kvLength: 17, qHeads: 2, kvHeads: 1, headDim: 3),
     AttentionCase(batch: 3, sequence: 9, kvLength: 12, qHeads: 6, kvHeads: 2, headDim: 17),
+    // More than one 64-row causal block, with and without a cached prefix.
+    AttentionCase(batch: 1, sequence: 70, kvLength: 75, qHeads: 2, kvHeads: 1, headDim: 3),
+    AttentionCase(batch: 1, sequence: 129, kvLength: 129, qHeads: 1, kvHeads: 1, headDim: 2),
   ]
 
   @Test(arguments: cases)

@@ -79,7 +79,8 @@ struct KernelThreadingTests {
   }
 
   @Test func attentionTrainingAndDecode() {
-    let c = AttentionCase(batch: 2, sequence: 64, kvLength: 64, qHeads: 4, kvHeads: 2, headDim: 16)
+    let c = AttentionCase(
+      batch: 2, sequence: 100, kvLength: 100, qHeads: 4, kvHeads: 2, headDim: 16)
     let q = randomFloats(c.qCount, seed: 76)
     let k = randomFloats(c.kvCount, seed: 77)
     let v = randomFloats(c.kvCount, seed: 78)

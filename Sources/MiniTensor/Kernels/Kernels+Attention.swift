@@ -8,8 +8,9 @@ extension Kernels {
   /// than the queries (a prefix already in a cache): query `t` has absolute position
   /// `kvLength − sequence + t` and attends to keys `0…` that position.
   ///
-  /// Each (batch, head) pair runs two `sgemm` calls straight on the strided
-  /// `[sequence, heads, headDim]` layout (leading dimension `heads·headDim`, no transposed copy).
+  /// Each (batch, head) pair runs `sgemm` straight on the strided `[sequence, heads, headDim]`
+  /// layout (leading dimension `heads·headDim`, no transposed copy), in blocks of 64 query rows
+  /// that multiply only the keys the block can see.
   /// When there are at least as many pairs as threads, the pairs are split over the threads and
   /// OpenBLAS is limited to one thread for the duration (the setting is process-wide and is
   /// restored to `threadCount()` afterwards); otherwise the pairs run in turn and each GEMM uses
@@ -75,25 +76,30 @@ extension Kernels {
           let dObh = dOut + s.qOffset(b, h)
           let pbh = probs + s.probsOffset(b, h)
           let accumulate: Float = j == 0 ? 0 : 1
-          // dP = dO·Vᵀ  [T, S]
-          sgemm(
-            transposeA: false, transposeB: true, m: T, n: S, k: D, a: dObh, lda: s.qRowStride,
-            b: vbg, ldb: s.kvRowStride, c: dScores, ldc: S)
-          // dV (+)= Pᵀ·dO  [S, D]
+          // dV (+)= Pᵀ·dO  [S, D]  (P is zero above the diagonal)
           sgemm(
             transposeA: true, transposeB: false, m: S, n: D, k: T, a: pbh, lda: S, b: dObh,
             ldb: s.qRowStride, beta: accumulate, c: dvbg, ldc: s.kvRowStride)
-          // dScores = scale · P ⊙ (dP − Σ dP⊙P), zero above the diagonal.
-          for t in 0..<T {
-            let valid = s.visibleKeys(t)
-            let row = dScores + t * S
-            softmaxBackwardRow(row, pbh + t * S, row, valid, scale: s.scale)
-            (row + valid).update(repeating: 0, count: S - valid)
+          s.forEachRowBlock { t0, rows, visible in
+            let block = dScores + t0 * S
+            // dP = dO·Vᵀ  [rows, visible]
+            sgemm(
+              transposeA: false, transposeB: true, m: rows, n: visible, k: D,
+              a: dObh + t0 * s.qRowStride, lda: s.qRowStride, b: vbg, ldb: s.kvRowStride,
+              c: block, ldc: S)
+            // dScores = scale · P ⊙ (dP − Σ dP⊙P), zero above the diagonal.
+            for t in t0..<(t0 + rows) {
+              let valid = s.visibleKeys(t)
+              let row = dScores + t * S
+              softmaxBackwardRow(row, pbh + t * S, row, valid, scale: s.scale)
+              (row + valid).update(repeating: 0, count: S - valid)
+            }
+            // dQ = dScores·K  [rows, D]
+            sgemm(
+              transposeA: false, transposeB: false, m: rows, n: D, k: visible, a: block, lda: S,
+              b: kbg, ldb: s.kvRowStride, c: dq + s.qOffset(b, h) + t0 * s.qRowStride,
+              ldc: s.qRowStride)
           }
-          // dQ = dScores·K  [T, D]
-          sgemm(
-            transposeA: false, transposeB: false, m: T, n: D, k: S, a: dScores, lda: S, b: kbg,
-            ldb: s.kvRowStride, c: dq + s.qOffset(b, h), ldc: s.qRowStride)
           // dK (+)= dScoresᵀ·Q  [S, D]
           sgemm(
             transposeA: true, transposeB: false, m: S, n: D, k: T, a: dScores, lda: S, b: qbh,
@@ -102,6 +108,9 @@ extension Kernels {
       }
     }
   }
+
+  /// Query rows per causal block of the attention GEMMs.
+  static let attentionRowBlock = 64
 
   /// Shapes, strides and offsets shared by the attention kernels.
   struct AttentionShape {
@@ -153,6 +162,18 @@ extension Kernels {
     }
     /// Keys visible to query `t`: `0…kvLength − sequence + t`.
     @inline(__always) func visibleKeys(_ t: Int) -> Int { kvLength - sequence + t + 1 }
+
+    /// Calls `body(firstRow, rows, visibleKeys)` for blocks of `attentionRowBlock` query rows;
+    /// a block's GEMMs need only the keys its last row can see, which skips most of the masked
+    /// triangle (about 3/8 of the work at 256 tokens) while keeping the GEMMs large.
+    @inline(__always) func forEachRowBlock(_ body: (Int, Int, Int) -> Void) {
+      var t0 = 0
+      while t0 < sequence {
+        let rows = Swift.min(attentionRowBlock, sequence - t0)
+        body(t0, rows, visibleKeys(t0 + rows - 1))
+        t0 += rows
+      }
+    }
   }
 
   /// The forward pass over any key/value batch stride (a cache holds `maxPositions` per batch
@@ -170,22 +191,25 @@ extension Kernels {
         let h = pair % s.qHeads
         let g = h / s.group
         let pbh = probs + s.probsOffset(b, h)
-        // Scores = scale · Q·Kᵀ  [T, S]
-        sgemm(
-          transposeA: false, transposeB: true, m: T, n: S, k: D, alpha: s.scale,
-          a: q + s.qOffset(b, h), lda: s.qRowStride, b: k + s.kvOffset(b, g),
-          ldb: s.kvRowStride, c: pbh, ldc: S)
-        for t in 0..<T {
-          let valid = s.visibleKeys(t)
-          let row = pbh + t * S
-          softmaxRow(row, row, valid)
-          (row + valid).update(repeating: 0, count: S - valid)
+        s.forEachRowBlock { t0, rows, visible in
+          let block = pbh + t0 * S
+          // Scores = scale · Q·Kᵀ  [rows, visible]
+          sgemm(
+            transposeA: false, transposeB: true, m: rows, n: visible, k: D, alpha: s.scale,
+            a: q + s.qOffset(b, h) + t0 * s.qRowStride, lda: s.qRowStride,
+            b: k + s.kvOffset(b, g), ldb: s.kvRowStride, c: block, ldc: S)
+          for t in t0..<(t0 + rows) {
+            let valid = s.visibleKeys(t)
+            let row = pbh + t * S
+            softmaxRow(row, row, valid)
+            (row + valid).update(repeating: 0, count: S - valid)
+          }
+          // O = P·V  [rows, D]
+          sgemm(
+            transposeA: false, transposeB: false, m: rows, n: D, k: visible, a: block, lda: S,
+            b: v + s.kvOffset(b, g), ldb: s.kvRowStride,
+            c: output + s.qOffset(b, h) + t0 * s.qRowStride, ldc: s.qRowStride)
         }
-        // O = P·V  [T, D]
-        sgemm(
-          transposeA: false, transposeB: false, m: T, n: D, k: S, a: pbh, lda: S,
-          b: v + s.kvOffset(b, g), ldb: s.kvRowStride, c: output + s.qOffset(b, h),
-          ldc: s.qRowStride)
       }
     }
   }
