@@ -14,7 +14,7 @@ import Testing
 ///     # emb.inv_freq, cos[0, 1:, :16], sin[0, 1:, :16], printed with %.9g
 struct HFRope: Sendable, CustomTestStringConvertible {
   var scaling: RopeScalingKind
-  var theta: Double
+  var theta: Float
   var last: Int
   var inverse: [Float]
   var cos: [Float]

@@ -155,7 +155,7 @@ struct KernelRoPETests {
     let expected = referenceLlama3(
       headDim: headDim, theta: theta, factor: 8, low: 1, high: 4, original: 8192)
     let actual = RopeTable.inverseFrequencies(
-      headDim: headDim, theta: theta,
+      headDim: headDim, theta: Float(theta),
       scaling: .llama3(
         factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 8192),
       sequenceLength: 0)

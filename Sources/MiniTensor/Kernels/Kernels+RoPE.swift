@@ -38,7 +38,7 @@ package struct RopeTable: Sendable {
   package let sin: [Float]
 
   /// Tables for positions `0..<maxPositions`.
-  package init(headDim: Int, maxPositions: Int, theta: Double, scaling: RopeScalingKind = .none) {
+  package init(headDim: Int, maxPositions: Int, theta: Float, scaling: RopeScalingKind = .none) {
     precondition(
       headDim > 0 && headDim % 2 == 0 && maxPositions >= 0,
       "RopeTable: headDim \(headDim) (must be even), maxPositions \(maxPositions)")
@@ -67,14 +67,15 @@ package struct RopeTable: Sendable {
   /// - Parameter sequenceLength: the sequence the dynamic NTK variant is evaluated for (it
   ///   changes nothing until the sequence exceeds `originalMaxPositions`); ignored otherwise.
   package static func inverseFrequencies(
-    headDim: Int, theta: Double, scaling: RopeScalingKind, sequenceLength: Int
+    headDim: Int, theta: Float, scaling: RopeScalingKind, sequenceLength: Int
   ) -> [Float] {
     // Python floats (the config values) are Double; where `transformers` combines them with a
-    // float32 tensor, PyTorch rounds them to Float first, and so does this code.
+    // float32 tensor, PyTorch rounds them to Float first, and so does this code. (`theta` is
+    // taken as Float: every RoPE base in use is exact in Float, and PyTorch rounds it too.)
     let dim = Float(headDim)
     // `1.0 / (base ** (arange(0, dim, 2).float() / dim))` in float32.
-    func plain(base: Double) -> [Float] {
-      let base = Double(Float(base))
+    func plain(base: Float) -> [Float] {
+      let base = Double(base)
       return stride(from: 0, to: headDim, by: 2).map { i in
         1 / Float(pow(base, Double(Float(i) / dim)))
       }
@@ -88,11 +89,11 @@ package struct RopeTable: Sendable {
       // base · ((factor · L / L0) − (factor − 1)) ^ (dim / (dim − 2)) in Python floats.
       let length = Double(max(sequenceLength, original))
       let grown =
-        theta
+        Double(theta)
         * pow(
           factor * length / Double(original) - (factor - 1),
           Double(headDim) / Double(headDim - 2))
-      return plain(base: grown)
+      return plain(base: Float(grown))
     case .llama3(let factor, let lowFreqFactor, let highFreqFactor, let original):
       let old = Double(original)
       let lowFreqWavelength = Float(old / lowFreqFactor)
