@@ -22,6 +22,7 @@ extension Tensor {
     self.init(uninitializedShape: shape)
     precondition(
       scalars.count == count, "Tensor: \(scalars.count) scalars for shape \(shape)")
+    if count == 0 { return }  // an empty array may have no base address
     scalars.withUnsafeBufferPointer { source in
       storage.base.update(from: source.baseAddress!, count: source.count)
     }

@@ -122,6 +122,9 @@ extension Tensor {
       let input = rhs.storage.base + rhs.offset
       for i in 0..<lhs.count { out[i] += input[i] }
     } else {
+      precondition(
+        broadcastShape(lhs.shape, rhs.shape) == lhs.shape,
+        "+=: \(rhs.shape) does not broadcast to \(lhs.shape)")
       lhs = lhs + rhs
     }
   }

@@ -4,13 +4,15 @@ extension Tensor {
     precondition(!tensors.isEmpty, "concatenate: no tensors")
     let first = tensors[0]
     let axis = first.normalizedAxis(axis)
-    var shape = first.shape
-    shape[axis] = 0
+    var template = first.shape
+    template[axis] = 0
+    var shape = template
     for t in tensors {
       var other = t.shape
       precondition(other.count == first.rank, "concatenate: \(first.shape) and \(t.shape)")
       other[axis] = 0
-      precondition(other == shape, "concatenate: \(first.shape) and \(t.shape) along \(axis)")
+      precondition(
+        other == template, "concatenate: \(first.shape) and \(t.shape) along \(axis)")
       shape[axis] += t.shape[axis]
     }
     let result = Tensor(uninitializedShape: shape)

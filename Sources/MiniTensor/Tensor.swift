@@ -38,6 +38,8 @@ public struct Tensor: Sendable {
 
   /// Whether elements are laid out densely in row-major order.
   public var isContiguous: Bool {
+    // An empty tensor has no layout to respect (and its strides may be anything).
+    if shape.contains(0) { return true }
     var expected = 1
     for d in stride(from: shape.count - 1, through: 0, by: -1) where shape[d] != 1 {
       if strides[d] != expected { return false }

@@ -1,0 +1,230 @@
+internal import COpenBLAS
+
+extension Kernels {
+  /// Causal scaled dot-product attention with grouped-query heads (GQA), the fused op behind a
+  /// Llama attention layer: `softmax(Q·Kᵀ·scale + mask)·V` per batch element and query head.
+  ///
+  /// Query head `h` reads key/value head `h / (qHeads / kvHeads)`. Keys and values may be longer
+  /// than the queries (a prefix already in a cache): query `t` has absolute position
+  /// `kvLength − sequence + t` and attends to keys `0…` that position.
+  ///
+  /// Each (batch, head) pair runs `sgemm` straight on the strided `[sequence, heads, headDim]`
+  /// layout (leading dimension `heads·headDim`, no transposed copy), in blocks of 64 query rows
+  /// that multiply only the keys the block can see.
+  /// When there are at least as many pairs as threads, the pairs are split over the threads and
+  /// OpenBLAS is limited to one thread for the duration (the setting is process-wide and is
+  /// restored to `threadCount()` afterwards); otherwise the pairs run in turn and each GEMM uses
+  /// OpenBLAS's threads. Either way no more than `threadCount()` threads compute at once.
+  /// - Parameters:
+  ///   - q: `[batch, sequence, qHeads, headDim]`.
+  ///   - k, v: `[batch, kvLength, kvHeads, headDim]`.
+  ///   - output: `[batch, sequence, qHeads, headDim]`.
+  ///   - probs: `[batch, qHeads, sequence, kvLength]`, receives the attention probabilities
+  ///     (zeros above the causal diagonal), saved for the backward pass.
+  ///   - kvLength: key/value positions (default `sequence`); at least `sequence`.
+  ///   - scale: score scale, default `1 / sqrt(headDim)`.
+  package static func attentionForward(
+    q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+    output: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>,
+    batch: Int, sequence: Int, qHeads: Int, kvHeads: Int, headDim: Int, kvLength: Int? = nil,
+    scale: Float? = nil
+  ) {
+    let shape = AttentionShape(
+      batch: batch, sequence: sequence, qHeads: qHeads, kvHeads: kvHeads, headDim: headDim,
+      kvLength: kvLength ?? sequence, kvBatchStride: nil, scale: scale, name: "attentionForward")
+    attentionForward(q: q, k: k, v: v, output: output, probs: probs, shape: shape)
+  }
+
+  /// Attention backward: given `dOut`, the forward inputs and the saved `probs`, writes
+  /// `dq`, `dk`, `dv` (all overwritten).
+  ///
+  /// Work is split over (batch, key/value head) pairs, so the gradients of a key/value head,
+  /// summed over the query heads that share it, are written by one thread (no race, and the
+  /// summation order is fixed). Threading as in `attentionForward`; each thread allocates one
+  /// `[sequence, kvLength]` scratch matrix.
+  /// - Parameters:
+  ///   - dOut: `[batch, sequence, qHeads, headDim]`.
+  ///   - q, k, v, probs: as in `attentionForward`.
+  ///   - dq: `[batch, sequence, qHeads, headDim]`, overwritten.
+  ///   - dk, dv: `[batch, kvLength, kvHeads, headDim]`, overwritten.
+  package static func attentionBackward(
+    dOut: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
+    v: UnsafePointer<Float>, probs: UnsafePointer<Float>, dq: UnsafeMutablePointer<Float>,
+    dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
+    batch: Int, sequence: Int, qHeads: Int, kvHeads: Int, headDim: Int, kvLength: Int? = nil,
+    scale: Float? = nil
+  ) {
+    let s = AttentionShape(
+      batch: batch, sequence: sequence, qHeads: qHeads, kvHeads: kvHeads, headDim: headDim,
+      kvLength: kvLength ?? sequence, kvBatchStride: nil, scale: scale, name: "attentionBackward")
+    let (T, S, D) = (s.sequence, s.kvLength, s.headDim)
+    let pairs = s.batch * s.kvHeads
+    if pairs == 0 || T == 0 { return }
+    runPairs(pairs, work: pairs * s.group * T * S * D) { range in
+      let dScores = UnsafeMutablePointer<Float>.allocate(capacity: T * S)
+      defer { dScores.deallocate() }
+      for pair in range {
+        let b = pair / s.kvHeads
+        let g = pair % s.kvHeads
+        let kbg = k + s.kvOffset(b, g)
+        let vbg = v + s.kvOffset(b, g)
+        let dkbg = dk + s.kvOffset(b, g)
+        let dvbg = dv + s.kvOffset(b, g)
+        for j in 0..<s.group {
+          let h = g * s.group + j
+          let qbh = q + s.qOffset(b, h)
+          let dObh = dOut + s.qOffset(b, h)
+          let pbh = probs + s.probsOffset(b, h)
+          let accumulate: Float = j == 0 ? 0 : 1
+          // dV (+)= Pᵀ·dO  [S, D]  (P is zero above the diagonal)
+          sgemm(
+            transposeA: true, transposeB: false, m: S, n: D, k: T, a: pbh, lda: S, b: dObh,
+            ldb: s.qRowStride, beta: accumulate, c: dvbg, ldc: s.kvRowStride)
+          s.forEachRowBlock { t0, rows, visible in
+            let block = dScores + t0 * S
+            // dP = dO·Vᵀ  [rows, visible]
+            sgemm(
+              transposeA: false, transposeB: true, m: rows, n: visible, k: D,
+              a: dObh + t0 * s.qRowStride, lda: s.qRowStride, b: vbg, ldb: s.kvRowStride,
+              c: block, ldc: S)
+            // dScores = scale · P ⊙ (dP − Σ dP⊙P), zero above the diagonal.
+            for t in t0..<(t0 + rows) {
+              let valid = s.visibleKeys(t)
+              let row = dScores + t * S
+              softmaxBackwardRow(row, pbh + t * S, row, valid, scale: s.scale)
+              (row + valid).update(repeating: 0, count: S - valid)
+            }
+            // dQ = dScores·K  [rows, D]
+            sgemm(
+              transposeA: false, transposeB: false, m: rows, n: D, k: visible, a: block, lda: S,
+              b: kbg, ldb: s.kvRowStride, c: dq + s.qOffset(b, h) + t0 * s.qRowStride,
+              ldc: s.qRowStride)
+          }
+          // dK (+)= dScoresᵀ·Q  [S, D]
+          sgemm(
+            transposeA: true, transposeB: false, m: S, n: D, k: T, a: dScores, lda: S, b: qbh,
+            ldb: s.qRowStride, beta: accumulate, c: dkbg, ldc: s.kvRowStride)
+        }
+      }
+    }
+  }
+
+  /// Query rows per causal block of the attention GEMMs.
+  static let attentionRowBlock = 64
+
+  /// Shapes, strides and offsets shared by the attention kernels.
+  struct AttentionShape {
+    let batch: Int
+    let sequence: Int
+    let qHeads: Int
+    let kvHeads: Int
+    let headDim: Int
+    let kvLength: Int
+    /// Query heads per key/value head.
+    let group: Int
+    let qRowStride: Int
+    let kvRowStride: Int
+    let kvBatchStride: Int
+    let scale: Float
+
+    init(
+      batch: Int, sequence: Int, qHeads: Int, kvHeads: Int, headDim: Int, kvLength: Int,
+      kvBatchStride: Int?, scale: Float?, name: String
+    ) {
+      precondition(
+        batch >= 0 && sequence >= 0 && qHeads > 0 && kvHeads > 0 && headDim > 0
+          && qHeads % kvHeads == 0 && kvLength >= sequence,
+        "\(name): q [\(batch), \(sequence), \(qHeads), \(headDim)], "
+          + "k/v [\(batch), \(kvLength), \(kvHeads), \(headDim)] "
+          + "(qHeads must be a multiple of kvHeads, kvLength ≥ sequence)")
+      self.batch = batch
+      self.sequence = sequence
+      self.qHeads = qHeads
+      self.kvHeads = kvHeads
+      self.headDim = headDim
+      self.kvLength = kvLength
+      group = qHeads / kvHeads
+      qRowStride = qHeads * headDim
+      kvRowStride = kvHeads * headDim
+      self.kvBatchStride = kvBatchStride ?? kvLength * kvRowStride
+      precondition(
+        self.kvBatchStride >= kvLength * kvRowStride,
+        "\(name): key/value batch stride \(self.kvBatchStride) < \(kvLength) × \(kvRowStride)")
+      self.scale = scale ?? 1 / Float(headDim).squareRoot()
+    }
+
+    @inline(__always) func qOffset(_ b: Int, _ h: Int) -> Int {
+      b * sequence * qRowStride + h * headDim
+    }
+    @inline(__always) func kvOffset(_ b: Int, _ g: Int) -> Int { b * kvBatchStride + g * headDim }
+    @inline(__always) func probsOffset(_ b: Int, _ h: Int) -> Int {
+      (b * qHeads + h) * sequence * kvLength
+    }
+    /// Keys visible to query `t`: `0…kvLength − sequence + t`.
+    @inline(__always) func visibleKeys(_ t: Int) -> Int { kvLength - sequence + t + 1 }
+
+    /// Calls `body(firstRow, rows, visibleKeys)` for blocks of `attentionRowBlock` query rows;
+    /// a block's GEMMs need only the keys its last row can see, which skips most of the masked
+    /// triangle (about 3/8 of the work at 256 tokens) while keeping the GEMMs large.
+    @inline(__always) func forEachRowBlock(_ body: (Int, Int, Int) -> Void) {
+      var t0 = 0
+      while t0 < sequence {
+        let rows = Swift.min(attentionRowBlock, sequence - t0)
+        body(t0, rows, visibleKeys(t0 + rows - 1))
+        t0 += rows
+      }
+    }
+  }
+
+  /// The forward pass over any key/value batch stride (a cache holds `maxPositions` per batch
+  /// element).
+  static func attentionForward(
+    q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+    output: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>, shape s: AttentionShape
+  ) {
+    let (T, S, D) = (s.sequence, s.kvLength, s.headDim)
+    let pairs = s.batch * s.qHeads
+    if pairs == 0 || T == 0 { return }
+    runPairs(pairs, work: pairs * T * S * D) { range in
+      for pair in range {
+        let b = pair / s.qHeads
+        let h = pair % s.qHeads
+        let g = h / s.group
+        let pbh = probs + s.probsOffset(b, h)
+        s.forEachRowBlock { t0, rows, visible in
+          let block = pbh + t0 * S
+          // Scores = scale · Q·Kᵀ  [rows, visible]
+          sgemm(
+            transposeA: false, transposeB: true, m: rows, n: visible, k: D, alpha: s.scale,
+            a: q + s.qOffset(b, h) + t0 * s.qRowStride, lda: s.qRowStride,
+            b: k + s.kvOffset(b, g), ldb: s.kvRowStride, c: block, ldc: S)
+          for t in t0..<(t0 + rows) {
+            let valid = s.visibleKeys(t)
+            let row = pbh + t * S
+            softmaxRow(row, row, valid)
+            (row + valid).update(repeating: 0, count: S - valid)
+          }
+          // O = P·V  [rows, D]
+          sgemm(
+            transposeA: false, transposeB: false, m: rows, n: D, k: visible, a: block, lda: S,
+            b: v + s.kvOffset(b, g), ldb: s.kvRowStride,
+            c: output + s.qOffset(b, h) + t0 * s.qRowStride, ldc: s.qRowStride)
+        }
+      }
+    }
+  }
+
+  /// Runs `body` over `0..<pairs`: split over threads with single-threaded OpenBLAS when there
+  /// are enough pairs for every thread and enough work to pay for it, otherwise in turn on the
+  /// calling thread with OpenBLAS's own threads.
+  static func runPairs(_ pairs: Int, work: Int, _ body: (Range<Int>) -> Void) {
+    let threads = threadCount()
+    if threads > 1 && pairs >= threads && work >= 4 * parallelWork {
+      openblas_set_num_threads(1)
+      defer { openblas_set_num_threads(Int32(threads)) }
+      parallelFor(pairs, grain: 1, body)
+    } else {
+      body(0..<pairs)
+    }
+  }
+}

@@ -1,0 +1,97 @@
+extension Kernels {
+  /// Attention for one new token of one sequence against its key/value cache (inference).
+  ///
+  /// The cache of one layer and one batch element is laid out `[maxPositions, kvHeads, headDim]`;
+  /// positions `0..<length` are valid, the new token's key and value (already written at
+  /// `length − 1`) included. Decoding is bound by memory bandwidth, so this reads each cached key
+  /// and value once per query head with vector loops rather than calling BLAS; key/value heads
+  /// are split over threads when the cache is large enough.
+  /// - Parameters:
+  ///   - q: `[qHeads, headDim]`, the new token's queries (rotated).
+  ///   - kCache, vCache: `[≥ length, kvHeads, headDim]`.
+  ///   - length: valid cache positions, the new token's included.
+  ///   - output: `[qHeads, headDim]`.
+  ///   - scratch: `[qHeads, length]`, receives the attention probabilities.
+  ///   - scale: score scale, default `1 / sqrt(headDim)`.
+  package static func attentionDecode(
+    q: UnsafePointer<Float>, kCache: UnsafePointer<Float>, vCache: UnsafePointer<Float>,
+    length: Int, output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+    qHeads: Int, kvHeads: Int, headDim: Int, scale: Float? = nil
+  ) {
+    precondition(
+      length > 0 && qHeads > 0 && kvHeads > 0 && headDim > 0 && qHeads % kvHeads == 0,
+      "attentionDecode: q [\(qHeads), \(headDim)], cache [\(length), \(kvHeads), \(headDim)] "
+        + "(qHeads must be a multiple of kvHeads, length ≥ 1)")
+    let group = qHeads / kvHeads
+    let D = headDim
+    let rowStride = kvHeads * D
+    let scale = scale ?? 1 / Float(D).squareRoot()
+    let headWork = 2 * group * length * D
+    parallelFor(kvHeads, grain: max(1, (4 * parallelWork + headWork - 1) / headWork)) { range in
+      for g in range {
+        let keys = kCache + g * D
+        let values = vCache + g * D
+        for h in (g * group)..<((g + 1) * group) {
+          let qh = q + h * D
+          let scores = scratch + h * length
+          for j in 0..<length {
+            scores[j] = Float(dot(qh, keys + j * rowStride, D)) * scale
+          }
+          softmaxRow(scores, scores, length)
+          let out = output + h * D
+          out.update(repeating: 0, count: D)
+          for j in 0..<length {
+            axpy(scores[j], values + j * rowStride, out, D)
+          }
+        }
+      }
+    }
+  }
+
+  /// Batched attention of `sequence` new tokens per batch element against a key/value cache
+  /// (inference prefill): query `t` sits at absolute position `startPosition + t` and attends to
+  /// cache positions `0…startPosition + t`.
+  ///
+  /// The cache is `[batch, maxPositions, kvHeads, headDim]` with positions
+  /// `0..<startPosition + sequence` already written (the new tokens' keys and values included).
+  /// Runs `attentionForward` with keys longer than queries.
+  /// - Parameters:
+  ///   - q: `[batch, sequence, qHeads, headDim]`.
+  ///   - output: `[batch, sequence, qHeads, headDim]`.
+  ///   - scratch: `[batch, qHeads, sequence, startPosition + sequence]`, receives the
+  ///     probabilities.
+  package static func attentionPrefill(
+    q: UnsafePointer<Float>, kCache: UnsafePointer<Float>, vCache: UnsafePointer<Float>,
+    output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, batch: Int,
+    sequence: Int, startPosition: Int, maxPositions: Int, qHeads: Int, kvHeads: Int,
+    headDim: Int, scale: Float? = nil
+  ) {
+    precondition(
+      startPosition >= 0 && startPosition + sequence <= maxPositions,
+      "attentionPrefill: positions \(startPosition)..<\(startPosition + sequence) "
+        + "beyond cache of \(maxPositions)")
+    let shape = AttentionShape(
+      batch: batch, sequence: sequence, qHeads: qHeads, kvHeads: kvHeads, headDim: headDim,
+      kvLength: startPosition + sequence, kvBatchStride: maxPositions * kvHeads * headDim,
+      scale: scale, name: "attentionPrefill")
+    attentionForward(
+      q: q, k: kCache, v: vCache, output: output, probs: scratch, shape: shape)
+  }
+
+  /// `y += a · x` over `count` elements.
+  @inline(__always)
+  static func axpy(
+    _ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int
+  ) {
+    let av = SIMD8<Float>(repeating: a)
+    var i = 0
+    while i + 8 <= count {
+      store8(load8(y + i).addingProduct(av, load8(x + i)), y + i)
+      i += 8
+    }
+    while i < count {
+      y[i] = y[i].addingProduct(a, x[i])
+      i += 1
+    }
+  }
+}
