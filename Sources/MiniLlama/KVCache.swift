@@ -1,0 +1,62 @@
+import MiniTensor
+
+/// Keys and values of every layer for the positions seen so far, preallocated for `capacity`
+/// positions, written in place at each step.
+public final class KVCache {
+  /// Sequences in the batch.
+  public let batch: Int
+  /// Positions the cache can hold.
+  public let capacity: Int
+  /// Positions filled.
+  public private(set) var length = 0
+  let kvHeads: Int
+  let headDim: Int
+  private var keyBuffers: [Tensor]
+  private var valueBuffers: [Tensor]
+
+  /// An empty cache for `config`, holding up to `capacity` positions (default: the model's
+  /// `maxPositions`).
+  public init(config: LlamaConfig, batch: Int = 1, capacity: Int? = nil) {
+    let capacity = capacity ?? config.maxPositions
+    precondition(batch > 0 && capacity > 0, "KVCache: batch \(batch), capacity \(capacity)")
+    self.batch = batch
+    self.capacity = capacity
+    kvHeads = config.kvHeadCount
+    headDim = config.headDim
+    let shape = [batch, capacity, kvHeads, headDim]
+    keyBuffers = (0..<config.layerCount).map { _ in Tensor.zeros(shape) }
+    valueBuffers = (0..<config.layerCount).map { _ in Tensor.zeros(shape) }
+  }
+
+  /// Forgets every position (the buffers are kept).
+  public func reset() { length = 0 }
+
+  /// Drops the positions from `newLength` on (e.g. to rewind a shared prompt).
+  public func truncate(to newLength: Int) {
+    precondition(newLength >= 0 && newLength <= length, "KVCache: truncate to \(newLength) of \(length)")
+    length = newLength
+  }
+
+  func write(layer: Int, keys: Tensor, values: Tensor, at start: Int) {
+    let sequence = keys.shape[1]
+    precondition(
+      start + sequence <= capacity, "KVCache: positions up to \(start + sequence) > \(capacity)")
+    let row = kvHeads * headDim
+    for (source, buffer) in [(keys, keyBuffers[layer]), (values, valueBuffers[layer])] {
+      source.withUnsafeBufferPointer { source in
+        buffer.withUnsafeSharedMutableBufferPointer { target in
+          for b in 0..<batch {
+            let from = source.baseAddress! + b * sequence * row
+            let to = target.baseAddress! + (b * capacity + start) * row
+            to.update(from: from, count: sequence * row)
+          }
+        }
+      }
+    }
+  }
+
+  func keys(layer: Int, length: Int) -> Tensor { keyBuffers[layer].sliced(0..<length, axis: 1) }
+  func values(layer: Int, length: Int) -> Tensor { valueBuffers[layer].sliced(0..<length, axis: 1) }
+
+  func advance(by count: Int) { length += count }
+}

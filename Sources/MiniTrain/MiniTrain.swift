@@ -1,1 +1,0 @@
-// MiniTrain: see MiniTrain.docc for the module overview.
