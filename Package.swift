@@ -72,7 +72,9 @@ let package = Package(
     // Tests.
     .target(name: "TestSupport", dependencies: ["MiniTensor"], path: "Tests/TestSupport"),
     .testTarget(name: "MiniTensorTests", dependencies: ["MiniTensor", "TestSupport"]),
-    .testTarget(name: "MiniLlamaTests", dependencies: ["MiniLlama", "TestSupport"]),
+    .testTarget(
+      name: "MiniLlamaTests",
+      dependencies: ["MiniLlama", "MiniAutograd", "MiniTrain", "MiniTensor", "TestSupport"]),
     .testTarget(
       name: "MiniTokenizeTests", dependencies: ["MiniTokenize", "TestSupport"],
       exclude: ["Fixtures"]),

@@ -5,6 +5,9 @@ struct MiniLLMCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "minillm",
     abstract: "Train, align, run and export a small Llama-architecture chat model.",
-    subcommands: [BenchCommand.self, DataCommand.self, DemoCommand.self, TokenizerCommand.self]
+    subcommands: [
+      TokenizerCommand.self, DataCommand.self, ForwardCommand.self, GenerateCommand.self,
+      BenchCommand.self, DemoCommand.self,
+    ]
   )
 }

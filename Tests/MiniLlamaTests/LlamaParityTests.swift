@@ -47,7 +47,8 @@ struct ParityFixture {
         grads[String(name.dropFirst(5))] = try expected.tensor(named: name)
       }
       gradients = grads
-      loss = Float(try #require(Double(try #require(expected.metadata["loss"]))))
+      let lossText = try #require(expected.metadata["loss"])
+      loss = Float(try #require(Double(lossText)))
       let json = try #require(
         try JSONSerialization.jsonObject(
           with: Data(contentsOf: URL(fileURLWithPath: path + "/expected.json"))) as? [String: Any])

@@ -1,0 +1,197 @@
+import ArgumentParser
+import Foundation
+import MiniLlama
+import MiniTensor
+import MiniTokenize
+
+/// Parses `--ids 1,2,3` into token ids, checked against the vocabulary.
+func parseIds(_ text: String, vocabSize: Int, flag: String = "--ids") throws -> [Int32] {
+  let parts = text.split(separator: ",", omittingEmptySubsequences: false)
+  var ids: [Int32] = []
+  for part in parts {
+    let trimmed = part.trimmingCharacters(in: .whitespaces)
+    guard let id = Int32(trimmed) else {
+      throw CommandLineError("\(flag): '\(trimmed)' is not an integer token id")
+    }
+    guard id >= 0 && Int(id) < vocabSize else {
+      throw CommandLineError("\(flag): id \(id) is outside the vocabulary 0..<\(vocabSize)")
+    }
+    ids.append(id)
+  }
+  guard !ids.isEmpty else { throw CommandLineError("\(flag): no token ids") }
+  return ids
+}
+
+/// Loads `--model DIR`, turning any error into one line naming the file.
+func loadModel(_ path: String) throws -> Llama {
+  do {
+    return try Llama(directory: path)
+  } catch {
+    throw CommandLineError("--model: \(error)")
+  }
+}
+
+/// Options shared by the commands that run a model.
+struct ThreadOptions: ParsableArguments {
+  @Option(help: "Threads for OpenBLAS and the kernels (default: all cores).")
+  var threads: Int?
+
+  func apply() throws {
+    if let threads {
+      guard threads >= 1 else { throw CommandLineError("--threads: must be ≥ 1, got \(threads)") }
+      setThreadCount(threads)
+    }
+  }
+}
+
+struct ForwardCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "forward",
+    abstract: "Run the model on token ids; print the logits of every position and the loss.")
+
+  @Option(help: "Model directory (config.json + model.safetensors).")
+  var model: String
+
+  @Option(help: "Comma-separated token ids, e.g. 1,2,3.")
+  var ids: String
+
+  @Flag(
+    help: "Print JSON: {\"logits\": [[…] per position], \"loss\": mean next-token cross-entropy}.")
+  var json = false
+
+  @OptionGroup var threads: ThreadOptions
+
+  func run() throws {
+    try threads.apply()
+    let llama = try loadModel(model)
+    let tokens = try parseIds(ids, vocabSize: llama.config.vocabSize)
+    let logits = llama(tokens).value.reshaped([tokens.count, llama.config.vocabSize])
+    let loss: Float? = tokens.count > 1 ? llama.languageModelLoss(tokens).value.item : nil
+    if json {
+      var text = "{\"logits\": ["
+      for t in 0..<tokens.count {
+        if t > 0 { text += ", " }
+        text += "[" + logits[row: t].scalars.map { jsonNumber($0) }.joined(separator: ", ") + "]"
+      }
+      text += "], \"loss\": " + (loss.map { jsonNumber($0) } ?? "null") + "}"
+      print(text)
+    } else {
+      for t in 0..<tokens.count {
+        let row = logits[row: t]
+        print("position \(t) token \(tokens[t]): argmax \(row.argmax()) max logit \(row.max())")
+      }
+      if let loss { print("loss \(loss)") }
+    }
+  }
+}
+
+/// A float as a JSON number (`null` for non-finite values), with enough digits to round-trip.
+func jsonNumber(_ value: Float) -> String {
+  value.isFinite ? "\(value)" : "null"
+}
+
+struct GenerateCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "generate",
+    abstract: "Continue a prompt with the model (KV-cached decoding).")
+
+  @Option(help: "Model directory.")
+  var model: String
+
+  @Option(help: "Prompt as comma-separated token ids.")
+  var ids: String?
+
+  @Option(help: "Prompt text, encoded with the model directory's tokenizer.model.")
+  var prompt: String?
+
+  @Option(name: .customLong("max-new-tokens"), help: "Most tokens to generate.")
+  var maxNewTokens = 64
+
+  @Flag(help: "Always pick the most likely token.")
+  var greedy = false
+
+  @Option(help: "Sampling temperature (> 0).")
+  var temperature: Float = 1
+
+  @Option(name: .customLong("top-k"), help: "Sample among the K most likely tokens (0: all).")
+  var topK = 0
+
+  @Option(
+    name: .customLong("top-p"), help: "Sample from the smallest set reaching this probability.")
+  var topP: Float = 1
+
+  @Option(
+    name: .customLong("repetition-penalty"), help: "Penalty for tokens already present (1: off).")
+  var repetitionPenalty: Float = 1
+
+  @Option(help: "Seed of the sampler.")
+  var seed: UInt64 = 0
+
+  @Option(
+    name: .customLong("stop-ids"),
+    help: "Comma-separated ids that end generation (default: the model's EOS).")
+  var stopIds: String?
+
+  @Option(help: "Output: text (needs the tokenizer), ids (a JSON array), json (ids and timing).")
+  var format: OutputFormat?
+
+  @OptionGroup var threads: ThreadOptions
+
+  enum OutputFormat: String, ExpressibleByArgument {
+    case ids, json, text
+  }
+
+  func validate() throws {
+    guard maxNewTokens >= 0 else { throw ValidationError("--max-new-tokens: must be ≥ 0") }
+    guard temperature > 0 else { throw ValidationError("--temperature: must be > 0") }
+    guard topK >= 0 else { throw ValidationError("--top-k: must be ≥ 0") }
+    guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p: must be in (0, 1]") }
+    guard repetitionPenalty > 0 else { throw ValidationError("--repetition-penalty: must be > 0") }
+    guard (ids == nil) != (prompt == nil) else {
+      throw ValidationError("give the prompt with exactly one of --ids and --prompt")
+    }
+  }
+
+  func run() throws {
+    try threads.apply()
+    let llama = try loadModel(model)
+    var tokenizer: SentencePieceTokenizer?
+    if prompt != nil || format == .text {
+      tokenizer = try loadTokenizer(model)
+    }
+    let promptIds: [Int32]
+    if let prompt, let tokenizer {
+      var encoded: [Int32] = []
+      try tokenizer.encode(prompt, appendingTo: &encoded)
+      if let bos = tokenizer.specialIDs.bos { encoded.insert(Int32(bos), at: 0) }
+      promptIds = encoded
+    } else {
+      promptIds = try parseIds(ids ?? "", vocabSize: llama.config.vocabSize)
+    }
+    let stops =
+      try stopIds.map {
+        Set(try parseIds($0, vocabSize: llama.config.vocabSize, flag: "--stop-ids"))
+      }
+      ?? Set(llama.config.eosTokenIds.map { Int32($0) })
+    let options = GenerationOptions(
+      maxNewTokens: maxNewTokens,
+      sampling: SamplingOptions(
+        greedy: greedy, temperature: temperature, topK: topK, topP: topP,
+        repetitionPenalty: repetitionPenalty, seed: seed),
+      stopTokens: stops)
+    let start = DispatchTime.now().uptimeNanoseconds
+    let tokens = llama.generate(prompt: promptIds, options: options)
+    let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
+    let list = "[" + tokens.map(String.init).joined(separator: ", ") + "]"
+    switch format ?? (prompt == nil ? .ids : .text) {
+    case .ids: print(list)
+    case .text:
+      guard let tokenizer else { throw CommandLineError("--format text: no tokenizer") }
+      print(try tokenizer.decode(tokens.map(Int.init)))
+    case .json:
+      print(
+        "{\"ids\": \(list), \"prompt_tokens\": \(promptIds.count), \"seconds\": \(String(format: "%.4f", seconds))}"
+      )
+    }
+  }
+}
