@@ -73,6 +73,8 @@ let package = Package(
     .target(name: "TestSupport", dependencies: ["MiniTensor"], path: "Tests/TestSupport"),
     .testTarget(name: "MiniTensorTests", dependencies: ["MiniTensor", "TestSupport"]),
     .testTarget(
+      name: "MiniAutogradTests", dependencies: ["MiniAutograd", "MiniTensor", "TestSupport"]),
+    .testTarget(
       name: "MiniLlamaTests",
       dependencies: ["MiniLlama", "MiniAutograd", "MiniTrain", "MiniTensor", "TestSupport"]),
     .testTarget(

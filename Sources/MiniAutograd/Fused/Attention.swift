@@ -1,0 +1,40 @@
+import MiniTensor
+
+extension Unfused {
+  /// Causal scaled-dot-product attention with grouped-query heads, as Hugging Face's eager
+  /// Llama attention: key/value head `h / (queryHeads / kvHeads)` serves query head `h`; query
+  /// `t` sits at absolute position `kvLength − sequence + t` and sees keys up to that position.
+  /// - Parameters:
+  ///   - q: `[batch, sequence, queryHeads, headDim]`.
+  ///   - k: `[batch, kvLength, kvHeads, headDim]` with `kvLength ≥ sequence`.
+  ///   - v: like `k`.
+  /// - Returns: `[batch, sequence, queryHeads, headDim]`.
+  public static func causalAttention(q: Variable, k: Variable, v: Variable) -> Variable {
+    precondition(
+      q.rank == 4 && k.rank == 4 && v.shape == k.shape && q.shape[0] == k.shape[0]
+        && q.shape[3] == k.shape[3] && k.shape[1] >= q.shape[1] && k.shape[2] > 0
+        && q.shape[2] % k.shape[2] == 0,
+      "causalAttention: q \(q.shape), k \(k.shape), v \(v.shape)")
+    let (batch, sequence, queryHeads, headDimension) = (
+      q.shape[0], q.shape[1], q.shape[2], q.shape[3]
+    )
+    let (kvLength, kvHeads) = (k.shape[1], k.shape[2])
+    let group = queryHeads / kvHeads
+    func repeated(_ t: Variable) -> Variable {
+      t.reshaped([batch, kvLength, kvHeads, 1, headDimension])
+        .broadcast(to: [batch, kvLength, kvHeads, group, headDimension])
+        .reshaped([batch, kvLength, queryHeads, headDimension])
+        .permuted([0, 2, 1, 3])
+    }
+    let past = kvLength - sequence
+    let mask = Tensor(shape: [sequence, kvLength]) { out in
+      for t in 0..<sequence {
+        for s in (past + t + 1)..<kvLength { out[t * kvLength + s] = -.infinity }
+      }
+    }
+    let scale = 1 / Float(headDimension).squareRoot()
+    let scores = matmul(q.permuted([0, 2, 1, 3]), repeated(k), transposeB: true) * scale
+    let probabilities = (scores + Variable(mask)).softmax()
+    return matmul(probabilities, repeated(v)).permuted([0, 2, 1, 3])
+  }
+}

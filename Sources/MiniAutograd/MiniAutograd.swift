@@ -1,1 +1,0 @@
-// MiniAutograd: see MiniAutograd.docc for the module overview.

@@ -1,0 +1,4 @@
+import MiniAutograd
+import MiniTensor
+import TestSupport
+import Testing
