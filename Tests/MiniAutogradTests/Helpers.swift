@@ -19,7 +19,7 @@ func uniformTensor(_ shape: [Int], in range: Range<Float>, seed: UInt64) -> Tens
 
 /// Records an issue unless the tape's gradients of `function` match central differences.
 func expectGradientsMatch(
-  _ inputs: [Tensor], absoluteTolerance: Float = 1e-3, relativeTolerance: Float = 1e-2,
+  _ inputs: [Tensor], absoluteTolerance: Float = 5e-4, relativeTolerance: Float = 2e-3,
   _ comment: Comment? = nil, sourceLocation: SourceLocation = #_sourceLocation,
   function: (Tape, [Variable]) -> Variable
 ) {
