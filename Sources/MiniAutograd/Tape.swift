@@ -152,9 +152,39 @@ public final class Tape {
       existing.withUnsafeMutableBufferPointer { body($0, true) }
       gradients[slot] = existing
     } else {
-      gradients[slot] = Tensor(unsafeUninitializedShape: shapes[slot]) { body($0, false) }
+      // Built before it is stored, so `body` may itself use other gradient buffers.
+      let fresh = Tensor(unsafeUninitializedShape: shapes[slot]) { body($0, false) }
+      gradients[slot] = fresh
       noteAllocation(slot)
     }
+  }
+
+  /// Calls `body` with a buffer of `count` elements to *add* the gradient of `slot` into (zeroed
+  /// when fresh); with no slot (an untracked input), a zeroed scratch buffer that is dropped.
+  func addGradient(
+    of slot: Int?, count: Int, _ body: (UnsafeMutableBufferPointer<Float>) -> Void
+  ) {
+    guard let slot else {
+      var scratch = Tensor.zeros([count])
+      scratch.withUnsafeMutableBufferPointer(body)
+      return
+    }
+    withGradientBuffer(of: slot) { buffer, accumulate in
+      if !accumulate { buffer.update(repeating: 0) }
+      body(buffer)
+    }
+  }
+
+  /// Like `storeGradient(of:_:)`; with no slot (an untracked input), `compute` writes a scratch
+  /// buffer of `count` elements that is dropped.
+  func storeGradient(
+    of slot: Int?, count: Int, _ compute: (UnsafeMutableBufferPointer<Float>) -> Void
+  ) {
+    guard let slot else {
+      _ = Tensor(unsafeUninitializedShape: [count], initializingWith: compute)
+      return
+    }
+    storeGradient(of: slot, compute)
   }
 
   /// Stores a gradient that `compute` writes by overwriting its buffer: straight into a fresh

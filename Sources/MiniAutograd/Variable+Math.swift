@@ -16,7 +16,7 @@ extension Variable {
     let a = slot
     let x = self.value
     return tape.record(value) { tape, dy in
-      let dx = Tensor(shape: x.shape) { out in
+      let dx = Tensor(unsafeUninitializedShape: x.shape) { out in
         x.withUnsafeBufferPointer { x in
           value.withUnsafeBufferPointer { y in
             dy.withUnsafeBufferPointer { dy in

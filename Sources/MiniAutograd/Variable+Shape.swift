@@ -78,7 +78,7 @@ extension Variable {
   public static func concatenate(_ variables: [Variable], axis: Int = 0) -> Variable {
     precondition(!variables.isEmpty, "concatenate: no variables")
     let axis = variables[0].value.normalizedAxis(axis)
-    let value = joined(variables.map(\.value), axis: axis)
+    let value = Tensor.concatenate(variables.map(\.value), axis: axis)
     guard let tape = commonTape(variables) else { return Variable(value) }
     let parts = variables.map { ($0.handle, $0.shape[axis]) }
     return tape.record(value) { tape, dy in
@@ -88,36 +88,6 @@ extension Variable {
           tape.accumulate(dy.sliced(start..<(start + size), axis: axis).contiguous(), into: handle)
         }
         start += size
-      }
-    }
-  }
-
-  /// `tensors` joined along `axis` (written here rather than with `Tensor.concatenate`, whose
-  /// shape check rejects more than one input).
-  private static func joined(_ tensors: [Tensor], axis: Int) -> Tensor {
-    var shape = tensors[0].shape
-    shape[axis] = 0
-    for t in tensors {
-      var other = t.shape
-      precondition(other.count == shape.count, "concatenate: \(tensors.map(\.shape))")
-      other[axis] = 0
-      shape[axis] = 0
-      precondition(other == shape, "concatenate: \(tensors.map(\.shape)) along \(axis)")
-    }
-    shape[axis] = tensors.reduce(0) { $0 + $1.shape[axis] }
-    let outer = shape[..<axis].reduce(1, *)
-    let inner = shape[(axis + 1)...].reduce(1, *)
-    let rowWidth = shape[axis] * inner
-    return Tensor(unsafeUninitializedShape: shape) { out in
-      var column = 0
-      for t in tensors {
-        let width = t.shape[axis] * inner
-        t.withUnsafeBufferPointer { source in
-          for o in 0..<outer {
-            for j in 0..<width { out[o * rowWidth + column + j] = source[o * width + j] }
-          }
-        }
-        column += width
       }
     }
   }

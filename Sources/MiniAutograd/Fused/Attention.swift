@@ -1,5 +1,71 @@
 import MiniTensor
 
+/// Causal scaled-dot-product attention with grouped-query heads, one tape node over the fused
+/// kernels (probabilities saved for the backward, no per-head copies).
+///
+/// Key/value head `h / (queryHeads / kvHeads)` serves query head `h`. Keys and values may be
+/// longer than the queries (a cached prefix): query `t` is at absolute position
+/// `kvLength − sequence + t` and sees keys up to that position. Scores are scaled by
+/// `1 / sqrt(headDim)`.
+/// - Parameters:
+///   - q: `[batch, sequence, queryHeads, headDim]`.
+///   - k: `[batch, kvLength, kvHeads, headDim]`, `kvLength ≥ sequence`.
+///   - v: like `k`.
+/// - Returns: `[batch, sequence, queryHeads, headDim]`.
+public func causalAttention(q: Variable, k: Variable, v: Variable) -> Variable {
+  precondition(
+    q.rank == 4 && k.rank == 4 && v.shape == k.shape && q.shape[0] == k.shape[0]
+      && q.shape[3] == k.shape[3] && q.shape[3] > 0 && k.shape[1] >= q.shape[1]
+      && k.shape[2] > 0 && q.shape[2] % k.shape[2] == 0,
+    "causalAttention: q \(q.shape), k \(k.shape), v \(v.shape)")
+  let (batch, sequence, queryHeads, headDim) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
+  let (kvLength, kvHeads) = (k.shape[1], k.shape[2])
+  let (qv, kv, vv) = (q.value.contiguous(), k.value.contiguous(), v.value.contiguous())
+  var probabilities = Tensor.zeros([0])
+  let value = Tensor(unsafeUninitializedShape: q.shape) { out in
+    probabilities = Tensor(unsafeUninitializedShape: [batch, queryHeads, sequence, kvLength]) {
+      probs in
+      qv.withUnsafeBufferPointer { q in
+        kv.withUnsafeBufferPointer { k in
+          vv.withUnsafeBufferPointer { v in
+            Kernels.attentionForward(
+              q: q.baseAddress!, k: k.baseAddress!, v: v.baseAddress!, output: out.baseAddress!,
+              probs: probs.baseAddress!, batch: batch, sequence: sequence, qHeads: queryHeads,
+              kvHeads: kvHeads, headDim: headDim, kvLength: kvLength)
+          }
+        }
+      }
+    }
+  }
+  guard let tape = Variable.commonTape(q, k, v) else { return Variable(value) }
+  let (gq, gk, gv) = (q.handle, k.handle, v.handle)
+  let saved = probabilities
+  return tape.record(value) { tape, dOut in
+    dOut.withUnsafeBufferPointer { dOut in
+      qv.withUnsafeBufferPointer { q in
+        kv.withUnsafeBufferPointer { k in
+          vv.withUnsafeBufferPointer { v in
+            saved.withUnsafeBufferPointer { probs in
+              tape.storeGradient(of: gq, count: q.count) { dq in
+                tape.storeGradient(of: gk, count: k.count) { dk in
+                  tape.storeGradient(of: gv, count: v.count) { dv in
+                    Kernels.attentionBackward(
+                      dOut: dOut.baseAddress!, q: q.baseAddress!, k: k.baseAddress!,
+                      v: v.baseAddress!, probs: probs.baseAddress!, dq: dq.baseAddress!,
+                      dk: dk.baseAddress!, dv: dv.baseAddress!, batch: batch,
+                      sequence: sequence, qHeads: queryHeads, kvHeads: kvHeads,
+                      headDim: headDim, kvLength: kvLength)
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 extension Unfused {
   /// Causal scaled-dot-product attention with grouped-query heads, as Hugging Face's eager
   /// Llama attention: key/value head `h / (queryHeads / kvHeads)` serves query head `h`; query

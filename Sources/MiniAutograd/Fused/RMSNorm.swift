@@ -1,5 +1,55 @@
 import MiniTensor
 
+/// RMSNorm over the last axis as Hugging Face's `LlamaRMSNorm`:
+/// `x · rsqrt(mean(x²) + eps) · weight` — one tape node over the fused kernel pair.
+/// - Parameters:
+///   - x: `[…, dim]`.
+///   - weight: `[dim]`.
+///   - eps: added to the mean square.
+/// - Returns: `x`'s shape.
+public func rmsNorm(_ x: Variable, weight: Variable, eps: Float) -> Variable {
+  precondition(
+    x.rank >= 1 && x.shape[x.rank - 1] > 0 && weight.shape == [x.shape[x.rank - 1]],
+    "rmsNorm: x \(x.shape) with weight \(weight.shape)")
+  let dim = weight.count
+  let rows = x.count / dim
+  let input = x.value.contiguous()
+  let gain = weight.value.contiguous()
+  var rstd = Tensor.zeros([0])
+  let value = Tensor(unsafeUninitializedShape: x.shape) { y in
+    rstd = Tensor(unsafeUninitializedShape: [rows]) { rstd in
+      input.withUnsafeBufferPointer { x in
+        gain.withUnsafeBufferPointer { w in
+          Kernels.rmsNormForward(
+            x: x.baseAddress!, weight: w.baseAddress!, output: y.baseAddress!,
+            rstd: rstd.baseAddress!, rows: rows, dim: dim, eps: eps)
+        }
+      }
+    }
+  }
+  guard let tape = Variable.commonTape(x, weight) else { return Variable(value) }
+  let (gx, gw) = (x.handle, weight.handle)
+  let savedRstd = rstd
+  return tape.record(value) { tape, dy in
+    dy.withUnsafeBufferPointer { dy in
+      input.withUnsafeBufferPointer { x in
+        gain.withUnsafeBufferPointer { w in
+          savedRstd.withUnsafeBufferPointer { rstd in
+            tape.storeGradient(of: gx, count: rows * dim) { dx in
+              tape.addGradient(of: gw, count: dim) { dw in
+                Kernels.rmsNormBackward(
+                  dy: dy.baseAddress!, x: x.baseAddress!, weight: w.baseAddress!,
+                  rstd: rstd.baseAddress!, dx: dx.baseAddress!, dweight: dw.baseAddress!,
+                  rows: rows, dim: dim)
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 extension Unfused {
   /// RMSNorm over the last axis, as Hugging Face's `LlamaRMSNorm`:
   /// `x · rsqrt(mean(x²) + eps) · weight`, with `weight` of shape `[x.shape.last]`.

@@ -1,5 +1,43 @@
 import MiniTensor
 
+/// Rotary position embedding (Hugging Face `rotate_half` layout) as one tape node over the
+/// fused kernels: token `t` of `x` is rotated for position `startPosition + t`.
+/// - Parameters:
+///   - x: `[batch, sequence, heads, headDim]` with `headDim == table.headDim`.
+///   - table: cosine and sine tables covering positions `startPosition ..< startPosition + sequence`.
+///   - startPosition: the position of the first token (the length of a cached prefix).
+package func rope(_ x: Variable, table: RopeTable, startPosition: Int = 0) -> Variable {
+  precondition(
+    x.rank == 4 && x.shape[3] == table.headDim && startPosition >= 0
+      && startPosition + x.shape[1] <= table.maxPositions,
+    "rope: x \(x.shape) [batch, sequence, heads, headDim] from position \(startPosition) with a "
+      + "table of headDim \(table.headDim) for \(table.maxPositions) positions")
+  let (batch, sequence, heads, headDim) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+  let count = x.count
+  let value = Tensor(unsafeUninitializedShape: x.shape) { y in
+    x.value.withUnsafeBufferPointer { x in
+      guard count > 0 else { return }
+      y.baseAddress!.update(from: x.baseAddress!, count: count)
+      Kernels.ropeForward(
+        y.baseAddress!, table: table, batch: batch, sequence: sequence, heads: heads,
+        headDim: headDim, startPosition: startPosition)
+    }
+  }
+  guard let tape = x.tape else { return Variable(value) }
+  let gx = x.slot
+  return tape.record(value) { tape, dy in
+    guard count > 0 else { return }
+    dy.withUnsafeBufferPointer { dy in
+      tape.storeGradient(of: gx) { dx in
+        dx.baseAddress!.update(from: dy.baseAddress!, count: count)
+        Kernels.ropeBackward(
+          dx.baseAddress!, table: table, batch: batch, sequence: sequence, heads: heads,
+          headDim: headDim, startPosition: startPosition)
+      }
+    }
+  }
+}
+
 #if canImport(Glibc)
   import Glibc
 #endif
