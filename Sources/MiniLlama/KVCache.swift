@@ -33,7 +33,8 @@ public final class KVCache {
 
   /// Drops the positions from `newLength` on (e.g. to rewind a shared prompt).
   public func truncate(to newLength: Int) {
-    precondition(newLength >= 0 && newLength <= length, "KVCache: truncate to \(newLength) of \(length)")
+    precondition(
+      newLength >= 0 && newLength <= length, "KVCache: truncate to \(newLength) of \(length)")
     length = newLength
   }
 

@@ -107,8 +107,12 @@ public final class Llama: Module {
     for (index, layer) in layers.enumerated() {
       let h = rmsNorm(x, weight: layer.inputNorm.variable(on: tape), eps: config.rmsNormEps)
       var q = linear(h, layer.qProj.variable(on: tape)).reshaped([batch, sequence, heads, headDim])
-      var k = linear(h, layer.kProj.variable(on: tape)).reshaped([batch, sequence, kvHeads, headDim])
-      var v = linear(h, layer.vProj.variable(on: tape)).reshaped([batch, sequence, kvHeads, headDim])
+      var k = linear(h, layer.kProj.variable(on: tape)).reshaped([
+        batch, sequence, kvHeads, headDim,
+      ])
+      var v = linear(h, layer.vProj.variable(on: tape)).reshaped([
+        batch, sequence, kvHeads, headDim,
+      ])
       q = rope(q, table: ropeTable, startPosition: start)
       k = rope(k, table: ropeTable, startPosition: start)
       if let cache {
@@ -118,7 +122,8 @@ public final class Llama: Module {
       }
       let attention = causalAttention(q: q, k: k, v: v).reshaped([rows, heads * headDim])
       x = x + linear(attention, layer.oProj.variable(on: tape))
-      let h2 = rmsNorm(x, weight: layer.postAttentionNorm.variable(on: tape), eps: config.rmsNormEps)
+      let h2 = rmsNorm(
+        x, weight: layer.postAttentionNorm.variable(on: tape), eps: config.rmsNormEps)
       let gate = linear(h2, layer.gateProj.variable(on: tape))
       let up = linear(h2, layer.upProj.variable(on: tape))
       x = x + linear(swiglu(gate: gate, up: up), layer.downProj.variable(on: tape))

@@ -62,7 +62,9 @@ struct ParityFixture {
 
 @Suite("Llama parity with transformers")
 struct LlamaParityTests {
-  static let fixtures = ["hf-tiny-llama", "llama-tied-gqa4", "llama-llama3-rope", "llama-linear-rope"]
+  static let fixtures = [
+    "hf-tiny-llama", "llama-tied-gqa4", "llama-llama3-rope", "llama-linear-rope",
+  ]
 
   @Test(arguments: fixtures)
   func logitsMatch(name: String) throws {
