@@ -17,9 +17,15 @@ public enum ChatDataError: Error, CustomStringConvertible {
   public var description: String {
     switch self {
     case .wrongKind(let path, let format, let expected):
+      let command =
+        switch format.kind {
+        case .document: "pretrain"
+        case .conversation: "sft"
+        case .preference: "dpo"
+        }
       return
         "\(path): format \(format.rawValue) holds \(format.kind.rawValue)s, not \(expected) "
-        + "(pass --format, or use the minillm data command for \(format.kind.rawValue)s)"
+        + "(pass --format, or use minillm data \(command))"
     case .tooManyBadRecords(let rejected, let records, let limit, _):
       return
         "\(rejected) of \(records) records are malformed, more than --max-bad-fraction \(limit)"

@@ -137,6 +137,9 @@ public enum PreferencePipeline {
       run.progress.kept += result.lineEnds.count
       run.progress.tokens += result.lineTokens.reduce(0, +)
       run.progress.textBytes += result.textBytes
+    }
+
+    func report() {
       run.progress.elapsed = run.elapsedSeconds
       progress(run.progress)
     }
@@ -146,6 +149,7 @@ public enum PreferencePipeline {
         var readBefore = 0
         for (sourceIndex, reader) in run.readers.enumerated() {
           run.progress.currentFile = reader.path
+          report()
           var batch = RecordBatch(sequence: 0, source: sourceIndex)
           while true {
             let record = try reader.next()
@@ -157,6 +161,7 @@ public enum PreferencePipeline {
                   batch, renderer: renderer, maxLength: maxLength,
                   generator: rejectedGenerator))
               run.progress.inputBytesRead = readBefore + reader.progress.read
+              report()
               batch = RecordBatch(sequence: 0, source: sourceIndex)
             }
             if record == nil { break }
@@ -172,6 +177,7 @@ public enum PreferencePipeline {
           position: {
             run.progress.currentFile = $0.file
             run.progress.inputBytesRead = $0.bytesRead
+            report()
           })
       }
       try run.checkBadFraction(limit: options.maximumBadFraction)

@@ -126,13 +126,13 @@ public enum SFTPipeline {
           run.progress.kept += result.lineEnds.count
           run.progress.tokens += result.lineTokens.reduce(0, +)
           run.progress.textBytes += result.textBytes
-          run.progress.elapsed = run.elapsedSeconds
-          progress(run.progress)
         },
         sourceDone: { run.finishSource($0, $1) },
         position: {
           run.progress.currentFile = $0.file
           run.progress.inputBytesRead = $0.bytesRead
+          run.progress.elapsed = run.elapsedSeconds
+          progress(run.progress)
         })
       try run.checkBadFraction(limit: options.maximumBadFraction)
     } catch {
