@@ -7,14 +7,14 @@ struct DataDPO: AsyncParsableCommand {
     commandName: "dpo",
     abstract: "Render preference pairs into preference shards (prompt, chosen and rejected ids).",
     discussion: """
-      Reads every preference format (dpo prompt/chosen/rejected, sharegpt-dpo, hh-rlhf-cn,
-      cvalues, tsv; plain or .zst) and writes JSON lines
-      {"prompt_ids": [...], "chosen_ids": [...], "rejected_ids": [...]} to
-      OUTPUT/shard-NNNNN.jsonl. The prompt is the conversation so far rendered with the chat
-      template, ending with the assistant's prefix; each reply is its tokens plus the
-      end-of-turn token. When the prompt and the longer reply exceed --max-length, the prompt's
-      oldest turns are dropped (the system prompt and the last user turn stay); pairs that
-      still do not fit are dropped and counted in index.json. OUTPUT also gets a copy of
+      Reads every preference format (dpo prompt/chosen/rejected, sharegpt-dpo, hh-rlhf-cn, \
+      cvalues, tsv; plain or .zst) and writes JSON lines \
+      {"prompt_ids": [...], "chosen_ids": [...], "rejected_ids": [...]} to \
+      OUTPUT/shard-NNNNN.jsonl. The prompt is the conversation so far rendered with the chat \
+      template, ending with the assistant's prefix; each reply is its tokens plus the \
+      end-of-turn token. When the prompt and the longer reply exceed --max-length, the prompt's \
+      oldest turns are dropped (the system prompt and the last user turn stay); pairs that \
+      still do not fit are dropped and counted in index.json. OUTPUT also gets a copy of \
       tokenizer.model and tokenizer_config.json.
       """
   )

@@ -7,14 +7,15 @@ struct DataSFT: AsyncParsableCommand {
     commandName: "sft",
     abstract: "Render SFT conversations into SFT shards (token ids and loss masks).",
     discussion: """
-      Reads every SFT format (alpaca, sharegpt, minimind, firefly, moss, shareai; plain or .zst),
-      renders each conversation with the chat template and writes JSON lines
-      {"input_ids": [...], "loss_mask": [...]} to OUTPUT/shard-NNNNN.jsonl: the mask is 1 on
-      the assistant's replies and their end-of-turn token, 0 elsewhere. OUTPUT also gets
-      index.json (kept, truncated and dropped samples per reason, malformed records per
-      reason, sources, tokenizer SHA-256, the template), a copy of tokenizer.model and
+      Reads every SFT format (alpaca, sharegpt, minimind, firefly, moss, shareai; plain or .zst), \
+      renders each conversation with the chat template and writes JSON lines \
+      {"input_ids": [...], "loss_mask": [...]} to OUTPUT/shard-NNNNN.jsonl: the mask is 1 on \
+      the assistant's replies and their end-of-turn token, 0 elsewhere. OUTPUT also gets \
+      index.json (kept, truncated and dropped samples per reason, malformed records per \
+      reason, sources, tokenizer SHA-256, the template), a copy of tokenizer.model and \
       tokenizer_config.json with the template as a Jinja chat_template.
-      Self-cognition placeholders ({{name}}, <NAME>, [NAME], {{author}}, <AUTHOR>, <DATE>, …)
+
+      Self-cognition placeholders ({{name}}, <NAME>, [NAME], {{author}}, <AUTHOR>, <DATE>, …) \
       are filled from --name, --author and --date.
       """
   )
