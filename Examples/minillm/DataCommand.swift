@@ -5,8 +5,8 @@ import MiniTokenize
 struct DataCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "data",
-    abstract: "Turn corpora into token shards.",
-    subcommands: [DataPretrain.self]
+    abstract: "Turn corpora into token shards, SFT shards and preference shards.",
+    subcommands: [DataPretrain.self, DataSFT.self, DataDPO.self]
   )
 }
 
