@@ -76,7 +76,9 @@ let package = Package(
       name: "MiniAutogradTests", dependencies: ["MiniAutograd", "MiniTensor", "TestSupport"]),
     .testTarget(
       name: "MiniLlamaTests",
-      dependencies: ["MiniLlama", "MiniAutograd", "MiniTrain", "MiniTensor", "TestSupport"]),
+      dependencies: [
+        "MiniLlama", "MiniAutograd", "MiniTrain", "MiniTensor", "MiniTokenize", "TestSupport",
+      ]),
     .testTarget(
       name: "MiniTokenizeTests", dependencies: ["MiniTokenize", "TestSupport"],
       exclude: ["Fixtures"]),

@@ -8,6 +8,7 @@ struct MiniLLMCommand: AsyncParsableCommand {
     subcommands: [
       TokenizerCommand.self, DataCommand.self, ForwardCommand.self, GenerateCommand.self,
       BenchCommand.self, DemoCommand.self,
+      ExportCommand.self,
     ]
   )
 }

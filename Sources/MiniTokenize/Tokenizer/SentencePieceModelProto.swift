@@ -1,35 +1,36 @@
-/// The parts of a serialized sentencepiece `ModelProto` that the native BPE encoder needs, read
-/// with a minimal protobuf wire-format parser (Debian's libsentencepiece ships no `.pb.h`).
+/// The parts of a serialized sentencepiece `ModelProto` that the native BPE encoder and GGUF
+/// export need, read with a minimal protobuf wire-format parser (Debian's libsentencepiece ships
+/// no `.pb.h`).
 ///
 /// Field numbers are those of `sentencepiece_model.proto`: `ModelProto.pieces = 1`,
 /// `trainer_spec = 2`, `normalizer_spec = 3`; `SentencePiece.piece = 1, score = 2, type = 3`;
 /// `TrainerSpec.model_type = 3, treat_whitespace_as_suffix = 24, byte_fallback = 35`;
 /// `NormalizerSpec.precompiled_charsmap = 2, add_dummy_prefix = 3, remove_extra_whitespaces = 4,
 /// escape_whitespaces = 5`.
-struct SentencePieceModelProto {
+package struct SentencePieceModelProto {
   /// `SentencePiece.Type`.
-  enum PieceType: UInt64 {
+  package enum PieceType: UInt64 {
     case normal = 1, unknown = 2, control = 3, userDefined = 4, unused = 5, byte = 6
   }
 
-  struct Piece {
-    var text: [UInt8] = []
-    var score: Float = 0
-    var type = PieceType.normal
+  package struct Piece {
+    package var text: [UInt8] = []
+    package var score: Float = 0
+    package var type = PieceType.normal
   }
 
-  var pieces: [Piece] = []
+  package var pieces: [Piece] = []
   /// `TrainerSpec.ModelType`: 1 unigram, 2 BPE, 3 word, 4 char.
   var modelType: UInt64 = 1
   var byteFallback = false
   var treatWhitespaceAsSuffix = false
   var charsmapIsEmpty = true
-  var addDummyPrefix = true
+  package var addDummyPrefix = true
   var removeExtraWhitespaces = true
   var escapeWhitespaces = true
 
   /// Parses `bytes`; nil when they are not a well-formed protobuf.
-  init?(bytes: [UInt8]) {
+  package init?(bytes: [UInt8]) {
     let parsed: Bool = bytes.withUnsafeBytes { buffer in
       var reader = ProtoReader(buffer)
       while let (field, wire) = reader.nextKey() {

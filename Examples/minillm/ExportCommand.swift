@@ -1,0 +1,97 @@
+import ArgumentParser
+import Foundation
+import MiniLlama
+
+struct ExportCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "export",
+    abstract: "Export a model directory to another format.",
+    subcommands: [ExportGGUF.self]
+  )
+}
+
+extension GGMLType: ExpressibleByArgument {
+  public init?(argument: String) {
+    guard let type = GGMLType.allCases.first(where: { $0.name == argument }) else { return nil }
+    self = type
+  }
+
+  public static var allValueStrings: [String] { allCases.map(\.name) }
+}
+
+struct ExportGGUF: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "gguf",
+    abstract: "Write a GGUF file that llama.cpp loads and runs.",
+    discussion: """
+      Reads config.json, the weights and tokenizer.model (plus tokenizer_config.json for the chat
+      template and BOS/EOS flags) from the model directory. Matrices are stored as --type; norms
+      stay f32, and q8_0 matrices whose rows are not multiples of 32 are stored as f16.
+      """
+  )
+
+  @Option(help: "Model directory (config.json, model.safetensors, tokenizer.model).")
+  var model: String
+
+  @Option(help: "The .gguf file to write.")
+  var out: String
+
+  @Option(help: "Storage of the weight matrices: f32, f16 or q8_0.")
+  var type: GGMLType = .f16
+
+  @Option(help: "general.name in the file (default: the model directory's name).")
+  var name: String?
+
+  @Flag(help: "Replace --out if it exists.")
+  var overwrite = false
+
+  func run() throws {
+    let directory = ModelDirectory(path: model)
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory),
+      isDirectory.boolValue
+    else {
+      throw CommandLineError("--model: \(model) is not a directory")
+    }
+    if FileManager.default.fileExists(atPath: out), !overwrite {
+      throw CommandLineError("--out: \(out) exists; pass --overwrite to replace it")
+    }
+    let parent = URL(fileURLWithPath: out).deletingLastPathComponent().path
+    guard FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory),
+      isDirectory.boolValue
+    else {
+      throw CommandLineError("--out: the folder \(parent) does not exist")
+    }
+    let start = Date()
+    printError("exporting \(model) → \(out) (\(type.name))")
+    let layout: GGUFLayout
+    do {
+      layout = try directory.exportGGUF(
+        to: out, options: GGUFExportOptions(type: type, name: name)
+      ) { index, count, tensor in
+        let width = String(count).count
+        let number = String(index + 1).leftPadded(to: width)
+        printError(
+          "[\(number)/\(count)] \(tensor.name) \(tensor.type.name) \(tensor.dimensions)")
+      }
+    } catch let error as ModelDirectoryError {
+      throw CommandLineError("--model: \(error)")
+    } catch let error as LlamaConfigError {
+      throw CommandLineError("--model: \(directory.file("config.json")): \(error)")
+    } catch {
+      throw CommandLineError("\(error)")
+    }
+    let seconds = Date().timeIntervalSince(start)
+    let megabytes = Double(layout.fileSize) / 1_048_576
+    printError(
+      "wrote \(out): \(layout.tensorOffsets.count) tensors, \(layout.fileSize) bytes "
+        + "(\(String(format: "%.1f", megabytes)) MiB) in \(String(format: "%.1f", seconds)) s; "
+        + "read back and verified")
+  }
+}
+
+extension String {
+  fileprivate func leftPadded(to width: Int) -> String {
+    String(repeating: " ", count: max(0, width - count)) + self
+  }
+}

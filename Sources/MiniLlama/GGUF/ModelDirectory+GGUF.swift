@@ -1,0 +1,271 @@
+import Foundation
+import MiniTensor
+
+/// How `ModelDirectory.exportGGUF(to:options:onTensor:)` writes a GGUF file.
+public struct GGUFExportOptions: Sendable, Equatable {
+  /// Storage of the matrices: `.f32`, `.f16` or `.q8_0`. Norms and other 1-D tensors stay f32,
+  /// and a `.q8_0` matrix whose rows are not whole 32-value blocks falls back to f16, as
+  /// llama.cpp's converter does.
+  public var type: GGMLType
+  /// `general.name`; by default the directory's name.
+  public var name: String?
+  /// Alignment of the tensor data (`general.alignment`, written when not 32).
+  public var alignment: Int
+
+  /// Options for matrices stored as `type`.
+  public init(type: GGMLType = .f16, name: String? = nil, alignment: Int = 32) {
+    self.type = type
+    self.name = name
+    self.alignment = alignment
+  }
+
+  /// llama.cpp's `general.file_type` (`llama_ftype`) for `type`.
+  public var fileType: UInt32 {
+    switch type {
+    case .f32: 0
+    case .f16: 1
+    case .q8_0: 7
+    }
+  }
+}
+
+extension ModelDirectory {
+  /// Exports the model as a GGUF file that llama.cpp loads (architecture `llama`).
+  ///
+  /// The file holds the architecture metadata, the sentencepiece vocabulary (see
+  /// `GGUFVocabulary`), and the weights under llama.cpp's names, with the rows of `q_proj` and
+  /// `k_proj` permuted from the Hugging Face RoPE layout (rotate-half) to the interleaved layout
+  /// llama.cpp computes with. After writing, the file is read back and checked.
+  /// - Parameters:
+  ///   - path: the `.gguf` file to write (atomically).
+  ///   - onTensor: called before each tensor is written, with its index and the tensor count.
+  /// - Returns: the layout of the file written (its `fileSize` is the size on disk).
+  /// - Throws: `ModelDirectoryError` or `LlamaConfigError` for a bad model directory,
+  ///   `GGUFExportError` for a model llama.cpp cannot represent, `GGUFError` if the written file
+  ///   does not read back as written, or the I/O error.
+  @discardableResult
+  public func exportGGUF(
+    to path: String, options: GGUFExportOptions = GGUFExportOptions(),
+    onTensor: (_ index: Int, _ count: Int, _ tensor: GGUFTensor) -> Void = { _, _, _ in }
+  ) throws -> GGUFLayout {
+    let writer = try ggufWriter(options: options)
+    let layout = try writer.write(to: path) { index, tensor in
+      onTensor(index, writer.tensors.count, tensor)
+    }
+    try Self.verify(path: path, against: writer, layout: layout)
+    return layout
+  }
+
+  /// The complete description of the GGUF file `exportGGUF` writes (metadata and tensors, with
+  /// the weights memory-mapped), without writing it.
+  public func ggufWriter(options: GGUFExportOptions = GGUFExportOptions()) throws -> GGUFWriter {
+    let config = try loadConfig()
+    let weights = try loadWeights(for: config)
+    let vocabulary = try GGUFVocabulary(directory: self, config: config)
+    var writer = GGUFWriter(alignment: options.alignment)
+    for (key, value) in try Self.architectureMetadata(config, options: options, directoryPath: path) {
+      writer.set(key, value)
+    }
+    for (key, value) in vocabulary.metadata { writer.set(key, value) }
+    writer.tensors = try Self.ggufTensors(config: config, weights: weights, type: options.type)
+    return writer
+  }
+
+  /// `general.*` and `llama.*` keys.
+  static func architectureMetadata(
+    _ config: LlamaConfig, options: GGUFExportOptions, directoryPath: String
+  ) throws -> [(String, GGUFValue)] {
+    let name = options.name ?? URL(fileURLWithPath: directoryPath).standardizedFileURL
+      .lastPathComponent
+    var result: [(String, GGUFValue)] = [
+      ("general.architecture", .string("llama")),
+      ("general.name", .string(name)),
+      ("llama.block_count", .uint32(UInt32(config.layerCount))),
+      ("llama.context_length", .uint32(UInt32(config.maxPositions))),
+      ("llama.embedding_length", .uint32(UInt32(config.hiddenSize))),
+      ("llama.feed_forward_length", .uint32(UInt32(config.intermediateSize))),
+      ("llama.attention.head_count", .uint32(UInt32(config.headCount))),
+      ("llama.attention.head_count_kv", .uint32(UInt32(config.kvHeadCount))),
+      ("llama.rope.freq_base", .float32(Float(config.ropeTheta))),
+      ("llama.attention.layer_norm_rms_epsilon", .float32(config.rmsNormEps)),
+    ]
+    if config.headDim * config.headCount != config.hiddenSize {
+      result.append(("llama.attention.key_length", .uint32(UInt32(config.headDim))))
+      result.append(("llama.attention.value_length", .uint32(UInt32(config.headDim))))
+    }
+    result += [
+      ("llama.vocab_size", .uint32(UInt32(config.vocabSize))),
+      ("llama.rope.dimension_count", .uint32(UInt32(config.headDim))),
+    ]
+    switch config.ropeScaling {
+    case nil: break
+    case .linear(let factor):
+      result.append(("llama.rope.scaling.type", .string("linear")))
+      result.append(("llama.rope.scaling.factor", .float32(Float(factor))))
+    case .llama3(let factor, _, _, let original):
+      // llama.cpp applies Llama 3 scaling through the `rope_freqs.weight` tensor; the keys
+      // record what it stands for.
+      result.append(("llama.rope.scaling.type", .string("llama3")))
+      result.append(("llama.rope.scaling.factor", .float32(Float(factor))))
+      result.append(("llama.rope.scaling.original_context_length", .uint32(UInt32(original))))
+    case .dynamic:
+      throw GGUFExportError(
+        key: "rope_parameters.rope_type",
+        "dynamic NTK scaling has no llama.cpp equivalent; export a model without it")
+    }
+    result += [
+      ("general.file_type", .uint32(options.fileType)),
+      ("general.quantization_version", .uint32(2)),
+    ]
+    return result
+  }
+
+  /// The tensors under llama.cpp's names, q/k permuted, each with its storage type.
+  static func ggufTensors(config: LlamaConfig, weights: [String: Tensor], type: GGMLType) throws
+    -> [GGUFTensor]
+  {
+    func tensor(_ ggufName: String, _ hfName: String, permuteHeads: Int? = nil) throws
+      -> GGUFTensor
+    {
+      let source = weights[hfName]!
+      try requireFinite(source, name: hfName)
+      let values = permuteHeads.map { ggufPermutedRows(source, headCount: $0) } ?? source
+      return GGUFTensor(name: ggufName, type: storageType(for: values, name: ggufName, requested: type), values: values)
+    }
+    var result: [GGUFTensor] = []
+    if case .llama3 = config.ropeScaling {
+      result.append(
+        GGUFTensor(name: "rope_freqs.weight", type: .f32, values: llama3RopeFactors(config)))
+    }
+    result.append(try tensor("token_embd.weight", "model.embed_tokens.weight"))
+    for i in 0..<config.layerCount {
+      let hf = "model.layers.\(i)."
+      let gg = "blk.\(i)."
+      result += [
+        try tensor(gg + "attn_norm.weight", hf + "input_layernorm.weight"),
+        try tensor(gg + "attn_q.weight", hf + "self_attn.q_proj.weight", permuteHeads: config.headCount),
+        try tensor(gg + "attn_k.weight", hf + "self_attn.k_proj.weight", permuteHeads: config.kvHeadCount),
+        try tensor(gg + "attn_v.weight", hf + "self_attn.v_proj.weight"),
+        try tensor(gg + "attn_output.weight", hf + "self_attn.o_proj.weight"),
+        try tensor(gg + "ffn_norm.weight", hf + "post_attention_layernorm.weight"),
+        try tensor(gg + "ffn_gate.weight", hf + "mlp.gate_proj.weight"),
+        try tensor(gg + "ffn_up.weight", hf + "mlp.up_proj.weight"),
+        try tensor(gg + "ffn_down.weight", hf + "mlp.down_proj.weight"),
+      ]
+    }
+    result.append(try tensor("output_norm.weight", "model.norm.weight"))
+    if !config.tieWordEmbeddings {
+      result.append(try tensor("output.weight", "lm_head.weight"))
+    }
+    return result
+  }
+
+  /// The converter's choice: f32 for 1-D tensors and norms; the requested type otherwise, except
+  /// q8_0 on rows that are not whole blocks, which falls back to f16.
+  static func storageType(for values: Tensor, name: String, requested: GGMLType) -> GGMLType {
+    if values.shape.count <= 1 || name.hasSuffix("_norm.weight") { return .f32 }
+    if values.shape.last! % requested.blockSize != 0 { return .f16 }
+    return requested
+  }
+
+  private static func requireFinite(_ tensor: Tensor, name: String) throws {
+    let finite = tensor.withUnsafeBufferPointer { values in values.allSatisfy { $0.isFinite } }
+    guard finite else {
+      throw GGUFExportError(key: name, "the weight holds NaN or infinite values")
+    }
+  }
+
+  /// llama.cpp's Llama 3 RoPE frequency factors (the converter's `rope_freqs.weight`): for each
+  /// frequency, 1 above the high-frequency band, `factor` below the low one, and a smooth
+  /// interpolation between.
+  static func llama3RopeFactors(_ config: LlamaConfig) -> Tensor {
+    guard case .llama3(let factor, let low, let high, let original) = config.ropeScaling else {
+      preconditionFailure("llama3RopeFactors: the config has no llama3 RoPE scaling")
+    }
+    let dim = config.headDim
+    let lowWavelength = Float(original) / Float(low)
+    let highWavelength = Float(original) / Float(high)
+    let factors: [Float] = stride(from: 0, to: dim, by: 2).map { i in
+      let frequency = 1 / pow(Float(config.ropeTheta), Float(i) / Float(dim))
+      let wavelength = 2 * Float.pi / frequency
+      if wavelength < highWavelength { return 1 }
+      if wavelength > lowWavelength { return Float(factor) }
+      let smooth = (Float(original) / wavelength - Float(low)) / Float(high - low)
+      return 1 / ((1 - smooth) / Float(factor) + smooth)
+    }
+    return Tensor(factors, shape: [dim / 2])
+  }
+
+  /// Reads the file back and checks every key, tensor info and the size against what was meant.
+  static func verify(path: String, against writer: GGUFWriter, layout: GGUFLayout) throws {
+    let reader = try GGUFReader(path: path)
+    func fail(_ field: String, _ message: String) -> GGUFError {
+      GGUFError(path: path, field: field, "read back differently from what was written: \(message)")
+    }
+    guard reader.fileSize == layout.fileSize else {
+      throw fail("size", "\(reader.fileSize) bytes, expected \(layout.fileSize)")
+    }
+    guard reader.dataOffset == layout.dataOffset else {
+      throw fail("data", "data at \(reader.dataOffset), expected \(layout.dataOffset)")
+    }
+    guard reader.metadata.count == writer.metadata.count else {
+      throw fail("metadata_kv_count", "\(reader.metadata.count) keys")
+    }
+    for (written, read) in zip(writer.metadata, reader.metadata)
+    where written.key != read.key || written.value != read.value {
+      throw fail(written.key, "value differs")
+    }
+    guard reader.tensors.count == writer.tensors.count else {
+      throw fail("tensor_count", "\(reader.tensors.count) tensors")
+    }
+    for (index, (tensor, info)) in zip(writer.tensors, reader.tensors).enumerated()
+    where info.name != tensor.name || info.dimensions != tensor.dimensions
+      || info.type != tensor.type || info.offset != layout.tensorOffsets[index]
+    {
+      throw fail("tensor '\(tensor.name)'", "info differs")
+    }
+  }
+}
+
+/// Permutes the rows of a `q_proj`/`k_proj` weight from the Hugging Face RoPE layout (each
+/// head's first half of rows rotates with its second half) to the interleaved layout llama.cpp
+/// uses (rows 2i and 2i+1 rotate together), as `LlamaModel.permute` in llama.cpp's
+/// `convert_hf_to_gguf.py` does: `reshape(heads, 2, headDim/2, in).swapaxes(1, 2)`.
+/// Row `h·d + 2i + j` of the result is row `h·d + j·d/2 + i` of `weight`.
+func ggufPermutedRows(_ weight: Tensor, headCount: Int) -> Tensor {
+  precondition(
+    weight.shape.count == 2 && weight.shape[0] % (2 * headCount) == 0,
+    "ggufPermutedRows: shape \(weight.shape) for \(headCount) heads")
+  let rows = weight.shape[0]
+  let columns = weight.shape[1]
+  let headDim = rows / headCount
+  let half = headDim / 2
+  return weight.withUnsafeBufferPointer { source in
+    Tensor(shape: weight.shape) { destination in
+      for h in 0..<headCount {
+        for i in 0..<half {
+          for j in 0..<2 {
+            let to = (h * headDim + 2 * i + j) * columns
+            let from = (h * headDim + j * half + i) * columns
+            for c in 0..<columns { destination[to + c] = source[from + c] }
+          }
+        }
+      }
+    }
+  }
+}
+
+/// A model that GGUF cannot represent for llama.cpp; names the config key or tensor.
+public struct GGUFExportError: Error, CustomStringConvertible, Sendable {
+  /// The config key or tensor name.
+  public let key: String
+  /// What is wrong.
+  public let message: String
+
+  init(key: String, _ message: String) {
+    self.key = key
+    self.message = message
+  }
+
+  public var description: String { "GGUF export: '\(key)': \(message)" }
+}
