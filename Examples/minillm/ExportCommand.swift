@@ -17,6 +17,8 @@ extension GGMLType: ExpressibleByArgument {
   }
 
   public static var allValueStrings: [String] { allCases.map(\.name) }
+
+  public var defaultValueDescription: String { name }
 }
 
 struct ExportGGUF: ParsableCommand {
@@ -24,9 +26,10 @@ struct ExportGGUF: ParsableCommand {
     commandName: "gguf",
     abstract: "Write a GGUF file that llama.cpp loads and runs.",
     discussion: """
-      Reads config.json, the weights and tokenizer.model (plus tokenizer_config.json for the chat
-      template and BOS/EOS flags) from the model directory. Matrices are stored as --type; norms
-      stay f32, and q8_0 matrices whose rows are not multiples of 32 are stored as f16.
+      Reads config.json, the weights and tokenizer.model (plus tokenizer_config.json for the \
+      chat template and the BOS/EOS flags) from the model directory. Matrices are stored as \
+      --type; norms stay f32, and q8_0 matrices whose rows are not multiples of 32 are stored \
+      as f16. The file is read back and checked after writing.
       """
   )
 

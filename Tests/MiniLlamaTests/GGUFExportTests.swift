@@ -2,11 +2,14 @@ import Foundation
 import MiniLlama
 import MiniTensor
 import MiniTokenize
+import TestSupport
 import Testing
 
 @Suite("GGUF export")
 struct GGUFExportTests {
-  static let fixtures = ["hf-tiny-llama", "llama-tied-gqa4", "llama-linear-rope", "llama-llama3-rope"]
+  static let fixtures = [
+    "hf-tiny-llama", "llama-tied-gqa4", "llama-linear-rope", "llama-llama3-rope",
+  ]
 
   /// The llama.cpp name and Hugging Face name of every weight, with the head count of q and k.
   static func tensorMap(_ config: LlamaConfig) -> [(gguf: String, hf: String, heads: Int?)] {
@@ -137,9 +140,9 @@ struct GGUFExportTests {
       to: out, options: GGUFExportOptions(type: type)
     ) { index, count, _ in
       progress.append(index)
-      #expect(count == layout(config))
+      #expect(count == tensorCount(config))
     }
-    #expect(progress == Array(0..<layout(config)))
+    #expect(progress == Array(0..<tensorCount(config)))
 
     let reader = try GGUFReader(path: out)
     let size = try FileManager.default.attributesOfItem(atPath: out)[.size] as? Int
@@ -177,7 +180,8 @@ struct GGUFExportTests {
       #expect(info.type == expectedType, "\(ggufName)")
       let hf = source.scalars
       let stored = reader.values(of: info)
-      let values = heads.map { unpermuteGGUFRows(stored, rowLength: rowLength, heads: $0) } ?? stored
+      let values =
+        heads.map { unpermuteGGUFRows(stored, rowLength: rowLength, heads: $0) } ?? stored
       switch info.type {
       case .f32:
         #expect(values == hf, "\(ggufName): f32 must be exact after un-permuting")
@@ -186,7 +190,8 @@ struct GGUFExportTests {
       case .q8_0:
         let bytes = reader.bytes(of: info)
         let rowBytes = rowLength / 32 * 34
-        let unpermuted = heads.map { unpermuteGGUFRows(bytes, rowLength: rowBytes, heads: $0) } ?? bytes
+        let unpermuted =
+          heads.map { unpermuteGGUFRows(bytes, rowLength: rowBytes, heads: $0) } ?? bytes
         #expect(unpermuted == referenceQ8_0(hf), "\(ggufName): q8_0 blocks")
       }
     }
@@ -202,7 +207,7 @@ struct GGUFExportTests {
   }
 
   /// Tensor count of the export of `config`.
-  func layout(_ config: LlamaConfig) -> Int {
+  func tensorCount(_ config: LlamaConfig) -> Int {
     var count = 2 + 9 * config.layerCount + (config.tieWordEmbeddings ? 0 : 1)
     if case .llama3 = config.ropeScaling { count += 1 }
     return count
@@ -221,7 +226,8 @@ struct GGUFExportTests {
     let (path, _, _) = try GGUFTestModel.directory(
       fixture: "hf-tiny-llama", extraVocabulary: 2, tokenizerConfig: config)
     let out = try temporaryDirectory("gguf-out") + "/model.gguf"
-    try ModelDirectory(path: path).exportGGUF(to: out, options: GGUFExportOptions(type: .f32, name: "tiny"))
+    try ModelDirectory(path: path).exportGGUF(
+      to: out, options: GGUFExportOptions(type: .f32, name: "tiny"))
     let reader = try GGUFReader(path: out)
     #expect(reader.value("general.name") == .string("tiny"))
     #expect(reader.value("tokenizer.ggml.add_bos_token") == .bool(false))

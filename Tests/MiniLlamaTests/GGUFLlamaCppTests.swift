@@ -91,7 +91,8 @@ struct GGUFLlamaCppTests {
     }
     let tokenized = try #require(json["texts"] as? [[Int]])
     for (text, theirs) in zip(Self.texts, tokenized) {
-      #expect(theirs == (try tokenizer.encode(text)), "llama.cpp tokenizes \(text.debugDescription)")
+      #expect(
+        theirs == (try tokenizer.encode(text)), "llama.cpp tokenizes \(text.debugDescription)")
     }
   }
 }

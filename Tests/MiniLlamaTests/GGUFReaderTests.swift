@@ -44,14 +44,17 @@ struct RawGGUF {
 @Suite("GGUF reader validation")
 struct GGUFReaderTests {
   /// Writes `raw` and expects the reader to reject it naming `field`.
-  func expectRejected(_ raw: RawGGUF, field: String, sourceLocation: SourceLocation = #_sourceLocation)
+  func expectRejected(
+    _ raw: RawGGUF, field: String, sourceLocation: SourceLocation = #_sourceLocation
+  )
     throws
   {
     let path = try temporaryDirectory("gguf-bad") + "/bad.gguf"
     try Data(raw.bytes).write(to: URL(fileURLWithPath: path))
     do {
       _ = try GGUFReader(path: path)
-      Issue.record("accepted a bad file (expected an error on \(field))", sourceLocation: sourceLocation)
+      Issue.record(
+        "accepted a bad file (expected an error on \(field))", sourceLocation: sourceLocation)
     } catch let error as GGUFError {
       #expect(error.field == field, "\(error)", sourceLocation: sourceLocation)
       #expect(error.path == path, sourceLocation: sourceLocation)

@@ -14,11 +14,11 @@ enum GGUFTestModel {
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + "
     + "message['content'] + '<|im_end|>\\n' }}{% endfor %}"
 
-  /// A byte-fallback BPE tokenizer of 300 pieces, trained once per test run.
+  /// A byte-fallback BPE tokenizer of 400 pieces, trained once per test run.
   static let tokenizer = Result { try trainTokenizer() }
 
   private static func trainTokenizer() throws -> SentencePieceTokenizer {
-    var options = SentencePieceTrainingOptions(vocabularySize: 300, modelType: .bpe)
+    var options = SentencePieceTrainingOptions(vocabularySize: 400, modelType: .bpe)
     options.userDefinedSymbols = specials
     options.threads = 1
     var lines = trainingLines()[...]
@@ -63,7 +63,8 @@ enum GGUFTestModel {
     try Llama(config: config, seed: seed).save(to: path)
     try tokenizer.write(to: path + "/tokenizer.model")
     if let tokenizerConfig {
-      try Data(tokenizerConfig.utf8).write(to: URL(fileURLWithPath: path + "/tokenizer_config.json"))
+      try Data(tokenizerConfig.utf8).write(
+        to: URL(fileURLWithPath: path + "/tokenizer_config.json"))
     }
     return (path, config, tokenizer)
   }
@@ -132,7 +133,7 @@ struct PythonRunner {
     let output = Pipe()
     process.standardOutput = output
     let errorPath = NSTemporaryDirectory() + "/python-stderr-\(UUID().uuidString).txt"
-    FileManager.default.createFile(atPath: errorPath, contents: nil)
+    _ = FileManager.default.createFile(atPath: errorPath, contents: nil)
     defer { try? FileManager.default.removeItem(atPath: errorPath) }
     process.standardError = FileHandle(forWritingAtPath: errorPath)
     do { try process.run() } catch { return .failure(Skip(reason: "cannot start: \(error)")) }

@@ -37,8 +37,9 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
 
   /// Encodes `values` (a whole number of blocks) into `output`, which has
   /// `rowByteCount(values.count)` bytes.
-  public func encode(_ values: UnsafeBufferPointer<Float>, into output: UnsafeMutableRawBufferPointer)
-  {
+  public func encode(
+    _ values: UnsafeBufferPointer<Float>, into output: UnsafeMutableRawBufferPointer
+  ) {
     precondition(
       output.count == rowByteCount(values.count),
       "\(name) encode: \(values.count) values into \(output.count) bytes")
@@ -60,12 +61,15 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
   /// Decodes `count` values from `bytes` (dequantizing `q8_0`).
   public func decode(_ bytes: UnsafeRawBufferPointer, count: Int) -> [Float] {
     precondition(
-      bytes.count == rowByteCount(count), "\(name) decode: \(count) values from \(bytes.count) bytes"
+      bytes.count == rowByteCount(count),
+      "\(name) decode: \(count) values from \(bytes.count) bytes"
     )
     switch self {
     case .f32:
       return (0..<count).map {
-        Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self)))
+        Float(
+          bitPattern: UInt32(
+            littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self)))
       }
     case .f16:
       return (0..<count).map {
@@ -124,7 +128,8 @@ public enum Q8_0 {
       let base = block * blockByteCount
       let d = Float(
         Float16(
-          bitPattern: UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: base, as: UInt16.self))
+          bitPattern: UInt16(
+            littleEndian: bytes.loadUnaligned(fromByteOffset: base, as: UInt16.self))
         ))
       for j in 0..<blockSize {
         let q = Int8(bitPattern: bytes[base + 2 + j])

@@ -161,7 +161,8 @@ public struct GGUFReader: Sendable {
       }
       let dimensionCount = try cursor.read(UInt32.self, field: field + ".n_dims")
       guard (1...4).contains(dimensionCount) else {
-        throw GGUFError(path: path, field: field + ".n_dims", "must be 1 to 4, got \(dimensionCount)")
+        throw GGUFError(
+          path: path, field: field + ".n_dims", "must be 1 to 4, got \(dimensionCount)")
       }
       var dimensions: [Int] = []
       var count = 1
@@ -293,7 +294,9 @@ private struct GGUFCursor {
     case .float64: return .float64(Double(bitPattern: try read(UInt64.self, field: field)))
     case .bool:
       let raw = try read(UInt8.self, field: field)
-      guard raw <= 1 else { throw GGUFError(path: path, field: field, "bool byte \(raw) is not 0 or 1") }
+      guard raw <= 1 else {
+        throw GGUFError(path: path, field: field, "bool byte \(raw) is not 0 or 1")
+      }
       return .bool(raw == 1)
     case .string: return .string(try string(field: field))
     case .array:

@@ -26,13 +26,17 @@ public struct GGUFVocabulary: Sendable, Equatable {
   public var scores: [Float]
   /// The type of each id.
   public var types: [GGUFTokenType]
-  /// Special ids.
+  /// Beginning-of-sequence id (`config.json`'s, else the tokenizer's).
   public var bos: Int?
+  /// End-of-sequence id (the first of `config.json`'s, else the tokenizer's).
   public var eos: Int?
+  /// The tokenizer's unknown-piece id.
   public var unknown: Int?
+  /// Padding id (`config.json`'s, else the tokenizer's).
   public var padding: Int?
-  /// Whether llama.cpp prepends BOS / appends EOS when it tokenizes a prompt.
+  /// Whether llama.cpp prepends BOS when it tokenizes a prompt.
   public var addBOS: Bool
+  /// Whether llama.cpp appends EOS when it tokenizes a prompt.
   public var addEOS: Bool
   /// Whether the tokenizer prepends `▁` to a text (sentencepiece's `add_dummy_prefix`).
   public var addSpacePrefix: Bool
@@ -126,7 +130,11 @@ public struct GGUFVocabulary: Sendable, Equatable {
           throw ModelDirectoryError(
             path: path, "field 'chat_template[\(index)]' must be {\"name\": …, \"template\": …}")
         }
-        if name == "default" { chatTemplate = template } else { namedChatTemplates[name] = template }
+        if name == "default" {
+          chatTemplate = template
+        } else {
+          namedChatTemplates[name] = template
+        }
       }
     case let other?:
       throw ModelDirectoryError(

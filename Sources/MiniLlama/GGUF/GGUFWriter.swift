@@ -12,7 +12,8 @@ public struct GGUFTensor: Sendable {
   /// A tensor named `name` stored as `type`.
   /// - Precondition: the last (fastest) dimension of `values` is whole `type` blocks.
   public init(name: String, type: GGMLType, values: Tensor) {
-    precondition(!values.shape.isEmpty && values.shape.count <= 4, "GGUF \(name): shape \(values.shape)")
+    precondition(
+      !values.shape.isEmpty && values.shape.count <= 4, "GGUF \(name): shape \(values.shape)")
     precondition(
       values.shape.last! % type.blockSize == 0,
       "GGUF \(name): rows of \(values.shape.last!) are not whole \(type.name) blocks")
@@ -111,7 +112,8 @@ public struct GGUFWriter: Sendable {
       offsets.append(position)
       position += aligned(tensor.byteCount)
     }
-    return GGUFLayout(tensorOffsets: offsets, dataOffset: dataOffset, fileSize: dataOffset + position)
+    return GGUFLayout(
+      tensorOffsets: offsets, dataOffset: dataOffset, fileSize: dataOffset + position)
   }
 
   private func aligned(_ offset: Int) -> Int {
@@ -182,13 +184,15 @@ public struct GGUFWriter: Sendable {
       var row = 0
       while row < rowCount {
         let rows = min(rowsPerChunk, rowCount - row)
-        let source = UnsafeBufferPointer(rebasing: values[row * rowLength..<(row + rows) * rowLength])
+        let source = UnsafeBufferPointer(
+          rebasing: values[row * rowLength..<(row + rows) * rowLength])
         try buffer.withUnsafeMutableBytes { raw in
           let output = UnsafeMutableRawBufferPointer(rebasing: raw[0..<rows * rowBytes])
           for r in 0..<rows {
             tensor.type.encode(
               UnsafeBufferPointer(rebasing: source[r * rowLength..<(r + 1) * rowLength]),
-              into: UnsafeMutableRawBufferPointer(rebasing: output[r * rowBytes..<(r + 1) * rowBytes]))
+              into: UnsafeMutableRawBufferPointer(
+                rebasing: output[r * rowBytes..<(r + 1) * rowBytes]))
           }
           try sink.write(UnsafeRawBufferPointer(output))
         }

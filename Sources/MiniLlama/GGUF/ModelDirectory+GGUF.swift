@@ -63,7 +63,8 @@ extension ModelDirectory {
     let weights = try loadWeights(for: config)
     let vocabulary = try GGUFVocabulary(directory: self, config: config)
     var writer = GGUFWriter(alignment: options.alignment)
-    for (key, value) in try Self.architectureMetadata(config, options: options, directoryPath: path) {
+    for (key, value) in try Self.architectureMetadata(config, options: options, directoryPath: path)
+    {
       writer.set(key, value)
     }
     for (key, value) in vocabulary.metadata { writer.set(key, value) }
@@ -75,7 +76,9 @@ extension ModelDirectory {
   static func architectureMetadata(
     _ config: LlamaConfig, options: GGUFExportOptions, directoryPath: String
   ) throws -> [(String, GGUFValue)] {
-    let name = options.name ?? URL(fileURLWithPath: directoryPath).standardizedFileURL
+    let name =
+      options.name
+      ?? URL(fileURLWithPath: directoryPath).standardizedFileURL
       .lastPathComponent
     var result: [(String, GGUFValue)] = [
       ("general.architecture", .string("llama")),
@@ -130,7 +133,9 @@ extension ModelDirectory {
       let source = weights[hfName]!
       try requireFinite(source, name: hfName)
       let values = permuteHeads.map { ggufPermutedRows(source, headCount: $0) } ?? source
-      return GGUFTensor(name: ggufName, type: storageType(for: values, name: ggufName, requested: type), values: values)
+      return GGUFTensor(
+        name: ggufName, type: storageType(for: values, name: ggufName, requested: type),
+        values: values)
     }
     var result: [GGUFTensor] = []
     if case .llama3 = config.ropeScaling {
@@ -143,8 +148,10 @@ extension ModelDirectory {
       let gg = "blk.\(i)."
       result += [
         try tensor(gg + "attn_norm.weight", hf + "input_layernorm.weight"),
-        try tensor(gg + "attn_q.weight", hf + "self_attn.q_proj.weight", permuteHeads: config.headCount),
-        try tensor(gg + "attn_k.weight", hf + "self_attn.k_proj.weight", permuteHeads: config.kvHeadCount),
+        try tensor(
+          gg + "attn_q.weight", hf + "self_attn.q_proj.weight", permuteHeads: config.headCount),
+        try tensor(
+          gg + "attn_k.weight", hf + "self_attn.k_proj.weight", permuteHeads: config.kvHeadCount),
         try tensor(gg + "attn_v.weight", hf + "self_attn.v_proj.weight"),
         try tensor(gg + "attn_output.weight", hf + "self_attn.o_proj.weight"),
         try tensor(gg + "ffn_norm.weight", hf + "post_attention_layernorm.weight"),
