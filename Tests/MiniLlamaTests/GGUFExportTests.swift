@@ -68,10 +68,6 @@ struct GGUFExportTests {
     case .linear(let factor):
       m["llama.rope.scaling.type"] = .string("linear")
       m["llama.rope.scaling.factor"] = .float32(Float(factor))
-    case .llama3(let factor, _, _, let original):
-      m["llama.rope.scaling.type"] = .string("llama3")
-      m["llama.rope.scaling.factor"] = .float32(Float(factor))
-      m["llama.rope.scaling.original_context_length"] = .uint32(UInt32(original))
     default: break
     }
     var tokens: [String] = []

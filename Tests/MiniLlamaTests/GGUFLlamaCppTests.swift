@@ -95,4 +95,44 @@ struct GGUFLlamaCppTests {
         theirs == (try tokenizer.encode(text)), "llama.cpp tokenizes \(text.debugDescription)")
     }
   }
+
+  /// Quantizes a GGUF file to q8_0 with llama.cpp's own `llama_model_quantize`.
+  static let quantizeScript = """
+    import ctypes, sys
+    import llama_cpp
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = 7  # LLAMA_FTYPE_MOSTLY_Q8_0
+    params.nthread = 1
+    status = llama_cpp.llama_model_quantize(sys.argv[1].encode(), sys.argv[2].encode(), ctypes.byref(params))
+    sys.exit(1 if status != 0 else 0)
+    """
+
+  @Test(arguments: ["hf-tiny-llama", "llama-tied-gqa4"])
+  func llamaCppQuantizesOurF32FileToOurQ8_0File(fixture: String) throws {
+    let python: PythonRunner
+    switch Self.python {
+    case .success(let runner): python = runner
+    case .failure(let skip):
+      print("skipping the llama.cpp quantization comparison: \(skip.reason)")
+      return
+    }
+    let (path, _, _) = try GGUFTestModel.directory(fixture: fixture)
+    let folder = try temporaryDirectory("gguf-llamacpp")
+    let directory = ModelDirectory(path: path)
+    try directory.exportGGUF(to: folder + "/f32.gguf", options: GGUFExportOptions(type: .f32))
+    try directory.exportGGUF(to: folder + "/q8_0.gguf", options: GGUFExportOptions(type: .q8_0))
+    _ = try python.run([
+      "-c", Self.quantizeScript, folder + "/f32.gguf", folder + "/llama-cpp.gguf",
+    ])
+    .get()
+    let ours = try GGUFReader(path: folder + "/q8_0.gguf")
+    let theirs = try GGUFReader(path: folder + "/llama-cpp.gguf")
+    #expect(Set(theirs.tensors.map(\.name)) == Set(ours.tensors.map(\.name)))
+    for info in ours.tensors {
+      let other = try #require(theirs.tensor(named: info.name))
+      #expect(other.type == info.type, "\(info.name): llama.cpp chose \(other.type.name)")
+      #expect(other.dimensions == info.dimensions, "\(info.name)")
+      #expect(theirs.bytes(of: other) == ours.bytes(of: info), "\(info.name) bytes")
+    }
+  }
 }

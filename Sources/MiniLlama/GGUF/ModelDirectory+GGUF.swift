@@ -105,12 +105,10 @@ extension ModelDirectory {
     case .linear(let factor):
       result.append(("llama.rope.scaling.type", .string("linear")))
       result.append(("llama.rope.scaling.factor", .float32(Float(factor))))
-    case .llama3(let factor, _, _, let original):
-      // llama.cpp applies Llama 3 scaling through the `rope_freqs.weight` tensor; the keys
-      // record what it stands for.
-      result.append(("llama.rope.scaling.type", .string("llama3")))
-      result.append(("llama.rope.scaling.factor", .float32(Float(factor))))
-      result.append(("llama.rope.scaling.original_context_length", .uint32(UInt32(original))))
+    case .llama3:
+      // llama.cpp applies Llama 3 scaling through the `rope_freqs.weight` tensor alone; it has
+      // no "llama3" scaling type and refuses a file that names one.
+      break
     case .dynamic:
       throw GGUFExportError(
         key: "rope_parameters.rope_type",
