@@ -7,6 +7,7 @@ struct MiniLLMCommand: AsyncParsableCommand {
     abstract: "Train, align, run and export a small Llama-architecture chat model.",
     subcommands: [
       TokenizerCommand.self, DataCommand.self, ForwardCommand.self, GenerateCommand.self,
+      ChatCommand.self,
       BenchCommand.self, DemoCommand.self,
       ExportCommand.self,
     ]

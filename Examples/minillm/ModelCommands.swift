@@ -104,32 +104,24 @@ struct GenerateCommand: ParsableCommand {
   @Option(help: "Prompt text, encoded with the model directory's tokenizer.model.")
   var prompt: String?
 
-  @Option(name: .customLong("max-new-tokens"), help: "Most tokens to generate.")
-  var maxNewTokens = 64
-
-  @Flag(help: "Always pick the most likely token.")
-  var greedy = false
-
-  @Option(help: "Sampling temperature (> 0).")
-  var temperature: Float = 1
-
-  @Option(name: .customLong("top-k"), help: "Sample among the K most likely tokens (0: all).")
-  var topK = 0
-
   @Option(
-    name: .customLong("top-p"), help: "Sample from the smallest set reaching this probability.")
-  var topP: Float = 1
+    name: .customLong("max-new-tokens"),
+    help: "Most tokens to generate (default: 64, or generation_config.json's with --chat).")
+  var maxNewTokens: Int?
 
-  @Option(
-    name: .customLong("repetition-penalty"), help: "Penalty for tokens already present (1: off).")
-  var repetitionPenalty: Float = 1
+  @Flag(
+    help:
+      "Answer --prompt as one chat message, through the model directory's chat template; the reply stops at the end-of-turn token."
+  )
+  var chat = false
 
-  @Option(help: "Seed of the sampler.")
-  var seed: UInt64 = 0
+  @OptionGroup var sampling: SamplingFlags
 
   @Option(
     name: .customLong("stop-ids"),
-    help: "Comma-separated ids that end generation (default: the model's EOS).")
+    help:
+      "Comma-separated ids that end generation (default: the EOS ids of config.json and generation_config.json)."
+  )
   var stopIds: String?
 
   @Option(help: "Output: text (needs the tokenizer), ids (a JSON array), json (ids and timing).")
@@ -142,19 +134,30 @@ struct GenerateCommand: ParsableCommand {
   }
 
   func validate() throws {
-    guard maxNewTokens >= 0 else { throw ValidationError("--max-new-tokens: must be ≥ 0") }
-    guard temperature > 0 else { throw ValidationError("--temperature: must be > 0") }
-    guard topK >= 0 else { throw ValidationError("--top-k: must be ≥ 0") }
-    guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p: must be in (0, 1]") }
-    guard repetitionPenalty > 0 else { throw ValidationError("--repetition-penalty: must be > 0") }
+    if let maxNewTokens, maxNewTokens < 0 {
+      throw ValidationError("--max-new-tokens: must be ≥ 0")
+    }
     guard (ids == nil) != (prompt == nil) else {
       throw ValidationError("give the prompt with exactly one of --ids and --prompt")
+    }
+    if chat {
+      guard prompt != nil else { throw ValidationError("--chat: give the message with --prompt") }
+      guard stopIds == nil else {
+        throw ValidationError("--chat: the chat template decides where to stop; drop --stop-ids")
+      }
     }
   }
 
   func run() throws {
     try threads.apply()
+    if chat, let prompt { return try answer(prompt) }
     let llama = try loadModel(model)
+    let generation: GenerationConfig
+    do {
+      generation = try ModelDirectory(path: model).loadGenerationConfig()
+    } catch {
+      throw CommandLineError("--model: \(error)")
+    }
     var tokenizer: SentencePieceTokenizer?
     if prompt != nil || format == .text {
       tokenizer = try loadTokenizer(model)
@@ -172,12 +175,10 @@ struct GenerateCommand: ParsableCommand {
       try stopIds.map {
         Set(try parseIds($0, vocabSize: llama.config.vocabSize, flag: "--stop-ids"))
       }
-      ?? Set(llama.config.eosTokenIds.map { Int32($0) })
+      ?? Set((llama.config.eosTokenIds + generation.eosTokenIDs).map { Int32($0) })
     let options = GenerationOptions(
-      maxNewTokens: maxNewTokens,
-      sampling: SamplingOptions(
-        greedy: greedy, temperature: temperature, topK: topK, topP: topP,
-        repetitionPenalty: repetitionPenalty, seed: seed),
+      maxNewTokens: maxNewTokens ?? 64,
+      sampling: sampling.options(defaults: generation.sampling),
       stopTokens: stops)
     let start = DispatchTime.now().uptimeNanoseconds
     let tokens = llama.generate(prompt: promptIds, options: options)
@@ -194,4 +195,45 @@ struct GenerateCommand: ParsableCommand {
       )
     }
   }
+}
+
+extension GenerateCommand {
+  /// `--chat`: answers `message` through the model directory's chat template.
+  func answer(_ message: String) throws {
+    let session = try loadChatSession(model: model, template: nil)
+    try session.apply(maxNewTokens: maxNewTokens, sampling: sampling)
+    session.options.historyLimit = 0
+    let start = DispatchTime.now().uptimeNanoseconds
+    let streams = (format ?? .text) == .text
+    let reply = try session.respond(to: message) { if streams { writeOutput($0) } }
+    let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
+    guard let turn = session.lastTurn else { return }
+    let list = "[" + turn.replyTokens.map(String.init).joined(separator: ", ") + "]"
+    switch format ?? .text {
+    case .text: writeOutput("\n")
+    case .ids: print(list)
+    case .json:
+      print(
+        "{\"ids\": \(list), \"prompt_tokens\": \(turn.prompt.count), \"text\": \(jsonString(reply)), \"seconds\": \(String(format: "%.4f", seconds))}"
+      )
+    }
+  }
+}
+
+/// `text` as a JSON string literal.
+func jsonString(_ text: String) -> String {
+  var result = "\""
+  for scalar in text.unicodeScalars {
+    switch scalar {
+    case "\"": result += "\\\""
+    case "\\": result += "\\\\"
+    case "\n": result += "\\n"
+    case "\r": result += "\\r"
+    case "\t": result += "\\t"
+    case _ where scalar.value < 0x20:
+      result += String(format: "\\u%04x", scalar.value)
+    default: result.unicodeScalars.append(scalar)
+    }
+  }
+  return result + "\""
 }

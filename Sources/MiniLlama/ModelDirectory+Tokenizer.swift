@@ -1,0 +1,107 @@
+import Foundation
+import MiniTokenize
+
+extension ModelDirectory {
+  /// Writes the tokenizer and chat files next to a saved model, so the directory is all a chat
+  /// needs (and what `transformers` reads): `tokenizer.model`, `tokenizer_config.json` (special
+  /// tokens and the template as a Jinja `chat_template`), and `generation_config.json` with the
+  /// stop ids (the template's end-of-turn token, the tokenizer's EOS and `config.json`'s EOS)
+  /// and `sampling`. Call it after `Llama.save(to:)`, which rewrites `generation_config.json`.
+  /// - Parameters:
+  ///   - sampling: the default sampling written to `generation_config.json`.
+  ///   - maxNewTokens: the default reply length written there, if any.
+  /// - Throws: `ModelDirectoryError` when `config.json` is missing or its vocabulary is smaller
+  ///   than the tokenizer's; `ChatTemplateError` when the template's special tokens are not
+  ///   pieces of the tokenizer; write errors naming the file.
+  public func installTokenizer(
+    _ tokenizer: SentencePieceTokenizer, template: ChatTemplate,
+    sampling: SamplingOptions = .seedDefaults, maxNewTokens: Int? = nil
+  ) throws {
+    let config = try loadConfig()
+    guard tokenizer.vocabularySize <= config.vocabSize else {
+      throw ModelDirectoryError(
+        path: file("config.json"),
+        "vocab_size \(config.vocabSize) is smaller than the tokenizer's \(tokenizer.vocabularySize) pieces"
+      )
+    }
+    let renderer = try ChatRenderer(template: template, tokenizer: tokenizer)
+    try tokenizer.write(to: file("tokenizer.model"))
+    try TokenizerConfig(renderer: renderer, modelMaxLength: config.maxPositions)
+      .write(toDirectory: path)
+    var stops: [Int] = []
+    for id in renderer.stopTokenIDs + config.eosTokenIds where !stops.contains(id) {
+      stops.append(id)
+    }
+    let generation = GenerationConfig(
+      sampling: sampling, eosTokenIDs: stops,
+      bosTokenID: config.bosTokenId ?? tokenizer.specialIDs.bos,
+      padTokenID: config.padTokenId ?? tokenizer.specialIDs.pad, maxNewTokens: maxNewTokens)
+    try generation.write(to: file("generation_config.json"))
+  }
+
+  /// Loads `tokenizer.model`.
+  /// - Throws: `ModelDirectoryError` naming `tokenizer.model` when it is missing or unreadable.
+  public func loadTokenizer() throws -> SentencePieceTokenizer {
+    let modelPath = file("tokenizer.model")
+    guard FileManager.default.fileExists(atPath: modelPath) else {
+      throw ModelDirectoryError(
+        path: modelPath,
+        "not found; a chat needs the sentencepiece model the model was trained with")
+    }
+    do {
+      return try SentencePieceTokenizer(contentsOf: modelPath)
+    } catch {
+      throw ModelDirectoryError(path: modelPath, "\(error)")
+    }
+  }
+
+  /// The chat template in `tokenizer_config.json`, as MiniLLM writes it.
+  /// - Throws: `ModelDirectoryError` naming `tokenizer_config.json` when it is missing, has no
+  ///   `chat_template`, or holds a Jinja template MiniLLM did not write.
+  public func loadChatTemplate() throws -> ChatTemplate {
+    let configPath = file("tokenizer_config.json")
+    let hint = "give the template explicitly (chatml, human-robot or a JSON spec)"
+    guard let data = FileManager.default.contents(atPath: configPath) else {
+      throw ModelDirectoryError(
+        path: configPath, "not found, so there is no chat template; \(hint)")
+    }
+    guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+      throw ModelDirectoryError(path: configPath, "not a JSON object")
+    }
+    guard let jinja = object["chat_template"] as? String else {
+      throw ModelDirectoryError(
+        path: configPath, "'chat_template' is missing or not a string; \(hint)")
+    }
+    guard let eos = Self.tokenContent(object["eos_token"]) else {
+      throw ModelDirectoryError(
+        path: configPath, "'eos_token' is missing: the chat template needs its end-of-turn token")
+    }
+    var added: [(id: Int, content: String)] = []
+    if let decoder = object["added_tokens_decoder"] as? [String: Any] {
+      for (key, value) in decoder {
+        if let id = Int(key), let content = Self.tokenContent(value) { added.append((id, content)) }
+      }
+    }
+    let specials = added.sorted { $0.id < $1.id }.map(\.content)
+    guard let template = ChatTemplate(jinja: jinja, eosToken: eos, specialTokens: specials) else {
+      throw ModelDirectoryError(
+        path: configPath, "'chat_template' is a Jinja template MiniLLM did not write; \(hint)")
+    }
+    return template
+  }
+
+  /// The settings of `generation_config.json`, or `GenerationConfig()` (the seed's sampling)
+  /// when the directory has none.
+  /// - Throws: `ModelDirectoryError` naming the file and key for a bad value.
+  public func loadGenerationConfig() throws -> GenerationConfig {
+    let configPath = file("generation_config.json")
+    guard FileManager.default.fileExists(atPath: configPath) else { return GenerationConfig() }
+    return try GenerationConfig(contentsOf: configPath)
+  }
+
+  /// A token in `tokenizer_config.json`: a string, or an object with `content`.
+  private static func tokenContent(_ value: Any?) -> String? {
+    if let text = value as? String { return text }
+    return (value as? [String: Any])?["content"] as? String
+  }
+}
