@@ -34,7 +34,9 @@ struct ChatCommand: ParsableCommand {
 
   @Option(
     name: .customLong("max-new-tokens"),
-    help: "Most tokens per reply (default: generation_config.json, else min(256, context/2)).")
+    help:
+      "Most tokens per reply (default: generation_config.json's max_new_tokens, else 256, capped at half the context)."
+  )
   var maxNewTokens: Int?
 
   @OptionGroup var sampling: SamplingFlags

@@ -106,7 +106,9 @@ struct GenerateCommand: ParsableCommand {
 
   @Option(
     name: .customLong("max-new-tokens"),
-    help: "Most tokens to generate (default: 64, or generation_config.json's with --chat).")
+    help:
+      "Most tokens to generate (default: generation_config.json's max_new_tokens, else 64; with --chat, else 256, capped at half the context)."
+  )
   var maxNewTokens: Int?
 
   @Flag(
@@ -177,7 +179,7 @@ struct GenerateCommand: ParsableCommand {
       }
       ?? Set((llama.config.eosTokenIds + generation.eosTokenIDs).map { Int32($0) })
     let options = GenerationOptions(
-      maxNewTokens: maxNewTokens ?? 64,
+      maxNewTokens: maxNewTokens ?? generation.maxNewTokens ?? 64,
       sampling: sampling.options(defaults: generation.sampling),
       stopTokens: stops)
     let start = DispatchTime.now().uptimeNanoseconds

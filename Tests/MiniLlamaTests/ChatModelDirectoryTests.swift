@@ -112,6 +112,17 @@ struct ChatModelDirectoryTests {
       try ModelDirectory(path: path + "-missing").loadGenerationConfig() == GenerationConfig())
   }
 
+  @Test func replyLengthComesFromGenerationConfigWithinHalfTheContext() throws {
+    let tokenizer = try tinyChatTokenizer()
+    let path = try makeChatModelDirectory(tokenizer: tokenizer, maxPositions: 128)
+    let directory = ModelDirectory(path: path)
+    for (written, expected) in [(20, 20), (1000, 64)] {
+      try directory.installTokenizer(tokenizer, template: .chatml, maxNewTokens: written)
+      #expect(try directory.loadGenerationConfig().maxNewTokens == written)
+      #expect(try ChatSession(directory: path).options.maxNewTokens == expected)
+    }
+  }
+
   @Test func missingChatFilesAreNamed() throws {
     let tokenizer = try tinyChatTokenizer()
     let path = try makeChatModelDirectory(tokenizer: tokenizer)

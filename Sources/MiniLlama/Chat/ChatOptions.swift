@@ -30,11 +30,11 @@ public struct ChatOptions: Sendable, Equatable {
   }
 
   /// Options taking sampling and reply length from a model's `generation_config.json`.
-  /// - Parameter maxPositions: the model's context; the reply length defaults to the
-  ///   smaller of 256 and half of it.
+  /// - Parameter maxPositions: the model's context. The reply length is the file's
+  ///   `max_new_tokens` (else 256), at most half the context so the prompt keeps room.
   public init(generationConfig: GenerationConfig, maxPositions: Int) {
     self.init(
-      maxNewTokens: generationConfig.maxNewTokens ?? min(256, max(1, maxPositions / 2)),
+      maxNewTokens: min(generationConfig.maxNewTokens ?? 256, max(1, maxPositions / 2)),
       sampling: generationConfig.sampling)
   }
 }

@@ -83,6 +83,7 @@ public final class ChatSession {
     directory path: String, template: ChatTemplate? = nil, options: ChatOptions? = nil
   ) throws {
     let directory = ModelDirectory(path: path)
+    _ = try directory.loadConfig()  // first, so a wrong path is reported as such
     let tokenizer = try directory.loadTokenizer()
     let template = try template ?? directory.loadChatTemplate()
     let generation = try directory.loadGenerationConfig()
