@@ -54,6 +54,7 @@ struct GemmBench: ParsableCommand {
       return value
     }
     var results: [[String: Any]] = []
+    print("OpenBLAS core: \(BLASCore.description)")
     for threadCount in threadCounts {
       setThreadCount(threadCount)
       for shape in list {
@@ -71,7 +72,9 @@ struct GemmBench: ParsableCommand {
       }
     }
     let json = try JSONSerialization.data(
-      withJSONObject: ["benchmark": "gemm", "results": results], options: [.sortedKeys])
+      withJSONObject: [
+        "benchmark": "gemm", "results": results, "blas_core": blasCoreName(),
+      ] as [String: Any], options: [.sortedKeys])
     print(String(decoding: json, as: UTF8.self))
   }
 

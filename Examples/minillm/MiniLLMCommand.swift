@@ -12,4 +12,9 @@ struct MiniLLMCommand: AsyncParsableCommand {
       ExportCommand.self,
     ]
   )
+
+  static func main() async {
+    BLASCore.reexecIfGeneric()
+    await main(nil)
+  }
 }

@@ -1,0 +1,57 @@
+import Foundation
+import MiniTensor
+
+/// Debian's OpenBLAS is built with `DYNAMIC_ARCH`; on CPUs it does not recognise (for example
+/// a Xeon under a hypervisor reporting a generic model name) it falls back to its portable
+/// `Prescott` kernels, about 3× slower than the AVX2 ones the CPU could run. OpenBLAS reads
+/// `OPENBLAS_CORETYPE` only when it loads, before `main`, so the executable sets it and replaces
+/// itself once (`execv`) with the same arguments. A value the user set is always kept.
+enum BLASCore {
+  /// Kernel sets that use no AVX2/FMA (OpenBLAS's names for pre-Haswell x86 cores).
+  static let genericCores: Set<String> = [
+    "Prescott", "Katmai", "Coppermine", "Northwood", "Banias", "Core2", "Penryn", "Dunnington",
+    "Nehalem", "Atom", "Sandybridge", "Barcelona", "Bobcat", "Bulldozer", "Piledriver",
+    "Steamroller", "Excavator", "Unknown",
+  ]
+
+  /// Marks the re-executed process so it never loops.
+  static let marker = "MINILLM_BLAS_REEXEC"
+
+  /// Re-executes the process with a faster `OPENBLAS_CORETYPE` when OpenBLAS picked a generic
+  /// kernel set on a CPU with AVX2 and FMA; returns normally otherwise (or if `execv` fails).
+  static func reexecIfGeneric() {
+    let environment = ProcessInfo.processInfo.environment
+    guard environment["OPENBLAS_CORETYPE"] == nil, environment[marker] == nil,
+      genericCores.contains(blasCoreName()), let target = preferredCore()
+    else { return }
+    setenv("OPENBLAS_CORETYPE", target, 1)
+    setenv(marker, "1", 1)
+    let arguments = CommandLine.arguments
+    var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
+    argv.append(nil)
+    execv("/proc/self/exe", &argv)
+    // execv returned: keep running with the kernels we have.
+    for pointer in argv { free(pointer) }
+  }
+
+  /// `SkylakeX` when the CPU reports AVX-512 (F, DQ, BW, VL; OpenBLAS's SkylakeX kernels measure
+  /// about 10 % faster than `Haswell` on such Xeons), `Haswell` with AVX2 and FMA, else `nil`.
+  static func preferredCore() -> String? {
+    guard let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+      let flagsLine = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
+    else { return nil }
+    let flags = Set(flagsLine.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == ":" }))
+    guard flags.contains("avx2"), flags.contains("fma") else { return nil }
+    let avx512: Set<Substring> = ["avx512f", "avx512dq", "avx512bw", "avx512vl"]
+    return avx512.isSubset(of: flags) ? "SkylakeX" : "Haswell"
+  }
+
+  /// The kernel set in use and how it was chosen, for benchmark output.
+  static var description: String {
+    let name = blasCoreName()
+    let environment = ProcessInfo.processInfo.environment
+    if environment[marker] != nil { return "\(name) (set by minillm: CPU has AVX2/FMA)" }
+    if environment["OPENBLAS_CORETYPE"] != nil { return "\(name) (OPENBLAS_CORETYPE)" }
+    return "\(name) (detected by OpenBLAS)"
+  }
+}
