@@ -31,6 +31,9 @@ struct GenerateBench: ParsableCommand {
   @Option(help: "Runs; the figures are medians.")
   var repeats: Int = 3
 
+  @Flag(help: "Decode with q8_0 weights (int8 blocks of 32 with one scale each).")
+  var q8 = false
+
   @OptionGroup var threadOptions: ThreadOptions
 
   func run() throws {
@@ -58,7 +61,7 @@ struct GenerateBench: ParsableCommand {
         "--prompt-tokens + --new-tokens = \(promptTokens + newTokens) exceeds max_position_embeddings \(config.maxPositions)"
       )
     }
-    let runner = llama
+    let runner = q8 ? llama.quantized() : llama
     var rng = PhiloxRNG(seed: 2)
     let prompt = (0..<promptTokens).map { _ in Int32(rng.nextUInt32() % UInt32(config.vocabSize)) }
     let options = GenerationOptions(maxNewTokens: newTokens)
@@ -82,13 +85,10 @@ struct GenerateBench: ParsableCommand {
     let foreign = probe.foreignCores()
     let prefill = BenchClock.summary(prefillRates)
     let decode = BenchClock.summary(decodeRates)
-    let weightBytes = Double(
-      4
-        * (config.parameterCount
-          - (config.tieWordEmbeddings ? 0 : config.vocabSize * config.hiddenSize)))
+    let weightBytes = Double(runner.decodeWeightBytes)
     let peakRSS = BenchClock.peakRSSMegabytes()
     print(
-      "model \(name): \(config.parameterCount) parameters, weights \("f32"), threads \(threadCount())"
+      "model \(name): \(config.parameterCount) parameters, weights \(q8 ? "q8_0" : "f32"), threads \(threadCount())"
     )
     print("OpenBLAS core: \(BLASCore.description)")
     print(
@@ -107,7 +107,7 @@ struct GenerateBench: ParsableCommand {
       String(
         format: "peak RSS %.0f MiB;  other processes used %.2f cores meanwhile", peakRSS, foreign))
     try printJSONLine([
-      "benchmark": "generate", "model": name, "weights": "f32",
+      "benchmark": "generate", "model": name, "weights": q8 ? "q8_0" : "f32",
       "threads": threadCount(), "prompt_tokens": promptTokens, "new_tokens": output.count,
       "repeats": repeats, "prefill_tokens_per_s": rounded(prefill.median, 1),
       "prefill_tokens_per_s_min": rounded(prefill.min, 1),

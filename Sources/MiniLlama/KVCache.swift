@@ -56,6 +56,11 @@ public final class KVCache {
     }
   }
 
+  /// The whole key buffer of `layer`, `[batch, capacity, kvHeads, headDim]`.
+  func keyBuffer(layer: Int) -> Tensor { keyBuffers[layer] }
+  /// The whole value buffer of `layer`, `[batch, capacity, kvHeads, headDim]`.
+  func valueBuffer(layer: Int) -> Tensor { valueBuffers[layer] }
+
   func keys(layer: Int, length: Int) -> Tensor { keyBuffers[layer].sliced(0..<length, axis: 1) }
   func values(layer: Int, length: Int) -> Tensor { valueBuffers[layer].sliced(0..<length, axis: 1) }
 

@@ -43,9 +43,10 @@ extension Llama {
     var generated: [Int32] = []
     var input = prompt
     while generated.count < budget {
-      let logits = self(input, cache: cache).value
-      let vocab = config.vocabSize
-      let last = logits.reshaped([-1, vocab])[row: input.count - 1].scalars
+      // Only the last position's logits are needed: the head runs on one row.
+      let hidden = hiddenStates(input, cache: cache).value.reshaped([-1, config.hiddenSize])
+      let lastHidden = hidden[row: input.count - 1].reshaped([1, config.hiddenSize])
+      let last = logits(Variable(lastHidden), tape: nil).value.scalars
       let token = sampler.next(logits: last, history: history)
       generated.append(token)
       history.append(token)

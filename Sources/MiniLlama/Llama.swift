@@ -30,6 +30,8 @@ public final class Llama: Module {
   let norm: Parameter
   let lmHead: Parameter?
   let ropeTable: RopeTable
+  /// q8_0 copies of the projection and head weights used by inference, when quantized.
+  let quantizedWeights: QuantizedWeights?
 
   /// A model with fresh weights initialised as the seeds do: normal(0, `initializerRange`) for
   /// embeddings and projections, the residual projections (`o_proj`, `down_proj`) scaled by
@@ -70,6 +72,19 @@ public final class Llama: Module {
     ropeTable = RopeTable(
       headDim: config.headDim, maxPositions: config.maxPositions, theta: Float(config.ropeTheta),
       scaling: config.ropeScaling.map { $0.kind(maxPositions: config.maxPositions) } ?? .none)
+    quantizedWeights = nil
+  }
+
+  /// A model sharing `other`'s weights (same arena), with `quantized` weights for inference.
+  init(sharing other: Llama, quantized: QuantizedWeights?) {
+    config = other.config
+    arena = other.arena
+    embedTokens = other.embedTokens
+    layers = other.layers
+    norm = other.norm
+    lmHead = other.lmHead
+    ropeTable = other.ropeTable
+    quantizedWeights = quantized
   }
 
   /// Visits every weight in Hugging Face order.
@@ -105,28 +120,34 @@ public final class Llama: Module {
     let rows = batch * sequence
     var x = embedding(embedTokens.variable(on: tape), ids: tokens, shape: [rows])
     for (index, layer) in layers.enumerated() {
+      let q8 = tape == nil ? quantizedWeights?.layers[index] : nil
       let h = rmsNorm(x, weight: layer.inputNorm.variable(on: tape), eps: config.rmsNormEps)
-      var q = linear(h, layer.qProj.variable(on: tape)).reshaped([batch, sequence, heads, headDim])
-      var k = linear(h, layer.kProj.variable(on: tape)).reshaped([
-        batch, sequence, kvHeads, headDim,
-      ])
-      var v = linear(h, layer.vProj.variable(on: tape)).reshaped([
-        batch, sequence, kvHeads, headDim,
-      ])
+      var q = project(h, layer.qProj, q8?.q, tape: tape).reshaped([batch, sequence, heads, headDim])
+      var k = project(h, layer.kProj, q8?.k, tape: tape)
+        .reshaped([batch, sequence, kvHeads, headDim])
+      let v = project(h, layer.vProj, q8?.v, tape: tape)
+        .reshaped([batch, sequence, kvHeads, headDim])
       q = rope(q, table: ropeTable, startPosition: start)
       k = rope(k, table: ropeTable, startPosition: start)
+      let attention: Variable
       if let cache {
+        // The same attention, reading the preallocated cache in place (decode kernel for one
+        // new token).
         cache.write(layer: index, keys: k.value, values: v.value, at: start)
-        k = Variable(cache.keys(layer: index, length: start + sequence))
-        v = Variable(cache.values(layer: index, length: start + sequence))
+        attention = causalAttention(
+          q: q, keyCache: cache.keyBuffer(layer: index),
+          valueCache: cache.valueBuffer(layer: index),
+          startPosition: start)
+      } else {
+        attention = causalAttention(q: q, k: k, v: v)
       }
-      let attention = causalAttention(q: q, k: k, v: v).reshaped([rows, heads * headDim])
-      x = x + linear(attention, layer.oProj.variable(on: tape))
+      let mixed = attention.reshaped([rows, heads * headDim])
+      x = x + project(mixed, layer.oProj, q8?.o, tape: tape)
       let h2 = rmsNorm(
         x, weight: layer.postAttentionNorm.variable(on: tape), eps: config.rmsNormEps)
-      let gate = linear(h2, layer.gateProj.variable(on: tape))
-      let up = linear(h2, layer.upProj.variable(on: tape))
-      x = x + linear(swiglu(gate: gate, up: up), layer.downProj.variable(on: tape))
+      let gate = project(h2, layer.gateProj, q8?.gate, tape: tape)
+      let up = project(h2, layer.upProj, q8?.up, tape: tape)
+      x = x + project(swiglu(gate: gate, up: up), layer.downProj, q8?.down, tape: tape)
     }
     cache?.advance(by: sequence)
     return rmsNorm(x, weight: norm.variable(on: tape), eps: config.rmsNormEps)
@@ -139,8 +160,21 @@ public final class Llama: Module {
   ) -> Variable {
     let hidden = hiddenStates(tokens, batch: batch, tape: tape, cache: cache)
     let (b, t) = (hidden.shape[0], hidden.shape[1])
-    return linear(hidden.reshaped([b * t, config.hiddenSize]), head.variable(on: tape))
+    return logits(hidden.reshaped([b * t, config.hiddenSize]), tape: tape)
       .reshaped([b, t, config.vocabSize])
+  }
+
+  /// The head applied to hidden states `[rows, hiddenSize]`: logits `[rows, vocabSize]`.
+  func logits(_ hidden: Variable, tape: Tape?) -> Variable {
+    project(hidden, head, tape == nil ? quantizedWeights?.head : nil, tape: tape)
+  }
+
+  /// `x · Wᵀ`: from the q8_0 copy of the weight when inference has one, else through the tape.
+  private func project(
+    _ x: Variable, _ weight: Parameter, _ quantized: Q8Matrix?, tape: Tape?
+  ) -> Variable {
+    if let quantized, tape == nil, x.tape == nil { return Variable(quantized.linear(x.value)) }
+    return linear(x, weight.variable(on: tape))
   }
 
   /// Mean next-token cross-entropy of `tokens` (`batch` rows): position `t` predicts `t + 1`.

@@ -15,6 +15,24 @@ package func sgemm(
     }
     return
   }
+  if m == 1 {
+    // One output row (decoding): a matrix-vector product. OpenBLAS 0.3.21's sgemm would pack the
+    // whole of B first; sgemv streams it once. `c` may be uninitialised: zero it when beta is 0
+    // so no NaN in it can survive a `0 · c`.
+    if beta == 0 { c.update(repeating: 0, count: n) }
+    if transposeB {
+      // c[n] = B[n, k] · a
+      cblas_sgemv(
+        CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), alpha, b, Int32(ldb), a,
+        Int32(transposeA ? lda : 1), beta, c, 1)
+    } else {
+      // c[n] = B[k, n]ᵀ · a
+      cblas_sgemv(
+        CblasRowMajor, CblasTrans, Int32(k), Int32(n), alpha, b, Int32(ldb), a,
+        Int32(transposeA ? lda : 1), beta, c, 1)
+    }
+    return
+  }
   cblas_sgemm(
     CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))

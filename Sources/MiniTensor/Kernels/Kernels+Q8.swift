@@ -1,0 +1,87 @@
+extension Kernels {
+  /// Elements per q8_0 block: each run of 32 weights of a row shares one scale.
+  package static let q8BlockSize = 32
+
+  /// Quantizes `rows × cols` floats (row-major, `cols` a multiple of 32) to q8_0 as ggml does:
+  /// per block of 32, `scale = max|x| / 127` and `q = round(x / scale)`.
+  /// - Parameters:
+  ///   - quants: `[rows, cols]`, overwritten.
+  ///   - scales: `[rows, cols / 32]`, overwritten.
+  package static func quantizeQ8(
+    _ source: UnsafePointer<Float>, rows: Int, cols: Int, quants: UnsafeMutablePointer<Int8>,
+    scales: UnsafeMutablePointer<Float>
+  ) {
+    precondition(cols % q8BlockSize == 0, "quantizeQ8: [\(rows), \(cols)], cols % 32 != 0")
+    let blocks = rows * cols / q8BlockSize
+    parallelFor(blocks, grain: rowGrain(width: q8BlockSize)) { range in
+      for block in range {
+        let x = source + block * q8BlockSize
+        var largest: Float = 0
+        for i in 0..<q8BlockSize { largest = max(largest, abs(x[i])) }
+        let scale = largest / 127
+        let inverse: Float = scale > 0 ? 1 / scale : 0
+        scales[block] = scale
+        let q = quants + block * q8BlockSize
+        for i in 0..<q8BlockSize { q[i] = Int8((x[i] * inverse).rounded()) }
+      }
+    }
+  }
+
+  /// `y = W · x` for a q8_0 matrix `W` `[rows, cols]` and a vector `x` `[cols]`: the weights are
+  /// read once, widened to `Float` in registers and multiplied in the same pass (decode is bound
+  /// by the bytes read). Rows are split over threads.
+  package static func q8MatrixVector(
+    quants: UnsafePointer<Int8>, scales: UnsafePointer<Float>, x: UnsafePointer<Float>,
+    y: UnsafeMutablePointer<Float>, rows: Int, cols: Int
+  ) {
+    precondition(cols % q8BlockSize == 0, "q8MatrixVector: [\(rows), \(cols)], cols % 32 != 0")
+    let blocks = cols / q8BlockSize
+    parallelFor(rows, grain: max(1, parallelWork / max(cols, 1))) { range in
+      for r in range {
+        let rowQuants = quants + r * cols
+        let rowScales = scales + r * blocks
+        var total = SIMD8<Float>()
+        for b in 0..<blocks {
+          let q = UnsafeRawPointer(rowQuants + b * q8BlockSize)
+          let xb = x + b * q8BlockSize
+          let w0 = SIMD8<Float>(
+            SIMD8<Int32>(truncatingIfNeeded: q.loadUnaligned(as: SIMD8<Int8>.self)))
+          let w1 = SIMD8<Float>(
+            SIMD8<Int32>(
+              truncatingIfNeeded: q.loadUnaligned(fromByteOffset: 8, as: SIMD8<Int8>.self)))
+          let w2 = SIMD8<Float>(
+            SIMD8<Int32>(
+              truncatingIfNeeded: q.loadUnaligned(fromByteOffset: 16, as: SIMD8<Int8>.self)))
+          let w3 = SIMD8<Float>(
+            SIMD8<Int32>(
+              truncatingIfNeeded: q.loadUnaligned(fromByteOffset: 24, as: SIMD8<Int8>.self)))
+          var block = w0 * load8(xb)
+          block.addProduct(w1, load8(xb + 8))
+          block.addProduct(w2, load8(xb + 16))
+          block.addProduct(w3, load8(xb + 24))
+          total.addProduct(SIMD8<Float>(repeating: rowScales[b]), block)
+        }
+        y[r] = total.sum()
+      }
+    }
+  }
+
+  /// Dequantizes rows `rowRange` of a q8_0 matrix `[rows, cols]` into `output`
+  /// `[rowRange.count, cols]`.
+  package static func dequantizeQ8(
+    quants: UnsafePointer<Int8>, scales: UnsafePointer<Float>, cols: Int, rowRange: Range<Int>,
+    output: UnsafeMutablePointer<Float>
+  ) {
+    let blocksPerRow = cols / q8BlockSize
+    let first = rowRange.lowerBound * blocksPerRow
+    let count = rowRange.count * blocksPerRow
+    parallelFor(count, grain: rowGrain(width: 2 * q8BlockSize)) { range in
+      for block in range {
+        let scale = scales[first + block]
+        let q = quants + (first + block) * q8BlockSize
+        let out = output + block * q8BlockSize
+        for i in 0..<q8BlockSize { out[i] = Float(q[i]) * scale }
+      }
+    }
+  }
+}
