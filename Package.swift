@@ -82,6 +82,12 @@ let package = Package(
     .testTarget(
       name: "MiniTokenizeTests", dependencies: ["MiniTokenize", "TestSupport"],
       exclude: ["Fixtures"]),
+    .testTarget(
+      name: "MiniTrainTests",
+      dependencies: [
+        "MiniTrain", "MiniLlama", "MiniAutograd", "MiniTokenize", "MiniTensor", "TestSupport",
+      ],
+      exclude: ["Fixtures"]),
   ],
   swiftLanguageModes: [.v6],
   cxxLanguageStandard: .cxx17

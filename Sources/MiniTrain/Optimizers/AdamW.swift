@@ -1,0 +1,122 @@
+import MiniAutograd
+import MiniTensor
+
+/// Which parameters decoupled weight decay applies to.
+public enum WeightDecayPolicy: String, Sendable, Codable {
+  /// Each parameter's own flag: by default tensors of two or more dimensions (not norms, biases).
+  case byParameter
+  /// Every parameter (one group, as `torch.optim.AdamW(model.parameters())`).
+  case all
+}
+
+/// AdamW with PyTorch's conventions (decoupled weight decay applied first, bias correction,
+/// `eps` added after the bias-corrected square root), one pass over the whole parameter arena.
+///
+/// Parameter groups (``groups``) override the weight decay and scale the learning rate of the
+/// parameters they name, as PyTorch's `param_groups`; other parameters follow ``decayPolicy``.
+/// The moments live in the arena's moment buffers.
+public struct AdamW: Optimizer, Sendable, Codable, Equatable {
+  /// Step size.
+  public var learningRate: Float
+  /// First-moment decay.
+  public var beta1: Float
+  /// Second-moment decay.
+  public var beta2: Float
+  /// Added to the denominator.
+  public var epsilon: Float
+  /// Decoupled weight decay coefficient.
+  public var weightDecay: Float
+  /// Which parameters decay (for parameters in no group).
+  public var decayPolicy: WeightDecayPolicy
+  /// Parameter groups with their own weight decay and learning-rate scale.
+  public var groups: [ParameterGroup] = []
+  /// Updates taken so far (the `t` of the bias correction).
+  public private(set) var step = 0
+
+  /// `adamw`.
+  public var name: String { "adamw" }
+
+  /// AdamW; the defaults are the seeds' (betas 0.9/0.95, weight decay 0.1).
+  public init(
+    learningRate: Float = 3e-4, beta1: Float = 0.9, beta2: Float = 0.95, epsilon: Float = 1e-8,
+    weightDecay: Float = 0.1, decayPolicy: WeightDecayPolicy = .byParameter,
+    groups: [ParameterGroup] = []
+  ) {
+    self.learningRate = learningRate
+    self.beta1 = beta1
+    self.beta2 = beta2
+    self.epsilon = epsilon
+    self.weightDecay = weightDecay
+    self.decayPolicy = decayPolicy
+    self.groups = groups
+  }
+
+  /// The weight decay and learning rate that apply to `parameter` at base rate `learningRate`.
+  public func hyperParameters(for parameter: Parameter) -> (
+    learningRate: Float, weightDecay: Float
+  ) {
+    let group = groups.group(of: parameter.name)
+    let decay =
+      group?.weightDecay
+      ?? (decayPolicy == .all || parameter.weightDecay ? weightDecay : 0)
+    return (learningRate * (group?.learningRateScale ?? 1), decay)
+  }
+
+  /// Applies one update to every trainable parameter of `arena` from its gradients; the moments
+  /// live in the arena (allocated, zeroed, on the first step).
+  public mutating func update(_ arena: ParameterArena) {
+    step += 1
+    let t = Double(step)
+    let correction1 = 1 - pow(Double(beta1), t)
+    let correction2 = Float((1 - pow(Double(beta2), t)).squareRoot())
+    let (b1, b2, eps) = (beta1, beta2, epsilon)
+    arena.withUnsafeMutableBuffers(includingMoments: true) { buffers in
+      let p = buffers.values.baseAddress!
+      let g = buffers.gradients.baseAddress!
+      let m = buffers.firstMoments!.baseAddress!
+      let v = buffers.secondMoments!.baseAddress!
+      for parameter in arena.parameters where parameter.requiresGradient {
+        let (lr, decay) = hyperParameters(for: parameter)
+        let stepSize = Float(Double(lr) / correction1)
+        let decayFactor = Float(1 - Double(lr) * Double(decay))
+        let decays = decay != 0
+        let base = parameter.offset
+        parallelFor(parameter.count, grain: 1 << 15) { range in
+          for i in (base + range.lowerBound)..<(base + range.upperBound) {
+            if decays { p[i] *= decayFactor }
+            let gi = g[i]
+            m[i] = b1 * m[i] + (1 - b1) * gi
+            v[i] = b2 * v[i] + (1 - b2) * gi * gi
+            let denominator = v[i].squareRoot() / correction2 + eps
+            p[i] -= stepSize * (m[i] / denominator)
+          }
+        }
+      }
+    }
+  }
+
+  /// `<parameter>.exp_avg`, `<parameter>.exp_avg_sq` (PyTorch's names) and `step`.
+  public func stateEntries(for arena: ParameterArena) -> [SafeTensorsEntry] {
+    let (first, second) = arena.moments
+    return ArenaBufferIO.entries(first, of: arena, suffix: "exp_avg")
+      + ArenaBufferIO.entries(second, of: arena, suffix: "exp_avg_sq")
+      + [ArenaBufferIO.stepEntry(step)]
+  }
+
+  /// Reads the moments and the step written by ``stateEntries(for:)``.
+  public mutating func restoreState(from file: SafeTensorsFile, for arena: ParameterArena) throws {
+    try ArenaBufferIO.checkOptimizer(file, name: name)
+    let restoredStep = try ArenaBufferIO.loadStep(file)
+    try arena.withUnsafeMutableBuffers(includingMoments: true) { buffers in
+      try ArenaBufferIO.load(
+        file, suffix: "exp_avg", into: buffers.firstMoments!, arena: arena)
+      try ArenaBufferIO.load(
+        file, suffix: "exp_avg_sq", into: buffers.secondMoments!, arena: arena)
+    }
+    step = restoredStep
+  }
+}
+
+#if canImport(Glibc)
+  import Glibc
+#endif

@@ -1,0 +1,63 @@
+import Foundation
+
+/// A training run's folder: `metrics.jsonl`, `config.json`, `checkpoints/`, the final model
+/// directory `model/` and `report.html`.
+public struct RunDirectory: Sendable {
+  /// The folder.
+  public let path: String
+
+  /// The run at `path`.
+  public init(path: String) { self.path = path }
+
+  /// How to treat what is already in the folder.
+  public enum Mode: Sendable {
+    /// Refuse a folder that exists and is not empty.
+    case fresh
+    /// Continue what is there (the folder is created when absent).
+    case resume
+    /// Delete what an earlier run wrote (only the entries a run writes) and start over.
+    case overwrite
+  }
+
+  /// Entries a run writes; `overwrite` deletes these and nothing else.
+  public static let runEntries = [
+    "checkpoints", "model", "metrics.jsonl", "config.json", "report.html",
+  ]
+
+  /// `checkpoints/`.
+  public var checkpoints: CheckpointStore { CheckpointStore(directory: path + "/checkpoints") }
+  /// `metrics.jsonl`.
+  public var metricsPath: String { path + "/metrics.jsonl" }
+  /// `config.json` (the run's configuration).
+  public var configurationPath: String { path + "/config.json" }
+  /// `model/`, the final model directory.
+  public var modelPath: String { path + "/model" }
+  /// `report.html`.
+  public var reportPath: String { path + "/report.html" }
+
+  /// Creates or checks the folder for `mode`.
+  /// - Throws: ``CheckpointError`` when `mode` is `fresh` and the folder is not empty, or when
+  ///   the folder cannot be created or cleared.
+  public func prepare(_ mode: Mode) throws {
+    let existing = FileSystem.contents(of: path)
+    switch mode {
+    case .fresh:
+      if !existing.isEmpty {
+        throw CheckpointError(
+          path: path,
+          "not empty (\(existing.prefix(3).joined(separator: ", "))\(existing.count > 3 ? ", …" : "")); "
+            + "resume the run or overwrite it")
+      }
+    case .resume:
+      break
+    case .overwrite:
+      for name in Self.runEntries { try FileSystem.remove(path + "/" + name) }
+    }
+    try FileSystem.createDirectory(path)
+  }
+
+  /// Writes `config.json` atomically.
+  public func writeConfiguration(_ bytes: [UInt8]) throws {
+    try FileSystem.write(bytes, to: configurationPath)
+  }
+}

@@ -1,0 +1,80 @@
+import Foundation
+import MiniTrain
+import Testing
+
+@Suite struct ReportTests {
+  func records() -> [[String: Any]] {
+    var records: [[String: Any]] = []
+    for step in 1...40 {
+      records.append([
+        "step": step, "loss": 6 - Double(step) * 0.05, "lr": 1e-3 * Double(min(step, 10)) / 10,
+        "grad_norm": 1.5, "tokens": 512, "tokens_per_s": 1000.0 + Double(step),
+        "elapsed": Double(step) * 0.5, "skipped": step == 7, "epoch": 0,
+      ])
+      if step % 10 == 0 {
+        records.append(["step": step, "eval_loss": 6.2 - Double(step) * 0.04, "eval_tokens": 256])
+      }
+    }
+    // A step logged again after a rollback: the later line wins.
+    records.append(["step": 20, "event": "rollback", "from_step": 23, "to_step": 20])
+    records.append([
+      "step": 21, "loss": 1.25, "lr": 1e-3, "grad_norm": 1.0, "tokens": 512, "skipped": false,
+    ])
+    return records
+  }
+
+  @Test func readsMetricsAndDrawsSelfContainedSVG() throws {
+    var report = RunReport(
+      title: "run <a&b>", records: records(),
+      configuration: [("model.hidden_size", "32"), ("schedule.kind", "cosine")])
+    report.samples = [("床前明月光", "疑是地上霜")]
+    #expect(report.steps.count == 40)
+    #expect(report.steps[20].loss == 1.25)
+    #expect(report.evaluations.map(\.step) == [10, 20, 30, 40])
+    #expect(report.events.count == 1)
+    let figures = Dictionary(report.finalFigures, uniquingKeysWith: { first, _ in first })
+    #expect(figures["steps"] == "40")
+    #expect(figures["skipped steps"] == "1")
+    #expect(figures["held-out loss (step 40)"] == String(format: "%.4f", 6.2 - 1.6))
+    #expect(figures["rollbacks"] == "1")
+    let html = report.html()
+    #expect(html.components(separatedBy: "<svg").count - 1 == 3)
+    #expect(html.components(separatedBy: "<polyline").count - 1 == 5)
+    #expect(!html.lowercased().contains("<script"))
+    #expect(html.contains("run &lt;a&amp;b&gt;"))
+    #expect(html.contains("model.hidden_size"))
+    #expect(html.contains("疑是地上霜"))
+    // The smoothed curve leaves out the skipped step and starts at the first loss.
+    let smoothed = report.smoothedLoss()
+    #expect(smoothed.count == 39)
+    #expect(abs(smoothed[0].y - 5.95) < 1e-12)
+  }
+
+  @Test(arguments: [(0.37, 4.2), (0.0, 1e-3), (2.5e-5, 6e-4), (120.0, 9000.0), (-3.0, 2.0)])
+  func ticksAreRoundNumbersInsideTheRange(low: Double, high: Double) {
+    let ticks = SVGPlot.ticks(low, high)
+    #expect((3...8).contains(ticks.count), "\(ticks)")
+    #expect(ticks.first! >= low - 1e-12 && ticks.last! <= high + 1e-12)
+    let step = ticks[1] - ticks[0]
+    let mantissa = step / pow(10, floor(log10(step)))
+    #expect([1, 2, 2.5, 5].contains { abs(mantissa - $0) < 1e-9 }, "step \(step)")
+    #expect(zip(ticks, ticks.dropFirst()).allSatisfy { abs($1 - $0 - step) < step * 1e-6 })
+  }
+
+  @Test func writesReportOfARunDirectory() throws {
+    let run = RunDirectory(path: try temporaryDirectory())
+    try run.prepare(.fresh)
+    let log = try MetricsLog(path: run.metricsPath)
+    for step in 1...3 {
+      try log.append([("step", .int(step)), ("loss", .float(Float(4 - step))), ("lr", .float(0.1))])
+    }
+    try run.writeConfiguration(Array("{\"seed\": 5, \"model\": {\"vocab_size\": 64}}".utf8))
+    let report = try RunReport(run: run)
+    #expect(report.configuration.map(\.key) == ["model.vocab_size", "seed"])
+    try report.write(to: run.reportPath)
+    #expect(try String(contentsOfFile: run.reportPath, encoding: .utf8).contains("<svg"))
+    #expect(throws: CheckpointError.self) {
+      try RunReport(run: RunDirectory(path: try temporaryDirectory()))
+    }
+  }
+}
