@@ -4,7 +4,7 @@ import MiniTensor
 /// Which parameters decoupled weight decay applies to.
 public enum WeightDecayPolicy: String, Sendable, Codable {
   /// Each parameter's own flag: by default tensors of two or more dimensions (not norms, biases).
-  case byParameter
+  case byParameter = "by_parameter"
   /// Every parameter (one group, as `torch.optim.AdamW(model.parameters())`).
   case all
 }
@@ -35,6 +35,14 @@ public struct AdamW: Optimizer, Sendable, Codable, Equatable {
 
   /// `adamw`.
   public var name: String { "adamw" }
+
+  /// The hyper-parameters (the step is optimizer state, saved with the moments).
+  enum CodingKeys: String, CodingKey {
+    case learningRate = "learning_rate"
+    case beta1, beta2, epsilon, groups
+    case weightDecay = "weight_decay"
+    case decayPolicy = "decay_policy"
+  }
 
   /// AdamW; the defaults are the seeds' (betas 0.9/0.95, weight decay 0.1).
   public init(

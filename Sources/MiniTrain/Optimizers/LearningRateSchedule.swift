@@ -56,6 +56,15 @@ public struct LearningRateSchedule: Sendable, Codable, Equatable {
     self.decaySteps = decaySteps ?? max(1, totalSteps / 5)
   }
 
+  enum CodingKeys: String, CodingKey {
+    case kind
+    case peakLearningRate = "peak_learning_rate"
+    case minimumLearningRate = "minimum_learning_rate"
+    case warmupSteps = "warmup_steps"
+    case totalSteps = "total_steps"
+    case decaySteps = "decay_steps"
+  }
+
   /// The floor as a fraction of the peak.
   public var minimumRatio: Double {
     peakLearningRate == 0 ? 0 : Double(minimumLearningRate) / Double(peakLearningRate)

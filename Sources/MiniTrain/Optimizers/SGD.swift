@@ -25,6 +25,14 @@ public struct SGD: Optimizer, Sendable, Codable, Equatable {
   /// `sgd`.
   public var name: String { "sgd" }
 
+  /// The hyper-parameters (the step is optimizer state, saved with the momentum buffers).
+  enum CodingKeys: String, CodingKey {
+    case learningRate = "learning_rate"
+    case momentum, dampening, nesterov, groups
+    case weightDecay = "weight_decay"
+    case decayPolicy = "decay_policy"
+  }
+
   /// SGD; by default weight decay applies to every parameter, as in PyTorch.
   public init(
     learningRate: Float, momentum: Float = 0, dampening: Float = 0, weightDecay: Float = 0,
