@@ -69,7 +69,7 @@ struct PretrainSession {
         + "\(settings.sequenceLength) tokens (\(heldOut.count) held out), "
         + "\(settings.training.totalSteps) steps of \(settings.batchSize) sequences "
         + "(\(settings.training.accumulationSteps) × \(settings.microBatchSize)), "
-        + "\(threadCount()) threads")
+        + "\(threadCount()) thread\(threadCount() == 1 ? "" : "s")")
     if resume {
       do {
         try trainer.resume()

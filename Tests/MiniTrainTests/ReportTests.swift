@@ -78,3 +78,12 @@ import Testing
     }
   }
 }
+
+@Suite struct PlotLabelTests {
+  @Test func axisLabelsShareOneStyle() {
+    #expect(SVGPlot.labels([0, 2e-4, 4e-4, 6e-4]) == ["0", "2.0e-04", "4.0e-04", "6.0e-04"])
+    #expect(SVGPlot.labels([0.5, 1, 1.5]) == ["0.5", "1.0", "1.5"])
+    #expect(SVGPlot.labels([0.25, 0.5, 0.75]) == ["0.25", "0.50", "0.75"])
+    #expect(SVGPlot.labels([50, 100, 150]) == ["50", "100", "150"])
+  }
+}

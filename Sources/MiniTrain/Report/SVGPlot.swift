@@ -65,13 +65,18 @@ public struct SVGPlot: Sendable {
     return result
   }
 
-  static func format(_ value: Double) -> String {
-    if value == 0 { return "0" }
-    let magnitude = abs(value)
-    if magnitude >= 1e5 || magnitude < 1e-3 { return String(format: "%.1e", value) }
-    if magnitude >= 100 { return String(format: "%.0f", value) }
-    if magnitude >= 1 { return String(format: "%.4g", value) }
-    return String(format: "%.3g", value)
+  /// Tick labels in one style for the whole axis: fixed decimals enough for the tick step, or
+  /// scientific notation for very small or large values.
+  public static func labels(_ ticks: [Double]) -> [String] {
+    guard ticks.count > 1 else { return ticks.map { String(format: "%g", $0) } }
+    let step = abs(ticks[1] - ticks[0])
+    let largest = ticks.map(abs).max() ?? 0
+    if step < 1e-3 || largest >= 1e5 {
+      return ticks.map { $0 == 0 ? "0" : String(format: "%.1e", $0) }
+    }
+    var decimals = max(0, Int(-floor(log10(step))))
+    if abs(step / pow(10, floor(log10(step))) - 2.5) < 1e-9 { decimals += 1 }
+    return ticks.map { String(format: "%.\(decimals)f", $0) }
   }
 
   static func escape(_ text: String) -> String {
@@ -125,13 +130,13 @@ public struct SVGPlot: Sendable {
         "<line x1=\"\(f(px(x)))\" y1=\"\(f(top))\" x2=\"\(f(px(x)))\" y2=\"\(f(top + plotHeight))\"/>\n"
     }
     out += "</g>\n<g fill=\"#444\">\n"
-    for y in yTicks {
+    for (y, label) in zip(yTicks, Self.labels(yTicks)) {
       out +=
-        "<text x=\"\(f(left - 6))\" y=\"\(f(py(y) + 4))\" text-anchor=\"end\">\(Self.format(y))</text>\n"
+        "<text x=\"\(f(left - 6))\" y=\"\(f(py(y) + 4))\" text-anchor=\"end\">\(label)</text>\n"
     }
-    for x in xTicks {
-      out +=
-        "<text x=\"\(f(px(x)))\" y=\"\(f(top + plotHeight + 16))\" text-anchor=\"middle\">\(Self.format(x))</text>\n"
+    for (x, label) in zip(xTicks, Self.labels(xTicks)) {
+      out += "<text x=\"\(f(px(x)))\" y=\"\(f(top + plotHeight + 16))\" "
+      out += "text-anchor=\"middle\">\(label)</text>\n"
     }
     out +=
       "<text x=\"\(f(left + plotWidth / 2))\" y=\"\(f(height - 8))\" text-anchor=\"middle\">\(Self.escape(xLabel))</text>\n"
