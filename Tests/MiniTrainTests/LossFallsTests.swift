@@ -76,7 +76,8 @@ extension Tag {
     .tags(.slow),
     .enabled(if: ProcessInfo.processInfo.environment["MINILLM_SLOW_TESTS"] != nil))
   func nanoHeldOutLossFallsWellBelowTheUnigramEntropy() throws {
-    // The `nano` preset (256 wide, 4 layers), same threshold: 0.6 nats below the unigram entropy.
+    // The `nano` preset (256 wide, 4 layers), same threshold: 0.6 nats below the unigram entropy
+    // (measured: 0.95 below, 5.49 against 6.44, in about a minute).
     try checkLossFalls(
       "nano", config: { .preset(.nano, vocabSize: $0) }, sequenceLength: 64, steps: 150,
       learningRate: 1e-3, margin: 0.6)
