@@ -23,19 +23,8 @@ public func crossEntropy(
   let (rows, vocab) = (rowsInfo.rows, rowsInfo.vocab)
   let totalWeight = rowsInfo.totalWeight
   let input = logits.value.contiguous()
-  var losses = [Float](repeating: 0, count: rows)
-  let logSumExp = Tensor(unsafeUninitializedShape: [rows]) { lse in
-    input.withUnsafeBufferPointer { x in
-      targets.withUnsafeBufferPointer { t in
-        losses.withUnsafeMutableBufferPointer { losses in
-          guard rows > 0 else { return }
-          Kernels.crossEntropyForward(
-            logits: x.baseAddress!, targets: t.baseAddress!, rows: rows, vocab: vocab,
-            ignoreIndex: ignoreIndex, logSumExp: lse.baseAddress!, losses: losses.baseAddress!)
-        }
-      }
-    }
-  }
+  let (logSumExp, losses) = crossEntropyRowsForward(
+    input, targets: targets, rows: rows, vocab: vocab, ignoreIndex: ignoreIndex)
   var total: Double = 0
   for i in 0..<rows where targets[i] != ignoreIndex {
     total += Double(rowsInfo.weight(i)) * Double(losses[i])
@@ -85,19 +74,8 @@ public func tokenLogProbabilities(
     logitsShape: logits.shape, targets: targets, weights: nil, ignoreIndex: ignoreIndex)
   let (rows, vocab) = (rowsInfo.rows, rowsInfo.vocab)
   let input = logits.value.contiguous()
-  var losses = [Float](repeating: 0, count: rows)
-  let logSumExp = Tensor(unsafeUninitializedShape: [rows]) { lse in
-    input.withUnsafeBufferPointer { x in
-      targets.withUnsafeBufferPointer { t in
-        losses.withUnsafeMutableBufferPointer { losses in
-          guard rows > 0 else { return }
-          Kernels.crossEntropyForward(
-            logits: x.baseAddress!, targets: t.baseAddress!, rows: rows, vocab: vocab,
-            ignoreIndex: ignoreIndex, logSumExp: lse.baseAddress!, losses: losses.baseAddress!)
-        }
-      }
-    }
-  }
+  let (logSumExp, losses) = crossEntropyRowsForward(
+    input, targets: targets, rows: rows, vocab: vocab, ignoreIndex: ignoreIndex)
   let value = Tensor(losses.map { -$0 }, shape: [rows])
   guard let tape = logits.tape else { return Variable(value) }
   let gl = logits.slot
@@ -206,4 +184,25 @@ struct CrossEntropyRows {
   func weight(_ i: Int) -> Float {
     targets[i] == ignoreIndex ? 0 : (weights?[i] ?? 1)
   }
+}
+
+/// The forward kernel over contiguous `[rows, vocab]` logits: each row's log-sum-exp (saved for
+/// the backward) and its loss (0 for ignored rows).
+private func crossEntropyRowsForward(
+  _ input: Tensor, targets: [Int32], rows: Int, vocab: Int, ignoreIndex: Int32
+) -> (logSumExp: Tensor, losses: [Float]) {
+  var losses = [Float](repeating: 0, count: rows)
+  let logSumExp = Tensor(unsafeUninitializedShape: [rows]) { lse in
+    input.withUnsafeBufferPointer { x in
+      targets.withUnsafeBufferPointer { t in
+        losses.withUnsafeMutableBufferPointer { losses in
+          guard rows > 0 else { return }
+          Kernels.crossEntropyForward(
+            logits: x.baseAddress!, targets: t.baseAddress!, rows: rows, vocab: vocab,
+            ignoreIndex: ignoreIndex, logSumExp: lse.baseAddress!, losses: losses.baseAddress!)
+        }
+      }
+    }
+  }
+  return (logSumExp, losses)
 }
