@@ -68,6 +68,14 @@ let package = Package(
       ],
       path: "Examples/minillm"
     ),
+    .executableTarget(
+      name: "CustomTrainingLoop",
+      dependencies: [
+        "MiniTensor", "MiniAutograd", "MiniLlama", "MiniTokenize", "MiniTrain",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
+      path: "Examples/CustomTrainingLoop"
+    ),
 
     // Tests.
     .target(name: "TestSupport", dependencies: ["MiniTensor"], path: "Tests/TestSupport"),
