@@ -2,7 +2,7 @@ import Foundation
 import MiniAutograd
 import MiniTensor
 
-/// The training loop every stage shares (pretraining now; SFT, reward model and DPO later):
+/// The training loop every stage shares (pretraining, SFT, and the alignment stages):
 /// gradient accumulation over micro-batches, global-norm clipping, a learning-rate schedule,
 /// skipping of non-finite steps with rollback, periodic evaluation, atomic checkpoints with
 /// exact resume, metrics, and a stop request honoured at the next step boundary.
@@ -99,6 +99,7 @@ where Objective.Batch == Loader.Batch {
     var lossSum = 0.0
     var tokens = 0
     var metricSums: [String: Double] = [:]
+    var countSums: [String: Double] = [:]
     for (batch, weight) in zip(batches, weights) {
       let tape = Tape()
       let output = try objective.loss(on: batch, tape: tape)
@@ -106,21 +107,29 @@ where Objective.Batch == Loader.Batch {
       lossSum += weight * Double(output.loss.value.item)
       tokens += objective.tokenCount(of: batch)
       for (name, value) in output.metrics { metricSums[name, default: 0] += weight * value }
-      if output.loss.isTracked && totalWeight > 0 {
+      for (name, value) in output.counts { countSums[name, default: 0] += value }
+      // A micro-batch of weight 0 (e.g. nothing supervised) adds nothing to the gradient.
+      if output.loss.isTracked && totalWeight > 0 && weight > 0 {
         tape.backward(from: output.loss, seed: Tensor(Float(weight / totalWeight)))
       }
     }
     try communicator.allReduceGradients(arena)
 
     let metricNames = metricSums.keys.sorted()
+    let countNames = countSums.keys.sorted()
     let stopVote = stopFlag?.isRequested == true ? 1.0 : 0
     let sums = try communicator.allReduceSum(
-      [lossSum, Double(tokens), stopVote] + metricNames.map { metricSums[$0]! })
+      [lossSum, Double(tokens), stopVote] + metricNames.map { metricSums[$0]! }
+        + countNames.map { countSums[$0]! })
     if sums[2] > 0 { stopFlag?.request() }
     let loss = totalWeight > 0 ? Float(sums[0] / totalWeight) : 0
     var metricsOut: [String: Double] = [:]
     for (i, name) in metricNames.enumerated() where totalWeight > 0 {
       metricsOut[name] = sums[3 + i] / totalWeight
+    }
+    var countsOut: [String: Double] = [:]
+    for (i, name) in countNames.enumerated() {
+      countsOut[name] = sums[3 + metricNames.count + i]
     }
 
     let norm: Float
@@ -144,7 +153,7 @@ where Objective.Batch == Loader.Batch {
     return StepReport(
       step: progress.step, loss: loss, learningRate: learningRate, gradientNorm: norm,
       skipped: skipped, tokens: Int(sums[1]), seconds: seconds, metrics: metricsOut,
-      epoch: loader.epoch)
+      counts: countsOut, epoch: loader.epoch)
   }
 
   // MARK: Evaluation
@@ -275,6 +284,11 @@ where Objective.Batch == Loader.Batch {
     ]
     for name in report.metrics.keys.sorted() {
       fields.append((name, .number(report.metrics[name]!)))
+    }
+    for name in report.counts.keys.sorted() {
+      let value = report.counts[name]!
+      let isWhole = value == value.rounded() && abs(value) < 1e15
+      fields.append((name, isWhole ? .int(Int(value)) : .number(value)))
     }
     try metrics?.append(fields)
   }

@@ -8,15 +8,19 @@ public struct ObjectiveOutput {
   public var loss: Variable
   /// Extra figures to log (averaged over micro-batches and ranks by batch weight).
   public var metrics: [String: Double]
+  /// Extra figures to log as totals (summed over micro-batches and ranks), such as token
+  /// counts.
+  public var counts: [String: Double]
 
-  /// An output with `loss` and optional `metrics`.
-  public init(loss: Variable, metrics: [String: Double] = [:]) {
+  /// An output with `loss` and optional `metrics` and `counts`.
+  public init(loss: Variable, metrics: [String: Double] = [:], counts: [String: Double] = [:]) {
     self.loss = loss
     self.metrics = metrics
+    self.counts = counts
   }
 }
 
-/// A training loss over batches: causal LM now; masked SFT, reward-model and DPO losses later.
+/// A training loss over batches (causal LM, masked SFT, and the alignment losses).
 ///
 /// The trainer combines micro-batches by ``weight(of:)``: the step's gradient is that of
 /// `Σ wᵢ·lossᵢ / Σ wᵢ`, which for a per-token mean loss with `wᵢ` = tokens counted is the mean

@@ -94,6 +94,8 @@ public struct StepReport: Sendable, Equatable {
   public var seconds: Double
   /// The objective's extra figures, averaged.
   public var metrics: [String: Double]
+  /// The objective's counts, summed over the step's micro-batches and ranks.
+  public var counts: [String: Double] = [:]
   /// The data loader's epoch after the step.
   public var epoch: Int
 }
