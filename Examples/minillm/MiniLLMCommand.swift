@@ -6,7 +6,8 @@ struct MiniLLMCommand: AsyncParsableCommand {
     commandName: "minillm",
     abstract: "Train, align, run and export a small Llama-architecture chat model.",
     subcommands: [
-      TokenizerCommand.self, DataCommand.self, PretrainCommand.self, ForwardCommand.self,
+      TokenizerCommand.self, DataCommand.self, PretrainCommand.self, SFTCommand.self,
+      ForwardCommand.self,
       GenerateCommand.self, ChatCommand.self, EvalCommand.self, BenchCommand.self,
       ReportCommand.self, DemoCommand.self, ExportCommand.self,
     ]

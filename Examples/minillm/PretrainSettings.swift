@@ -1,13 +1,21 @@
-import ArgumentParser
 import Foundation
 import MiniLlama
-import MiniTokenize
 import MiniTrain
 
-/// Everything a pretraining run was started with, resolved from the flags; stored as the run's
-/// `config.json` and read back by `--resume` (flags not given again keep their stored values).
-struct PretrainSettings: Codable, Equatable {
-  var stage = "pretrain"
+/// `minillm pretrain`'s defaults and wording for the shared training flags.
+enum PretrainStage: TrainingStage {
+  static let name = "pretrain"
+  static let unit = "windows"
+  static let defaults = TrainingDefaults(
+    learningRate: 5e-4, epochs: 1, batchSize: 8, evalFraction: 0.02)
+  static let seedHelp = "Seed of the initial weights and of the data order (default 0)."
+  static let batchSizeHelp = "Sequences per optimizer step (default: the preset's, 8)."
+}
+
+/// What a pretraining run stores in `RUN/config.json` besides the training settings; read back
+/// by `--resume` (flags not given again keep their stored values).
+struct PretrainSettings: StageSettings {
+  static let stage = "pretrain"
   /// The token shard folder (absolute).
   var data: String
   /// Tokens in the data (checked on resume).
@@ -19,46 +27,14 @@ struct PretrainSettings: Codable, Equatable {
   /// The model.
   var model: LlamaConfig
   var sequenceLength: Int
-  var batchSize: Int
-  var microBatchSize: Int
-  var seed: UInt64
-  var evalFraction: Double
-  var evalBatches: Int
-  var epochs: Double?
-  var training: TrainingConfiguration
-  var schedule: LearningRateSchedule
-  var optimizer: AdamW
 
   enum CodingKeys: String, CodingKey {
-    case stage, data, preset, model, seed, epochs, training, schedule, optimizer
+    case data, preset, model
     case dataTokens = "data_tokens"
     case tokenizerSHA256 = "tokenizer_sha256"
     case sequenceLength = "sequence_length"
-    case batchSize = "batch_size"
-    case microBatchSize = "micro_batch_size"
-    case evalFraction = "eval_fraction"
-    case evalBatches = "eval_batches"
   }
 
-  func encoded() throws -> [UInt8] {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    return Array(try encoder.encode(self)) + [0x0A]
-  }
-
-  static func read(_ path: String) throws -> PretrainSettings {
-    guard let data = FileManager.default.contents(atPath: path) else {
-      throw CommandLineError("\(path): cannot read")
-    }
-    do {
-      return try JSONDecoder().decode(PretrainSettings.self, from: data)
-    } catch {
-      throw CommandLineError("\(path): not a pretraining run configuration: \(error)")
-    }
-  }
-
-  /// The settings that a resumed run must share with the stored ones for the checkpoint to
-  /// continue exactly; each difference as `flag: stored → given`.
   func structuralDifferences(from stored: PretrainSettings) -> [String] {
     var result: [String] = []
     func compare<T: Equatable>(_ flag: String, _ mine: T, _ theirs: T) {
@@ -68,12 +44,6 @@ struct PretrainSettings: Codable, Equatable {
     compare("--data (tokens)", dataTokens, stored.dataTokens)
     compare("--data (tokenizer)", tokenizerSHA256, stored.tokenizerSHA256)
     compare("--seq-len", sequenceLength, stored.sequenceLength)
-    compare("--batch-size", batchSize, stored.batchSize)
-    compare("--micro-batch-size", microBatchSize, stored.microBatchSize)
-    compare("--seed", seed, stored.seed)
-    compare("--eval-fraction", evalFraction, stored.evalFraction)
     return result
   }
 }
-
-extension LearningRateSchedule.Kind: ExpressibleByArgument {}

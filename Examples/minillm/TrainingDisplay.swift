@@ -5,6 +5,8 @@ import MiniTrain
 /// learning rate, tokens/s, ETA); otherwise a plain line every few seconds. Evaluations,
 /// checkpoints, rejected checkpoints and rollbacks get lines of their own.
 final class TrainingDisplay {
+  /// The stage name shown in brackets (`[sft] …`).
+  let label: String
   let totalSteps: Int
   let isTerminal = isatty(STDERR_FILENO) != 0
   private var lastShown = 0.0
@@ -13,37 +15,40 @@ final class TrainingDisplay {
   private var lastReport: StepReport?
   private let start = DispatchTime.now().uptimeNanoseconds
 
-  init(totalSteps: Int) { self.totalSteps = totalSteps }
+  init(label: String, totalSteps: Int) {
+    self.label = label
+    self.totalSteps = totalSteps
+  }
 
   private var now: Double { Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9 }
 
   func show(_ event: TrainingEvent) {
     switch event {
     case .started(let step, let total):
-      line("[pretrain] training from step \(step) to \(total)")
+      line("[\(label)] training from step \(step) to \(total)")
     case .resumed(let entry):
-      line("[pretrain] resuming from \(entry.path)")
+      line("[\(label)] resuming from \(entry.path)")
     case .resumedFromScratch:
-      line("[pretrain] no valid checkpoint to resume from; starting from step 0")
+      line("[\(label)] no valid checkpoint to resume from; starting from step 0")
     case .checkpointRejected(let entry, let reason):
-      line("[pretrain] rejected checkpoint \(entry.path): \(reason)")
+      line("[\(label)] rejected checkpoint \(entry.path): \(reason)")
     case .stepFinished(let report):
       step(report)
     case .evaluated(let evaluation):
       line(
         String(
-          format: "[pretrain] step %d  eval loss %.4f  perplexity %.2f  (%d tokens)",
+          format: "[\(label)] step %d  eval loss %.4f  perplexity %.2f  (%d tokens)",
           evaluation.step, evaluation.loss, evaluation.perplexity, evaluation.tokens))
     case .checkpointFileWritten:
       break
     case .checkpointSaved(let entry, let seconds):
-      line(String(format: "[pretrain] checkpoint %@ (%.2f s)", entry.path, seconds))
+      line(String(format: "[\(label)] checkpoint %@ (%.2f s)", entry.path, seconds))
     case .checkpointSkipped(let step, let reason):
-      line("[pretrain] step \(step): checkpoint skipped: \(reason)")
+      line("[\(label)] step \(step): checkpoint skipped: \(reason)")
     case .rolledBack(let from, let entry):
-      line("[pretrain] step \(from): too many non-finite steps; rolled back to \(entry.path)")
+      line("[\(label)] step \(from): too many non-finite steps; rolled back to \(entry.path)")
     case .stopping(let step):
-      line("[pretrain] stopping at step \(step)")
+      line("[\(label)] stopping at step \(step)")
     case .finished:
       break
     }
@@ -53,7 +58,7 @@ final class TrainingDisplay {
     secondsPerStep = secondsPerStep.map { 0.9 * $0 + 0.1 * report.seconds } ?? report.seconds
     lastReport = report
     if report.skipped {
-      line("[pretrain] step \(report.step): non-finite loss or gradient norm; update skipped")
+      line("[\(label)] step \(report.step): non-finite loss or gradient norm; update skipped")
     }
     let interval = isTerminal ? 0.2 : 10
     guard now - lastShown >= interval || report.step == 1 || report.step == totalSteps else {
@@ -62,7 +67,7 @@ final class TrainingDisplay {
     lastShown = now
     let remaining = Double(totalSteps - report.step) * (secondsPerStep ?? 0)
     let text = String(
-      format: "[pretrain] step %d/%d  loss %.4f  lr %.2e  grad %.3f  %.0f tok/s  ETA %@",
+      format: "[\(label)] step %d/%d  loss %.4f  lr %.2e  grad %.3f  %.0f tok/s  ETA %@",
       report.step, totalSteps, report.loss, report.learningRate, report.gradientNorm,
       Double(report.tokens) / max(report.seconds, 1e-9), ProgressDisplay.duration(remaining))
     if isTerminal {

@@ -1,0 +1,132 @@
+import Foundation
+import MiniTensor
+import MiniTrain
+
+/// One session of a training command, whatever the stage: runs a ``Trainer`` over the given
+/// model, objective and loader with SIGINT/SIGTERM handling, progress on stderr, `--resume`,
+/// the test faults, and at the end writes `RUN/model/` and prints one JSON line of results.
+struct TrainingSession<Model: TrainableModel, Objective: TrainingObjective, Loader: DataLoader>
+where Objective.Batch == Loader.Batch {
+  /// The command name shown in brackets (`[sft] …`).
+  let label: String
+  let settings: TrainingSettings
+  let run: RunDirectory
+  /// Whether to continue from the run's newest valid checkpoint.
+  let resume: Bool
+  /// The model; its `save(to:)` writes checkpoints and `RUN/model/`.
+  let model: Model
+  let objective: Objective
+  let loader: Loader
+  let evaluationBatches: [Loader.Batch]
+
+  /// Trains; prints `summary` (one line describing the model, data and batch) first.
+  /// - Returns: the summary, or `nil` when a signal stopped the run before its last step (a
+  ///   checkpoint was written; `RUN/model/` was not).
+  @discardableResult
+  func train(summary: String) throws -> TrainingSummary? {
+    let stop = SignalStop(label: label)
+    let display = TrainingDisplay(label: label, totalSteps: settings.training.totalSteps)
+    let fault = TestFault.fromEnvironment()
+    let trainer = Trainer(
+      model: model, objective: objective, optimizer: settings.optimizer,
+      schedule: settings.schedule, loader: loader, evaluationBatches: evaluationBatches,
+      configuration: settings.training, run: run, stopFlag: stop.flag
+    ) { event in
+      fault?.check(event)
+      display.show(event)
+    }
+    printError(
+      "[\(label)] \(summary), \(settings.training.totalSteps) steps of \(settings.batchSize) "
+        + "sequences (\(settings.training.accumulationSteps) × \(settings.microBatchSize)), "
+        + "\(threadCount()) thread\(threadCount() == 1 ? "" : "s")")
+    if resume {
+      do {
+        try trainer.resume()
+      } catch {
+        throw CommandLineError("--resume: \(error)")
+      }
+    }
+    let result = try trainer.run()
+    display.finish()
+    if result.stoppedEarly {
+      printError("[\(label)] stopped at step \(result.progress.step); continue with --resume")
+      return nil
+    }
+    try model.save(to: run.modelPath)
+    var figures: [String: Any] = [
+      "steps": result.progress.step, "tokens": result.progress.tokensSeen,
+      "skipped_steps": result.progress.skippedSteps, "model": run.modelPath,
+      "seconds": (result.progress.elapsedSeconds * 100).rounded() / 100,
+    ]
+    if let loss = result.finalLoss, loss.isFinite { figures["final_loss"] = Double(loss) }
+    if let evaluation = result.finalEvaluation {
+      figures["eval_loss"] = evaluation.loss
+      figures["eval_perplexity"] = evaluation.perplexity
+    }
+    printError("[\(label)] model written to \(run.modelPath)")
+    let json = try JSONSerialization.data(withJSONObject: figures, options: [.sortedKeys])
+    print(String(decoding: json, as: UTF8.self))
+    return result
+  }
+}
+
+/// Turns SIGINT and SIGTERM into a stop request honoured at the next step boundary; a second
+/// signal ends the process at once.
+final class SignalStop: Sendable {
+  let flag = StopFlag()
+  private let sources: [UncheckedSendable<DispatchSourceSignal>]
+
+  init(label: String) {
+    var sources: [UncheckedSendable<DispatchSourceSignal>] = []
+    for number in [SIGINT, SIGTERM] {
+      signal(number, SIG_IGN)
+      let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+      let flag = flag
+      source.setEventHandler {
+        if flag.isRequested {
+          printError("\n[\(label)] second signal: quitting without a checkpoint")
+          _exit(130)
+        }
+        flag.request()
+        printError(
+          "\n[\(label)] signal \(number): saving a checkpoint after this step (signal again to quit now)"
+        )
+      }
+      source.resume()
+      sources.append(UncheckedSendable(source))
+    }
+    self.sources = sources
+  }
+}
+
+/// Faults for the resume tests, from the `MINILLM_TEST_FAULT` environment variable (read by
+/// the executable only): `kill-during-save:N` sends this process SIGKILL after the model files of
+/// checkpoint N are written, `kill-after-step:N` right after step N.
+struct TestFault {
+  enum Kind { case duringSave, afterStep }
+  let kind: Kind
+  let step: Int
+
+  static func fromEnvironment() -> TestFault? {
+    guard let value = ProcessInfo.processInfo.environment["MINILLM_TEST_FAULT"] else { return nil }
+    let parts = value.split(separator: ":")
+    guard parts.count == 2, let step = Int(parts[1]) else { return nil }
+    switch parts[0] {
+    case "kill-during-save": return TestFault(kind: .duringSave, step: step)
+    case "kill-after-step": return TestFault(kind: .afterStep, step: step)
+    default: return nil
+    }
+  }
+
+  func check(_ event: TrainingEvent) {
+    switch (kind, event) {
+    case (.duringSave, .checkpointFileWritten(let step, let file))
+    where step == self.step
+      && file == "model":
+      kill(getpid(), SIGKILL)
+    case (.afterStep, .stepFinished(let report)) where report.step == step:
+      kill(getpid(), SIGKILL)
+    default: break
+    }
+  }
+}
