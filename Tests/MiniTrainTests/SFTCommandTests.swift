@@ -240,7 +240,9 @@ struct SFTFixture: Sendable {
     #expect(changed.status != 0)
     #expect(changed.standardError.contains("--max-length: 128 → 64"))
 
-    let resumed = try runMinillm(fixture.executable, arguments(fixture, run: run, resume: true))
+    // The other flags come from RUN/config.json.
+    let resumed = try runMinillm(
+      fixture.executable, ["sft", "--out", run, "--resume", "--threads", "1"])
     #expect(resumed.status == 0, "\(resumed.standardError)")
     #expect(resumed.standardError.contains("resuming from \(run)/checkpoints/step-000012"))
     let model = try Data(contentsOf: URL(fileURLWithPath: run + "/model/model.safetensors"))
@@ -250,6 +252,33 @@ struct SFTFixture: Sendable {
     let losses = stepLosses(run + "/metrics.jsonl")
     #expect(losses.count == 20)
     #expect(losses == stepLosses(reference + "/metrics.jsonl"))
+  }
+
+  /// The Swift example of Docs/Training.md, with the fixture's folders.
+  @Test func theSwiftExampleFineTunes() throws {
+    guard let fixture = SFTFixture.load() else { return }
+    let runPath = try temporaryDirectory("sft-swift") + "/run"
+    let base = try Llama(directory: fixture.base)
+    let samples = SFTSubset(dataset: try SFTDataset(directory: fixture.sftData))
+    let (training, heldOut) = samples.split(heldOutFraction: 0.02, seed: 0)
+    let padding = Int32(base.config.eosTokenIds.first ?? 0)
+    let sft = Trainer(
+      model: base, objective: SupervisedFineTuningObjective(model: base),
+      optimizer: AdamW(learningRate: 2e-5),
+      schedule: LearningRateSchedule(
+        kind: .cosine, peakLearningRate: 2e-5, minimumLearningRate: 2e-6, warmupSteps: 5,
+        totalSteps: 60),
+      loader: SFTLoader(samples: training, batchSize: 8, paddingID: padding, seed: 0),
+      evaluationBatches: heldOut.evaluationBatches(batchSize: 8, paddingID: padding),
+      configuration: TrainingConfiguration(totalSteps: 60),
+      run: RunDirectory(path: runPath))
+    let before = try sft.evaluate().loss
+    let result = try sft.run()
+    let after = try #require(result.finalEvaluation).loss
+    print("Swift example: held-out loss \(before) → \(after) over \(heldOut.count) samples")
+    #expect(result.progress.step == 60 && result.progress.skippedSteps == 0)
+    #expect(after < before)
+    #expect(CheckpointStore(directory: runPath + "/checkpoints").newestValid()?.step == 60)
   }
 
   @Test func dataFromAnotherTokenizerIsRefused() throws {
