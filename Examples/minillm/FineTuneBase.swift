@@ -52,7 +52,12 @@ struct FineTuneBase {
     }
     let baseTokenizerPath = (modelPath as NSString).appendingPathComponent("tokenizer.model")
     if let bytes = FileManager.default.contents(atPath: baseTokenizerPath) {
-      let base = try SentencePieceTokenizer(modelBytes: [UInt8](bytes), origin: baseTokenizerPath)
+      let base: SentencePieceTokenizer
+      do {
+        base = try SentencePieceTokenizer(modelBytes: [UInt8](bytes), origin: baseTokenizerPath)
+      } catch {
+        throw CommandLineError("--model: \(error)")
+      }
       guard base.sha256 == tokenizer.sha256 else {
         throw CommandLineError(
           "--data: \(indexPath) was made with a tokenizer (SHA-256 "
