@@ -216,26 +216,8 @@ extension GenerateCommand {
     case .ids: print(list)
     case .json:
       print(
-        "{\"ids\": \(list), \"prompt_tokens\": \(turn.prompt.count), \"text\": \(jsonString(reply)), \"seconds\": \(String(format: "%.4f", seconds))}"
+        "{\"ids\": \(list), \"prompt_tokens\": \(turn.prompt.count), \"text\": \(jsonStringLiteral(reply)), \"seconds\": \(String(format: "%.4f", seconds))}"
       )
     }
   }
-}
-
-/// `text` as a JSON string literal.
-func jsonString(_ text: String) -> String {
-  var result = "\""
-  for scalar in text.unicodeScalars {
-    switch scalar {
-    case "\"": result += "\\\""
-    case "\\": result += "\\\\"
-    case "\n": result += "\\n"
-    case "\r": result += "\\r"
-    case "\t": result += "\\t"
-    case _ where scalar.value < 0x20:
-      result += String(format: "\\u%04x", scalar.value)
-    default: result.unicodeScalars.append(scalar)
-    }
-  }
-  return result + "\""
 }

@@ -1,6 +1,7 @@
 import Foundation
 import MiniLlama
 import MiniTokenize
+import TestSupport
 import Testing
 
 /// `minillm chat` and `minillm generate --chat` run as a user would: the built executable with
@@ -8,14 +9,8 @@ import Testing
 @Suite("minillm chat")
 struct ChatCommandTests {
   /// The executable, or `nil` with the reason printed.
-  static func executable() -> String? {
-    guard let path = builtMinillm() else {
-      print(
-        "skipping minillm chat checks: no minillm executable next to the test bundle "
-          + "(build it with swift build --build-tests)")
-      return nil
-    }
-    return path
+  static func executable(for test: String = #function) -> String? {
+    builtExecutable(named: "minillm", for: test)
   }
 
   /// A model that always says `word` (greedy) and never ends its turn, and that reply.

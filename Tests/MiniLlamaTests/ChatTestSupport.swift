@@ -120,16 +120,3 @@ final class UncheckedBox<Value>: @unchecked Sendable {
   var value: Value
   init(_ value: Value) { self.value = value }
 }
-
-/// The `minillm` executable built next to the test bundle, or `nil` when it is absent.
-func builtMinillm() -> String? {
-  let candidates = [
-    URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),
-    Bundle.main.bundleURL.deletingLastPathComponent(), Bundle.main.bundleURL,
-  ]
-  for folder in candidates {
-    let path = folder.appendingPathComponent("minillm").path
-    if FileManager.default.isExecutableFile(atPath: path) { return path }
-  }
-  return nil
-}

@@ -1,29 +1,17 @@
 import Foundation
 import MiniTensor
 import MiniTrain
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
   import Glibc
 #endif
 
-/// The `minillm` executable built beside this test bundle (`swift build --build-tests` builds
-/// it), or `nil` after printing why the calling test is skipped.
-func minillmExecutable(for test: String = #function, file: String = #filePath) -> String? {
-  var candidates: [URL] = []
-  let runner = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-  candidates.append(runner.deletingLastPathComponent().appendingPathComponent("minillm"))
-  if let executable = Bundle.main.executableURL {
-    candidates.append(executable.deletingLastPathComponent().appendingPathComponent("minillm"))
-  }
-  for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate.path) {
-    return candidate.path
-  }
-  print(
-    "skipping \(test): no minillm executable beside the test runner "
-      + "(\(candidates.map(\.path).joined(separator: ", "))); build it with "
-      + "`swift build --build-tests`")
-  return nil
+/// The `minillm` executable built beside this test bundle, or `nil` after printing why the
+/// calling test is skipped.
+func minillmExecutable(for test: String = #function) -> String? {
+  builtExecutable(named: "minillm", for: test)
 }
 
 /// A finished or killed `minillm` process.

@@ -115,7 +115,7 @@ public enum SafeTensors {
     var fields: [String] = []
     if !metadata.isEmpty {
       let pairs = metadata.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
-        .map { "\(HeaderJSON.quoted($0.key)):\(HeaderJSON.quoted($0.value))" }
+        .map { "\(jsonStringLiteral($0.key)):\(jsonStringLiteral($0.value))" }
       fields.append("\"__metadata__\":{\(pairs.joined(separator: ","))}")
     }
     var offset = 0
@@ -123,7 +123,7 @@ public enum SafeTensors {
       let byteCount = entry.shape.reduce(1, *) * entry.dtype.elementSize
       let shape = entry.shape.map(String.init).joined(separator: ",")
       fields.append(
-        "\(HeaderJSON.quoted(entry.name)):{\"dtype\":\"\(entry.dtype.rawValue)\","
+        "\(jsonStringLiteral(entry.name)):{\"dtype\":\"\(entry.dtype.rawValue)\","
           + "\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + byteCount)]}")
       offset += byteCount
     }

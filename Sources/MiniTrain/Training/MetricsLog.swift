@@ -20,28 +20,10 @@ public enum MetricValue: Sendable, Equatable {
     case .number(let value): value.isFinite ? "\(value)" : "null"
     case .float(let value): value.isFinite ? "\(value)" : "null"
     case .bool(let value): value ? "true" : "false"
-    case .string(let value): Self.quoted(value)
+    case .string(let value): jsonStringLiteral(value)
     }
   }
 
-  static func quoted(_ text: String) -> String {
-    var result = "\""
-    for scalar in text.unicodeScalars {
-      switch scalar {
-      case "\"": result += "\\\""
-      case "\\": result += "\\\\"
-      case "\n": result += "\\n"
-      case "\r": result += "\\r"
-      case "\t": result += "\\t"
-      case _ where scalar.value < 0x20:
-        result +=
-          "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
-          + String(scalar.value, radix: 16)
-      default: result.unicodeScalars.append(scalar)
-      }
-    }
-    return result + "\""
-  }
 }
 
 /// `metrics.jsonl`: one JSON object per line, appended and flushed as training goes.
@@ -74,7 +56,7 @@ public final class MetricsLog {
   /// Appends one record as a line, keys in the given order.
   public func append(_ fields: [(String, MetricValue)]) throws {
     let line =
-      "{" + fields.map { MetricValue.quoted($0.0) + ": " + $0.1.json }.joined(separator: ", ")
+      "{" + fields.map { jsonStringLiteral($0.0) + ": " + $0.1.json }.joined(separator: ", ")
       + "}\n"
     do {
       try handle.write(contentsOf: Data(line.utf8))
