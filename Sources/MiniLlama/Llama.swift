@@ -33,13 +33,26 @@ public final class Llama: Module {
   /// q8_0 copies of the projection and head weights used by inference, when quantized.
   let quantizedWeights: QuantizedWeights?
 
+  /// Whether the model has logits: `false` for a trunk built without `lm_head`.
+  public let hasLanguageModelHead: Bool
+
   /// A model with fresh weights initialised as the seeds do: normal(0, `initializerRange`) for
   /// embeddings and projections, the residual projections (`o_proj`, `down_proj`) scaled by
   /// `1/sqrt(2·layers)`, norms at 1.
+  /// - Parameters:
+  ///   - languageModelHead: `false` leaves out `lm_head.weight` (an untied model then has no
+  ///     logits: only `hiddenStates(_:batch:tape:cache:)` may be used), for a trunk under a task
+  ///     head as in `LlamaForSequenceClassification`.
+  ///   - additionalParameters: weights declared after the decoder's in the same arena (so one
+  ///     optimizer trains them together), initialised after them from the same generator.
   /// - Precondition: `config` is valid (`try config.validate()`).
-  public init(config: LlamaConfig, seed: UInt64 = 0) {
+  public init(
+    config: LlamaConfig, seed: UInt64 = 0, languageModelHead: Bool = true,
+    additionalParameters: [AdditionalParameter] = []
+  ) {
     precondition((try? config.validate()) != nil, "Llama: invalid config \(config)")
     self.config = config
+    hasLanguageModelHead = languageModelHead || config.tieWordEmbeddings
     var builder = ParameterArena.Builder()
     let std = config.initializerRange
     let residualStd = std / Float(2 * config.layerCount).squareRoot()
@@ -66,7 +79,11 @@ public final class Llama: Module {
     self.layers = layers
     norm = declare("model.norm.weight", .ones)
     lmHead =
-      config.tieWordEmbeddings ? nil : declare("lm_head.weight", .normal(standardDeviation: std))
+      config.tieWordEmbeddings || !languageModelHead
+      ? nil : declare("lm_head.weight", .normal(standardDeviation: std))
+    for extra in additionalParameters {
+      _ = builder.declare(extra.name, shape: extra.shape, initializer: extra.initializer)
+    }
     var rng = PhiloxRNG(seed: seed)
     arena = builder.build(using: &rng)
     ropeTable = RopeTable(
@@ -78,6 +95,7 @@ public final class Llama: Module {
   /// A model sharing `other`'s weights (same arena), with `quantized` weights for inference.
   init(sharing other: Llama, quantized: QuantizedWeights?) {
     config = other.config
+    hasLanguageModelHead = other.hasLanguageModelHead
     arena = other.arena
     embedTokens = other.embedTokens
     layers = other.layers
@@ -166,7 +184,8 @@ public final class Llama: Module {
 
   /// The head applied to hidden states `[rows, hiddenSize]`: logits `[rows, vocabSize]`.
   func logits(_ hidden: Variable, tape: Tape?) -> Variable {
-    project(hidden, head, tape == nil ? quantizedWeights?.head : nil, tape: tape)
+    precondition(hasLanguageModelHead, "Llama: this trunk was built without lm_head; no logits")
+    return project(hidden, head, tape == nil ? quantizedWeights?.head : nil, tape: tape)
   }
 
   /// `x · Wᵀ`: from the q8_0 copy of the weight when inference has one, else through the tape.

@@ -30,7 +30,7 @@ public enum MetricValue: Sendable, Equatable {
 ///
 /// Step lines: `{"step", "loss", "lr", "grad_norm", "tokens", "tokens_per_s", "elapsed",
 /// "skipped", "epoch", …}`; evaluation lines: `{"step", "eval_loss", "eval_perplexity",
-/// "eval_tokens"}`; event lines: `{"step", "event", …}`.
+/// "eval_tokens", "eval_<metric>"…}`; event lines: `{"step", "event", …}`.
 public final class MetricsLog {
   /// The file.
   public let path: String

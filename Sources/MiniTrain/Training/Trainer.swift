@@ -158,21 +158,31 @@ where Objective.Batch == Loader.Batch {
 
   // MARK: Evaluation
 
-  /// The mean loss over ``evaluationBatches`` (all ranks), without recording a tape.
+  /// The mean loss and metrics over ``evaluationBatches`` (all ranks), without recording a
+  /// tape.
   public func evaluate() throws -> EvaluationReport {
     var lossSum = 0.0
     var weightSum = 0.0
     var tokens = 0
+    var metricSums: [String: Double] = [:]
     for batch in evaluationBatches {
       let weight = objective.weight(of: batch)
       let output = try objective.loss(on: batch, tape: nil)
       lossSum += weight * Double(output.loss.value.item)
       weightSum += weight
       tokens += objective.tokenCount(of: batch)
+      for (name, value) in output.metrics { metricSums[name, default: 0] += weight * value }
     }
-    let sums = try communicator.allReduceSum([lossSum, weightSum, Double(tokens)])
+    let metricNames = metricSums.keys.sorted()
+    let sums = try communicator.allReduceSum(
+      [lossSum, weightSum, Double(tokens)] + metricNames.map { metricSums[$0]! })
+    var metrics: [String: Double] = [:]
+    for (i, name) in metricNames.enumerated() where sums[1] > 0 {
+      metrics[name] = sums[3 + i] / sums[1]
+    }
     let report = EvaluationReport(
-      step: progress.step, loss: sums[1] > 0 ? sums[0] / sums[1] : .nan, tokens: Int(sums[2]))
+      step: progress.step, loss: sums[1] > 0 ? sums[0] / sums[1] : .nan, tokens: Int(sums[2]),
+      metrics: metrics)
     progress.lastEvaluationLoss = report.loss
     return report
   }
@@ -294,10 +304,14 @@ where Objective.Batch == Loader.Batch {
   }
 
   func log(_ evaluation: EvaluationReport) throws {
-    try metrics?.append([
+    var fields: [(String, MetricValue)] = [
       ("step", .int(evaluation.step)), ("eval_loss", .number(evaluation.loss)),
       ("eval_perplexity", .number(evaluation.perplexity)), ("eval_tokens", .int(evaluation.tokens)),
-    ])
+    ]
+    for name in evaluation.metrics.keys.sorted() {
+      fields.append(("eval_" + name, .number(evaluation.metrics[name]!)))
+    }
+    try metrics?.append(fields)
   }
 
   func logEvent(_ name: String, _ fields: [(String, MetricValue)]) throws {

@@ -110,6 +110,8 @@ public struct EvaluationReport: Sendable, Equatable {
   public var perplexity: Double { exp(loss) }
   /// Tokens evaluated.
   public var tokens: Int
+  /// The objective's extra figures, averaged by batch weight (logged as `eval_<name>`).
+  public var metrics: [String: Double] = [:]
 }
 
 /// How a ``Trainer/run()`` ended.
