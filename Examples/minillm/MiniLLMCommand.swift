@@ -7,7 +7,7 @@ struct MiniLLMCommand: AsyncParsableCommand {
     abstract: "Train, align, run and export a small Llama-architecture chat model.",
     subcommands: [
       TokenizerCommand.self, DataCommand.self, PretrainCommand.self, SFTCommand.self,
-      ForwardCommand.self,
+      RewardCommand.self, ScoreCommand.self, DPOCommand.self, ForwardCommand.self,
       GenerateCommand.self, ChatCommand.self, EvalCommand.self, BenchCommand.self,
       ReportCommand.self, DemoCommand.self, ExportCommand.self,
     ]

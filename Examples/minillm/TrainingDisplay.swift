@@ -34,6 +34,15 @@ final class TrainingDisplay {
       line("[\(label)] rejected checkpoint \(entry.path): \(reason)")
     case .stepFinished(let report):
       step(report)
+    case .evaluated(let evaluation) where !evaluation.metrics.isEmpty:
+      // An objective with figures of its own (reward model, DPO): those instead of perplexity.
+      let figures = evaluation.metrics.keys.sorted().map {
+        String(
+          format: "%@ %.4f", $0.replacingOccurrences(of: "_", with: " "), evaluation.metrics[$0]!)
+      }
+      line(
+        String(format: "[\(label)] step %d  eval loss %.4f  ", evaluation.step, evaluation.loss)
+          + figures.joined(separator: "  "))
     case .evaluated(let evaluation):
       line(
         String(

@@ -15,6 +15,14 @@ protocol TrainingStage {
   static var seedHelp: String { get }
   /// Help of `--batch-size`.
   static var batchSizeHelp: String { get }
+  /// Help of `--micro-batch-size`.
+  static var microBatchSizeHelp: String { get }
+}
+
+extension TrainingStage {
+  static var microBatchSizeHelp: String {
+    "Sequences per forward/backward; --batch-size must be a multiple (default: all)."
+  }
 }
 
 /// Default values of the training flags of one stage.
@@ -25,6 +33,8 @@ struct TrainingDefaults {
   var epochs: Double
   /// `--batch-size` (a preset's own batch size comes first for pretraining).
   var batchSize: Int
+  /// `--micro-batch-size` when it divides the batch size (`nil`: the whole batch).
+  var microBatchSize: Int? = nil
   /// `--weight-decay`.
   var weightDecay: Float = 0.1
   /// `--beta1`, `--beta2`.
@@ -56,7 +66,7 @@ struct TrainingFlags<Stage: TrainingStage>: ParsableArguments {
   @Option(help: ArgumentHelp(Stage.batchSizeHelp))
   var batchSize: Int?
 
-  @Option(help: "Sequences per forward/backward; --batch-size must be a multiple (default: all).")
+  @Option(help: ArgumentHelp(Stage.microBatchSizeHelp))
   var microBatchSize: Int?
 
   @Option(help: "Peak learning rate (default \(format(Stage.defaults.learningRate))).")
@@ -166,7 +176,8 @@ struct TrainingFlags<Stage: TrainingStage>: ParsableArguments {
   ) throws -> TrainingSettings {
     let defaults = Stage.defaults
     let batch = batchSize ?? stored?.batchSize ?? defaultBatchSize ?? defaults.batchSize
-    let micro = microBatchSize ?? stored?.microBatchSize ?? batch
+    let stageMicro = defaults.microBatchSize.flatMap { batch % $0 == 0 ? $0 : nil }
+    let micro = microBatchSize ?? stored?.microBatchSize ?? stageMicro ?? batch
     guard batch % micro == 0 else {
       throw CommandLineError(
         "--batch-size: \(batch) is not a multiple of --micro-batch-size \(micro)")

@@ -18,6 +18,8 @@ where Objective.Batch == Loader.Batch {
   let objective: Objective
   let loader: Loader
   let evaluationBatches: [Loader.Batch]
+  /// What one element of a batch is (`sequences`, `pairs`).
+  var unit = "sequences"
 
   /// Trains; prints `summary` (one line describing the model, data and batch) first.
   /// - Returns: the summary, or `nil` when a signal stopped the run before its last step (a
@@ -37,7 +39,7 @@ where Objective.Batch == Loader.Batch {
     }
     printError(
       "[\(label)] \(summary), \(settings.training.totalSteps) steps of \(settings.batchSize) "
-        + "sequences (\(settings.training.accumulationSteps) × \(settings.microBatchSize)), "
+        + "\(unit) (\(settings.training.accumulationSteps) × \(settings.microBatchSize)), "
         + "\(threadCount()) thread\(threadCount() == 1 ? "" : "s")")
     if resume {
       do {
@@ -61,7 +63,10 @@ where Objective.Batch == Loader.Batch {
     if let loss = result.finalLoss, loss.isFinite { figures["final_loss"] = Double(loss) }
     if let evaluation = result.finalEvaluation {
       figures["eval_loss"] = evaluation.loss
-      figures["eval_perplexity"] = evaluation.perplexity
+      if evaluation.metrics.isEmpty {
+        figures["eval_perplexity"] = evaluation.perplexity
+      }
+      for (name, value) in evaluation.metrics { figures["eval_" + name] = value }
     }
     printError("[\(label)] model written to \(run.modelPath)")
     let json = try JSONSerialization.data(withJSONObject: figures, options: [.sortedKeys])

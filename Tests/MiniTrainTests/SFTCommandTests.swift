@@ -9,10 +9,12 @@ import Testing
   import Glibc
 #endif
 
-/// Runs `minillm arguments` with `input` on standard input; returns the status and both outputs.
+/// Runs `minillm arguments` with `input` on standard input (in `directory` when given); returns
+/// the status and both outputs.
 func runMinillmCapturing(
-  _ executable: String, _ arguments: [String], input: String? = nil
+  _ executable: String, _ arguments: [String], input: String? = nil, directory: String? = nil
 ) throws -> (status: Int32, output: String, error: String) {
+  let workingDirectory = directory
   let directory = try temporaryDirectory("capture")
   let (outputPath, errorPath) = (directory + "/stdout.txt", directory + "/stderr.txt")
   for path in [outputPath, errorPath] {
@@ -21,6 +23,7 @@ func runMinillmCapturing(
   let process = Process()
   process.executableURL = URL(fileURLWithPath: executable)
   process.arguments = arguments
+  if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
   let outputHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
   let errorHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: errorPath))
   process.standardOutput = outputHandle

@@ -8,17 +8,17 @@ extension RewardModel {
   /// model; its `lm_head` is left out) and whose head is fresh, drawn from `seed`.
   /// - Throws: `ModelDirectoryError` or `LlamaConfigError` naming the file, key or tensor.
   public convenience init(languageModelDirectory path: String, seed: UInt64 = 0) throws {
-    let directory = ModelDirectory(path: path)
-    let config = try directory.loadConfig()
-    var weights = try directory.loadWeights(for: config)
-    self.init(config: config, seed: seed)
+    try self.init(languageModel: try Llama(directory: path), seed: seed)
+  }
+
+  /// A reward model whose trunk is a copy of `model`'s decoder (its `lm_head` is left out) and
+  /// whose head is fresh, drawn from `seed`.
+  public convenience init(languageModel model: Llama, seed: UInt64 = 0) throws {
+    self.init(config: model.config, seed: seed)
+    var weights = model.weights
     weights.removeValue(forKey: "lm_head.weight")
     weights[Self.headName] = score.value
-    do {
-      try arena.load(weights)
-    } catch {
-      throw CheckpointError(path: path, "\(error)")
-    }
+    try arena.load(weights)
   }
 
   /// Loads a reward model directory written by ``save(to:)`` (or by `transformers` for a

@@ -1,7 +1,7 @@
 import Foundation
 
 /// A training run's folder: `metrics.jsonl`, `config.json`, `checkpoints/`, the final model
-/// directory `model/` and `report.html`.
+/// directory `model/`, `report.html`, and for DPO `reference_logps.safetensors`.
 public struct RunDirectory: Sendable {
   /// The folder.
   public let path: String
@@ -22,6 +22,7 @@ public struct RunDirectory: Sendable {
   /// Entries a run writes; `overwrite` deletes these and nothing else.
   public static let runEntries = [
     "checkpoints", "model", "metrics.jsonl", "config.json", "report.html",
+    "reference_logps.safetensors",
   ]
 
   /// `checkpoints/`.
@@ -34,6 +35,9 @@ public struct RunDirectory: Sendable {
   public var modelPath: String { path + "/model" }
   /// `report.html`.
   public var reportPath: String { path + "/report.html" }
+  /// `reference_logps.safetensors`, a DPO run's reference log-likelihoods (see
+  /// ``ReferenceLogProbabilities``).
+  public var referenceLogProbabilitiesPath: String { path + "/reference_logps.safetensors" }
 
   /// Creates or checks the folder for `mode`.
   /// - Throws: ``CheckpointError`` when `mode` is `fresh` and the folder is not empty, or when

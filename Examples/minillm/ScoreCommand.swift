@@ -1,0 +1,162 @@
+import ArgumentParser
+import Foundation
+import MiniLlama
+import MiniTensor
+import MiniTokenize
+import MiniTrain
+
+struct ScoreCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "score",
+    abstract: "Print a reward model's rewards as JSON lines.",
+    discussion: """
+      With --data DIR (preference shards made by `minillm data dpo` with the reward model's \
+      tokenizer): one line per pair {"pair", "chosen", "rejected", "margin"}, then \
+      {"pairs", "accuracy", "mean_margin"}. With --prompt and one or more --response: the \
+      conversation (optional --system, the prompt as the user's message, the response as the \
+      assistant's reply) is rendered with the model's chat template and each response gets \
+      {"response", "reward"}.
+      """)
+
+  @Option(help: "Reward model directory (RUN/model of `minillm reward`).")
+  var model: String
+
+  @Option(help: "Preference shard folder to score.")
+  var data: String?
+
+  @Option(help: "The user's message.")
+  var prompt: String?
+
+  @Option(parsing: .singleValue, help: "A reply to score (repeat for several).")
+  var response: [String] = []
+
+  @Option(help: "System prompt for --prompt.")
+  var system: String?
+
+  @Option(help: "chatml, human-robot or a JSON spec (default: the model's tokenizer_config.json).")
+  var template: String?
+
+  @Option(help: "Pairs (or responses) per forward.")
+  var batchSize = 8
+
+  @OptionGroup var threads: ThreadOptions
+
+  func validate() throws {
+    if (data == nil) == (prompt == nil) {
+      throw ValidationError("give either --data or --prompt with --response")
+    }
+    if prompt != nil && response.isEmpty {
+      throw ValidationError("--response: give at least one reply to score with --prompt")
+    }
+    if data != nil && !response.isEmpty {
+      throw ValidationError("--response: goes with --prompt, not --data")
+    }
+    guard batchSize >= 1 else { throw ValidationError("--batch-size: must be ≥ 1") }
+  }
+
+  func run() throws {
+    try threads.apply()
+    let rewardModel: RewardModel
+    do {
+      rewardModel = try RewardModel(directory: model)
+    } catch {
+      throw CommandLineError("--model: \(error)")
+    }
+    if let data {
+      try scorePairs(rewardModel, data: data)
+    } else if let prompt {
+      try scoreResponses(rewardModel, prompt: prompt)
+    }
+  }
+
+  func scorePairs(_ rewardModel: RewardModel, data: String) throws {
+    let dataset: PreferenceDataset
+    do {
+      dataset = try PreferenceDataset(directory: data)
+    } catch {
+      throw CommandLineError("--data: \(error)")
+    }
+    let directory = ModelDirectory(path: model)
+    if let index = dataset.index, let tokenizer = try? directory.loadTokenizer(),
+      tokenizer.sha256 != index.tokenizer.sha256
+    {
+      throw CommandLineError(
+        "--data: \(data)/index.json was made with a tokenizer other than --model's "
+          + "\(directory.file("tokenizer.model"))")
+    }
+    guard dataset.vocabularySize <= rewardModel.config.vocabSize else {
+      throw CommandLineError(
+        "--data: vocabulary \(dataset.vocabularySize) exceeds --model's vocab_size "
+          + "\(rewardModel.config.vocabSize)")
+    }
+    let pairs = PreferencePairs(dataset: dataset, maxLength: rewardModel.config.maxPositions)
+    if pairs.excludedCount > 0 {
+      printError(
+        "[score] \(pairs.excludedCount) pairs are longer than the model's "
+          + "max_position_embeddings \(rewardModel.config.maxPositions) and not scored")
+    }
+    var wins = 0
+    var marginSum = 0.0
+    for batch in pairs.sequentialBatches(batchSize: batchSize) {
+      let rewards = rewardModel.rewards(batch).value.scalars
+      for (p, pair) in batch.pairIndices.enumerated() {
+        let (chosen, rejected) = (Double(rewards[p]), Double(rewards[batch.pairCount + p]))
+        if chosen > rejected { wins += 1 }
+        marginSum += chosen - rejected
+        printJSON([
+          "pair": pair, "chosen": chosen, "rejected": rejected, "margin": chosen - rejected,
+        ])
+      }
+    }
+    let count = max(1, pairs.count)
+    printJSON([
+      "pairs": pairs.count, "accuracy": Double(wins) / Double(count),
+      "mean_margin": marginSum / Double(count),
+    ])
+  }
+
+  func scoreResponses(_ rewardModel: RewardModel, prompt: String) throws {
+    let directory = ModelDirectory(path: model)
+    let tokenizer: SentencePieceTokenizer
+    let chatTemplate: ChatTemplate
+    do {
+      tokenizer = try directory.loadTokenizer()
+      chatTemplate = try template.map { try ChatTemplate.named($0) } ?? directory.loadChatTemplate()
+    } catch let error as ChatTemplateError {
+      throw CommandLineError("--template: \(error)")
+    } catch {
+      throw CommandLineError("--model: \(error)")
+    }
+    let renderer: ChatRenderer
+    do {
+      renderer = try ChatRenderer(template: chatTemplate, tokenizer: tokenizer)
+    } catch {
+      throw CommandLineError("--template: \(error)")
+    }
+    let promptIDs = try renderer.renderPrompt(
+      for: Conversation(system: system, messages: [Message(role: .user, content: prompt)]))
+    var sequences: [[Int32]] = []
+    for reply in response {
+      let ids = promptIDs + (try renderer.renderReply(reply))
+      guard ids.count <= rewardModel.config.maxPositions else {
+        throw CommandLineError(
+          "--response: the conversation takes \(ids.count) tokens, more than the model's "
+            + "max_position_embeddings \(rewardModel.config.maxPositions)")
+      }
+      sequences.append(ids)
+    }
+    let rewards = rewardModel.rewards(of: sequences, batchSize: batchSize)
+    for (reply, reward) in zip(response, rewards) {
+      printJSON(["response": reply, "reward": Double(reward)])
+    }
+  }
+}
+
+/// Prints one JSON object as a line on standard output (keys sorted).
+func printJSON(_ object: [String: Any]) {
+  guard
+    let data = try? JSONSerialization.data(
+      withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+  else { return }
+  print(String(decoding: data, as: UTF8.self))
+}
