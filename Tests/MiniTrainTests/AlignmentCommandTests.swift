@@ -175,6 +175,7 @@ func fileContents(_ directory: String, _ filter: (String) -> Bool) throws -> [St
     #expect(result.status == 0, "\(result.error)")
     let pairs = try PreferenceDataset(directory: work + "/pairs")
     #expect(pairs.count > 50)
+    print("data dpo: \(pairs.count) pairs within 384 tokens")
 
     // Reward model.
     result = try fixture.run(
@@ -231,6 +232,8 @@ func fileContents(_ directory: String, _ filter: (String) -> Bool) throws -> [St
       $0["event"] == nil && $0["eval_loss"] == nil
     }
     #expect(steps.count == dpoSummary["steps"] as? Int)
+    let metricsText = try String(contentsOfFile: work + "/dpo/metrics.jsonl", encoding: .utf8)
+    print("dpo first step: \(metricsText.prefix { $0 != "\n" })")
     // Policy = reference at the first step: the loss is ln 2.
     let first = try #require((steps.first?["loss"] as? NSNumber)?.doubleValue)
     #expect(abs(first - log(2)) < 1e-4, "first DPO loss \(first)")
