@@ -78,6 +78,12 @@ struct PreferenceTrainingData {
     let base = try FineTuneBase.load(
       modelPath: modelPath, dataPath: dataPath, tokenizer: index.tokenizer,
       template: index.template, label: label)
+    if let own = try? ModelDirectory(path: modelPath).loadChatTemplate(), own != index.template {
+      throw CommandLineError(
+        "--data: \(dataPath)/index.json was rendered with another chat template than --model's "
+          + "\(modelPath)/tokenizer_config.json; make the data with the model's template "
+          + "(`minillm data dpo --tokenizer \(modelPath) --template …`)")
+    }
     let maxPositions = base.llama.config.maxPositions
     let limit = maxLength ?? stored?.maxLength ?? maxPositions
     guard limit <= maxPositions else {

@@ -15,7 +15,8 @@ public struct PreferencePairs: Sendable {
 
   /// Every pair of `dataset` whose prompt plus longer reply takes at most `maxLength` tokens.
   public init(dataset: PreferenceDataset, maxLength: Int? = nil, padID: Int32 = 0) {
-    precondition(maxLength.map { $0 > 1 } ?? true, "PreferencePairs: maxLength \(maxLength!)")
+    precondition(
+      maxLength.map { $0 > 1 } ?? true, "PreferencePairs: maxLength \(maxLength ?? 0)")
     var kept: [Int] = []
     for index in 0..<dataset.count {
       let sample = dataset[index]
@@ -36,6 +37,12 @@ public struct PreferencePairs: Sendable {
 
   /// Number of pairs in use.
   public var count: Int { indices.count }
+
+  /// Prompt plus longer reply of pair `offset`, in tokens.
+  public func length(of offset: Int) -> Int {
+    let sample = self[offset]
+    return sample.promptIDs.count + max(sample.chosenIDs.count, sample.rejectedIDs.count)
+  }
 
   /// The sample of pair `offset` (an index into ``indices``).
   public subscript(offset: Int) -> PreferenceSample {

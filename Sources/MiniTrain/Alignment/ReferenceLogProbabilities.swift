@@ -76,11 +76,9 @@ public struct ReferenceLogProbabilities: Sendable, Equatable {
   ) -> ReferenceLogProbabilities {
     precondition(batchSize > 0, "ReferenceLogProbabilities.compute: batch size \(batchSize)")
     var result = ReferenceLogProbabilities(pairCount: pairs.dataset.count, identity: identity)
+    let lengths = (0..<pairs.count).map { pairs.length(of: $0) }
     let byLength = (0..<pairs.count).sorted { a, b in
-      let (x, y) = (pairs[a], pairs[b])
-      let lengthA = x.promptIDs.count + max(x.chosenIDs.count, x.rejectedIDs.count)
-      let lengthB = y.promptIDs.count + max(y.chosenIDs.count, y.rejectedIDs.count)
-      return lengthA != lengthB ? lengthA < lengthB : a < b
+      lengths[a] != lengths[b] ? lengths[a] < lengths[b] : a < b
     }
     var start = 0
     while start < byLength.count {
