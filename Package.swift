@@ -96,6 +96,9 @@ let package = Package(
         "MiniTrain", "MiniLlama", "MiniAutograd", "MiniTokenize", "MiniTensor", "TestSupport",
       ],
       exclude: ["Fixtures"]),
+    .testTarget(
+      name: "MiniDistributedTests",
+      dependencies: ["MiniDistributed", "MiniTrain", "MiniTokenize", "MiniTensor", "TestSupport"]),
   ],
   swiftLanguageModes: [.v6],
   cxxLanguageStandard: .cxx17

@@ -16,7 +16,9 @@ struct PretrainCommand: ParsableCommand {
       of the tokenizer, ready for generate, sft and transformers. Ctrl-C (SIGINT) or SIGTERM saves
       a checkpoint at the next step boundary and exits 0; --resume continues bit for bit from the
       newest checkpoint whose manifest verifies. With --resume, flags not given again keep the
-      values stored in RUN/config.json. See Docs/Training.md.
+      values stored in RUN/config.json. Under `mpirun -np N` the N processes train data-parallel:
+      --batch-size stays the global batch, each process takes its share, rank 0 writes RUN.
+      See Docs/Training.md.
       """)
 
   @Option(
@@ -44,7 +46,27 @@ struct PretrainCommand: ParsableCommand {
   }
 
   func run() throws {
-    try training.threads.apply()
+    let processes = try TrainingProcesses.join()
+    // Every rank reads and resolves the same settings; rank 0 alone then prepares RUN.
+    let (configuration, dataset, tokenizerPath) = try processes.agree {
+      try processes.applyThreads(training.threads)
+      return try resolve(processes: processes)
+    }
+    let run = try processes.agree {
+      processes.isPrimary
+        ? try runFlags.prepare(configuration, stored: nil) : runFlags.run
+    }
+    try processes.abortingOnError {
+      try runPretraining(
+        configuration, run: run, dataset: dataset, tokenizerPath: tokenizerPath,
+        resume: runFlags.resume, processes: processes)
+    }
+  }
+
+  /// The settings, data and tokenizer file of this session.
+  func resolve(processes: TrainingProcesses) throws -> (
+    RunConfiguration<PretrainSettings>, TokenDataset, String?
+  ) {
     let stored = try runFlags.storedConfiguration(PretrainSettings.self)
     let dataPath = data ?? stored?.stage.data
     guard let dataPath else { throw CommandLineError("--data: missing (the token shard folder)") }
@@ -56,22 +78,23 @@ struct PretrainCommand: ParsableCommand {
     }
     let tokenizerPath = (dataPath as NSString).appendingPathComponent(dataset.index.tokenizer.file)
     let tokenizer = try? SentencePieceTokenizer(contentsOf: tokenizerPath)
-    if tokenizer == nil {
+    if tokenizer == nil && processes.isPrimary {
       printError("warning: \(tokenizerPath) cannot be read; RUN/model will have no tokenizer")
     }
     let configuration = try resolveSettings(
-      dataset: dataset, dataPath: dataPath, tokenizer: tokenizer, stored: stored)
-    let run = try runFlags.prepare(configuration, stored: stored)
-    try runPretraining(
-      configuration, run: run, dataset: dataset,
-      tokenizerPath: tokenizer == nil ? nil : tokenizerPath, resume: runFlags.resume)
+      dataset: dataset, dataPath: dataPath, tokenizer: tokenizer, stored: stored,
+      processes: processes.count)
+    if let stored {
+      try runFlags.checkResumable(configuration, stored: stored)
+    }
+    return (configuration, dataset, tokenizer == nil ? nil : tokenizerPath)
   }
 
   /// The settings of this run: stored values (on resume) overridden by the flags given, then
   /// defaults.
   func resolveSettings(
     dataset: TokenDataset, dataPath: String, tokenizer: SentencePieceTokenizer?,
-    stored: RunConfiguration<PretrainSettings>?
+    stored: RunConfiguration<PretrainSettings>?, processes: Int = 1
   ) throws -> RunConfiguration<PretrainSettings> {
     let vocabulary = dataset.index.tokenizer.vocabularySize
     var model: LlamaConfig
@@ -112,15 +135,16 @@ struct PretrainCommand: ParsableCommand {
       )
     }
     let common = try training.resolve(
-      stored: stored?.training, defaultBatchSize: presetValue?.batchSize
+      stored: stored?.training, defaultBatchSize: presetValue?.batchSize, processes: processes
     ) { micro, fraction in
       let windows = TokenWindows(dataset: dataset, sequenceLength: sequenceLength)
       let trainingWindows = windows.split(heldOutFraction: fraction).training.count
-      guard trainingWindows >= micro else {
+      guard trainingWindows >= micro * processes else {
         throw CommandLineError(
           "--data: \(dataset.count) tokens make \(trainingWindows) training windows of "
-            + "\(sequenceLength) + 1 tokens, fewer than one micro-batch (\(micro)); use a smaller "
-            + "--seq-len or --micro-batch-size, or more data")
+            + "\(sequenceLength) + 1 tokens, fewer than one micro-batch (\(micro))"
+            + (processes > 1 ? " for each of \(processes) processes" : "")
+            + "; use a smaller --seq-len or --micro-batch-size, or more data")
       }
       return trainingWindows / micro
     }

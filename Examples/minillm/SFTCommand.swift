@@ -72,8 +72,9 @@ struct SFTCommand: ParsableCommand {
       model directory (tokenizer.model, tokenizer_config.json with DIR's chat template, \
       generation_config.json) for `minillm chat` and `generate --chat`. Ctrl-C (SIGINT) or \
       SIGTERM saves a checkpoint at the next step boundary and exits 0; --resume continues bit \
-      for bit, flags not given again keeping the values stored in RUN/config.json. See \
-      Docs/Training.md.
+      for bit, flags not given again keeping the values stored in RUN/config.json. Under \
+      `mpirun -np N` the N processes train data-parallel: --batch-size stays the global batch, \
+      each process takes its share, rank 0 writes RUN. See Docs/Training.md.
       """)
 
   @Option(help: "Base model directory (config.json, model.safetensors, tokenizer.model).")
@@ -99,7 +100,27 @@ struct SFTCommand: ParsableCommand {
   }
 
   func run() throws {
-    try training.threads.apply()
+    let processes = try TrainingProcesses.join()
+    // Every rank reads and resolves the same settings; rank 0 alone then prepares RUN.
+    let session = try processes.agree {
+      try processes.applyThreads(training.threads)
+      return try makeSession(processes: processes)
+    }
+    let run = try processes.agree {
+      processes.isPrimary
+        ? try runFlags.prepare(session.configuration, stored: nil) : runFlags.run
+    }
+    try processes.abortingOnError { try session.start(run) }
+  }
+
+  /// What `run()` trains once RUN is prepared: the settings, and the session starting in RUN.
+  struct Prepared {
+    let configuration: RunConfiguration<SFTSettings>
+    let start: (RunDirectory) throws -> Void
+  }
+
+  /// Reads the base model and the data, resolves the settings and builds this rank's loader.
+  func makeSession(processes: TrainingProcesses) throws -> Prepared {
     let stored = try runFlags.storedConfiguration(SFTSettings.self)
     guard let modelPath = model ?? stored?.stage.baseModel else {
       throw CommandLineError("--model: missing (the base model directory)")
@@ -127,12 +148,16 @@ struct SFTCommand: ParsableCommand {
           + "(\(modelPath)/config.json)")
     }
     let all = SFTSubset(dataset: dataset)
-    let common = try training.resolve(stored: stored?.training) { micro, fraction in
+    let common = try training.resolve(stored: stored?.training, processes: processes.count) {
+      micro, fraction in
       let count = all.split(heldOutFraction: fraction, seed: 0).training.count
-      guard count > 0 else {
+      guard count >= processes.count else {
         throw CommandLineError(
-          "--data: \(dataset.count) sample\(dataset.count == 1 ? "" : "s") leave none to train "
-            + "on after holding out --eval-fraction \(fraction)")
+          "--data: \(dataset.count) sample\(dataset.count == 1 ? "" : "s") leave "
+            + (processes.count > 1
+              ? "\(count) to train on, fewer than the \(processes.count) processes, "
+              : "none to train on ")
+            + "after holding out --eval-fraction \(fraction)")
       }
       return (count + micro - 1) / micro
     }
@@ -142,30 +167,37 @@ struct SFTCommand: ParsableCommand {
       dataTokens: dataset.tokenCount, tokenizerSHA256: index.tokenizer.sha256,
       maxLength: maxLength)
     let configuration = RunConfiguration(stage: settings, training: common)
-    let run = try runFlags.prepare(configuration, stored: stored)
+    if let stored { try runFlags.checkResumable(configuration, stored: stored) }
+    let communicator = processes.communicator
 
     let (trainingSamples, heldOut) = all.split(
       heldOutFraction: common.evalFraction, seed: common.seed)
     let loader = SFTLoader(
       samples: trainingSamples, batchSize: common.microBatchSize, paddingID: base.paddingID,
-      maxLength: maxLength, seed: common.seed)
-    let evaluation = heldOut.evaluationBatches(
-      batchSize: common.microBatchSize, paddingID: base.paddingID, maxLength: maxLength,
-      limit: common.evalBatches)
+      maxLength: maxLength, seed: common.seed, rank: communicator.rank,
+      worldSize: communicator.worldSize)
+    let evaluation = communicator.share(
+      of: heldOut.evaluationBatches(
+        batchSize: common.microBatchSize, paddingID: base.paddingID, maxLength: maxLength,
+        limit: common.evalBatches))
     let cut = (0..<dataset.count).filter { dataset.length(of: $0) > maxLength }.count
-    if cut > 0 {
+    if cut > 0 && processes.isPrimary {
       printError(
         "[sft] \(cut) sample\(cut == 1 ? " is" : "s are") longer than --max-length "
           + "\(maxLength) tokens; their ends are cut")
     }
-    let session = TrainingSession(
-      label: SFTStage.name, settings: common, run: run, resume: runFlags.resume,
-      model: ChatReadyModel(base.llama, files: base.chatFiles),
-      objective: SupervisedFineTuningObjective(model: base.llama), loader: loader,
-      evaluationBatches: evaluation)
-    try session.train(
-      summary: "\(base.llama.parameterCount) parameters from \(base.path), "
-        + "\(trainingSamples.count) training samples (\(heldOut.count) held out), "
-        + "\(index.supervisedTokens) of \(index.tokens) tokens supervised")
+    let summary =
+      "\(base.llama.parameterCount) parameters from \(base.path), "
+      + "\(trainingSamples.count) training samples (\(heldOut.count) held out), "
+      + "\(index.supervisedTokens) of \(index.tokens) tokens supervised"
+    let resume = runFlags.resume
+    return Prepared(configuration: configuration) { run in
+      let session = TrainingSession(
+        label: SFTStage.name, settings: common, run: run, resume: resume,
+        model: ChatReadyModel(base.llama, files: base.chatFiles),
+        objective: SupervisedFineTuningObjective(model: base.llama), loader: loader,
+        evaluationBatches: evaluation, communicator: communicator)
+      try session.train(summary: summary)
+    }
   }
 }

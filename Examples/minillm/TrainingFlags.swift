@@ -168,24 +168,33 @@ struct TrainingFlags<Stage: TrainingStage>: ParsableArguments {
   /// - Parameters:
   ///   - stored: the settings in `RUN/config.json`, when resuming.
   ///   - defaultBatchSize: a batch size that comes before the stage's default (a preset's).
+  ///   - processes: the data-parallel processes (`mpirun -np N`); `--batch-size` is the global
+  ///     batch, each process accumulating its share (`--micro-batch-size` defaults to the
+  ///     stage's micro-batch size when that divides the share, else to the share).
   ///   - microBatchesPerEpoch: micro-batches in one pass over the training data for a
   ///     micro-batch size and held-out fraction; it throws when the data is too small.
   func resolve(
-    stored: TrainingSettings?, defaultBatchSize: Int? = nil,
+    stored: TrainingSettings?, defaultBatchSize: Int? = nil, processes: Int = 1,
     microBatchesPerEpoch: (_ microBatchSize: Int, _ evalFraction: Double) throws -> Int
   ) throws -> TrainingSettings {
     let defaults = Stage.defaults
     let batch = batchSize ?? stored?.batchSize ?? defaultBatchSize ?? defaults.batchSize
-    let stageMicro = defaults.microBatchSize.flatMap { batch % $0 == 0 ? $0 : nil }
-    let micro = microBatchSize ?? stored?.microBatchSize ?? stageMicro ?? batch
-    guard batch % micro == 0 else {
+    guard batch % processes == 0 else {
       throw CommandLineError(
-        "--batch-size: \(batch) is not a multiple of --micro-batch-size \(micro)")
+        "--batch-size: \(batch) cannot be shared equally by \(processes) processes")
+    }
+    let share = batch / processes
+    let stageMicro = defaults.microBatchSize.flatMap { share % $0 == 0 ? $0 : nil }
+    let micro = microBatchSize ?? stored?.microBatchSize ?? stageMicro ?? share
+    guard batch % (micro * processes) == 0 else {
+      throw CommandLineError(
+        "--batch-size: \(batch) is not a multiple of --micro-batch-size \(micro)"
+          + (processes > 1 ? " × \(processes) processes" : ""))
     }
     let fraction = evalFraction ?? stored?.evalFraction ?? defaults.evalFraction
     let perEpoch = try microBatchesPerEpoch(micro, fraction)
-    let accumulation = batch / micro
-    func stepsFor(epochs: Double) -> Int { max(1, Int(Double(perEpoch) * epochs) / accumulation) }
+    let accumulation = batch / (micro * processes)
+    func stepsFor(epochs: Double) -> Int { max(1, Int(Double(perEpoch) * epochs) * micro / batch) }
     let epochCount =
       epochs
       ?? (self.steps == nil ? stored?.epochs ?? (stored == nil ? defaults.epochs : nil) : nil)

@@ -5,6 +5,8 @@ import MiniTrain
 /// One session of a training command, whatever the stage: runs a ``Trainer`` over the given
 /// model, objective and loader with SIGINT/SIGTERM handling, progress on stderr, `--resume`,
 /// the test faults, and at the end writes `RUN/model/` and prints one JSON line of results.
+/// Under `mpirun`, every rank runs the session with its own loader; rank 0 alone prints and
+/// writes files.
 struct TrainingSession<Model: TrainableModel, Objective: TrainingObjective, Loader: DataLoader>
 where Objective.Batch == Loader.Batch {
   /// The command name shown in brackets (`[sft] …`).
@@ -20,36 +22,52 @@ where Objective.Batch == Loader.Batch {
   let evaluationBatches: [Loader.Batch]
   /// What one element of a batch is (`sequences`, `pairs`).
   var unit = "sequences"
+  /// The ranks training together (one process unless started by `mpirun`).
+  var communicator: any Communicator = SingleProcessCommunicator()
 
   /// Trains; prints `summary` (one line describing the model, data and batch) first.
   /// - Returns: the summary, or `nil` when a signal stopped the run before its last step (a
   ///   checkpoint was written; `RUN/model/` was not).
   @discardableResult
   func train(summary: String) throws -> TrainingSummary? {
-    let stop = SignalStop(label: label)
+    try TrainingProcesses.requireDataParallel(communicator, label: label)
+    let stop = SignalStop(label: label, quiet: !communicator.isPrimary)
     let display = TrainingDisplay(label: label, totalSteps: settings.training.totalSteps)
     let fault = TestFault.fromEnvironment()
     let trainer = Trainer(
       model: model, objective: objective, optimizer: settings.optimizer,
       schedule: settings.schedule, loader: loader, evaluationBatches: evaluationBatches,
-      configuration: settings.training, run: run, stopFlag: stop.flag
-    ) { event in
+      configuration: settings.training, run: run, communicator: communicator,
+      stopFlag: stop.flag
+    ) { [isPrimary = communicator.isPrimary] event in
       fault?.check(event)
-      display.show(event)
+      if isPrimary { display.show(event) }
     }
-    printError(
-      "[\(label)] \(summary), \(settings.training.totalSteps) steps of \(settings.batchSize) "
-        + "\(unit) (\(settings.training.accumulationSteps) × \(settings.microBatchSize)), "
-        + "\(threadCount()) thread\(threadCount() == 1 ? "" : "s")")
+    let ranks = communicator.worldSize
+    if communicator.isPrimary {
+      printError(
+        "[\(label)] \(summary), \(settings.training.totalSteps) steps of \(settings.batchSize) "
+          + "\(unit) (\(ranks > 1 ? "\(ranks) processes × " : "")"
+          + "\(settings.training.accumulationSteps) × \(settings.microBatchSize)), "
+          + "\(ranks > 1 ? "\(ranks) processes of " : "")"
+          + "\(threadCount()) thread\(threadCount() == 1 ? "" : "s")")
+    }
     if resume {
-      do {
-        try trainer.resume()
-      } catch {
-        throw CommandLineError("--resume: \(error)")
+      try communicator.agree {
+        do {
+          try trainer.resume()
+        } catch {
+          throw CommandLineError("--resume: \(error)")
+        }
       }
     }
     let result = try trainer.run()
+    try communicator.expectSameWeights(model.arena)
+    guard communicator.isPrimary else { return result.stoppedEarly ? nil : result }
     display.finish()
+    if ranks > 1 {
+      printError("[\(label)] the \(ranks) processes hold identical weights")
+    }
     if result.stoppedEarly {
       printError("[\(label)] stopped at step \(result.progress.step); continue with --resume")
       return nil
@@ -76,12 +94,12 @@ where Objective.Batch == Loader.Batch {
 }
 
 /// Turns SIGINT and SIGTERM into a stop request honoured at the next step boundary; a second
-/// signal ends the process at once.
+/// signal ends the process at once. A `quiet` one (an `mpirun` rank other than 0) prints nothing.
 final class SignalStop: Sendable {
   let flag = StopFlag()
   private let sources: [UncheckedSendable<DispatchSourceSignal>]
 
-  init(label: String) {
+  init(label: String, quiet: Bool = false) {
     var sources: [UncheckedSendable<DispatchSourceSignal>] = []
     for number in [SIGINT, SIGTERM] {
       signal(number, SIG_IGN)
@@ -89,10 +107,11 @@ final class SignalStop: Sendable {
       let flag = flag
       source.setEventHandler {
         if flag.isRequested {
-          printError("\n[\(label)] second signal: quitting without a checkpoint")
+          if !quiet { printError("\n[\(label)] second signal: quitting without a checkpoint") }
           _exit(130)
         }
         flag.request()
+        if quiet { return }
         printError(
           "\n[\(label)] signal \(number): saving a checkpoint after this step (signal again to quit now)"
         )
@@ -106,9 +125,10 @@ final class SignalStop: Sendable {
 
 /// Faults for the resume tests, from the `MINILLM_TEST_FAULT` environment variable (read by
 /// the executable only): `kill-during-save:N` sends this process SIGKILL after the model files of
-/// checkpoint N are written, `kill-after-step:N` right after step N.
+/// checkpoint N are written, `kill-after-step:N` right after step N; `term-after-step:N` sends
+/// it SIGTERM (a stop request) right after step N.
 struct TestFault {
-  enum Kind { case duringSave, afterStep }
+  enum Kind { case duringSave, afterStep, terminateAfterStep }
   let kind: Kind
   let step: Int
 
@@ -119,6 +139,7 @@ struct TestFault {
     switch parts[0] {
     case "kill-during-save": return TestFault(kind: .duringSave, step: step)
     case "kill-after-step": return TestFault(kind: .afterStep, step: step)
+    case "term-after-step": return TestFault(kind: .terminateAfterStep, step: step)
     default: return nil
     }
   }
@@ -131,6 +152,8 @@ struct TestFault {
       kill(getpid(), SIGKILL)
     case (.afterStep, .stepFinished(let report)) where report.step == step:
       kill(getpid(), SIGKILL)
+    case (.terminateAfterStep, .stepFinished(let report)) where report.step == step:
+      kill(getpid(), SIGTERM)
     default: break
     }
   }

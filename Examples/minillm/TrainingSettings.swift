@@ -130,6 +130,20 @@ struct RunFlags: ParsableArguments {
     return try RunConfiguration<Stage>.read(run.configurationPath)
   }
 
+  /// Checks that `configuration` can continue `stored` exactly.
+  /// - Throws: one line naming the flags that differ from the stored run.
+  func checkResumable<Stage: StageSettings>(
+    _ configuration: RunConfiguration<Stage>, stored: RunConfiguration<Stage>
+  ) throws {
+    let differences = configuration.structuralDifferences(from: stored)
+    if !differences.isEmpty {
+      throw CommandLineError(
+        "--resume: \(run.configurationPath) was written with other settings, so the checkpoint "
+          + "cannot continue exactly (" + differences.joined(separator: "; ")
+          + "); drop those flags or start a new run")
+    }
+  }
+
   /// Checks that `configuration` can continue `stored` exactly, prepares the folder (fresh,
   /// resumed or overwritten) and writes `RUN/config.json`.
   /// - Throws: one line naming the flags that differ from the stored run, or why the folder
@@ -138,15 +152,7 @@ struct RunFlags: ParsableArguments {
     _ configuration: RunConfiguration<Stage>, stored: RunConfiguration<Stage>?
   ) throws -> RunDirectory {
     let run = self.run
-    if let stored {
-      let differences = configuration.structuralDifferences(from: stored)
-      if !differences.isEmpty {
-        throw CommandLineError(
-          "--resume: \(run.configurationPath) was written with other settings, so the checkpoint "
-            + "cannot continue exactly (" + differences.joined(separator: "; ")
-            + "); drop those flags or start a new run")
-      }
-    }
+    if let stored { try checkResumable(configuration, stored: stored) }
     do {
       try run.prepare(resume ? .resume : overwrite ? .overwrite : .fresh)
     } catch let error as CheckpointError {

@@ -1,1 +1,0 @@
-// MiniDistributed: see MiniDistributed.docc for the module overview.

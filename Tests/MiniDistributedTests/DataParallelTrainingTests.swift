@@ -1,0 +1,151 @@
+import Foundation
+import MiniTensor
+import MiniTokenize
+import MiniTrain
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// `mpirun -np 2 minillm pretrain …`, through the commands of Docs/Training.md ("Several
+/// processes"): two processes train the same model as one process with the same global batch
+/// (up to float rounding), only rank 0 writes and prints, and a stopped job resumes bit for bit.
+@Suite(.serialized) struct DataParallelTrainingTests {
+  /// What every test needs: the executables, the documented commands and a folder holding
+  /// `tiny.json` and `data/` (the documented commands run in it).
+  struct Fixture {
+    let minillm: String
+    let mpirun: String
+    let folder: String
+    /// The `sh` block of "Several processes", one command per element, split into words.
+    let commands: [[String]]
+
+    /// The documented command `index` with `minillm` replaced by the executable and `--out`
+    /// (when `out` is given) by `out`.
+    func command(_ index: Int, out: String? = nil) -> [String] {
+      var words = commands[index].map { $0 == "minillm" ? minillm : $0 }
+      if let out, let flag = words.firstIndex(of: "--out") { words[flag + 1] = out }
+      return words
+    }
+
+    /// The same command without `mpirun` and its options: one process.
+    func singleProcess(_ index: Int, out: String) -> [String] {
+      let words = command(index, out: out)
+      return Array(words[words.firstIndex(of: minillm)!...])
+    }
+  }
+
+  /// Open MPI refuses to start as root without these.
+  static let mpiEnvironment = [
+    "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+  ]
+
+  func fixture(for test: String = #function) throws -> Fixture? {
+    guard let mpirun = executableOnPath("mpirun") else {
+      print("skipping \(test): mpirun is not on the PATH (install openmpi-bin)")
+      return nil
+    }
+    guard let minillm = builtExecutable(named: "minillm", for: test) else { return nil }
+    let folder = try scratchFolder(test)
+    try writeTinyConfig(to: folder + "/tiny.json")
+    try writePatternData(into: folder + "/data")
+    return Fixture(
+      minillm: minillm, mpirun: mpirun, folder: folder, commands: try documentedCommands())
+  }
+
+  @Test func twoProcessesTrainAsOneWithTheSameGlobalBatch() throws {
+    guard let fixture = try fixture() else { return }
+    let two = try runJob(fixture.command(0), in: fixture.folder, environment: Self.mpiEnvironment)
+    #expect(two.status == 0, "\(two.standardError)")
+    let one = try runJob(fixture.singleProcess(0, out: "runs/one"), in: fixture.folder)
+    #expect(one.status == 0, "\(one.standardError)")
+    let twoRun = fixture.folder + "/runs/dp"
+    let oneRun = fixture.folder + "/runs/one"
+
+    // Same steps, same windows: per-step and held-out losses agree up to the order of the sums.
+    let twoLosses = stepLosses(twoRun + "/metrics.jsonl")
+    let oneLosses = stepLosses(oneRun + "/metrics.jsonl")
+    #expect(twoLosses.count == 16 && oneLosses.count == 16)
+    let steps = oneLosses.keys.sorted()
+    expectClose(
+      steps.map { twoLosses[$0] ?? .nan }, steps.map { oneLosses[$0]! }, rtol: 1e-4, atol: 1e-5,
+      "per-step losses, 2 processes vs 1")
+    #expect(
+      oneLosses[16]! < oneLosses[1]! - 0.5, "the loss falls: \(oneLosses[1]!) → \(oneLosses[16]!)")
+    let twoEval = evaluationLosses(twoRun + "/metrics.jsonl")
+    let oneEval = evaluationLosses(oneRun + "/metrics.jsonl")
+    #expect(twoEval.count == oneEval.count && !oneEval.isEmpty)
+    expectClose(twoEval, oneEval, rtol: 1e-4, atol: 1e-5, "held-out losses")
+
+    // Final weights: 16 AdamW steps amplify the rounding a little (tolerance stated here).
+    let twoWeights = try SafeTensorsFile(path: twoRun + "/model/model.safetensors").loadAll()
+    let oneWeights = try SafeTensorsFile(path: oneRun + "/model/model.safetensors").loadAll()
+    #expect(Set(twoWeights.keys) == Set(oneWeights.keys))
+    var largest: Float = 0
+    for (name, expected) in oneWeights {
+      guard let actual = twoWeights[name] else { continue }
+      expectClose(actual, expected, rtol: 1e-3, atol: 1e-4, "\(name)")
+      for (a, b) in zip(actual.scalars, expected.scalars) { largest = max(largest, abs(a - b)) }
+    }
+    print("2 processes vs 1: largest weight difference \(largest) after 16 steps")
+    #expect(largest > 0 || twoLosses == oneLosses, "the runs must not be the same process twice")
+
+    // Rank 0 alone printed and wrote: one result line, one set of progress lines, each step
+    // logged once, the checkpoints of one writer.
+    #expect(jsonLines(two.standardOutput).count == 1, "stdout: \(two.standardOutput)")
+    #expect(occurrences(of: "training from step 0", in: two.standardError) == 1)
+    #expect(occurrences(of: "model written to", in: two.standardError) == 1)
+    #expect(two.standardError.contains("2 processes × 1 × 4"), "\(two.standardError)")
+    #expect(two.standardError.contains("the 2 processes hold identical weights"))
+    let logged = MetricsLog.read(path: twoRun + "/metrics.jsonl").filter {
+      $0["loss"] != nil && $0["event"] == nil
+    }.compactMap { $0["step"] as? Int }
+    #expect(logged == Array(1...16))
+    let checkpoints = try FileManager.default.contentsOfDirectory(atPath: twoRun + "/checkpoints")
+    #expect(checkpoints.sorted() == ["step-000008", "step-000012", "step-000016"])
+    let written = try FileManager.default.contentsOfDirectory(atPath: twoRun).sorted()
+    #expect(written == ["checkpoints", "config.json", "metrics.jsonl", "model"])
+  }
+
+  @Test func aStoppedJobResumesBitForBit() throws {
+    guard let fixture = try fixture() else { return }
+    let full = try runJob(
+      fixture.command(0, out: "runs/full"), in: fixture.folder, environment: Self.mpiEnvironment)
+    #expect(full.status == 0, "\(full.standardError)")
+    // Every rank receives SIGTERM after step 6 (as from Ctrl-C or `kill` of the job); the ranks
+    // agree on a step at which to stop, rank 0 saves a checkpoint, and all exit 0.
+    let stopped = try runJob(
+      fixture.command(0), in: fixture.folder,
+      environment: Self.mpiEnvironment.merging(["MINILLM_TEST_FAULT": "term-after-step:6"]) {
+        $1
+      })
+    #expect(stopped.status == 0, "\(stopped.standardError)")
+    #expect(stopped.standardError.contains("stopped at step"), "\(stopped.standardError)")
+    #expect(!FileManager.default.fileExists(atPath: fixture.folder + "/runs/dp/model"))
+    let resumed = try runJob(
+      fixture.command(1), in: fixture.folder, environment: Self.mpiEnvironment)
+    #expect(resumed.status == 0, "\(resumed.standardError)")
+    #expect(occurrences(of: "resuming from", in: resumed.standardError) == 1)
+
+    let run = fixture.folder + "/runs/dp"
+    let reference = fixture.folder + "/runs/full"
+    let model = try Data(contentsOf: URL(fileURLWithPath: run + "/model/model.safetensors"))
+    let expected = try Data(
+      contentsOf: URL(fileURLWithPath: reference + "/model/model.safetensors"))
+    #expect(model == expected, "model.safetensors of the resumed job differs")
+    #expect(stepLosses(run + "/metrics.jsonl") == stepLosses(reference + "/metrics.jsonl"))
+  }
+
+  @Test func aBadFlagIsReportedOnceAndEveryRankExits() throws {
+    guard let fixture = try fixture() else { return }
+    // 7 sequences cannot be shared by 2 processes.
+    var words = fixture.command(0, out: "runs/bad")
+    words[words.firstIndex(of: "--batch-size")! + 1] = "7"
+    let job = try runJob(words, in: fixture.folder, environment: Self.mpiEnvironment)
+    #expect(job.status != 0)
+    #expect(occurrences(of: "--batch-size: 7", in: job.standardError) == 1, "\(job.standardError)")
+    #expect(!FileManager.default.fileExists(atPath: fixture.folder + "/runs/bad"))
+  }
+}
