@@ -33,14 +33,14 @@ where Objective.Batch == Loader.Batch {
     try TrainingProcesses.requireDataParallel(communicator, label: label)
     let stop = SignalStop(label: label, quiet: !communicator.isPrimary)
     let display = TrainingDisplay(label: label, totalSteps: settings.training.totalSteps)
-    let fault = TestFault.fromEnvironment()
+    let fault = TestFault.fromEnvironment(rank: communicator.rank)
     let trainer = Trainer(
       model: model, objective: objective, optimizer: settings.optimizer,
       schedule: settings.schedule, loader: loader, evaluationBatches: evaluationBatches,
       configuration: settings.training, run: run, communicator: communicator,
       stopFlag: stop.flag
     ) { [isPrimary = communicator.isPrimary] event in
-      fault?.check(event)
+      fault?.check(event, stopFlag: stop.flag)
       if isPrimary { display.show(event) }
     }
     let ranks = communicator.worldSize
@@ -126,16 +126,18 @@ final class SignalStop: Sendable {
 /// Faults for the resume tests, from the `MINILLM_TEST_FAULT` environment variable (read by
 /// the executable only): `kill-during-save:N` sends this process SIGKILL after the model files of
 /// checkpoint N are written, `kill-after-step:N` right after step N; `term-after-step:N` sends
-/// it SIGTERM (a stop request) right after step N.
+/// it SIGTERM (a stop request) right after step N and waits until `stopFlag` shows it. A third field `:R` limits the fault to the
+/// process of rank R (under `mpirun`).
 struct TestFault {
   enum Kind { case duringSave, afterStep, terminateAfterStep }
   let kind: Kind
   let step: Int
 
-  static func fromEnvironment() -> TestFault? {
+  static func fromEnvironment(rank: Int = 0) -> TestFault? {
     guard let value = ProcessInfo.processInfo.environment["MINILLM_TEST_FAULT"] else { return nil }
     let parts = value.split(separator: ":")
-    guard parts.count == 2, let step = Int(parts[1]) else { return nil }
+    guard parts.count == 2 || parts.count == 3, let step = Int(parts[1]) else { return nil }
+    if parts.count == 3 && Int(parts[2]) != rank { return nil }
     switch parts[0] {
     case "kill-during-save": return TestFault(kind: .duringSave, step: step)
     case "kill-after-step": return TestFault(kind: .afterStep, step: step)
@@ -144,7 +146,7 @@ struct TestFault {
     }
   }
 
-  func check(_ event: TrainingEvent) {
+  func check(_ event: TrainingEvent, stopFlag: StopFlag? = nil) {
     switch (kind, event) {
     case (.duringSave, .checkpointFileWritten(let step, let file))
     where step == self.step
@@ -154,6 +156,9 @@ struct TestFault {
       kill(getpid(), SIGKILL)
     case (.terminateAfterStep, .stepFinished(let report)) where report.step == step:
       kill(getpid(), SIGTERM)
+      // The handler runs on another thread: wait for it, so the stop request is seen by the
+      // next step however fast steps are.
+      for _ in 0..<5000 where stopFlag?.isRequested != true { usleep(1000) }
     default: break
     }
   }

@@ -1,5 +1,9 @@
 internal import CMPI
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 /// The process's MPI job, set up once: `MPI_Init_thread` (unless the program initialised MPI
 /// itself), errors returned as codes instead of aborting, and the ranks counted.
 ///
@@ -15,7 +19,13 @@ struct MPIWorld: Sendable {
   let localSize: Int
 
   /// The job, or why it could not be joined; built on first use.
-  static let shared: Result<MPIWorld, MPIError> = Result { try MPIWorld() }
+  static let shared: Result<MPIWorld, MPIError> = {
+    do throws(MPIError) {
+      return .success(try MPIWorld())
+    } catch {
+      return .failure(error)
+    }
+  }()
 
   private init() throws(MPIError) {
     var flag: Int32 = 0

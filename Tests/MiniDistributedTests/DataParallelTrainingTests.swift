@@ -22,10 +22,12 @@ import Testing
     /// The `sh` block of "Several processes", one command per element, split into words.
     let commands: [[String]]
 
-    /// The documented command `index` with `minillm` replaced by the executable and `--out`
-    /// (when `out` is given) by `out`.
+    /// The documented command `index` with `mpirun` and `minillm` replaced by the executables'
+    /// paths and `--out` (when `out` is given) by `out`.
     func command(_ index: Int, out: String? = nil) -> [String] {
-      var words = commands[index].map { $0 == "minillm" ? minillm : $0 }
+      var words = commands[index].map {
+        $0 == "minillm" ? minillm : $0 == "mpirun" ? mpirun : $0
+      }
       if let out, let flag = words.firstIndex(of: "--out") { words[flag + 1] = out }
       return words
     }
@@ -73,23 +75,28 @@ import Testing
       steps.map { twoLosses[$0] ?? .nan }, steps.map { oneLosses[$0]! }, rtol: 1e-4, atol: 1e-5,
       "per-step losses, 2 processes vs 1")
     #expect(
-      oneLosses[16]! < oneLosses[1]! - 0.5, "the loss falls: \(oneLosses[1]!) → \(oneLosses[16]!)")
+      oneLosses[16]! < oneLosses[1]! - 0.3, "the loss falls: \(oneLosses[1]!) → \(oneLosses[16]!)")
+    let lossDifference =
+      steps.map { abs((twoLosses[$0] ?? .nan) - oneLosses[$0]!) / oneLosses[$0]! }.max() ?? 0
     let twoEval = evaluationLosses(twoRun + "/metrics.jsonl")
     let oneEval = evaluationLosses(oneRun + "/metrics.jsonl")
     #expect(twoEval.count == oneEval.count && !oneEval.isEmpty)
     expectClose(twoEval, oneEval, rtol: 1e-4, atol: 1e-5, "held-out losses")
 
-    // Final weights: 16 AdamW steps amplify the rounding a little (tolerance stated here).
+    // Final weights: 16 AdamW steps amplify the rounding a little (tolerance stated here;
+    // the largest difference seen is below 10⁻⁶).
     let twoWeights = try SafeTensorsFile(path: twoRun + "/model/model.safetensors").loadAll()
     let oneWeights = try SafeTensorsFile(path: oneRun + "/model/model.safetensors").loadAll()
     #expect(Set(twoWeights.keys) == Set(oneWeights.keys))
     var largest: Float = 0
     for (name, expected) in oneWeights {
       guard let actual = twoWeights[name] else { continue }
-      expectClose(actual, expected, rtol: 1e-3, atol: 1e-4, "\(name)")
+      expectClose(actual, expected, rtol: 1e-4, atol: 1e-5, "\(name)")
       for (a, b) in zip(actual.scalars, expected.scalars) { largest = max(largest, abs(a - b)) }
     }
-    print("2 processes vs 1: largest weight difference \(largest) after 16 steps")
+    print(
+      "2 processes vs 1: largest relative loss difference \(lossDifference), largest weight "
+        + "difference \(largest) after 16 steps")
     #expect(largest > 0 || twoLosses == oneLosses, "the runs must not be the same process twice")
 
     // Rank 0 alone printed and wrote: one result line, one set of progress lines, each step
@@ -114,15 +121,16 @@ import Testing
     let full = try runJob(
       fixture.command(0, out: "runs/full"), in: fixture.folder, environment: Self.mpiEnvironment)
     #expect(full.status == 0, "\(full.standardError)")
-    // Every rank receives SIGTERM after step 6 (as from Ctrl-C or `kill` of the job); the ranks
-    // agree on a step at which to stop, rank 0 saves a checkpoint, and all exit 0.
+    // Rank 1 alone receives SIGTERM after step 6 (as from `kill`); its stop request travels
+    // with the next step's sums, so both ranks stop after the same step, rank 0 saves a
+    // checkpoint, and all exit 0.
     let stopped = try runJob(
       fixture.command(0), in: fixture.folder,
-      environment: Self.mpiEnvironment.merging(["MINILLM_TEST_FAULT": "term-after-step:6"]) {
+      environment: Self.mpiEnvironment.merging(["MINILLM_TEST_FAULT": "term-after-step:6:1"]) {
         $1
       })
     #expect(stopped.status == 0, "\(stopped.standardError)")
-    #expect(stopped.standardError.contains("stopped at step"), "\(stopped.standardError)")
+    #expect(stopped.standardError.contains("stopped at step 7;"), "\(stopped.standardError)")
     #expect(!FileManager.default.fileExists(atPath: fixture.folder + "/runs/dp/model"))
     let resumed = try runJob(
       fixture.command(1), in: fixture.folder, environment: Self.mpiEnvironment)

@@ -40,7 +40,8 @@ where Objective.Batch == Loader.Batch {
   public let runDirectory: RunDirectory?
   /// Collective operations over ranks.
   public let communicator: any Communicator
-  /// Polled at every step boundary.
+  /// Polled at every step boundary (with several ranks, through the vote of each step, so that
+  /// all ranks stop after the same step).
   public var stopFlag: StopFlag?
   /// Called with every event (on rank 0 and the others alike).
   public var onEvent: (TrainingEvent) -> Void
@@ -49,6 +50,8 @@ where Objective.Batch == Loader.Batch {
 
   var metrics: MetricsLog?
   var lastSavedStep: Int?
+  /// Whether the last step's vote (summed over ranks) asked to stop.
+  var stopVoted = false
 
   /// A trainer; call ``resume()`` to continue from a checkpoint, then ``run()``.
   /// - Precondition: `configuration` is valid.
@@ -121,7 +124,8 @@ where Objective.Batch == Loader.Batch {
     let sums = try communicator.allReduceSum(
       [lossSum, Double(tokens), stopVote] + metricNames.map { metricSums[$0]! }
         + countNames.map { countSums[$0]! })
-    if sums[2] > 0 { stopFlag?.request() }
+    stopVoted = sums[2] > 0
+    if stopVoted { stopFlag?.request() }
     let loss = totalWeight > 0 ? Float(sums[0] / totalWeight) : 0
     var metricsOut: [String: Double] = [:]
     for (i, name) in metricNames.enumerated() where totalWeight > 0 {
@@ -202,7 +206,7 @@ where Objective.Batch == Loader.Batch {
     var lastEvaluation: EvaluationReport?
     var stopped = false
     while progress.step < configuration.totalSteps {
-      if stopFlag?.isRequested == true {
+      if stopRequested {
         stopped = true
         break
       }
@@ -224,7 +228,7 @@ where Objective.Batch == Loader.Batch {
         try log(evaluation)
         onEvent(.evaluated(evaluation))
       }
-      if stopFlag?.isRequested == true {
+      if stopRequested {
         stopped = !isLast
         break
       }
@@ -241,6 +245,13 @@ where Objective.Batch == Loader.Batch {
       finalEvaluation: lastEvaluation)
     onEvent(.finished(summary))
     return summary
+  }
+
+  /// Whether to stop at this step boundary. One rank reads the flag itself; several ranks go by
+  /// the vote of the last step, since a signal may reach one rank between the vote and this
+  /// check, and a rank that stopped alone would leave the others waiting in a collective.
+  var stopRequested: Bool {
+    communicator.worldSize > 1 ? stopVoted : stopFlag?.isRequested == true
   }
 
   /// Replaces the model, optimizer and counters by the newest valid checkpoint after
