@@ -146,6 +146,88 @@ import Testing
     #expect(stepLosses(run + "/metrics.jsonl") == stepLosses(reference + "/metrics.jsonl"))
   }
 
+  @Test func fineTuningTrainsAsOneProcess() throws {
+    guard let fixture = try fixture() else { return }
+    guard let identity = sharedPath("corpora/identity.json") else {
+      print("skipping \(#function): ../shared/corpora/identity.json is absent")
+      return
+    }
+    // A tokenizer with the chat template's tokens, a base model of 2 steps, SFT shards.
+    let folder = fixture.folder
+    let records = try #require(
+      try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: identity)))
+        as? [[String: Any]])
+    let text = records.map {
+      ($0["instruction"] as? String ?? "") + "\n" + ($0["output"] as? String ?? "")
+    }.joined(separator: "\n").replacingOccurrences(of: "{{name}}", with: "Kestrel")
+      .replacingOccurrences(of: "{{author}}", with: "Tern Lab")
+    try Data(text.utf8).write(to: URL(fileURLWithPath: folder + "/corpus.txt"))
+    let config = try String(contentsOfFile: folder + "/tiny.json", encoding: .utf8)
+      .replacingOccurrences(of: "\"vocab_size\": 64", with: "\"vocab_size\": 800")
+      .replacingOccurrences(
+        of: "\"max_position_embeddings\": 16", with: "\"max_position_embeddings\": 48")
+    try Data(config.utf8).write(to: URL(fileURLWithPath: folder + "/base.json"))
+    let preparation = [
+      "tokenizer train --input corpus.txt --vocab-size 800 --special <|im_start|> <|im_end|> --output tok",
+      "data pretrain --tokenizer tok --input corpus.txt --output text",
+      "pretrain --config base.json --data text --out base --steps 2 --seq-len 48 --threads 1",
+      "data sft --tokenizer base/model --input \(identity) --name Kestrel --author Tern --output sft",
+    ]
+    for line in preparation {
+      let words = [fixture.minillm] + line.split(separator: " ").map(String.init)
+      let result = try runJob(words, in: folder)
+      try #require(result.status == 0, "minillm \(line): \(result.standardError)")
+    }
+    // Length-grouped batches are planned per micro-batch of all ranks together: 2 processes
+    // with micro-batches of 2 see the batches of 1 process with micro-batches of 4, except a
+    // last batch of 1 sample, which 2 processes skip. A held-out fraction that leaves no such
+    // batch (SFTSubset.split holds out round(count × fraction) samples, at least 1):
+    let index = try #require(
+      try JSONSerialization.jsonObject(
+        with: Data(contentsOf: URL(fileURLWithPath: folder + "/sft/index.json")))
+        as? [String: Any])
+    let count = try #require(index["kept"] as? Int)
+    let fraction = try #require(
+      [0.02, 0.03, 0.05, 0.08].first {
+        (count - max(1, Int((Double(count) * $0).rounded()))) % 4 != 1
+      })
+    let flags =
+      "sft --model base/model --data sft --steps 6 --batch-size 8 --lr 1e-3 --eval-fraction \(fraction)"
+      .split(separator: " ").map(String.init)
+    let one = try runJob(
+      [fixture.minillm] + flags + ["--micro-batch-size", "4", "--out", "one", "--threads", "1"],
+      in: folder)
+    #expect(one.status == 0, "\(one.standardError)")
+    let two = try runJob(
+      [fixture.mpirun, "-np", "2", "--oversubscribe", fixture.minillm] + flags
+        + ["--micro-batch-size", "2", "--out", "two"],
+      in: folder, environment: Self.mpiEnvironment)
+    #expect(two.status == 0, "\(two.standardError)")
+    #expect(two.standardError.contains("2 processes × 2 × 2"), "\(two.standardError)")
+
+    // Same global batches of samples (length-grouped, padded per rank): the losses weighted by
+    // supervised tokens and the weights agree up to rounding.
+    let oneLosses = stepLosses(folder + "/one/metrics.jsonl")
+    let twoLosses = stepLosses(folder + "/two/metrics.jsonl")
+    let steps = oneLosses.keys.sorted()
+    #expect(steps == Array(1...6) && twoLosses.keys.sorted() == steps)
+    expectClose(
+      steps.map { twoLosses[$0] ?? .nan }, steps.map { oneLosses[$0]! }, rtol: 1e-4, atol: 1e-5,
+      "per-step SFT losses, 2 processes vs 1")
+    let oneWeights = try SafeTensorsFile(path: folder + "/one/model/model.safetensors").loadAll()
+    let twoWeights = try SafeTensorsFile(path: folder + "/two/model/model.safetensors").loadAll()
+    for (name, expected) in oneWeights {
+      guard let actual = twoWeights[name] else {
+        Issue.record("\(name) missing from the 2-process model")
+        continue
+      }
+      expectClose(actual, expected, rtol: 1e-4, atol: 1e-5, "\(name)")
+    }
+    // Rank 0 wrote the chat-ready model directory.
+    #expect(FileManager.default.fileExists(atPath: folder + "/two/model/tokenizer_config.json"))
+    #expect(jsonLines(two.standardOutput).count == 1)
+  }
+
   @Test func aBadFlagIsReportedOnceAndEveryRankExits() throws {
     guard let fixture = try fixture() else { return }
     // 7 sequences cannot be shared by 2 processes.

@@ -98,6 +98,30 @@ func mixedLengthSamples(count: Int, maxLength: Int = 120, seed: UInt64 = 1) -> [
     #expect(seen.sorted() == Array(0..<29))
   }
 
+  @Test func ranksFollowTheOneRankPlanAndSkipABatchTooSmallToShare() throws {
+    let dataset = try makeSFTDataset(mixedLengthSamples(count: 29), vocabulary: 64)
+    let subset = SFTSubset(dataset: dataset)
+    // One rank with micro-batches of 4: 7 batches of 4 and one of 1 per epoch.
+    var single = SFTLoader(samples: subset, batchSize: 4, paddingID: 0, seed: 5)
+    let plan = try (0..<8).map { _ in try single.next().sampleIndices }
+    #expect(plan.map(\.count).sorted() == [1, 4, 4, 4, 4, 4, 4, 4])
+    // Two ranks with micro-batches of 2 deal the same batches in the same order, halves each,
+    // and skip the batch of 1 (it cannot give both ranks a sample) where it falls.
+    var ranks = (0..<2).map {
+      SFTLoader(
+        samples: subset, batchSize: 2, paddingID: 0, seed: 5, rank: $0, worldSize: 2)
+    }
+    #expect(ranks[0].batchesPerEpoch == 7)
+    for batch in plan where batch.count == 4 {
+      let pair = try [ranks[0].next(), ranks[1].next()]
+      #expect(pair[0].sampleIndices + pair[1].sampleIndices == batch)
+    }
+    #expect(ranks[0].epoch == 0 && ranks[0].cursor == ranks[1].cursor)
+    // The next batch comes from the second epoch.
+    _ = try [ranks[0].next(), ranks[1].next()]
+    #expect(ranks[0].epoch == 1 && ranks[1].epoch == 1)
+  }
+
   @Test func aRestoredCursorContinuesIdentically() throws {
     let dataset = try makeSFTDataset(mixedLengthSamples(count: 45), vocabulary: 64)
     let subset = SFTSubset(dataset: dataset)

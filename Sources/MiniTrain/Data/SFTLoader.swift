@@ -9,7 +9,8 @@ import MiniTokenize
 /// `bucketBatches` global batches, sorts each chunk by length (longest first), cuts the chunks
 /// into global batches of `batchSize × worldSize` samples, and shuffles the list of batches.
 /// Every sample is used once per epoch; the last batch of an epoch may be smaller (with several
-/// ranks it is dealt round-robin, and dropped when it holds fewer samples than there are ranks).
+/// ranks it is dealt round-robin, and skipped when it holds fewer samples than there are ranks;
+/// it stays in the plan, so the order of the batches is the same for any number of ranks).
 /// A batch is as wide as its longest sample (cut to `maxLength`).
 ///
 /// The cursor holds the epoch, the batches used in it and the generator as it was when the
@@ -130,7 +131,6 @@ public struct SFTLoader: DataLoader {
     var batches = stride(from: 0, to: order.count, by: global).map {
       Array(order[$0..<min(order.count, $0 + global)])
     }
-    if let last = batches.last, last.count < worldSize { batches.removeLast() }
     if shuffle {
       for i in stride(from: batches.count - 1, to: 0, by: -1) {
         batches.swapAt(i, Int(generator.next().multipliedFullWidth(by: UInt64(i + 1)).high))
@@ -142,12 +142,16 @@ public struct SFTLoader: DataLoader {
 
   /// The next micro-batch of this rank.
   public mutating func next() throws -> SFTBatch {
-    if position >= plan.count {
-      epoch += 1
-      startEpoch()
+    var global: [Int] = []
+    // A last batch with fewer samples than ranks cannot give every rank one: skip it.
+    while global.count < worldSize {
+      if position >= plan.count {
+        epoch += 1
+        startEpoch()
+      }
+      global = plan[position]
+      position += 1
     }
-    let global = plan[position]
-    position += 1
     let mine: [Int]
     if global.count == batchSize * worldSize {
       mine = Array(global[(rank * batchSize)..<((rank + 1) * batchSize)])

@@ -201,6 +201,9 @@ where Objective.Batch == Loader.Batch {
   @discardableResult
   public func run() throws -> TrainingSummary {
     try openMetrics()
+    // Evaluation is collective: a rank whose share of the held-out batches is empty still takes
+    // part when another rank has some.
+    let evaluates = try communicator.allReduceSum([evaluationBatches.isEmpty ? 0 : 1])[0] > 0
     onEvent(.started(step: progress.step, totalSteps: configuration.totalSteps))
     var lastLoss: Float?
     var lastEvaluation: EvaluationReport?
@@ -219,7 +222,7 @@ where Objective.Batch == Loader.Batch {
         continue
       }
       let isLast = progress.step == configuration.totalSteps
-      if !evaluationBatches.isEmpty
+      if evaluates
         && (isLast
           || (configuration.evaluateEvery > 0 && progress.step % configuration.evaluateEvery == 0))
       {
