@@ -24,6 +24,14 @@ enum BenchClock {
     getrusage(RUSAGE_SELF.rawValue, &usage)
     return Double(usage.ru_maxrss) / 1024  // Linux reports KiB
   }
+
+  /// CPU seconds (user + system) this process has used, and its minor page faults so far.
+  static func ownUsage() -> (cpuSeconds: Double, minorFaults: Int) {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) * 1e-6 }
+    return (seconds(usage.ru_utime) + seconds(usage.ru_stime), usage.ru_minflt)
+  }
 }
 
 /// How many cores other processes kept busy while a benchmark ran: machine-wide busy time from

@@ -58,9 +58,17 @@ struct TrainBench: ParsableCommand {
     var samples:
       [(total: Double, forward: Double, backward: Double, optimizer: Double, zero: Double)] = []
     var losses: [Float] = []
+    var usage: [(cpuSeconds: Double, minorFaults: Int)] = []
+    var cacheMisses: [Double] = []
     let probe = LoadProbe()
     for index in 0..<(warmup + steps) {
-      if index == warmup { samples.removeAll() }
+      if index == warmup {
+        samples.removeAll()
+        usage.removeAll()
+        cacheMisses.removeAll()
+      }
+      let misses0 = Tensor.bufferStatistics.misses
+      let usage0 = BenchClock.ownUsage()
       let t0 = BenchClock.now()
       let tape = Tape()
       let loss = model.languageModelLoss(tokens, batch: batch, tape: tape)
@@ -72,7 +80,10 @@ struct TrainBench: ParsableCommand {
       let t3 = BenchClock.now()
       model.arena.zeroGradients()
       let t4 = BenchClock.now()
+      let usage1 = BenchClock.ownUsage()
       samples.append((t4 - t0, t1 - t0, t2 - t1, t3 - t2, t4 - t3))
+      usage.append((usage1.cpuSeconds - usage0.cpuSeconds, usage1.minorFaults - usage0.minorFaults))
+      cacheMisses.append(Double(Tensor.bufferStatistics.misses - misses0))
       losses.append(lossValue)
     }
     let foreign = probe.foreignCores()
@@ -89,6 +100,9 @@ struct TrainBench: ParsableCommand {
       ) in
       BenchClock.summary(samples.map { $0[keyPath: key] }).median
     }
+    let cpuPerStep = BenchClock.summary(usage.map(\.cpuSeconds)).median
+    let faultsPerStep = BenchClock.summary(usage.map { Double($0.minorFaults) }).median
+    let missesPerStep = BenchClock.summary(cacheMisses).median
     let tokensPerStep = Double(batch * sequence)
     let n = Double(
       config.parameterCount - (config.tieWordEmbeddings ? 0 : config.vocabSize * config.hiddenSize))
@@ -110,6 +124,11 @@ struct TrainBench: ParsableCommand {
       String(
         format: "  forward+loss %.3f s   backward %.3f s   adamw %.3f s   zero-grad %.4f s",
         phase(\.forward), phase(\.backward), phase(\.optimizer), phase(\.zero)))
+    print(
+      String(
+        format:
+          "  CPU time %.3f s per step (both threads);  %.0f minor page faults, %.0f new tensor buffers per step",
+        cpuPerStep, faultsPerStep, missesPerStep))
     print(
       String(
         format: "tokens/s  %.1f (min %.1f, max %.1f)", tokensPerSecond, tokensPerStep / step.max,
@@ -134,7 +153,8 @@ struct TrainBench: ParsableCommand {
       "step_s_median": rounded(step.median, 4), "step_s_min": rounded(step.min, 4),
       "step_s_max": rounded(step.max, 4), "forward_s": rounded(phase(\.forward), 4),
       "backward_s": rounded(phase(\.backward), 4), "optimizer_s": rounded(phase(\.optimizer), 4),
-      "zero_grad_s": rounded(phase(\.zero), 5),
+      "zero_grad_s": rounded(phase(\.zero), 5), "cpu_s_per_step": rounded(cpuPerStep, 4),
+      "minor_faults_per_step": faultsPerStep, "buffer_misses_per_step": missesPerStep,
       "tokens_per_s": rounded(tokensPerSecond, 1), "gflops": rounded(gflops, 1),
       "gemm_peak_gflops": rounded(gemmPeak, 1), "mfu": rounded(gflops / gemmPeak, 3),
       "peak_rss_mb": rounded(peakRSS, 1), "estimated_memory_mb": rounded(memory.total, 1),

@@ -17,13 +17,13 @@ final class TensorStorage: @unchecked Sendable {
   /// The owner of mapped memory, or `nil` when this storage allocated `base` itself.
   let mapping: (any AnyObject & Sendable)?
 
-  /// Allocates `count` uninitialised floats, 64-byte aligned.
+  /// Allocates `count` uninitialised floats, 64-byte aligned (large buffers come from
+  /// `BufferCache`).
   @usableFromInline
   init(uninitializedCount count: Int) {
     precondition(count >= 0, "TensorStorage: negative count \(count)")
     self.count = count
-    let bytes = max(count, 1) * MemoryLayout<Float>.stride
-    let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+    let raw = BufferCache.shared.allocate(bytes: Self.byteCount(count))
     base = raw.bindMemory(to: Float.self, capacity: max(count, 1))
     mapping = nil
   }
@@ -45,7 +45,12 @@ final class TensorStorage: @unchecked Sendable {
   /// Whether the memory may be written in place (false for read-only mappings).
   @usableFromInline var isWritable: Bool { mapping == nil }
 
+  /// Bytes allocated for `count` floats.
+  private static func byteCount(_ count: Int) -> Int { max(count, 1) * MemoryLayout<Float>.stride }
+
   deinit {
-    if mapping == nil { UnsafeMutableRawPointer(base).deallocate() }
+    if mapping == nil {
+      BufferCache.shared.release(UnsafeMutableRawPointer(base), bytes: Self.byteCount(count))
+    }
   }
 }

@@ -61,8 +61,10 @@ extension Kernels {
     let pairs = s.batch * s.kvHeads
     if pairs == 0 || T == 0 { return }
     runPairs(pairs, work: pairs * s.group * T * S * D) { range in
-      let dScores = UnsafeMutablePointer<Float>.allocate(capacity: T * S)
-      defer { dScores.deallocate() }
+      let scratchBytes = T * S * MemoryLayout<Float>.stride
+      let dScores = BufferCache.shared.allocate(bytes: scratchBytes)
+        .bindMemory(to: Float.self, capacity: T * S)
+      defer { BufferCache.shared.release(UnsafeMutableRawPointer(dScores), bytes: scratchBytes) }
       for pair in range {
         let b = pair / s.kvHeads
         let g = pair % s.kvHeads
