@@ -72,32 +72,54 @@ public struct AdamW: Optimizer, Sendable, Codable, Equatable {
 
   /// Applies one update to every trainable parameter of `arena` from its gradients; the moments
   /// live in the arena (allocated, zeroed, on the first step).
+  ///
+  /// One vectorised pass over the arena, split over the threads in equal ranges; each range
+  /// walks the parameters it overlaps with their own learning rate and decay. Every element sees
+  /// the same operations in the same order as the scalar formula, so results do not depend on
+  /// the thread count.
   public mutating func update(_ arena: ParameterArena) {
     step += 1
     let t = Double(step)
     let correction1 = 1 - pow(Double(beta1), t)
     let correction2 = Float((1 - pow(Double(beta2), t)).squareRoot())
-    let (b1, b2, eps) = (beta1, beta2, epsilon)
+    let constants = AdamWConstants(
+      beta1: beta1, beta2: beta2, epsilon: epsilon, correction2: correction2)
+    var segments: [AdamWSegment] = []
+    for parameter in arena.parameters where parameter.requiresGradient && parameter.count > 0 {
+      let (lr, decay) = hyperParameters(for: parameter)
+      let segment = AdamWSegment(
+        start: parameter.offset, end: parameter.offset + parameter.count,
+        stepSize: Float(Double(lr) / correction1),
+        decayFactor: decay != 0 ? Float(1 - Double(lr) * Double(decay)) : nil)
+      // Neighbours with the same settings form one run.
+      if let last = segments.last, last.end == segment.start, last.stepSize == segment.stepSize,
+        last.decayFactor == segment.decayFactor
+      {
+        segments[segments.count - 1].end = segment.end
+      } else {
+        segments.append(segment)
+      }
+    }
+    let total = segments.reduce(0) { $0 + $1.end - $1.start }
+    if total == 0 { return }
     arena.withUnsafeMutableBuffers(includingMoments: true) { buffers in
       let p = buffers.values.baseAddress!
       let g = buffers.gradients.baseAddress!
       let m = buffers.firstMoments!.baseAddress!
       let v = buffers.secondMoments!.baseAddress!
-      for parameter in arena.parameters where parameter.requiresGradient {
-        let (lr, decay) = hyperParameters(for: parameter)
-        let stepSize = Float(Double(lr) / correction1)
-        let decayFactor = Float(1 - Double(lr) * Double(decay))
-        let decays = decay != 0
-        let base = parameter.offset
-        parallelFor(parameter.count, grain: 1 << 15) { range in
-          for i in (base + range.lowerBound)..<(base + range.upperBound) {
-            if decays { p[i] *= decayFactor }
-            let gi = g[i]
-            m[i] = b1 * m[i] + (1 - b1) * gi
-            v[i] = b2 * v[i] + (1 - b2) * gi * gi
-            let denominator = v[i].squareRoot() / correction2 + eps
-            p[i] -= stepSize * (m[i] / denominator)
-          }
+      // Positions 0..<total number the trainable elements across the segments in order.
+      parallelFor(total, grain: 1 << 16) { range in
+        var position = 0
+        for segment in segments {
+          let length = segment.end - segment.start
+          defer { position += length }
+          let lower = Swift.max(range.lowerBound, position)
+          let upper = Swift.min(range.upperBound, position + length)
+          if lower >= upper { continue }
+          let first = segment.start + lower - position
+          constants.apply(
+            p: p + first, g: g + first, m: m + first, v: v + first, count: upper - lower,
+            stepSize: segment.stepSize, decayFactor: segment.decayFactor)
         }
       }
     }
@@ -128,3 +150,73 @@ public struct AdamW: Optimizer, Sendable, Codable, Equatable {
 #if canImport(Glibc)
   import Glibc
 #endif
+
+/// A run of arena elements sharing one step size and decay.
+private struct AdamWSegment {
+  var start: Int
+  var end: Int
+  var stepSize: Float
+  /// `1 − lr·decay`, or `nil` when the run does not decay.
+  var decayFactor: Float?
+}
+
+/// The per-step constants of AdamW and its element update.
+private struct AdamWConstants {
+  let beta1: Float
+  let beta2: Float
+  let epsilon: Float
+  let correction2: Float
+
+  /// Updates `count` elements: `p ← p·decay; m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)g·g;
+  /// p ← p − step · m / (√v / c₂ + ε)`, in eight-lane vectors then a scalar tail with the same
+  /// operations (no fused multiply-add, so both give identical bits).
+  @inline(__always)
+  func apply(
+    p: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>,
+    v: UnsafeMutablePointer<Float>, count: Int, stepSize: Float, decayFactor: Float?
+  ) {
+    let (b1, b2, c1, c2) = (beta1, beta2, 1 - beta1, 1 - beta2)
+    let (b1v, b2v, c1v, c2v) = (
+      SIMD8<Float>(repeating: b1), SIMD8<Float>(repeating: b2), SIMD8<Float>(repeating: c1),
+      SIMD8<Float>(repeating: c2)
+    )
+    let correction = SIMD8<Float>(repeating: correction2)
+    let eps = SIMD8<Float>(repeating: epsilon)
+    let stepv = SIMD8<Float>(repeating: stepSize)
+    let decays = decayFactor != nil
+    let decay = decayFactor ?? 1
+    let decayv = SIMD8<Float>(repeating: decay)
+    var i = 0
+    while i + 8 <= count {
+      var pv = Self.load(p + i)
+      if decays { pv = pv * decayv }
+      let gv = Self.load(g + i)
+      let mv = b1v * Self.load(m + i) + c1v * gv
+      let vv = b2v * Self.load(v + i) + c2v * gv * gv
+      Self.store(mv, m + i)
+      Self.store(vv, v + i)
+      let denominator = vv.squareRoot() / correction + eps
+      Self.store(pv - stepv * (mv / denominator), p + i)
+      i += 8
+    }
+    while i < count {
+      if decays { p[i] *= decay }
+      let gi = g[i]
+      m[i] = b1 * m[i] + c1 * gi
+      v[i] = b2 * v[i] + c2 * gi * gi
+      let denominator = v[i].squareRoot() / correction2 + epsilon
+      p[i] -= stepSize * (m[i] / denominator)
+      i += 1
+    }
+  }
+
+  @inline(__always)
+  static func load(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+  }
+
+  @inline(__always)
+  static func store(_ value: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: value, as: SIMD8<Float>.self)
+  }
+}
