@@ -10,6 +10,7 @@ let package = Package(
     .library(name: "MiniTokenize", targets: ["MiniTokenize"]),
     .library(name: "MiniTrain", targets: ["MiniTrain"]),
     .library(name: "MiniDistributed", targets: ["MiniDistributed"]),
+    .library(name: "MiniDemo", targets: ["MiniDemo"]),
     .executable(name: "minillm", targets: ["minillm"]),
   ],
   dependencies: [
@@ -25,6 +26,7 @@ let package = Package(
       providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
     ),
     .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+    .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
     .systemLibrary(
       name: "CSentencePiece",
       pkgConfig: "sentencepiece",
@@ -57,12 +59,14 @@ let package = Package(
       dependencies: ["MiniTensor", "MiniAutograd", "MiniLlama", "MiniTokenize"]
     ),
     .target(name: "MiniDistributed", dependencies: ["MiniTrain", "MiniTensor", "CMPI"]),
+    .target(name: "MiniDemo", dependencies: ["MiniTokenize", "CZlib"], path: "Examples/MiniDemo"),
 
     // Executables.
     .executableTarget(
       name: "minillm",
       dependencies: [
         "MiniTensor", "MiniAutograd", "MiniLlama", "MiniTokenize", "MiniTrain", "MiniDistributed",
+        "MiniDemo",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ],
@@ -99,6 +103,7 @@ let package = Package(
     .testTarget(
       name: "MiniDistributedTests",
       dependencies: ["MiniDistributed", "MiniTrain", "MiniTokenize", "MiniTensor", "TestSupport"]),
+    .testTarget(name: "MiniDemoTests", dependencies: ["MiniDemo", "MiniTokenize", "TestSupport"]),
   ],
   swiftLanguageModes: [.v6],
   cxxLanguageStandard: .cxx17
