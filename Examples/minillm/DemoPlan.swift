@@ -1,0 +1,81 @@
+import Foundation
+
+/// Where the demo puts everything, under its output folder.
+struct DemoLayout {
+  let out: String
+
+  func path(_ components: String...) -> String {
+    components.reduce(out) { ($0 as NSString).appendingPathComponent($1) }
+  }
+
+  var stages: String { path("stages") }
+  var corpus: String { path("corpus") }
+  var corpusTrain: String { path("corpus", "train.jsonl") }
+  var corpusHeldOut: String { path("corpus", "heldout.jsonl") }
+  var tokenizer: String { path("tokenizer") }
+  var pretrainShards: String { path("data", "pretrain") }
+  var heldOutShards: String { path("data", "heldout") }
+  var sftData: String { path("sft-data") }
+  var sftShards: String { path("data", "sft") }
+  var dpoShards: String { path("data", "dpo") }
+  func run(_ name: String) -> String { path("runs", name) }
+  func model(_ run: String) -> String { path("runs", run, "model") }
+  var report: String { path("report.html") }
+  var finalModel: String { path("model") }
+  var gguf: String { path("minillm-demo.gguf") }
+
+  /// Everything the demo writes (what `--fresh` removes).
+  var owned: [String] {
+    [stages, corpus, tokenizer, path("data"), sftData, path("runs"), report, finalModel, gguf]
+  }
+}
+
+/// How the time budget is shared between the training stages.
+///
+/// The fixed stages (corpus, tokenizer, shards, data, evaluation, answers, report, export) take
+/// about `fixedSeconds`; the rest goes to pretraining, SFT and DPO in the ratio 72 : 16 : 12.
+/// Steps follow from the tokens/s a short training benchmark measured on this machine.
+struct DemoPlan: Codable {
+  /// The whole budget.
+  var minutes: Double
+  /// Training tokens/s of the nano preset measured by the probe.
+  var tokensPerSecond: Double
+  /// Sequences per pretraining step and tokens per sequence.
+  var pretrainBatch = 8
+  var sequenceLength = 256
+
+  /// Seconds the fixed stages take on 2 cores (measured; the model is tiny).
+  static let fixedSeconds = 170.0
+  static let shares = (pretrain: 0.72, sft: 0.16, dpo: 0.12)
+
+  var trainingSeconds: Double { max(60, minutes * 60 - Self.fixedSeconds) }
+  var pretrainSeconds: Double { trainingSeconds * Self.shares.pretrain }
+  var sftSeconds: Double { trainingSeconds * Self.shares.sft }
+  var dpoSeconds: Double { trainingSeconds * Self.shares.dpo }
+
+  /// Pretraining steps that fit `pretrainSeconds` (at least 20).
+  var pretrainSteps: Int {
+    max(20, Int(pretrainSeconds * tokensPerSecond / Double(pretrainBatch * sequenceLength)))
+  }
+
+  /// SFT steps that fit `sftSeconds` for samples of `meanTokens` on average, at most
+  /// `maxEpochs` passes over `samples`.
+  func sftSteps(samples: Int, meanTokens: Double, batch: Int, maxEpochs: Double = 8) -> Int {
+    // Short right-padded rows: ~30% padding, and a step of small matrices runs at about 70%
+    // of the probe's rate.
+    let tokensPerStep = Double(batch) * max(8, meanTokens) * 1.3
+    let steps = Int(sftSeconds * tokensPerSecond * 0.7 / tokensPerStep)
+    let cap = Int(maxEpochs * Double(samples) / Double(batch))
+    return max(10, min(steps, max(10, cap)))
+  }
+
+  /// DPO steps that fit `dpoSeconds`: each pair is two rows (chosen, rejected) through the
+  /// policy (forward and backward) and the frozen reference (forward): about 4 row-passes of
+  /// training cost.
+  func dpoSteps(pairs: Int, meanTokens: Double, batch: Int, maxEpochs: Double = 6) -> Int {
+    let tokensPerStep = Double(batch) * max(8, meanTokens) * 1.3 * 4
+    let steps = Int(dpoSeconds * tokensPerSecond * 0.7 / tokensPerStep)
+    let cap = Int(maxEpochs * Double(pairs) / Double(batch))
+    return max(10, min(steps, max(10, cap)))
+  }
+}
