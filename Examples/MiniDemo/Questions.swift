@@ -97,6 +97,9 @@ public struct EvaluationPrompt: Sendable, Hashable {
   public var prompt: String
   /// The reference answer (with `{{name}}`/`{{author}}` placeholders for self-cognition).
   public var reference: String
+  /// Whether the prompt is in the training records (false: a held-out question, to show
+  /// what the model does with a question it never saw).
+  public var trained = true
 
   /// The prompt as a training record.
   var record: InstructionRecord {

@@ -29,7 +29,8 @@ public struct SFTDataBuilder: Sendable {
     public var train: [InstructionRecord]
     /// Held-out records (none of their questions is in `train`).
     public var heldOut: [InstructionRecord]
-    /// The prompts of the before/after table (all in `train`).
+    /// The prompts of the before/after table: the fixed ones (in `train`), then one held-out
+    /// author question when there is one.
     public var evaluation: [EvaluationPrompt]
   }
 
@@ -96,7 +97,13 @@ public struct SFTDataBuilder: Sendable {
       }
     }
     rng.shuffle(&train)
-    return Result(train: train, heldOut: heldOut, evaluation: evaluation)
+    var prompts = evaluation
+    if let unseen = heldOut.first(where: { $0.kind == .poemAuthor }) {
+      prompts.append(
+        EvaluationPrompt(
+          kind: unseen.kind, prompt: unseen.instruction, reference: unseen.output, trained: false))
+    }
+    return Result(train: train, heldOut: heldOut, evaluation: prompts)
   }
 
   /// Writes records as Alpaca JSON lines (`instruction`, `input`, `output`).

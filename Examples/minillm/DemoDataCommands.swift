@@ -127,7 +127,10 @@ struct DemoSFTData: ParsableCommand {
     let dpo = SFTDataBuilder.sample(result.train, count: dpoPrompts, seed: seed &+ 1)
     try SFTDataBuilder.writeAlpaca(dpo, to: path("dpo_prompts.jsonl"))
     let prompts = result.evaluation.map {
-      ["kind": $0.kind.rawValue, "prompt": $0.prompt, "reference": $0.reference]
+      [
+        "kind": $0.kind.rawValue, "prompt": $0.prompt, "reference": $0.reference,
+        "trained": $0.trained ? "yes" : "no",
+      ]
     }
     try JSONSerialization.data(
       withJSONObject: prompts, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]

@@ -8,6 +8,8 @@ struct DemoComparison {
     var prompt: String
     /// The reference answer, placeholders filled.
     var reference: String
+    /// Whether the SFT data holds this question.
+    var trained: Bool
   }
 
   var prompts: [Prompt] = []
@@ -37,7 +39,8 @@ extension DemoPipeline {
         .replacingOccurrences(of: "{{name}}", with: settings.name)
         .replacingOccurrences(of: "{{author}}", with: settings.author)
       return DemoComparison.Prompt(
-        kind: entry["kind"] ?? "", prompt: entry["prompt"] ?? "", reference: reference)
+        kind: entry["kind"] ?? "", prompt: entry["prompt"] ?? "", reference: reference,
+        trained: entry["trained"] != "no")
     }
   }
 
@@ -119,9 +122,9 @@ extension DemoPipeline {
     }
     say("\nGreedy answers:")
     for (index, prompt) in comparison.prompts.enumerated() {
-      say(
-        "  Q: \(prompt.prompt)    (reference: \(prompt.reference.replacingOccurrences(of: "\n", with: " / ")))"
-      )
+      let unseen = prompt.trained ? "" : "  [not in the SFT data]"
+      let reference = prompt.reference.replacingOccurrences(of: "\n", with: " / ")
+      say("  Q: \(prompt.prompt)\(unseen)    (reference: \(reference))")
       for model in models where model.run != "init" {
         guard let answers = comparison.answers[model.label], index < answers.count else { continue }
         let answer = answers[index].replacingOccurrences(of: "\n", with: " / ")

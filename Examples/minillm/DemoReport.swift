@@ -22,6 +22,14 @@ struct DemoReport {
 
   static let colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
 
+  var stageSeconds: Double { summary.stages.map(\.seconds).reduce(0, +) }
+
+  var reusedNote: String {
+    let reused = summary.stages.filter(\.reused).map(\.seconds).reduce(0, +)
+    guard reused > 0 else { return "" }
+    return String(format: "; %.1f of them in an earlier run whose stages were reused", reused / 60)
+  }
+
   func html() -> String {
     let e = htmlEscaped
     let layout = summary.layout
@@ -37,10 +45,10 @@ struct DemoReport {
       </style></head><body>
       <h1>MiniLLM demo</h1>
       <p>From the Chinese texts of <code>fortunes-zh</code> and <code>manpages-zh</code> to a chat
-      model named <b>\(e(summary.settings.name))</b> (author <b>\(e(summary.settings.author))</b>), in
-      \(String(format: "%.1f", summary.elapsed / 60)) minutes of a \(summary.settings.minutes)-minute
-      budget. Every stage below is a <code>minillm</code> command; its exact command line is listed
-      under Stages.</p>
+      model named <b>\(e(summary.settings.name))</b> (author <b>\(e(summary.settings.author))</b>).
+      The stages took \(String(format: "%.1f", stageSeconds / 60)) minutes in all (budget
+      \(summary.settings.minutes) minutes\(reusedNote)). Every stage is a <code>minillm</code>
+      command; the exact command lines are listed under Stages.</p>
 
       """
     page += "<h2>Before and after</h2>\n" + comparisonTable()
@@ -80,7 +88,8 @@ struct DemoReport {
     for model in models { html += "<th>\(e(model.label))</th>" }
     html += "</tr>\n"
     for (index, prompt) in summary.comparison.prompts.enumerated() {
-      html += "<tr><td>\(e(prompt.prompt))</td><td>\(e(prompt.reference))</td>"
+      let unseen = prompt.trained ? "" : "<br><i>(held out: not in the SFT data)</i>"
+      html += "<tr><td>\(e(prompt.prompt))\(unseen)</td><td>\(e(prompt.reference))</td>"
       for model in models {
         let answers = summary.comparison.answers[model.label] ?? []
         let answer = index < answers.count ? answers[index] : ""

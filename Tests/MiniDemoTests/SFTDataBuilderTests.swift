@@ -57,12 +57,15 @@ import Testing
   @Test func evaluationPromptsAreFixedAndTrainedOn() {
     let result = SFTDataBuilder().build(poems: Self.poems, manPages: Self.pages)
     #expect(
-      result.evaluation.map(\.prompt) == [
+      result.evaluation.filter(\.trained).map(\.prompt) == [
         "你是谁？", "“白日依山尽，”的下一句是什么？", "《夜思》的作者是谁？", "命令 ls 是做什么的？",
       ])
-    #expect(result.evaluation.map(\.reference)[1...] == ["黄河入海流。", "《夜思》的作者是李白。", "ls 命令：列出目录内容。"])
+    #expect(
+      result.evaluation.filter(\.trained).map(\.reference)[1...] == [
+        "黄河入海流。", "《夜思》的作者是李白。", "ls 命令：列出目录内容。",
+      ])
     let trained = Set(result.train.map(\.instruction))
-    #expect(result.evaluation.allSatisfy { trained.contains($0.prompt) })
+    #expect(result.evaluation.allSatisfy { trained.contains($0.prompt) == $0.trained })
   }
 
   @Test func continuationsFollowTheVerse() {
