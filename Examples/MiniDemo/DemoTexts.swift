@@ -5,7 +5,8 @@ import Foundation
 public struct DemoTexts: Sendable {
   /// Tang poems (`tang300`) then Song ci (`song100`), in file order.
   public var poems: [Poem]
-  /// The records of the `chinese` fortune file: proverbs, classics, quotations.
+  /// The records of the `chinese` fortune file: proverbs, classics, quotations (tidied: tables
+  /// drawn with box characters become plain rows, indentation goes).
   public var sayings: [String]
   /// The `zh_CN` man pages that have prose, sorted by path (aliases, i.e. symlinks, skipped).
   public var manPages: [ManPage]
@@ -66,7 +67,8 @@ public struct DemoTexts: Sendable {
       }
     }
     if let path = fortuneFiles["chinese"] {
-      texts.sayings = try FortuneFile.read(path: path)
+      texts.sayings = try FortuneFile.read(path: path).map(TerminalText.tidied)
+        .filter { !$0.isEmpty }
     }
     for path in manPageFiles.sorted() {
       if PackageFiles.isSymbolicLink(path) {

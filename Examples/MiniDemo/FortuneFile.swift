@@ -54,4 +54,39 @@ public enum TerminalText {
     }
     return String(result)
   }
+
+  /// `text` with box-drawing tables turned into plain rows: box-drawing characters
+  /// (U+2500–U+257F) and no-break spaces become spaces, runs of spaces shrink to one, lines are
+  /// trimmed, lines left empty by a table border are dropped, and blank lines never repeat.
+  public static func tidied(_ text: String) -> String {
+    var lines: [String] = []
+    for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+      var hadBox = false
+      var plain = String.UnicodeScalarView()
+      var lastWasSpace = true
+      for scalar in line.unicodeScalars {
+        var scalar = scalar
+        if (0x2500...0x257F).contains(scalar.value) {
+          hadBox = true
+          scalar = " "
+        } else if scalar == "\u{A0}" || scalar == "\t" {
+          scalar = " "
+        }
+        if scalar == " " {
+          if lastWasSpace { continue }
+          lastWasSpace = true
+        } else {
+          lastWasSpace = false
+        }
+        plain.append(scalar)
+      }
+      let trimmed = String(plain).trimmingCharacters(in: .whitespaces)
+      if trimmed.isEmpty {
+        if hadBox || lines.last?.isEmpty != false { continue }
+      }
+      lines.append(trimmed)
+    }
+    while lines.last?.isEmpty == true { lines.removeLast() }
+    return lines.joined(separator: "\n")
+  }
 }

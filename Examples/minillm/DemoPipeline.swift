@@ -163,7 +163,7 @@ struct DemoPipeline {
       return [
         [
           "sft", "--model", layout.model("pretrain"), "--data", layout.sftShards, "--out",
-          layout.run("sft"), "--steps", "\(steps)", "--batch-size", "\(sftBatch)", "--lr", "1e-3",
+          layout.run("sft"), "--steps", "\(steps)", "--batch-size", "\(sftBatch)", "--lr", "5e-4",
           "--min-lr", "1e-4", "--warmup-steps", "\(max(3, steps / 20))",
           "--eval-every", "\(max(1, steps / 5))", "--eval-batches", "4",
           "--save-every", "\(max(1, steps / 2))", "--seed", "\(settings.seed)",

@@ -41,6 +41,10 @@ let installedTexts: DemoTexts? = {
     #expect(
       texts.sayings.allSatisfy { !$0.isEmpty && !$0.contains("\u{1B}") && !$0.contains("\n%\n") })
     #expect(texts.sayings.first?.hasPrefix("要有礼貌") == true)
+    let boxDrawing = texts.sayings.filter {
+      $0.unicodeScalars.contains { (0x2500...0x257F).contains($0.value) }
+    }
+    #expect(boxDrawing.isEmpty, "\(boxDrawing.count) sayings keep table borders")
   }
 
   @Test func manPagesAreProseWithoutRoff() throws {

@@ -69,6 +69,22 @@ import Testing
     #expect(TerminalText.stripped("无颜色") == "无颜色")
   }
 
+  @Test func tablesBecomePlainRows() {
+    let table = """
+      表 1.9. 时间戳类型列表
+
+          ┌─────┬──────┐
+          │类型 │ 含义 │
+          ├─────┼──────┤
+          │mtime│修改时间\u{A0}\u{A0}│
+          └─────┴──────┘
+
+
+      下一段
+      """
+    #expect(TerminalText.tidied(table) == "表 1.9. 时间戳类型列表\n\n类型 含义\nmtime 修改时间\n\n下一段")
+  }
+
   @Test func parsesTangAndSongHeaders() throws {
     let tang = try #require(
       Poem(record: "《登鹳雀楼》\n作者：王之涣\n白日依山尽，黄河入海流。\n欲穷千里目，更上一层楼。", collection: "tang300"))
