@@ -59,7 +59,9 @@ let package = Package(
       dependencies: ["MiniTensor", "MiniAutograd", "MiniLlama", "MiniTokenize"]
     ),
     .target(name: "MiniDistributed", dependencies: ["MiniTrain", "MiniTensor", "CMPI"]),
-    .target(name: "MiniDemo", dependencies: ["MiniTokenize", "CZlib"], path: "Examples/MiniDemo"),
+    .target(
+      name: "MiniDemo", dependencies: ["MiniTensor", "MiniTokenize", "CZlib"],
+      path: "Examples/MiniDemo"),
 
     // Executables.
     .executableTarget(

@@ -1,4 +1,5 @@
 import Foundation
+import MiniTensor
 
 /// The demo's pretraining corpus: one document per poem, saying and man page, split into a
 /// training and a held-out part by a hash of each document's text.
@@ -113,25 +114,5 @@ public struct JSONLines: Sendable {
   }
 
   /// `string` as a JSON string literal (UTF-8 kept, control characters escaped).
-  public static func quoted(_ string: String) -> String {
-    var out = "\""
-    for scalar in string.unicodeScalars {
-      switch scalar {
-      case "\"": out += "\\\""
-      case "\\": out += "\\\\"
-      case "\n": out += "\\n"
-      case "\r": out += "\\r"
-      case "\t": out += "\\t"
-      default:
-        if scalar.value < 0x20 || scalar.value == 0x2028 || scalar.value == 0x2029 {
-          out +=
-            "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
-            + String(scalar.value, radix: 16)
-        } else {
-          out.unicodeScalars.append(scalar)
-        }
-      }
-    }
-    return out + "\""
-  }
+  public static func quoted(_ string: String) -> String { jsonStringLiteral(string) }
 }
