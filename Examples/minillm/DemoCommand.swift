@@ -78,12 +78,21 @@ struct DemoRun: ParsableCommand {
     try prepareFolder(layout)
     var pipeline = try DemoPipeline(settings: settings)
     let summary = try pipeline.run()
-    say("\n== Done in \(String(format: "%.1f", summary.elapsed / 60)) minutes")
+    let stageMinutes = summary.stages.map(\.seconds).reduce(0, +) / 60
+    let reused = summary.stages.filter(\.reused).isEmpty ? "" : " (some reused from an earlier run)"
+    say(
+      "\n== Done: this run took \(String(format: "%.1f", summary.elapsed / 60)) minutes; the stages "
+        + "\(String(format: "%.1f", stageMinutes)) minutes in all\(reused)")
     for stage in summary.stages {
       let note = stage.reused ? "  (reused)" : ""
       say(
         "  \(stage.name.padding(toLength: 16, withPad: " ", startingAt: 0)) \(String(format: "%7.1f", stage.seconds)) s\(note)"
       )
+    }
+    for row in DemoReport(summary: summary).trainingFigures() {
+      let figures = zip(DemoReport.trainingColumns, row.cells).filter { !$1.isEmpty }
+        .map { $0.isEmpty ? $1 : "\($0) \($1)" }
+      say("  \(row.label): " + figures.joined(separator: ", "))
     }
     say("report:     \(layout.report)")
     if FileManager.default.fileExists(atPath: layout.finalModel) {

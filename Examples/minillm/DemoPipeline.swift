@@ -189,7 +189,8 @@ struct DemoPipeline {
           layout.path("sft-data", "dpo_prompts.jsonl"), "--template", "chatml", "--max-length",
           "256",
           "--name", settings.name, "--author", settings.author, "--generate-rejected", "--model",
-          layout.model("sft"), "--seed", "\(settings.seed)", "--output", layout.dpoShards,
+          layout.model("sft"), "--seed", "\(settings.seed)", "--max-new-tokens", "64", "--output",
+          layout.dpoShards,
           "--overwrite",
         ]
       ]

@@ -71,10 +71,11 @@ struct DemoPlan: Codable {
 
   /// DPO steps that fit `dpoSeconds`: each pair is two rows (chosen, rejected) of
   /// `meanTokens`, trained through the policy and run forward through the frozen reference
-  /// (a third of a training pass).
+  /// (a third of a training pass); measured at about 0.8× the probe's rate, the reference
+  /// pass over every pair before training included.
   func dpoSteps(pairs: Int, meanTokens: Double, batch: Int, maxEpochs: Double = 6) -> Int {
     let tokensPerStep = Double(batch) * 2 * max(8, meanTokens) * 4 / 3
-    let steps = Int(dpoSeconds * tokensPerSecond * 1.1 / tokensPerStep)
+    let steps = Int(dpoSeconds * tokensPerSecond * 0.8 / tokensPerStep)
     let cap = Int(maxEpochs * Double(pairs) / Double(batch))
     return max(10, min(steps, max(10, cap)))
   }

@@ -169,10 +169,10 @@ struct DemoReport {
     return plots
   }
 
-  func trainingTable() -> String {
-    var html =
-      "<table><tr><th>run</th><th>steps</th><th>tokens</th><th>seconds</th><th>tokens/s</th><th>final loss</th><th>last held-out loss</th><th>extra</th></tr>\n"
-    for run in summary.trainingRuns {
+  /// Per training run: steps, tokens, seconds, tokens/s, final loss, last held-out loss and,
+  /// for DPO, the reward accuracy.
+  func trainingFigures() -> [(label: String, cells: [String])] {
+    summary.trainingRuns.map { run in
       let steps = records(run.run).filter { $0["event"] == nil && $0["loss"] != nil }
       let tokens = steps.compactMap { $0["tokens"] as? Int }.reduce(0, +)
       let seconds = (steps.last?["elapsed"] as? NSNumber)?.doubleValue ?? 0
@@ -181,14 +181,35 @@ struct DemoReport {
       var extra = ""
       let accuracy = series(run.run, "reward_accuracy").suffix(10).map(\.y)
       if !accuracy.isEmpty {
-        extra =
-          "reward accuracy (last 10 steps) \(String(format: "%.2f", accuracy.reduce(0, +) / Double(accuracy.count)))"
+        extra = String(
+          format: "reward accuracy %.2f (mean of the last %d steps)",
+          accuracy.reduce(0, +) / Double(accuracy.count), accuracy.count)
       }
-      html += "<tr><td>\(htmlEscaped(run.label))</td><td>\(steps.count)</td><td>\(tokens)</td>"
-      html += "<td>\(String(format: "%.0f", seconds))</td>"
-      html += "<td>\(seconds > 0 ? String(format: "%.0f", Double(tokens) / seconds) : "")</td>"
-      html += "<td>\(loss.map { String(format: "%.3f", $0) } ?? "")</td>"
-      html += "<td>\(heldOut.map { String(format: "%.3f", $0) } ?? "")</td><td>\(extra)</td></tr>\n"
+      if let held = series(run.run, "eval_reward_accuracy").last?.y {
+        extra += String(format: "; held-out pairs %.2f", held)
+      }
+      return (
+        run.label,
+        [
+          "\(steps.count)", "\(tokens)", String(format: "%.0f", seconds),
+          seconds > 0 ? String(format: "%.0f", Double(tokens) / seconds) : "",
+          loss.map { String(format: "%.3f", $0) } ?? "",
+          heldOut.map { String(format: "%.3f", $0) } ?? "", extra,
+        ]
+      )
+    }
+  }
+
+  static let trainingColumns = [
+    "steps", "tokens", "seconds", "tokens/s", "final loss", "last held-out loss", "",
+  ]
+
+  func trainingTable() -> String {
+    var html = "<table><tr><th>run</th>"
+    html += Self.trainingColumns.map { "<th>\($0)</th>" }.joined() + "</tr>\n"
+    for row in trainingFigures() {
+      html += "<tr><td>\(htmlEscaped(row.label))</td>"
+      html += row.cells.map { "<td>\(htmlEscaped($0))</td>" }.joined() + "</tr>\n"
     }
     return html + "</table>\n"
   }
