@@ -94,7 +94,7 @@ struct DemoSFTData: ParsableCommand {
   var continuationsPerPoem = 2
 
   @Option(help: "Questions in dpo_prompts.jsonl.")
-  var dpoPrompts = 200
+  var dpoPrompts = 300
 
   func validate() throws {
     guard (0...50).contains(heldOutPercent) else {

@@ -208,7 +208,7 @@ struct DemoPipeline {
       return [
         [
           "dpo", "--model", layout.model("sft"), "--data", layout.dpoShards, "--out",
-          layout.run("dpo"), "--steps", "\(steps)", "--batch-size", "\(dpoBatch)", "--lr", "1e-4",
+          layout.run("dpo"), "--steps", "\(steps)", "--batch-size", "\(dpoBatch)", "--lr", "2e-5",
           "--warmup-steps", "\(max(2, steps / 10))", "--beta", "0.1",
           "--eval-every", "\(max(1, steps / 4))", "--save-every", "\(max(1, steps / 2))",
           "--seed", "\(settings.seed)",

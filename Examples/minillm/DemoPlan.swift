@@ -33,7 +33,7 @@ struct DemoLayout {
 /// How the time budget is shared between the training stages.
 ///
 /// The fixed stages (corpus, tokenizer, shards, data, evaluation, answers, report, export) take
-/// about `fixedSeconds`; the rest goes to pretraining, SFT and DPO in the ratio 64 : 22 : 14.
+/// about `fixedSeconds`; the rest goes to pretraining, SFT and DPO in the ratio 70 : 22 : 8.
 /// Steps follow from the tokens/s a short training benchmark measured on this machine.
 struct DemoPlan: Codable {
   /// The whole budget.
@@ -46,16 +46,19 @@ struct DemoPlan: Codable {
 
   /// Seconds the fixed stages take on 2 cores (measured; the model is tiny).
   static let fixedSeconds = 120.0
-  static let shares = (pretrain: 0.64, sft: 0.22, dpo: 0.14)
+  static let shares = (pretrain: 0.70, sft: 0.22, dpo: 0.08)
 
   var trainingSeconds: Double { max(60, minutes * 60 - Self.fixedSeconds) }
   var pretrainSeconds: Double { trainingSeconds * Self.shares.pretrain }
   var sftSeconds: Double { trainingSeconds * Self.shares.sft }
   var dpoSeconds: Double { trainingSeconds * Self.shares.dpo }
 
-  /// Pretraining steps that fit `pretrainSeconds` (at least 20).
+  /// Pretraining steps that fit `pretrainSeconds` (at least 20). A long run reaches about 0.8×
+  /// the probe's rate: evaluations, checkpoints and the load of other programs, which the few
+  /// probe steps miss.
   var pretrainSteps: Int {
-    max(20, Int(pretrainSeconds * tokensPerSecond / Double(pretrainBatch * sequenceLength)))
+    let rate = 0.8 * tokensPerSecond
+    return max(20, Int(pretrainSeconds * rate / Double(pretrainBatch * sequenceLength)))
   }
 
   /// SFT steps that fit `sftSeconds` for samples of `meanTokens` on average, at most
@@ -69,11 +72,12 @@ struct DemoPlan: Codable {
     return max(10, min(steps, max(10, cap)))
   }
 
-  /// DPO steps that fit `dpoSeconds`: each pair is two rows (chosen, rejected) of
+  /// DPO steps that fit `dpoSeconds`, at most `maxEpochs` passes (more drives the loss to 0 and
+  /// the policy's text to noise on this small model): each pair is two rows (chosen, rejected) of
   /// `meanTokens`, trained through the policy and run forward through the frozen reference
   /// (a third of a training pass); measured at about 0.8× the probe's rate, the reference
   /// pass over every pair before training included.
-  func dpoSteps(pairs: Int, meanTokens: Double, batch: Int, maxEpochs: Double = 6) -> Int {
+  func dpoSteps(pairs: Int, meanTokens: Double, batch: Int, maxEpochs: Double = 2) -> Int {
     let tokensPerStep = Double(batch) * 2 * max(8, meanTokens) * 4 / 3
     let steps = Int(dpoSeconds * tokensPerSecond * 0.8 / tokensPerStep)
     let cap = Int(maxEpochs * Double(pairs) / Double(batch))
