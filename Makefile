@@ -15,6 +15,7 @@ endif
 
 BUILD_FLAGS = -c $(CONFIG) $(CPU_FLAGS)
 DEMO_ARGS ?=
+DEMO_MINUTES ?= 15
 
 .PHONY: all bootstrap build test lint format demo bench clean
 
@@ -36,8 +37,15 @@ lint:
 format:
 	$(SWIFT) format --in-place --recursive --parallel Package.swift Sources Examples Tests
 
-demo: build
-	$(SWIFT) run $(BUILD_FLAGS) --skip-build minillm demo $(DEMO_ARGS)
+# `make demo` as a whole (bootstrap and build included) aims at DEMO_MINUTES: the demo gets the
+# minutes the build left (at least 5). `DEMO_ARGS="--minutes M"` overrides that.
+demo:
+	@start=$$(date +%s); \
+	scripts/bootstrap && $(SWIFT) build $(BUILD_FLAGS) && \
+	minutes=$$(awk -v s=$$start -v now=$$(date +%s) -v m=$(DEMO_MINUTES) \
+	  'BEGIN { r = m - (now - s) / 60; if (r < 5) r = 5; printf "%.1f", r }') && \
+	echo "make demo: $$minutes of $(DEMO_MINUTES) minutes left for minillm demo" && \
+	$(SWIFT) run $(BUILD_FLAGS) --skip-build minillm demo --minutes $$minutes $(DEMO_ARGS)
 
 bench: build
 	$(SWIFT) run $(BUILD_FLAGS) --skip-build minillm bench gemm

@@ -1,5 +1,6 @@
 import Foundation
 import MiniTokenize
+import MiniTrain
 
 /// The demo's stages, each a real `minillm` command run as a child process.
 struct DemoPipeline {
@@ -90,8 +91,9 @@ struct DemoPipeline {
     let plan = DemoPlan(minutes: settings.minutes, tokensPerSecond: tokensPerSecond)
     self.plan = plan
     say(
-      "plan: \(Int(tokensPerSecond)) tok/s; pretrain \(plan.pretrainSteps) steps (~\(Int(plan.pretrainSeconds)) s), "
-        + "SFT ~\(Int(plan.sftSeconds)) s, DPO ~\(Int(plan.dpoSeconds)) s of a \(settings.minutes)-minute budget"
+      "plan: probe \(Int(tokensPerSecond)) tok/s; pretrain \(plan.pretrainSteps) steps "
+        + "(~\(Int(plan.pretrainSeconds)) s of a \(settings.minutes)-minute budget); "
+        + "SFT and DPO are sized from the time left when they start"
     )
     try runner.stage(
       "06-init", "Untrained model (step 0) for the baseline loss",
@@ -121,6 +123,18 @@ struct DemoPipeline {
       ]
     }
     models.append(("pretrained", "pretrain"))
+  }
+
+  /// Tokens/s that pretraining reached (from its metrics), nil before it ran.
+  var pretrainingRate: Double? {
+    let records = MetricsLog.read(
+      path: (layout.run("pretrain") as NSString).appendingPathComponent("metrics.jsonl")
+    ).filter { $0["event"] == nil && $0["loss"] != nil }
+    let tokens = records.compactMap { $0["tokens"] as? Int }.reduce(0, +)
+    guard let seconds = (records.last?["elapsed"] as? NSNumber)?.doubleValue, seconds > 0,
+      tokens > 0
+    else { return nil }
+    return Double(tokens) / seconds
   }
 
   /// `--resume` when an interrupted run left checkpoints, else `--overwrite`.
@@ -153,13 +167,19 @@ struct DemoPipeline {
       return
     }
     let sftBatch = 16
+    let withDPO =
+      runner.supports(["data", "dpo"], mentioning: "--generate-rejected")
+      && runner.supports(["dpo"])
     try runner.stage(
       "09-sft", "SFT: fine-tune the pretrained model", produces: [layout.model("sft")]
     ) {
       let index = try SFTShardIndex.read(directory: layout.sftShards)
-      let steps = plan.sftSteps(
-        samples: index.kept, meanTokens: Double(index.tokens) / Double(max(1, index.kept)),
-        batch: sftBatch)
+      let seconds = plan.sftSeconds(elapsed: runner.stageSeconds, withDPO: withDPO)
+      let rate = pretrainingRate ?? plan.tokensPerSecond
+      let steps = DemoPlan.sftSteps(
+        seconds: seconds, rate: rate, samples: index.kept,
+        meanTokens: Double(index.tokens) / Double(max(1, index.kept)), batch: sftBatch)
+      say("plan: SFT \(steps) steps in ~\(Int(seconds)) s at \(Int(rate)) tok/s")
       return [
         [
           "sft", "--model", layout.model("pretrain"), "--data", layout.sftShards, "--out",
@@ -171,9 +191,7 @@ struct DemoPipeline {
       ]
     }
     models.append(("SFT", "sft"))
-    guard runner.supports(["data", "dpo"], mentioning: "--generate-rejected"),
-      runner.supports(["dpo"])
-    else {
+    guard withDPO else {
       say(
         "\n== DPO: `minillm dpo` or `data dpo --generate-rejected` is not in this build; skipping DPO"
       )
@@ -204,7 +222,11 @@ struct DemoPipeline {
       let meanTokens =
         Double(2 * index.promptTokens + index.chosenTokens + index.rejectedTokens)
         / Double(2 * pairs)
-      let steps = plan.dpoSteps(pairs: pairs, meanTokens: meanTokens, batch: dpoBatch)
+      let seconds = plan.dpoSeconds(elapsed: runner.stageSeconds)
+      let rate = pretrainingRate ?? plan.tokensPerSecond
+      let steps = DemoPlan.dpoSteps(
+        seconds: seconds, rate: rate, pairs: pairs, meanTokens: meanTokens, batch: dpoBatch)
+      say("plan: DPO \(steps) steps in ~\(Int(seconds)) s at \(Int(rate)) tok/s")
       return [
         [
           "dpo", "--model", layout.model("sft"), "--data", layout.dpoShards, "--out",

@@ -34,7 +34,10 @@ struct DemoLayout {
 ///
 /// The fixed stages (corpus, tokenizer, shards, data, evaluation, answers, report, export) take
 /// about `fixedSeconds`; the rest goes to pretraining, SFT and DPO in the ratio 70 : 22 : 8.
-/// Steps follow from the tokens/s a short training benchmark measured on this machine.
+/// Pretraining steps follow from the tokens/s a short training benchmark measured on this
+/// machine. SFT and DPO are sized when they start, from the time the budget still has and the
+/// rate pretraining really reached, so a slow (or busy) machine gives them fewer steps instead of
+/// overrunning the budget.
 struct DemoPlan: Codable {
   /// The whole budget.
   var minutes: Double
@@ -46,12 +49,15 @@ struct DemoPlan: Codable {
 
   /// Seconds the fixed stages take on 2 cores (measured; the model is tiny).
   static let fixedSeconds = 120.0
+  /// Seconds the stages after DPO take (comparison, export, reports), and after SFT (DPO pairs,
+  /// the DPO run's start, and those).
+  static let secondsAfterDPO = 50.0
+  static let secondsAfterSFT = 90.0
   static let shares = (pretrain: 0.70, sft: 0.22, dpo: 0.08)
 
-  var trainingSeconds: Double { max(60, minutes * 60 - Self.fixedSeconds) }
+  var budgetSeconds: Double { minutes * 60 }
+  var trainingSeconds: Double { max(60, budgetSeconds - Self.fixedSeconds) }
   var pretrainSeconds: Double { trainingSeconds * Self.shares.pretrain }
-  var sftSeconds: Double { trainingSeconds * Self.shares.sft }
-  var dpoSeconds: Double { trainingSeconds * Self.shares.dpo }
 
   /// Pretraining steps that fit `pretrainSeconds` (at least 20). A long run reaches about 0.8×
   /// the probe's rate: evaluations, checkpoints and the load of other programs, which the few
@@ -61,25 +67,43 @@ struct DemoPlan: Codable {
     return max(20, Int(pretrainSeconds * rate / Double(pretrainBatch * sequenceLength)))
   }
 
-  /// SFT steps that fit `sftSeconds` for samples of `meanTokens` on average, at most
-  /// `maxEpochs` passes over `samples`.
-  func sftSteps(samples: Int, meanTokens: Double, batch: Int, maxEpochs: Double = 8) -> Int {
-    // Measured: SFT on short samples runs at about 1.1× the probe's tokens/s (short rows make
-    // attention cheap; padding is small with length-grouped batches).
+  /// Seconds for SFT once `elapsed` seconds of stages are done: what the budget still has after
+  /// the later stages, shared with DPO in the ratio of their shares when DPO follows.
+  func sftSeconds(elapsed: Double, withDPO: Bool) -> Double {
+    let left = budgetSeconds - elapsed - (withDPO ? Self.secondsAfterSFT : Self.secondsAfterDPO)
+    let share = withDPO ? Self.shares.sft / (Self.shares.sft + Self.shares.dpo) : 1
+    return max(20, left * share)
+  }
+
+  /// Seconds for DPO once `elapsed` seconds of stages are done.
+  func dpoSeconds(elapsed: Double) -> Double {
+    max(15, budgetSeconds - elapsed - Self.secondsAfterDPO)
+  }
+
+  /// SFT steps of `batch` samples of `meanTokens` on average that fit `seconds` at `rate`
+  /// tokens/s (pretraining's; SFT's short rows run at about the same rate), at most
+  /// `maxEpochs` passes over `samples`, at least 10.
+  static func sftSteps(
+    seconds: Double, rate: Double, samples: Int, meanTokens: Double, batch: Int,
+    maxEpochs: Double = 8
+  ) -> Int {
     let tokensPerStep = Double(batch) * max(8, meanTokens)
-    let steps = Int(sftSeconds * tokensPerSecond * 1.1 / tokensPerStep)
+    let steps = Int(seconds * rate / tokensPerStep)
     let cap = Int(maxEpochs * Double(samples) / Double(batch))
     return max(10, min(steps, max(10, cap)))
   }
 
-  /// DPO steps that fit `dpoSeconds`, at most `maxEpochs` passes (more drives the loss to 0 and
-  /// the policy's text to noise on this small model): each pair is two rows (chosen, rejected) of
-  /// `meanTokens`, trained through the policy and run forward through the frozen reference
-  /// (a third of a training pass); measured at about 0.8× the probe's rate, the reference
-  /// pass over every pair before training included.
-  func dpoSteps(pairs: Int, meanTokens: Double, batch: Int, maxEpochs: Double = 2) -> Int {
+  /// DPO steps that fit `seconds` at `rate` (pretraining's tokens/s), at most `maxEpochs`
+  /// passes (more drives the loss to 0 and the policy's text to noise on this small model).
+  /// Each pair is two rows (chosen, rejected) of `meanTokens`, trained through the policy and
+  /// run forward through the frozen reference (a third of a training pass); measured at about
+  /// 0.85× pretraining's rate, the reference pass over every pair before training included.
+  static func dpoSteps(
+    seconds: Double, rate: Double, pairs: Int, meanTokens: Double, batch: Int,
+    maxEpochs: Double = 2
+  ) -> Int {
     let tokensPerStep = Double(batch) * 2 * max(8, meanTokens) * 4 / 3
-    let steps = Int(dpoSeconds * tokensPerSecond * 0.8 / tokensPerStep)
+    let steps = Int(seconds * rate * 0.85 / tokensPerStep)
     let cap = Int(maxEpochs * Double(pairs) / Double(batch))
     return max(10, min(steps, max(10, cap)))
   }

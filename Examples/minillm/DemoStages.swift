@@ -54,6 +54,9 @@ final class DemoStageRunner {
   /// Seconds since the runner was made.
   var elapsed: Double { Date().timeIntervalSince(started) }
 
+  /// Seconds of every stage so far, reused ones at the time they took when they ran.
+  var stageSeconds: Double { records.map(\.seconds).reduce(0, +) }
+
   /// Seconds the reused stages took when they ran.
   var reusedSeconds: Double { records.filter(\.reused).map(\.seconds).reduce(0, +) }
 
