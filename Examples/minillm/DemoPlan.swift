@@ -33,11 +33,11 @@ struct DemoLayout {
 /// How the time budget is shared between the training stages.
 ///
 /// The fixed stages (corpus, tokenizer, shards, data, evaluation, answers, report, export) take
-/// about `fixedSeconds`; the rest goes to pretraining, SFT and DPO in the ratio 70 : 22 : 8.
-/// Pretraining steps follow from the tokens/s a short training benchmark measured on this
-/// machine. SFT and DPO are sized when they start, from the time the budget still has and the
-/// rate pretraining really reached, so a slow (or busy) machine gives them fewer steps instead of
-/// overrunning the budget.
+/// about `fixedSeconds`; 72% of the rest goes to pretraining, whose steps follow from the
+/// tokens/s a short training benchmark measured on this machine. SFT and DPO are sized when they
+/// start, from the time the budget still has and the rate pretraining really reached (DPO is
+/// short: at most 2 passes over its pairs), so a slow (or busy) machine gives them fewer steps
+/// instead of overrunning the budget.
 struct DemoPlan: Codable {
   /// The whole budget.
   var minutes: Double
@@ -50,14 +50,15 @@ struct DemoPlan: Codable {
   /// Seconds the fixed stages take on 2 cores (measured; the model is tiny).
   static let fixedSeconds = 120.0
   /// Seconds the stages after DPO take (comparison, export, reports), and after SFT (DPO pairs,
-  /// the DPO run's start, and those).
+  /// DPO itself, which makes at most 2 short passes over its pairs, and those).
   static let secondsAfterDPO = 50.0
-  static let secondsAfterSFT = 90.0
-  static let shares = (pretrain: 0.70, sft: 0.22, dpo: 0.08)
+  static let secondsAfterSFT = 140.0
+  /// Pretraining's share of the training time; SFT gets what is left before DPO.
+  static let pretrainShare = 0.72
 
   var budgetSeconds: Double { minutes * 60 }
   var trainingSeconds: Double { max(60, budgetSeconds - Self.fixedSeconds) }
-  var pretrainSeconds: Double { trainingSeconds * Self.shares.pretrain }
+  var pretrainSeconds: Double { trainingSeconds * Self.pretrainShare }
 
   /// Pretraining steps that fit `pretrainSeconds` (at least 20). A long run reaches about 0.8×
   /// the probe's rate: evaluations, checkpoints and the load of other programs, which the few
@@ -68,11 +69,9 @@ struct DemoPlan: Codable {
   }
 
   /// Seconds for SFT once `elapsed` seconds of stages are done: what the budget still has after
-  /// the later stages, shared with DPO in the ratio of their shares when DPO follows.
+  /// the later stages.
   func sftSeconds(elapsed: Double, withDPO: Bool) -> Double {
-    let left = budgetSeconds - elapsed - (withDPO ? Self.secondsAfterSFT : Self.secondsAfterDPO)
-    let share = withDPO ? Self.shares.sft / (Self.shares.sft + Self.shares.dpo) : 1
-    return max(20, left * share)
+    max(20, budgetSeconds - elapsed - (withDPO ? Self.secondsAfterSFT : Self.secondsAfterDPO))
   }
 
   /// Seconds for DPO once `elapsed` seconds of stages are done.
