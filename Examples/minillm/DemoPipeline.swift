@@ -82,7 +82,7 @@ struct DemoPipeline {
     ) {
       [
         [
-          "bench", "train", "--preset", "nano", "--steps", "3", "--warmup", "1", "--batch-size",
+          "bench", "train", "--preset", "nano", "--steps", "8", "--warmup", "3", "--batch-size",
           "8", "--gemm-seconds", "0.2",
         ]
       ]
