@@ -105,7 +105,8 @@ let package = Package(
     .testTarget(
       name: "MiniDistributedTests",
       dependencies: ["MiniDistributed", "MiniTrain", "MiniTokenize", "MiniTensor", "TestSupport"]),
-    .testTarget(name: "MiniDemoTests", dependencies: ["MiniDemo", "MiniTokenize", "TestSupport"]),
+    .testTarget(
+      name: "MiniDemoTests", dependencies: ["MiniDemo", "MiniLlama", "MiniTokenize", "TestSupport"]),
   ],
   swiftLanguageModes: [.v6],
   cxxLanguageStandard: .cxx17

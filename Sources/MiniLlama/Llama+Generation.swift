@@ -56,8 +56,8 @@ extension Llama {
     return generated
   }
 
-  /// The logits of the next token after each prefix of `tokens`, recomputing the whole sequence
-  /// without a cache (the reference the cached path must equal).
+  /// The logits of the token after `tokens`, recomputing the whole sequence without a cache (the
+  /// reference the cached path must equal).
   public func nextTokenLogits(_ tokens: [Int32]) -> [Float] {
     let logits = self(tokens).value.reshaped([-1, config.vocabSize])
     return logits[row: tokens.count - 1].scalars

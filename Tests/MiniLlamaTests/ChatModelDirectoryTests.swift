@@ -1,6 +1,7 @@
 import Foundation
 import MiniLlama
 import MiniTokenize
+import TestSupport
 import Testing
 
 @Suite("Chat model directory")

@@ -2,6 +2,7 @@ import Foundation
 import MiniLlama
 import MiniTensor
 import MiniTokenize
+import TestSupport
 
 /// A few KB of mixed Chinese and English lines to train a tiny tokenizer on.
 func chatTrainingLines(count: Int = 300) -> [String] {

@@ -1,5 +1,6 @@
 import Foundation
 import MiniLlama
+import TestSupport
 import Testing
 
 /// Our GGUF files read by the reference Python `gguf` package (llama.cpp's gguf-py).

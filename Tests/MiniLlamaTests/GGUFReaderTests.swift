@@ -1,5 +1,6 @@
 import Foundation
 import MiniLlama
+import TestSupport
 import Testing
 
 /// Builds GGUF bytes by hand, including malformed ones.

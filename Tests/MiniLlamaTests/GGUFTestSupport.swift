@@ -2,6 +2,7 @@ import Foundation
 import MiniLlama
 import MiniTensor
 import MiniTokenize
+import TestSupport
 import Testing
 
 /// Model directories for the GGUF tests: a fixture's architecture with seeded random weights,
@@ -91,61 +92,6 @@ func jsonString(_ text: String) -> String {
     }
   }
   return result + "\""
-}
-
-/// Runs a Python interpreter on a script; gives its standard output, or the reason it could not.
-struct PythonRunner {
-  /// The interpreter (an absolute path or a name looked up on `PATH`).
-  let executable: String
-
-  /// The interpreter named by the environment variable `variable`, else `python3`, if it can
-  /// import every module of `modules`; otherwise the reason, to print when skipping.
-  static func find(importing modules: [String], variable: String) -> Result<PythonRunner, Skip> {
-    var candidates: [String] = []
-    if let named = ProcessInfo.processInfo.environment[variable], !named.isEmpty {
-      candidates.append(named)
-    }
-    candidates.append("python3")
-    var reasons: [String] = []
-    for candidate in candidates {
-      let runner = PythonRunner(executable: candidate)
-      switch runner.run(["-c", "import " + modules.joined(separator: ", ")]) {
-      case .success: return .success(runner)
-      case .failure(let failure): reasons.append("\(candidate): \(failure.reason)")
-      }
-    }
-    return .failure(
-      Skip(
-        reason: "no Python that imports \(modules.joined(separator: ", ")) (set \(variable)); "
-          + reasons.joined(separator: "; ")))
-  }
-
-  /// Why a check was skipped.
-  struct Skip: Error {
-    let reason: String
-  }
-
-  /// Runs the interpreter with `arguments`; its standard output when it exits with 0.
-  func run(_ arguments: [String]) -> Result<Data, Skip> {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = [executable] + arguments
-    let output = Pipe()
-    process.standardOutput = output
-    let errorPath = NSTemporaryDirectory() + "/python-stderr-\(UUID().uuidString).txt"
-    _ = FileManager.default.createFile(atPath: errorPath, contents: nil)
-    defer { try? FileManager.default.removeItem(atPath: errorPath) }
-    process.standardError = FileHandle(forWritingAtPath: errorPath)
-    do { try process.run() } catch { return .failure(Skip(reason: "cannot start: \(error)")) }
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-      let errors = FileManager.default.contents(atPath: errorPath) ?? Data()
-      let text = String(decoding: errors.suffix(3000), as: UTF8.self)
-      return .failure(Skip(reason: "exit \(process.terminationStatus): \(text)"))
-    }
-    return .success(data)
-  }
 }
 
 /// Reverses llama.cpp's q/k row permutation on rows of `rowLength` elements: row

@@ -1,6 +1,7 @@
 import Foundation
 import MiniLlama
 import MiniTensor
+import TestSupport
 import Testing
 
 @Suite("GGUF writer and reader")

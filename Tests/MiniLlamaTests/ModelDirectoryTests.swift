@@ -4,14 +4,6 @@ import MiniTensor
 import TestSupport
 import Testing
 
-/// A fresh temporary directory.
-func temporaryDirectory(_ label: String = "minillm") throws -> String {
-  let path = FileManager.default.temporaryDirectory
-    .appendingPathComponent("\(label)-\(UUID().uuidString)").path
-  try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-  return path
-}
-
 /// `Tests/Fixtures/<name>` in this repository.
 func fixturePath(_ name: String, file: String = #filePath) -> String {
   URL(fileURLWithPath: file).deletingLastPathComponent().deletingLastPathComponent()

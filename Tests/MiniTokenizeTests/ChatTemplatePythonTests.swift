@@ -1,5 +1,6 @@
 import Foundation
 import MiniTokenize
+import TestSupport
 import Testing
 
 /// Checks `tokenizer_config.json` against Hugging Face `transformers`: Python's

@@ -1,5 +1,6 @@
 import Foundation
 import MiniTokenize
+import TestSupport
 import Testing
 
 /// Expected ids and mask built part by part with independent `encode` calls.

@@ -8,14 +8,6 @@ func fixturePath(_ name: String, file: String = #filePath) -> String {
     .appendingPathComponent(name).path
 }
 
-/// A fresh empty folder under the system's temporary folder.
-func temporaryDirectory(_ label: String = #function) throws -> String {
-  let name = "minitokenize-\(label.filter { $0.isLetter || $0.isNumber })-\(UUID().uuidString)"
-  let path = (NSTemporaryDirectory() as NSString).appendingPathComponent(name)
-  try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-  return path
-}
-
 /// Writes `text` to `directory/name` and returns the path.
 @discardableResult
 func writeFile(_ text: String, named name: String, in directory: String) throws -> String {

@@ -1,5 +1,6 @@
 import Foundation
 import MiniTokenize
+import TestSupport
 import Testing
 
 @Suite("Token shards")

@@ -40,3 +40,64 @@ public func runProcess(
   errorOutput?.pointee = String(decoding: errorData, as: UTF8.self)
   return process.terminationStatus == 0 ? data : nil
 }
+
+/// Runs a Python interpreter on a script; gives its standard output, or the reason it could not.
+public struct PythonRunner: Sendable {
+  /// The interpreter (an absolute path or a name looked up on `PATH`).
+  public let executable: String
+
+  /// A runner for `executable`.
+  public init(executable: String) { self.executable = executable }
+
+  /// The interpreter named by the environment variable `variable`, else `python3`, if it can
+  /// import every module of `modules`; otherwise the reason, to print when skipping.
+  public static func find(importing modules: [String], variable: String) -> Result<
+    PythonRunner, Skip
+  > {
+    var candidates: [String] = []
+    if let named = ProcessInfo.processInfo.environment[variable], !named.isEmpty {
+      candidates.append(named)
+    }
+    candidates.append("python3")
+    var reasons: [String] = []
+    for candidate in candidates {
+      let runner = PythonRunner(executable: candidate)
+      switch runner.run(["-c", "import " + modules.joined(separator: ", ")]) {
+      case .success: return .success(runner)
+      case .failure(let failure): reasons.append("\(candidate): \(failure.reason)")
+      }
+    }
+    return .failure(
+      Skip(
+        reason: "no Python that imports \(modules.joined(separator: ", ")) (set \(variable)); "
+          + reasons.joined(separator: "; ")))
+  }
+
+  /// Why a check was skipped.
+  public struct Skip: Error, Sendable {
+    /// What was missing or failed.
+    public let reason: String
+  }
+
+  /// Runs the interpreter with `arguments`; its standard output when it exits with 0.
+  public func run(_ arguments: [String]) -> Result<Data, Skip> {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = [executable] + arguments
+    let output = Pipe()
+    process.standardOutput = output
+    let errorPath = NSTemporaryDirectory() + "/python-stderr-\(UUID().uuidString).txt"
+    _ = FileManager.default.createFile(atPath: errorPath, contents: nil)
+    defer { try? FileManager.default.removeItem(atPath: errorPath) }
+    process.standardError = FileHandle(forWritingAtPath: errorPath)
+    do { try process.run() } catch { return .failure(Skip(reason: "cannot start: \(error)")) }
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+      let errors = FileManager.default.contents(atPath: errorPath) ?? Data()
+      let text = String(decoding: errors.suffix(3000), as: UTF8.self)
+      return .failure(Skip(reason: "exit \(process.terminationStatus): \(text)"))
+    }
+    return .success(data)
+  }
+}
