@@ -33,6 +33,7 @@ package func parallelFor(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void)
     if count > 0 { body(0..<count) }
     return
   }
+  if WorkerPool.shared.run(count, chunks: chunks, body) { return }
   withoutActuallyEscaping(body) { body in
     let box = UncheckedSendable(body)
     DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
