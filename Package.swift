@@ -44,7 +44,10 @@ let package = Package(
     ),
 
     // Libraries, bottom to top.
-    .target(name: "MiniTensor", dependencies: ["COpenBLAS"]),
+    // Kernels needing instructions Swift's SIMD types do not reach (AVX2 integer dot products),
+    // chosen at run time.
+    .target(name: "CKernels"),
+    .target(name: "MiniTensor", dependencies: ["COpenBLAS", "CKernels"]),
     .target(name: "MiniAutograd", dependencies: ["MiniTensor"]),
     .target(
       name: "MiniTokenize",

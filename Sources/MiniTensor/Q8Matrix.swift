@@ -55,9 +55,10 @@ public struct Q8Matrix: Sendable {
   /// Rows of the weight dequantized at a time by `linear(_:)` for inputs of several rows.
   static let panelRows = 128
 
-  /// `x · Wᵀ` for `x` `[…, cols]`, result `[…, rows]`. One input row (decoding) runs the fused
-  /// dequantize-and-dot kernel; several rows dequantize the weight one panel at a time into a
-  /// small buffer and multiply it with `sgemm`.
+  /// `x · Wᵀ` for `x` `[…, cols]`, result `[…, rows]`. One input row (decoding) is computed as
+  /// ggml computes it: the row is quantized to q8_0 as well and each block is an integer dot
+  /// product. Several rows (prefill) keep their `Float` values: the weight is dequantized one
+  /// panel at a time into a small buffer and multiplied with `sgemm`.
   public func linear(_ x: Tensor) -> Tensor {
     precondition(
       x.rank >= 1 && x.shape[x.rank - 1] == cols,

@@ -1,3 +1,4 @@
+internal import CKernels
 internal import COpenBLAS
 
 /// Row-major single-precision GEMM: `C = alpha · op(A) · op(B) + beta · C`, straight to
@@ -19,6 +20,15 @@ package func sgemm(
     // One output row (decoding): a matrix-vector product. OpenBLAS 0.3.21's sgemm would pack the
     // whole of B first; sgemv streams it once. `c` may be uninitialised: zero it when beta is 0
     // so no NaN in it can survive a `0 · c`.
+    if transposeB, alpha == 1, beta == 0 || beta == 1, !transposeA || lda == 1 {
+      // c[n] = B[n, k] · a, rows split over the worker pool: streams B at memory speed without
+      // waking OpenBLAS's threads for a few microseconds of work.
+      parallelFor(n, grain: max(1, Kernels.parallelWork / max(k, 1))) { rows in
+        ck_f32_dot_rows(
+          b + rows.lowerBound * ldb, ldb, a, c + rows.lowerBound, rows.count, k, beta == 1 ? 1 : 0)
+      }
+      return
+    }
     if beta == 0 { c.update(repeating: 0, count: n) }
     if transposeB {
       // c[n] = B[n, k] · a

@@ -35,7 +35,57 @@ struct Q8MatrixTests {
     }
   }
 
-  @Test(arguments: [1, 3, 130])
+  /// ggml's q8_0 quantization of one row, written out for the tests: per block of 32,
+  /// `d = max|x| / 127`, `q = round(x / d)`.
+  static func quantizeRow(_ x: [Float]) -> (q: [Int8], d: [Float]) {
+    var q: [Int8] = []
+    var d: [Float] = []
+    for start in stride(from: 0, to: x.count, by: 32) {
+      let block = x[start..<start + 32]
+      let scale = block.map(abs).max()! / 127
+      d.append(scale)
+      q += block.map { Int8(scale != 0 ? ($0 / scale).rounded() : 0) }
+    }
+    return (q, d)
+  }
+
+  @Test(arguments: [(200, 96), (7, 32), (33, 512)])
+  func oneRowIsGGMLsIntegerDotProduct(out: Int, cols: Int) {
+    var rng = PhiloxRNG(seed: 8)
+    let w = Tensor.randomNormal([out, cols], using: &rng)
+    let x = Tensor.randomNormal([1, cols], using: &rng)
+    let q = Q8Matrix(w)
+    let y = q.linear(x).scalars
+    // The reference: both sides quantized, integer sums per block, scaled by both scales.
+    let (wq, wd) = Self.quantizeRow(w.scalars)
+    let (xq, xd) = Self.quantizeRow(x.scalars)
+    let blocks = cols / 32
+    var expected = [Float](repeating: 0, count: out)
+    for r in 0..<out {
+      var total: Double = 0
+      for b in 0..<blocks {
+        var sum = 0
+        for i in 0..<32 { sum += Int(wq[r * cols + b * 32 + i]) * Int(xq[b * 32 + i]) }
+        total += Double(wd[r * blocks + b]) * Double(xd[b]) * Double(sum)
+      }
+      expected[r] = Float(total)
+    }
+    expectClose(y, expected, rtol: 1e-5, atol: 1e-5)
+    // And close to the float product: each rounding moves a value by at most half its block's
+    // step, so |ŵ·x̂ − w·x| ≤ Σ |w|·dx/2 + |x̂|·dw/2 (plus float slack).
+    let exact = Self.reference(x.scalars, w.scalars, rows: 1, out: out, cols: cols)
+    let ws = w.scalars
+    for r in 0..<out {
+      var bound: Float = 1e-4
+      for i in 0..<cols {
+        let (b, dequantizedX) = (i / 32, Float(xq[i]) * xd[i / 32])
+        bound += abs(ws[r * cols + i]) * xd[b] / 2 + abs(dequantizedX) * wd[r * blocks + b] / 2
+      }
+      #expect(abs(y[r] - exact[r]) <= bound, "row \(r): \(y[r]) vs \(exact[r]) (bound \(bound))")
+    }
+  }
+
+  @Test(arguments: [3, 130])
   func linearMatchesTheDequantizedProduct(inputRows: Int) {
     var rng = PhiloxRNG(seed: 4)
     let (out, cols) = (200, 96)  // 200 rows: two weight panels, the second partial

@@ -1,3 +1,5 @@
+internal import CKernels
+
 extension Kernels {
   /// Elements per q8_0 block: each run of 32 weights of a row shares one scale.
   package static let q8BlockSize = 32
@@ -27,41 +29,25 @@ extension Kernels {
     }
   }
 
-  /// `y = W · x` for a q8_0 matrix `W` `[rows, cols]` and a vector `x` `[cols]`: the weights are
-  /// read once, widened to `Float` in registers and multiplied in the same pass (decode is bound
-  /// by the bytes read). Rows are split over threads.
+  /// `y = W · x` for a q8_0 matrix `W` `[rows, cols]` and a vector `x` `[cols]`, as ggml
+  /// computes it: `x` is quantized to q8_0 too and each block's product is an integer dot product
+  /// (AVX2 `vpmaddubsw` where the CPU has it) times the two blocks' scales. The weights are read
+  /// once (decode is bound by the bytes read); rows are split over threads.
   package static func q8MatrixVector(
     quants: UnsafePointer<Int8>, scales: UnsafePointer<Float>, x: UnsafePointer<Float>,
     y: UnsafeMutablePointer<Float>, rows: Int, cols: Int
   ) {
     precondition(cols % q8BlockSize == 0, "q8MatrixVector: [\(rows), \(cols)], cols % 32 != 0")
     let blocks = cols / q8BlockSize
-    parallelFor(rows, grain: max(1, parallelWork / max(cols, 1))) { range in
-      for r in range {
-        let rowQuants = quants + r * cols
-        let rowScales = scales + r * blocks
-        var total = SIMD8<Float>()
-        for b in 0..<blocks {
-          let q = UnsafeRawPointer(rowQuants + b * q8BlockSize)
-          let xb = x + b * q8BlockSize
-          let w0 = SIMD8<Float>(
-            SIMD8<Int32>(truncatingIfNeeded: q.loadUnaligned(as: SIMD8<Int8>.self)))
-          let w1 = SIMD8<Float>(
-            SIMD8<Int32>(
-              truncatingIfNeeded: q.loadUnaligned(fromByteOffset: 8, as: SIMD8<Int8>.self)))
-          let w2 = SIMD8<Float>(
-            SIMD8<Int32>(
-              truncatingIfNeeded: q.loadUnaligned(fromByteOffset: 16, as: SIMD8<Int8>.self)))
-          let w3 = SIMD8<Float>(
-            SIMD8<Int32>(
-              truncatingIfNeeded: q.loadUnaligned(fromByteOffset: 24, as: SIMD8<Int8>.self)))
-          var block = w0 * load8(xb)
-          block.addProduct(w1, load8(xb + 8))
-          block.addProduct(w2, load8(xb + 16))
-          block.addProduct(w3, load8(xb + 24))
-          total.addProduct(SIMD8<Float>(repeating: rowScales[b]), block)
+    withUnsafeTemporaryAllocation(of: Int8.self, capacity: cols) { xQuants in
+      withUnsafeTemporaryAllocation(of: Float.self, capacity: blocks) { xScales in
+        let (xq, xd) = (xQuants.baseAddress!, xScales.baseAddress!)
+        ck_q8_quantize(x, cols, xq, xd)
+        parallelFor(rows, grain: max(1, parallelWork / max(cols, 1))) { range in
+          ck_q8_dot_rows(
+            quants + range.lowerBound * cols, scales + range.lowerBound * blocks, xq, xd,
+            y + range.lowerBound, range.count, cols)
         }
-        y[r] = total.sum()
       }
     }
   }
