@@ -36,11 +36,9 @@ public struct PreferenceLoader: DataLoader {
   public let rank: Int
   /// Number of ranks.
   public let worldSize: Int
-  private var generator: PhiloxRNG
-  private var epochStart: PhiloxRNG.State
-  private var order: [Int] = []
-  private var position = 0
-  public private(set) var epoch = 0
+  private var order: ShuffledOrder
+  /// Epoch index (0-based).
+  public var epoch: Int { order.epoch }
 
   /// A loader over `pairs`, shuffled from `seed`.
   /// - Precondition: one global batch fits in the pairs.
@@ -59,42 +57,25 @@ public struct PreferenceLoader: DataLoader {
     self.shuffle = shuffle
     self.rank = rank
     self.worldSize = worldSize
-    generator = PhiloxRNG(seed: seed, stream: 0x5052_4546)
-    epochStart = generator.state
-    startEpoch()
+    order = ShuffledOrder(
+      count: pairs.count, batchSize: batchSize, shuffle: shuffle, seed: seed, stream: 0x5052_4546,
+      rank: rank,
+      worldSize: worldSize)
   }
 
   /// Micro-batches (on this rank) in one epoch.
-  public var batchesPerEpoch: Int { pairs.count / (batchSize * worldSize) }
-
-  private mutating func startEpoch() {
-    epochStart = generator.state
-    order = Array(0..<pairs.count)
-    if shuffle {
-      for i in stride(from: order.count - 1, to: 0, by: -1) {
-        let j = Int(generator.next().multipliedFullWidth(by: UInt64(i + 1)).high)
-        order.swapAt(i, j)
-      }
-    }
-    position = 0
-  }
+  public var batchesPerEpoch: Int { order.batchesPerEpoch }
 
   /// The next micro-batch of this rank.
   public mutating func next() -> PreferenceBatch {
-    let global = batchSize * worldSize
-    if position + global > order.count {
-      epoch += 1
-      startEpoch()
-    }
-    let start = position + rank * batchSize
-    let batch = pairs.batch(order[start..<(start + batchSize)])
-    position += global
-    return batch
+    pairs.batch(order.next())
   }
 
   /// The position after the last batch.
   public var cursor: Cursor {
-    Cursor(epoch: epoch, position: position, shuffleState: epochStart, pairCount: pairs.count)
+    Cursor(
+      epoch: order.epoch, position: order.position, shuffleState: order.epochStart,
+      pairCount: pairs.count)
   }
 
   /// Continues from `cursor`.
@@ -105,12 +86,7 @@ public struct PreferenceLoader: DataLoader {
         "the saved data position is for \(cursor.pairCount) pairs, this data has "
           + "\(pairs.count) (different data, maximum length or held-out split)")
     }
-    guard cursor.position >= 0 && cursor.position <= pairs.count && cursor.epoch >= 0 else {
-      throw DataLoaderError("the saved data position \(cursor.position) is out of range")
-    }
-    generator = PhiloxRNG(state: cursor.shuffleState)
-    startEpoch()
-    epoch = cursor.epoch
-    position = cursor.position
+    try order.restore(
+      epoch: cursor.epoch, position: cursor.position, shuffleState: cursor.shuffleState)
   }
 }

@@ -36,11 +36,9 @@ public struct TokenWindowLoader: DataLoader {
   public let rank: Int
   /// Number of ranks.
   public let worldSize: Int
-  private var generator: PhiloxRNG
-  private var epochStart: PhiloxRNG.State
-  private var order: [Int] = []
-  private var position = 0
-  public private(set) var epoch = 0
+  private var order: ShuffledOrder
+  /// Epoch index (0-based).
+  public var epoch: Int { order.epoch }
 
   /// A loader over `windows`, shuffled from `seed`.
   /// - Precondition: one global batch fits in the windows.
@@ -60,42 +58,25 @@ public struct TokenWindowLoader: DataLoader {
     self.shuffle = shuffle
     self.rank = rank
     self.worldSize = worldSize
-    generator = PhiloxRNG(seed: seed, stream: 0x5348_5546)
-    epochStart = generator.state
-    startEpoch()
+    order = ShuffledOrder(
+      count: windows.count, batchSize: batchSize, shuffle: shuffle, seed: seed, stream: 0x5348_5546,
+      rank: rank,
+      worldSize: worldSize)
   }
 
   /// Micro-batches (on this rank) in one epoch.
-  public var batchesPerEpoch: Int { windows.count / (batchSize * worldSize) }
-
-  private mutating func startEpoch() {
-    epochStart = generator.state
-    order = Array(0..<windows.count)
-    if shuffle {
-      for i in stride(from: order.count - 1, to: 0, by: -1) {
-        let j = Int(generator.next().multipliedFullWidth(by: UInt64(i + 1)).high)
-        order.swapAt(i, j)
-      }
-    }
-    position = 0
-  }
+  public var batchesPerEpoch: Int { order.batchesPerEpoch }
 
   /// The next micro-batch of this rank.
   public mutating func next() throws -> TokenBatch {
-    let global = batchSize * worldSize
-    if position + global > order.count {
-      epoch += 1
-      startEpoch()
-    }
-    let start = position + rank * batchSize
-    let batch = try windows.batch(order[start..<(start + batchSize)])
-    position += global
-    return batch
+    try windows.batch(order.next())
   }
 
   /// The position after the last batch.
   public var cursor: Cursor {
-    Cursor(epoch: epoch, position: position, shuffleState: epochStart, windowCount: windows.count)
+    Cursor(
+      epoch: order.epoch, position: order.position, shuffleState: order.epochStart,
+      windowCount: windows.count)
   }
 
   /// Continues from `cursor`.
@@ -106,12 +87,7 @@ public struct TokenWindowLoader: DataLoader {
         "the saved data position is for \(cursor.windowCount) windows, this data has "
           + "\(windows.count) (different data, sequence length or held-out split)")
     }
-    guard cursor.position >= 0 && cursor.position <= windows.count && cursor.epoch >= 0 else {
-      throw DataLoaderError("the saved data position \(cursor.position) is out of range")
-    }
-    generator = PhiloxRNG(state: cursor.shuffleState)
-    startEpoch()
-    epoch = cursor.epoch
-    position = cursor.position
+    try order.restore(
+      epoch: cursor.epoch, position: cursor.position, shuffleState: cursor.shuffleState)
   }
 }
