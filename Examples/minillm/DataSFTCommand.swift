@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MiniLlama
 import MiniTokenize
 
 struct DataSFT: AsyncParsableCommand {
@@ -32,8 +33,11 @@ struct DataSFT: AsyncParsableCommand {
   )
   var format = "auto"
 
-  @Option(help: "chatml, human-robot, or a JSON template spec file (see Docs/Formats.md).")
-  var template = "chatml"
+  @Option(
+    help:
+      "chatml, human-robot, or a JSON template spec file (see Docs/Formats.md); default: the chat template of --tokenizer's folder (its tokenizer_config.json), else chatml."
+  )
+  var template: String?
 
   @Option(help: "No sample is longer than this many tokens.")
   var maxLength = 512
@@ -73,9 +77,28 @@ struct DataSFT: AsyncParsableCommand {
     guard shardSamples >= 1 else { throw CommandLineError("--shard-samples: \(shardSamples) < 1") }
   }
 
+  /// `--template`, else the template of a model folder given as `--tokenizer` (one whose
+  /// `tokenizer_config.json` has a `chat_template`), else ChatML.
+  func chatRenderer(tokenizer model: SentencePieceTokenizer) throws -> ChatRenderer {
+    if let template { return try loadRenderer(template: template, tokenizer: model) }
+    let folder = ModelDirectory(path: tokenizer)
+    let config = folder.file("tokenizer_config.json")
+    if let data = FileManager.default.contents(atPath: config),
+      let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+      object["chat_template"] != nil
+    {
+      do {
+        return try ChatRenderer(template: try folder.loadChatTemplate(), tokenizer: model)
+      } catch {
+        throw CommandLineError("--tokenizer: \(error)")
+      }
+    }
+    return try loadRenderer(template: "chatml", tokenizer: model)
+  }
+
   func run() async throws {
     let model = try loadTokenizer(tokenizer)
-    let renderer = try loadRenderer(template: template, tokenizer: model)
+    let renderer = try chatRenderer(tokenizer: model)
     var options = SFTOptions()
     options.format = try parseFormat(format)
     options.maxLength = maxLength

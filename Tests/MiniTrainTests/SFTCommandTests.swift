@@ -313,4 +313,34 @@ struct SFTFixture: Sendable {
     #expect(result.error.contains(fixture.base + "/tokenizer.model"))
     #expect(!FileManager.default.fileExists(atPath: directory + "/run"))
   }
+
+  @Test func dataSFTTakesTheTemplateOfAModelFolderGivenAsTokenizer() throws {
+    guard let fixture = SFTFixture.load() else { return }
+    let directory = try temporaryDirectory("tokenizer-template")
+    let folder = directory + "/tok"
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    try FileManager.default.copyItem(
+      atPath: fixture.base + "/tokenizer.model", toPath: folder + "/tokenizer.model")
+    let tokenizer = try SentencePieceTokenizer(contentsOf: folder)
+    let humanRobot = try ChatTemplate.named("human-robot")
+    try TokenizerConfig(
+      renderer: ChatRenderer(template: humanRobot, tokenizer: tokenizer), modelMaxLength: 512
+    ).write(toDirectory: folder)
+    let identity = try #require(sharedPath("corpora/identity.json"))
+    // No --template: the folder's; an explicit one wins; a bare .model file gives ChatML.
+    let cases: [([String], ChatTemplate)] = [
+      (["--tokenizer", folder], humanRobot),
+      (["--tokenizer", folder, "--template", "chatml"], .chatml),
+      (["--tokenizer", folder + "/tokenizer.model"], .chatml),
+    ]
+    for (index, (flags, expected)) in cases.enumerated() {
+      let output = directory + "/sft-\(index)"
+      let result = try runMinillmCapturing(
+        fixture.executable, ["data", "sft"] + flags + ["--input", identity, "--output", output])
+      #expect(result.status == 0, "\(flags): \(result.error)")
+      #expect(
+        try ModelDirectory(path: output).loadChatTemplate() == expected,
+        "data sft \(flags.joined(separator: " "))")
+    }
+  }
 }
