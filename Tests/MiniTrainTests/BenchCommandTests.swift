@@ -1,0 +1,80 @@
+import Foundation
+import MiniLlama
+import TestSupport
+import Testing
+
+/// `minillm bench …` as Docs/Performance.md shows it, on the smallest settings: each ends with the
+/// JSON line it documents, and its figures agree with each other (speed itself is never asserted).
+@Suite struct BenchCommandTests {
+  /// The last line of `minillm arguments`, parsed.
+  func lastJSONLine(_ executable: String, _ arguments: [String]) throws -> [String: Any] {
+    let result = try runMinillmCapturing(executable, arguments)
+    try #require(result.status == 0, "minillm \(arguments.joined(separator: " ")): \(result.error)")
+    let line = try #require(result.output.split(separator: "\n").last)
+    return try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+  }
+
+  @Test func benchTrainReportsTheDocumentedFiguresAndFormula() throws {
+    guard let minillm = builtExecutable(named: "minillm") else { return }
+    let json = try lastJSONLine(
+      minillm,
+      [
+        "bench", "train", "--preset", "nano", "--steps", "2", "--warmup", "1", "--batch-size", "2",
+        "--seq-len", "64", "--gemm-seconds", "0.05", "--threads", "2",
+      ])
+    for key in ["tokens_per_s", "gflops", "mfu", "gemm_peak_gflops", "peak_rss_mb"] {
+      let value = try #require(json[key] as? Double, "\(key) in \(json)")
+      #expect(value > 0 && value.isFinite, "\(key) = \(value)")
+    }
+    // FLOPs per token: 6·N + 12·L·d·T, N = every parameter but the input embedding.
+    let config = LlamaConfig.preset(.nano)
+    let n = config.parameterCount - config.vocabSize * config.hiddenSize
+    let expected = 6 * n + 12 * config.layerCount * config.hiddenSize * 64
+    #expect(json["parameters"] as? Int == config.parameterCount)
+    #expect(json["flops_per_token"] as? Int == expected)
+    let tokensPerSecond = try #require(json["tokens_per_s"] as? Double)
+    let gflops = try #require(json["gflops"] as? Double)
+    let peak = try #require(json["gemm_peak_gflops"] as? Double)
+    let mfu = try #require(json["mfu"] as? Double)
+    // The printed figures are rounded (0.1 tokens/s, 0.1 GFLOP/s, 0.001 MFU).
+    #expect(abs(gflops - tokensPerSecond * Double(expected) / 1e9) <= 0.06 + 0.01 * gflops)
+    #expect(abs(mfu - gflops / peak) <= 0.002 + 0.01 * mfu)
+    let estimate = try #require(json["estimated_memory_mb"] as? Double)
+    #expect(estimate > 0)
+  }
+
+  @Test(arguments: [false, true])
+  func benchGenerateReportsPrefillDecodeAndMemory(q8: Bool) throws {
+    guard let minillm = builtExecutable(named: "minillm") else { return }
+    let json = try lastJSONLine(
+      minillm,
+      [
+        "bench", "generate", "--preset", "stories15m", "--prompt-tokens", "8", "--new-tokens", "8",
+        "--repeats", "1",
+      ] + (q8 ? ["--q8"] : []))
+    for key in ["prefill_tokens_per_s", "decode_tokens_per_s", "peak_rss_mb"] {
+      let value = try #require(json[key] as? Double, "\(key) in \(json)")
+      #expect(value > 0 && value.isFinite, "\(key) = \(value)")
+    }
+    #expect(json["weights"] as? String == (q8 ? "q8_0" : "f32"))
+    // Every projection and the (tied) head read once per token: q8_0 is 34 bytes per 32 weights.
+    let bytes = try #require(json["weight_bytes_per_token"] as? Int)
+    let config = LlamaConfig.preset(.stories15m)
+    let floatBytes = 4 * config.parameterCount
+    #expect(q8 ? bytes * 3 < floatBytes : abs(bytes - floatBytes) < floatBytes / 10)
+  }
+
+  @Test func benchGemmMeasuresTheShapeAsked() throws {
+    guard let minillm = builtExecutable(named: "minillm") else { return }
+    let json = try lastJSONLine(
+      minillm,
+      ["bench", "gemm", "--shape", "256,128,64,NT", "--threads", "1", "--seconds", "0.01"])
+    let results = try #require(json["results"] as? [[String: Any]])
+    #expect(results.count == 1)
+    let result = try #require(results.first)
+    #expect(result["m"] as? Int == 256 && result["n"] as? Int == 128 && result["k"] as? Int == 64)
+    #expect(result["layout"] as? String == "NT" && result["threads"] as? Int == 1)
+    #expect((result["gflops_median"] as? Double ?? 0) > 0)
+    #expect(json["blas_core"] is String)
+  }
+}
