@@ -27,15 +27,7 @@ struct AlignmentFixture: Sendable {
   static let shared: Result<AlignmentFixture, SFTFixture.Unavailable> = make()
 
   static func load(for test: String = #function) -> AlignmentFixture? {
-    switch shared {
-    case .success(let fixture): return fixture
-    case .failure(let reason) where reason.isFailure:
-      Issue.record("\(reason)")
-      return nil
-    case .failure(let reason):
-      print("skipping \(test): \(reason)")
-      return nil
-    }
+    fixture(shared, for: test)
   }
 
   static func make() -> Result<AlignmentFixture, SFTFixture.Unavailable> {

@@ -19,23 +19,11 @@ struct ChineseCorpus: Sendable {
 
   static let shared: Result<ChineseCorpus, CorpusUnavailable> = make()
 
-  struct CorpusUnavailable: Error, CustomStringConvertible {
-    let description: String
-    /// The data is there but building the corpus failed: a test failure, not a skip.
-    var isFailure = false
-  }
+  typealias CorpusUnavailable = FixtureUnavailable
 
   /// The corpus, or `nil` after printing why the calling test is skipped.
   static func load(for test: String = #function) -> ChineseCorpus? {
-    switch shared {
-    case .success(let corpus): return corpus
-    case .failure(let reason) where reason.isFailure:
-      Issue.record("\(reason)")
-      return nil
-    case .failure(let reason):
-      print("skipping \(test): \(reason)")
-      return nil
-    }
+    fixture(shared, for: test)
   }
 
   static func documents() -> (texts: [String], source: String)? {

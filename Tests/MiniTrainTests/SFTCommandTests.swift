@@ -59,24 +59,13 @@ struct SFTFixture: Sendable {
   var sftData: String { directory + "/sft" }
   var base: String { directory + "/base/model" }
 
-  struct Unavailable: Error, CustomStringConvertible {
-    let description: String
-    var isFailure = false
-  }
+  typealias Unavailable = FixtureUnavailable
 
   static let shared: Result<SFTFixture, Unavailable> = make()
 
   /// The fixture, or `nil` after printing why the calling test is skipped.
   static func load(for test: String = #function) -> SFTFixture? {
-    switch shared {
-    case .success(let fixture): return fixture
-    case .failure(let reason) where reason.isFailure:
-      Issue.record("\(reason)")
-      return nil
-    case .failure(let reason):
-      print("skipping \(test): \(reason)")
-      return nil
-    }
+    fixture(shared, for: test)
   }
 
   static func make() -> Result<SFTFixture, Unavailable> {

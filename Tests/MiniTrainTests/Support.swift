@@ -131,3 +131,24 @@ func stepLosses(_ path: String) -> [Int: Float] {
   }
   return result
 }
+
+/// Why a fixture built once per test process is not there: its inputs are missing (the tests
+/// skip) or building it failed (`isFailure`: the tests fail).
+struct FixtureUnavailable: Error, CustomStringConvertible {
+  let description: String
+  var isFailure = false
+}
+
+/// The fixture of `outcome`, or `nil` after recording the failure or printing why `test` is
+/// skipped.
+func fixture<T>(_ outcome: Result<T, FixtureUnavailable>, for test: String) -> T? {
+  switch outcome {
+  case .success(let value): return value
+  case .failure(let reason) where reason.isFailure:
+    Issue.record("\(reason)")
+    return nil
+  case .failure(let reason):
+    print("skipping \(test): \(reason)")
+    return nil
+  }
+}
