@@ -34,6 +34,13 @@ struct TrainBench: ParsableCommand {
   @Option(help: "Seconds of sgemm calls for the GEMM peak.")
   var gemmSeconds: Double = 2
 
+  @Flag(
+    help: """
+      Time every matrix product of the timed steps by shape and print the table (seconds per step \
+      summed over threads, GFLOP/s per call); adds "gemm_profile" to the JSON.
+      """)
+  var gemmProfile = false
+
   @OptionGroup var threadOptions: ThreadOptions
 
   func run() throws {
@@ -63,6 +70,7 @@ struct TrainBench: ParsableCommand {
     let probe = LoadProbe()
     for index in 0..<(warmup + steps) {
       if index == warmup {
+        if gemmProfile { GEMMProfile.begin() }
         samples.removeAll()
         usage.removeAll()
         cacheMisses.removeAll()
@@ -86,6 +94,7 @@ struct TrainBench: ParsableCommand {
       cacheMisses.append(Double(Tensor.bufferStatistics.misses - misses0))
       losses.append(lossValue)
     }
+    let profile = gemmProfile ? GEMMProfile.end() : []
     let foreign = probe.foreignCores()
     let peakRSS = BenchClock.peakRSSMegabytes()
     let gemmPeak = measureGemmPeak(seconds: gemmSeconds)
@@ -146,7 +155,10 @@ struct TrainBench: ParsableCommand {
       String(
         format: "loss      %.4f → %.4f;  other processes used %.2f cores meanwhile",
         losses.first ?? 0, losses.last ?? 0, foreign))
-    try printJSONLine([
+    if gemmProfile {
+      Self.printProfile(profile, steps: steps, stepSeconds: step.median)
+    }
+    var json: [String: Any] = [
       "benchmark": "train", "preset": preset.rawValue, "batch": batch, "seq_len": sequence,
       "threads": threadCount(), "steps": steps, "warmup": warmup,
       "parameters": config.parameterCount, "flops_per_token": flopsPerToken,
@@ -160,7 +172,39 @@ struct TrainBench: ParsableCommand {
       "peak_rss_mb": rounded(peakRSS, 1), "estimated_memory_mb": rounded(memory.total, 1),
       "loss_first": Double(losses.first ?? 0), "loss_last": Double(losses.last ?? 0),
       "foreign_cores": rounded(foreign, 2), "blas_core": blasCoreName(),
-    ])
+    ]
+    if gemmProfile {
+      json["gemm_profile"] = profile.map { entry -> [String: Any] in
+        [
+          "layout": entry.layout, "m": entry.m, "n": entry.n, "k": entry.k,
+          "calls_per_step": Double(entry.calls) / Double(steps),
+          "seconds_per_step": rounded(entry.seconds / Double(steps), 5),
+          "gflops": rounded(entry.gflops, 1),
+        ]
+      }
+    }
+    try printJSONLine(json)
+  }
+
+  /// The per-shape GEMM table of `--gemm-profile`: products of the largest shares first, then
+  /// the total against the step's wall time.
+  static func printProfile(_ profile: [GEMMProfile.Entry], steps: Int, stepSeconds: Double) {
+    print("GEMMs by shape (per step; seconds summed over the threads that ran them):")
+    print("  layout        m ×      n ×      k   calls   seconds   GFLOP/s")
+    for entry in profile {
+      print(
+        String(
+          format: "  %@   %6d × %6d × %6d %7.1f %9.4f %9.1f", entry.layout, entry.m, entry.n,
+          entry.k, Double(entry.calls) / Double(steps), entry.seconds / Double(steps),
+          entry.gflops))
+    }
+    let seconds = profile.reduce(0) { $0 + $1.seconds } / Double(steps)
+    let flops = profile.reduce(0) { $0 + $1.flops } / Double(steps)
+    print(
+      String(
+        format:
+          "  all products: %.3f s (summed over threads), %.1f GFLOP, %.1f GFLOP/s;  step %.3f s",
+        seconds, flops * 1e-9, seconds > 0 ? flops / seconds * 1e-9 : 0, stepSeconds))
   }
 
   /// What a step must hold, in MiB: values, gradients and AdamW's two moments of every

@@ -43,9 +43,12 @@ package func sgemm(
     }
     return
   }
-  cblas_sgemm(
-    CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+  GEMMProfile.measure(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k) {
+    cblas_sgemm(
+      CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans,
+      transposeB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda),
+      b, Int32(ldb), beta, c, Int32(ldc))
+  }
 }
 
 /// How a matrix view reaches BLAS: its transpose flag and leading dimension.

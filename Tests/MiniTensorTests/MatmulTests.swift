@@ -83,3 +83,28 @@ struct MatmulTests {
     #expect(matmul(Tensor([1, 1]), m).scalars == [5, 7, 9])
   }
 }
+
+@Suite("GEMM profile")
+struct GEMMProfileTests {
+  /// Shapes no other test uses, since the profile is process-wide and tests run in parallel.
+  @Test func recordsEachProductByShapeAndLayoutOnlyWhileRecording() {
+    var rng = PhiloxRNG(seed: 11)
+    let a = Tensor.randomNormal([37, 43], using: &rng)
+    let b = Tensor.randomNormal([43, 41], using: &rng)
+    let w = Tensor.randomNormal([29, 43], using: &rng)
+    _ = matmul(a, b)  // not recorded
+    GEMMProfile.begin()
+    _ = matmul(a, b)
+    _ = matmul(a, b)
+    _ = matmul(a, w, transposeB: true)
+    let entries = GEMMProfile.end()
+    _ = matmul(a, b)  // not recorded
+    let nn = entries.filter { ($0.layout, $0.m, $0.n, $0.k) == ("NN", 37, 41, 43) }
+    let nt = entries.filter { ($0.layout, $0.m, $0.n, $0.k) == ("NT", 37, 29, 43) }
+    #expect(nn.map(\.calls) == [2])
+    #expect(nt.map(\.calls) == [1])
+    #expect(nn.first.map { $0.flops == 2 * 2 * 37 * 41 * 43 } == true)
+    #expect(nn.first.map { $0.seconds > 0 && $0.gflops > 0 } == true)
+    #expect(entries == entries.sorted { $0.seconds > $1.seconds })
+  }
+}

@@ -43,6 +43,50 @@ import Testing
     #expect(estimate > 0)
   }
 
+  /// `--gemm-profile`: the model's products appear with the calls a step makes, and their FLOPs
+  /// lie between the linear layers' 6·(N − norm weights) per token and the formula's total.
+  @Test func benchTrainProfilesTheProductsOfAStep() throws {
+    guard let minillm = builtExecutable(named: "minillm") else { return }
+    let (batch, sequence) = (2, 64)
+    let json = try lastJSONLine(
+      minillm,
+      [
+        "bench", "train", "--preset", "nano", "--steps", "2", "--warmup", "1", "--batch-size",
+        "\(batch)", "--seq-len", "\(sequence)", "--gemm-seconds", "0.05", "--threads", "2",
+        "--gemm-profile",
+      ])
+    let profile = try #require(json["gemm_profile"] as? [[String: Any]], "gemm_profile in \(json)")
+    func calls(_ layout: String, _ m: Int, _ n: Int, _ k: Int) -> Double? {
+      profile.first {
+        $0["layout"] as? String == layout && $0["m"] as? Int == m && $0["n"] as? Int == n
+          && $0["k"] as? Int == k
+      }.flatMap { ($0["calls_per_step"] as? NSNumber)?.doubleValue }
+    }
+    let config = LlamaConfig.preset(.nano)
+    let (rows, d, ff, vocab) = (
+      batch * sequence, config.hiddenSize, config.intermediateSize, config.vocabSize
+    )
+    let layers = Double(config.layerCount)
+    #expect(calls("NT", rows, vocab, d) == 1, "head forward")
+    #expect(calls("TN", vocab, d, rows) == 1, "head weight gradient")
+    #expect(calls("NT", rows, ff, d) == 2 * layers, "gate and up forward")
+    #expect(calls("NT", rows, d, ff) == layers, "down forward")
+    #expect(calls("TN", ff, d, rows) == 2 * layers, "gate and up weight gradients")
+    var flops = 0.0
+    for entry in profile {
+      let (m, n, k) = try (
+        #require(entry["m"] as? Int), #require(entry["n"] as? Int), #require(entry["k"] as? Int)
+      )
+      let perStep = try #require((entry["calls_per_step"] as? NSNumber)?.doubleValue)
+      flops += 2 * Double(m * n * k) * perStep
+    }
+    let n = config.parameterCount - vocab * d
+    let normWeights = d * (2 * config.layerCount + 1)
+    let linear = 6 * Double((n - normWeights) * rows)
+    let formula = try #require((json["flops_per_token"] as? NSNumber)?.doubleValue) * Double(rows)
+    #expect(flops >= linear * 0.999 && flops <= formula, "\(flops) in [\(linear), \(formula)]")
+  }
+
   @Test(arguments: [false, true])
   func benchGenerateReportsPrefillDecodeAndMemory(q8: Bool) throws {
     guard let minillm = builtExecutable(named: "minillm") else { return }
