@@ -74,7 +74,6 @@ struct GemmBench: ParsableCommand {
     let json = try JSONSerialization.data(
       withJSONObject: [
         "benchmark": "gemm", "results": results, "blas_core": blasCoreName(),
-        "blas_thread_timeout": BLASCore.threadTimeoutSetting,
       ] as [String: Any], options: [.sortedKeys])
     print(String(decoding: json, as: UTF8.self))
   }

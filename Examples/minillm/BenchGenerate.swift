@@ -117,7 +117,6 @@ struct GenerateBench: ParsableCommand {
       "decode_tokens_per_s_max": rounded(decode.max, 1),
       "weight_bytes_per_token": Int(weightBytes), "peak_rss_mb": rounded(peakRSS, 1),
       "foreign_cores": rounded(foreign, 2), "blas_core": blasCoreName(),
-      "blas_thread_timeout": BLASCore.threadTimeoutSetting,
     ])
   }
 }

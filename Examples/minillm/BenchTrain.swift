@@ -172,7 +172,6 @@ struct TrainBench: ParsableCommand {
       "peak_rss_mb": rounded(peakRSS, 1), "estimated_memory_mb": rounded(memory.total, 1),
       "loss_first": Double(losses.first ?? 0), "loss_last": Double(losses.last ?? 0),
       "foreign_cores": rounded(foreign, 2), "blas_core": blasCoreName(),
-      "blas_thread_timeout": BLASCore.threadTimeoutSetting,
     ]
     if gemmProfile {
       json["gemm_profile"] = profile.map { entry -> [String: Any] in

@@ -14,7 +14,7 @@ struct MiniLLMCommand: AsyncParsableCommand {
   )
 
   static func main() async {
-    BLASCore.reexecWithTunedEnvironment()
+    BLASCore.reexecIfGeneric()
     await main(nil)
   }
 }

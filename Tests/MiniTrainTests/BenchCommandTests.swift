@@ -7,10 +7,8 @@ import Testing
 /// JSON line it documents, and its figures agree with each other (speed itself is never asserted).
 @Suite struct BenchCommandTests {
   /// The last line of `minillm arguments`, parsed.
-  func lastJSONLine(
-    _ executable: String, _ arguments: [String], environment: [String: String] = [:]
-  ) throws -> [String: Any] {
-    let result = try runMinillmCapturing(executable, arguments, environment: environment)
+  func lastJSONLine(_ executable: String, _ arguments: [String]) throws -> [String: Any] {
+    let result = try runMinillmCapturing(executable, arguments)
     try #require(result.status == 0, "minillm \(arguments.joined(separator: " ")): \(result.error)")
     let line = try #require(result.output.split(separator: "\n").last)
     return try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
@@ -122,17 +120,5 @@ import Testing
     #expect(result["layout"] as? String == "NT" && result["threads"] as? Int == 1)
     #expect((result["gflops_median"] as? Double ?? 0) > 0)
     #expect(json["blas_core"] is String)
-  }
-
-  /// OpenBLAS's idle threads sleep after 2⁴ cycles unless the user chose otherwise.
-  @Test func theExecutableShortensOpenBLASThreadSpinUnlessSet() throws {
-    guard let minillm = builtExecutable(named: "minillm") else { return }
-    let arguments = ["bench", "gemm", "--shape", "64,64,64,NN", "--threads", "2", "--seconds", "0"]
-    let inherited = ProcessInfo.processInfo.environment["OPENBLAS_THREAD_TIMEOUT"]
-    let json = try lastJSONLine(minillm, arguments)
-    #expect(json["blas_thread_timeout"] as? String == inherited ?? "4")
-    let chosen = try lastJSONLine(
-      minillm, arguments, environment: ["OPENBLAS_THREAD_TIMEOUT": "20"])
-    #expect(chosen["blas_thread_timeout"] as? String == "20")
   }
 }

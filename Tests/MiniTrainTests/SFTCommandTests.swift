@@ -12,8 +12,7 @@ import Testing
 /// Runs `minillm arguments` with `input` on standard input (in `directory` when given); returns
 /// the status and both outputs.
 func runMinillmCapturing(
-  _ executable: String, _ arguments: [String], input: String? = nil, directory: String? = nil,
-  environment: [String: String] = [:]
+  _ executable: String, _ arguments: [String], input: String? = nil, directory: String? = nil
 ) throws -> (status: Int32, output: String, error: String) {
   let workingDirectory = directory
   let directory = try temporaryDirectory("capture")
@@ -24,9 +23,6 @@ func runMinillmCapturing(
   let process = Process()
   process.executableURL = URL(fileURLWithPath: executable)
   process.arguments = arguments
-  if !environment.isEmpty {
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-  }
   if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
   let outputHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
   let errorHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: errorPath))
