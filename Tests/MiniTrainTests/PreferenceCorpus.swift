@@ -22,17 +22,9 @@ struct PreferenceCorpus: Sendable {
 
   static let shared = Task { await make() }
 
-  /// The corpus, or `nil` after printing why the calling test is skipped.
+  /// The corpus, or `nil` after recording the failure or printing why the calling test is skipped.
   static func load(for test: String = #function) async -> PreferenceCorpus? {
-    switch await shared.value {
-    case .success(let corpus): return corpus
-    case .failure(let reason) where reason.isFailure:
-      Issue.record("\(reason)")
-      return nil
-    case .failure(let reason):
-      print("skipping \(test): \(reason)")
-      return nil
-    }
+    fixture(await shared.value, for: test)
   }
 
   static func make() async -> Result<PreferenceCorpus, ChineseCorpus.CorpusUnavailable> {
