@@ -1,9 +1,6 @@
 #include "CKernels.h"
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define CK_X86 1
-#endif
+#include "dispatch.h"
 
 static void dot_rows_portable(const float *w, ptrdiff_t ldw, const float *x, float *y,
                               ptrdiff_t rows, ptrdiff_t cols, int accumulate) {
@@ -55,7 +52,7 @@ __attribute__((target("avx2,fma"))) static void dot_rows_avx2(
 void ck_f32_dot_rows(const float *w, ptrdiff_t ldw, const float *x, float *y, ptrdiff_t rows,
                      ptrdiff_t cols, int accumulate) {
 #ifdef CK_X86
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+  if (ck_cpu_has_avx2_fma()) {
     dot_rows_avx2(w, ldw, x, y, rows, cols, accumulate);
     return;
   }

@@ -2,10 +2,7 @@
 
 #include <math.h>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define CK_X86 1
-#endif
+#include "dispatch.h"
 
 void ck_q8_quantize(const float *x, ptrdiff_t n, int8_t *q, float *d) {
   for (ptrdiff_t block = 0; block < n / 32; block++) {
@@ -83,7 +80,7 @@ __attribute__((target("avx2,fma"))) static void dot_rows_avx2(
 void ck_q8_dot_rows(const int8_t *wq, const float *wd, const int8_t *xq, const float *xd,
                     float *y, ptrdiff_t rows, ptrdiff_t cols) {
 #ifdef CK_X86
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+  if (ck_cpu_has_avx2_fma()) {
     dot_rows_avx2(wq, wd, xq, xd, y, rows, cols);
     return;
   }
