@@ -10,7 +10,6 @@ let package = Package(
     .library(name: "MiniTokenize", targets: ["MiniTokenize"]),
     .library(name: "MiniTrain", targets: ["MiniTrain"]),
     .library(name: "MiniDistributed", targets: ["MiniDistributed"]),
-    .library(name: "MiniDemo", targets: ["MiniDemo"]),
     .executable(name: "minillm", targets: ["minillm"]),
   ],
   dependencies: [
@@ -62,9 +61,8 @@ let package = Package(
       dependencies: ["MiniTensor", "MiniAutograd", "MiniLlama", "MiniTokenize"]
     ),
     .target(name: "MiniDistributed", dependencies: ["MiniTrain", "MiniTensor", "CMPI"]),
-    .target(
-      name: "MiniDemo", dependencies: ["MiniTensor", "MiniTokenize", "CZlib"],
-      path: "Examples/MiniDemo"),
+    // The demo's data builder: internal to the CLI (no product).
+    .target(name: "MiniDemo", dependencies: ["MiniTensor", "MiniTokenize", "CZlib"]),
 
     // Executables.
     .executableTarget(
@@ -74,8 +72,7 @@ let package = Package(
         "MiniDemo",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
-      ],
-      path: "Examples/minillm"
+      ]
     ),
     .executableTarget(
       name: "CustomTrainingLoop",
