@@ -15,7 +15,6 @@ let package = Package(
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
-    .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
   ],
   targets: [
     // System libraries.
@@ -31,6 +30,7 @@ let package = Package(
       pkgConfig: "sentencepiece",
       providers: [.apt(["libsentencepiece-dev"])]
     ),
+    .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
     .systemLibrary(
       name: "CMPI",
       pkgConfig: "ompi-c",
@@ -43,22 +43,24 @@ let package = Package(
     ),
 
     // Libraries, bottom to top.
+    // What every layer shares (no product): the JSON parser, SHA-256, mapped files, atomic writes.
+    .target(name: "MiniSupport", dependencies: ["COpenSSL"]),
     // Kernels needing instructions Swift's SIMD types do not reach (AVX2 integer dot products),
     // chosen at run time.
     .target(name: "CKernels"),
-    .target(name: "MiniTensor", dependencies: ["COpenBLAS", "CKernels"]),
+    .target(name: "MiniTensor", dependencies: ["MiniSupport", "COpenBLAS", "CKernels"]),
     .target(name: "MiniAutograd", dependencies: ["MiniTensor"]),
     .target(
       name: "MiniTokenize",
-      dependencies: [
-        "MiniTensor", "CSentencePieceShim", "CZstd",
-        .product(name: "Crypto", package: "swift-crypto"),
-      ]
+      dependencies: ["MiniSupport", "CSentencePieceShim", "CZstd"]
     ),
-    .target(name: "MiniLlama", dependencies: ["MiniTensor", "MiniAutograd", "MiniTokenize"]),
+    .target(
+      name: "MiniLlama",
+      dependencies: ["MiniSupport", "MiniTensor", "MiniAutograd", "MiniTokenize"]
+    ),
     .target(
       name: "MiniTrain",
-      dependencies: ["MiniTensor", "MiniAutograd", "MiniLlama", "MiniTokenize"]
+      dependencies: ["MiniSupport", "MiniTensor", "MiniAutograd", "MiniLlama", "MiniTokenize"]
     ),
     .target(name: "MiniDistributed", dependencies: ["MiniTrain", "MiniTensor", "CMPI"]),
     // The demo's data builder: internal to the CLI (no product).
@@ -85,6 +87,7 @@ let package = Package(
 
     // Tests.
     .target(name: "TestSupport", dependencies: ["MiniTensor"], path: "Tests/TestSupport"),
+    .testTarget(name: "MiniSupportTests", dependencies: ["MiniSupport"]),
     .testTarget(name: "MiniTensorTests", dependencies: ["MiniTensor", "TestSupport"]),
     .testTarget(
       name: "MiniAutogradTests", dependencies: ["MiniAutograd", "MiniTensor", "TestSupport"]),

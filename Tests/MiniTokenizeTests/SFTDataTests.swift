@@ -336,7 +336,7 @@ struct SFTDatasetValidationTests {
     (#"{"input_ids":[1,2],"loss_mask":[0,1,1]}"#, "'loss_mask' has 3 values for 2 input ids"),
     (#"{"input_ids":[1,2],"loss_mask":[0,2]}"#, "'loss_mask[1]' = 2 is not 0 or 1"),
     (#"{"input_ids":[],"loss_mask":[]}"#, "'input_ids' is empty"),
-    (#"{"input_ids":[1,-2],"loss_mask":[0,1]}"#, "'input_ids[1]' = -2.0 is not a token id"),
+    (#"{"input_ids":[1,-2],"loss_mask":[0,1]}"#, "'input_ids[1]' = -2 is not a token id"),
     (#"{"input_ids":[1,2.5],"loss_mask":[0,1]}"#, "'input_ids[1]' = 2.5 is not a token id"),
     (#"{"input_ids":[1,"2"],"loss_mask":[0,1]}"#, "'input_ids[1]' is a string, not an integer"),
     (#"{"input_ids":[1,2]}"#, "missing member 'loss_mask'"),

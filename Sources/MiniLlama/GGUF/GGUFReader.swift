@@ -1,3 +1,4 @@
+import MiniSupport
 import MiniTensor
 
 /// A GGUF file that cannot be read: names the file and the field at fault.

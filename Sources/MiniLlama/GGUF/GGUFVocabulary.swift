@@ -1,4 +1,5 @@
 import Foundation
+import MiniSupport
 import MiniTokenize
 
 /// llama.cpp's token types (`llama_token_type`), the same numbers as sentencepiece's piece types.

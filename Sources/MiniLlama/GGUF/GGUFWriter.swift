@@ -1,3 +1,4 @@
+import MiniSupport
 import MiniTensor
 
 /// A tensor to be written into a GGUF file.

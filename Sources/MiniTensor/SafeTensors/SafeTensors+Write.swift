@@ -1,3 +1,5 @@
+import MiniSupport
+
 /// One named tensor to write to a safetensors file.
 public struct SafeTensorsEntry: Sendable {
   /// The tensor's name in the header.

@@ -1,3 +1,5 @@
+import MiniSupport
+
 /// Validation of a safetensors header: everything is checked before any offset is trusted.
 extension SafeTensorsFile {
   /// The largest header the reader accepts, as in the reference implementation.
@@ -36,34 +38,23 @@ extension SafeTensorsFile {
           + "(truncated download?)")
     }
     let headerBytes = UnsafeRawBufferPointer(rebasing: bytes[8..<(8 + headerLength)])
-    guard String(validating: headerBytes, as: UTF8.self) != nil else {
-      throw SafeTensorsError(.headerNotUTF8, path: path, "the header is not valid UTF-8")
+    if let bad = firstInvalidUTF8(in: headerBytes) {
+      throw SafeTensorsError(
+        .headerNotUTF8, path: path, "the header is not valid UTF-8 (header byte \(bad))")
     }
-    let json: HeaderJSON
-    do {
-      json = try HeaderJSON.parse(headerBytes)
+    let members: [(key: String, value: JSONValue)]
+    do throws(JSONFailure) {
+      members = try JSONParser.parseOrderedObject(headerBytes)
     } catch {
-      throw SafeTensorsError(
-        .headerNotJSON, path: path,
-        "the header is not valid JSON: \(error.reason) at header byte \(error.offset)")
-    }
-    guard case .object(let members) = json else {
-      throw SafeTensorsError(
-        .headerNotObject, path: path, "the header is \(json.typeName), not a JSON object")
+      throw headerFailure(error, headerBytes: headerBytes, path: path)
     }
 
     let bufferStart = 8 + headerLength
     let bufferLength = bytes.count - bufferStart
-    var seen = Set<String>()
     var metadata: [String: String] = [:]
     var tensors: [TensorInfo] = []
     tensors.reserveCapacity(members.count)
     for (key, value) in members {
-      guard seen.insert(key).inserted else {
-        throw SafeTensorsError(
-          .duplicateName, path: path, tensor: key,
-          "the name appears more than once in the header")
-      }
       if key == "__metadata__" {
         metadata = try parseMetadata(value, path: path)
       } else {
@@ -75,80 +66,69 @@ extension SafeTensorsFile {
     return Header(tensors: tensors, metadata: metadata, bufferStart: bufferStart)
   }
 
-  static func parseMetadata(_ value: HeaderJSON, path: String) throws(SafeTensorsError)
+  static func parseMetadata(_ value: JSONValue, path: String) throws(SafeTensorsError)
     -> [String: String]
   {
     guard case .object(let members) = value else {
       throw SafeTensorsError(
-        .invalidMetadata, path: path, "__metadata__ is \(value.typeName), not an object of strings")
+        .invalidMetadata, path: path,
+        "__metadata__ is \(value.headerDescription), not an object of strings")
     }
     var metadata: [String: String] = [:]
     for (key, entry) in members {
       guard case .string(let text) = entry else {
         throw SafeTensorsError(
           .invalidMetadata, path: path,
-          "__metadata__ key '\(key)' is \(entry.typeName), not a string")
+          "__metadata__ key '\(key)' is \(entry.headerDescription), not a string")
       }
-      guard metadata.updateValue(text, forKey: key) == nil else {
-        throw SafeTensorsError(
-          .invalidMetadata, path: path, "__metadata__ key '\(key)' appears more than once")
-      }
+      metadata[key] = text
     }
     return metadata
   }
 
   static func parseEntry(
-    _ value: HeaderJSON, name: String, bufferLength: Int, path: String
+    _ value: JSONValue, name: String, bufferLength: Int, path: String
   ) throws(SafeTensorsError) -> TensorInfo {
     func fail(_ kind: SafeTensorsError.Kind, _ message: String) -> SafeTensorsError {
       SafeTensorsError(kind, path: path, tensor: name, message)
     }
+    // Fields other than these three are ignored, as the reference implementation does.
     guard case .object(let members) = value else {
       throw fail(
         .invalidEntry,
-        "the entry is \(value.typeName), not an object with dtype, shape and data_offsets")
+        "the entry is \(value.headerDescription), not an object with dtype, shape and data_offsets"
+      )
     }
-    var dtypeField: HeaderJSON?
-    var shapeField: HeaderJSON?
-    var offsetsField: HeaderJSON?
-    var otherKeys = Set<String>()
-    for (key, field) in members {
-      let isNew: Bool
-      switch key {
-      case "dtype": (isNew, dtypeField) = (dtypeField == nil, field)
-      case "shape": (isNew, shapeField) = (shapeField == nil, field)
-      case "data_offsets": (isNew, offsetsField) = (offsetsField == nil, field)
-      // Other fields are ignored, as the reference implementation does.
-      default: isNew = otherKeys.insert(key).inserted
-      }
-      guard isNew else { throw fail(.invalidEntry, "field '\(key)' appears more than once") }
-    }
+    let dtypeField = members["dtype"]
+    let shapeField = members["shape"]
+    let offsetsField = members["data_offsets"]
     guard let dtypeField, let shapeField, let offsetsField else {
       let missing = [("dtype", dtypeField), ("shape", shapeField), ("data_offsets", offsetsField)]
         .filter { $0.1 == nil }.map { "'\($0.0)'" }
       throw fail(.invalidEntry, "missing field \(missing.joined(separator: ", "))")
     }
 
-    guard case .string(let dtypeName) = dtypeField else {
-      throw fail(.invalidEntry, "'dtype' is \(dtypeField.typeName), not a string")
+    guard case .string(let dheaderDescription) = dtypeField else {
+      throw fail(.invalidEntry, "'dtype' is \(dtypeField.headerDescription), not a string")
     }
-    guard let dtype = SafeTensorsDType(rawValue: dtypeName) else {
+    guard let dtype = SafeTensorsDType(rawValue: dheaderDescription) else {
       let known = SafeTensorsDType.allCases.map(\.rawValue).joined(separator: ", ")
-      throw fail(.unknownDType, "dtype '\(dtypeName)' is not supported (supported: \(known))")
+      throw fail(
+        .unknownDType, "dtype '\(dheaderDescription)' is not supported (supported: \(known))")
     }
 
     guard case .array(let dims) = shapeField else {
-      throw fail(.invalidEntry, "'shape' is \(shapeField.typeName), not an array")
+      throw fail(.invalidEntry, "'shape' is \(shapeField.headerDescription), not an array")
     }
     var shape: [Int] = []
     shape.reserveCapacity(dims.count)
     var elementCount = 1
     for (axis, dim) in dims.enumerated() {
       guard case .number(let number) = dim, number.isIntegerLiteral else {
-        throw fail(.invalidShape, "dimension \(axis) is \(dim.typeName), not an integer")
+        throw fail(.invalidShape, "dimension \(axis) is \(dim.headerDescription), not an integer")
       }
       guard let size = number.integer, size >= 0 else {
-        throw fail(.invalidShape, "dimension \(axis) is \(number.text), not a non-negative Int")
+        throw fail(.invalidShape, "dimension \(axis) is \(number), not a non-negative Int")
       }
       let (product, overflow) = elementCount.multipliedReportingOverflow(by: size)
       guard !overflow else {
@@ -160,19 +140,22 @@ extension SafeTensorsFile {
     }
     let (byteCount, overflow) = elementCount.multipliedReportingOverflow(by: dtype.elementSize)
     guard !overflow else {
-      throw fail(.invalidShape, "the byte count of shape \(shape) in \(dtypeName) overflows")
+      throw fail(
+        .invalidShape, "the byte count of shape \(shape) in \(dheaderDescription) overflows")
     }
 
     guard case .array(let offsets) = offsetsField, offsets.count == 2 else {
       throw fail(
-        .invalidEntry, "'data_offsets' is \(offsetsField.typeName), not an array [begin, end]")
+        .invalidEntry,
+        "'data_offsets' is \(offsetsField.headerDescription), not an array [begin, end]")
     }
     var bounds: [Int] = []
     for offset in offsets {
-      guard case .number(let number) = offset, let position = number.integer, position >= 0
+      guard case .number(let number) = offset, number.isIntegerLiteral,
+        let position = number.integer, position >= 0
       else {
         throw fail(
-          .invalidOffsets, "data offset \(offset.typeName) is not a non-negative integer")
+          .invalidOffsets, "data offset \(offset.headerDescription) is not a non-negative integer")
       }
       bounds.append(position)
     }
@@ -183,7 +166,7 @@ extension SafeTensorsFile {
     guard end - begin == byteCount else {
       throw fail(
         .sizeMismatch,
-        "shape \(shape) of \(dtypeName) needs \(byteCount) bytes but data_offsets "
+        "shape \(shape) of \(dheaderDescription) needs \(byteCount) bytes but data_offsets "
           + "[\(begin), \(end)] span \(end - begin)")
     }
     guard end <= bufferLength else {
@@ -226,6 +209,44 @@ extension SafeTensorsFile {
       throw SafeTensorsError(
         .trailingBytes, path: path, tensor: previous?.name,
         "\(bufferLength - end) bytes of data \(after) belong to no tensor")
+    }
+  }
+
+  /// The `SafeTensorsError` for a header the JSON parser rejected: a name repeated among the
+  /// tensors, in `__metadata__` or in one entry is reported as such, a header that is JSON but
+  /// not an object as such, anything else as not JSON.
+  static func headerFailure(
+    _ failure: JSONFailure, headerBytes: UnsafeRawBufferPointer, path: String
+  ) -> SafeTensorsError {
+    if let value = try? JSONParser.parse(headerBytes), value.object == nil {
+      return SafeTensorsError(
+        .headerNotObject, path: path, "the header is \(value.headerDescription), not a JSON object")
+    }
+    if case .duplicateKey(let key) = failure.kind {
+      if failure.path.isEmpty {
+        return SafeTensorsError(
+          .duplicateName, path: path, tensor: key, "the name appears more than once in the header")
+      }
+      if failure.path.count == 1, case .key(let name) = failure.path[0] {
+        if name == "__metadata__" {
+          return SafeTensorsError(
+            .invalidMetadata, path: path, "__metadata__ key '\(key)' appears more than once")
+        }
+        return SafeTensorsError(
+          .invalidEntry, path: path, tensor: name, "field '\(key)' appears more than once")
+      }
+    }
+    return SafeTensorsError(.headerNotJSON, path: path, "the header is not valid JSON: \(failure)")
+  }
+}
+
+extension JSONValue {
+  /// The value's kind for an error message, numbers and booleans with their value.
+  fileprivate var headerDescription: String {
+    switch self {
+    case .number(let number): "the number \(number)"
+    case .bool(let value): "\(value)"
+    default: kindName
     }
   }
 }

@@ -1,3 +1,5 @@
+import MiniSupport
+
 /// A safetensors file, memory-mapped and fully validated when opened.
 ///
 /// Opening maps the file read-only and checks the header (UTF-8, strict JSON, unique names,

@@ -1,4 +1,5 @@
 import Foundation
+import MiniSupport
 
 /// The `tokenizer_config.json` of a model or data folder, as Hugging Face `transformers` reads
 /// it: `AutoTokenizer.from_pretrained(folder)` loads `tokenizer.model` as a `LlamaTokenizer`,
@@ -115,7 +116,7 @@ public struct TokenizerConfig: Sendable, Equatable, Codable {
 
   /// Writes `tokenizer_config.json` into `directory` atomically.
   public func write(toDirectory directory: String) throws {
-    try writeAtomically(
+    try writeFileAtomically(
       try encoded(), to: (directory as NSString).appendingPathComponent("tokenizer_config.json"))
   }
 }

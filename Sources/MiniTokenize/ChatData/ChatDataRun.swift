@@ -1,4 +1,5 @@
 import Foundation
+import MiniSupport
 
 /// A snapshot of a running `SFTPipeline` or `PreferencePipeline`, for progress lines.
 public struct ChatDataProgress: Sendable {
@@ -103,10 +104,10 @@ struct ChatDataRun {
       try FileManager.default.removeItem(atPath: indexPath)
     }
     let shards = try writer.commit()
-    try writeAtomically(
+    try writeFileAtomically(
       tokenizerFile.bytes, to: (output as NSString).appendingPathComponent(tokenizerFile.name))
     try tokenizerConfig.write(toDirectory: output)
-    try writeAtomically(try index(shards), to: indexPath)
+    try writeFileAtomically(try index(shards), to: indexPath)
     let kept = Set(shards.map(\.file))
     for name in (try? FileManager.default.contentsOfDirectory(atPath: output)) ?? []
     where name.hasPrefix("shard-") && name.hasSuffix(".jsonl") && !kept.contains(name) {

@@ -1,29 +1,22 @@
-import Foundation
-import MiniTensor
-
 /// Writes JSON lines into numbered shards `shard-00000.jsonl`, … of a folder.
 ///
-/// Each shard is written under `<name>.tmp` and fsynced when full; `commit()` renames them all
-/// into place, so an interrupted run never leaves a shard that looks complete.
+/// Each shard is written under a temporary name and fsynced when full; `commit()` renames them
+/// all into place, so an interrupted run never leaves a shard that looks complete.
 final class JSONLShardWriter {
   let directory: String
   let samplesPerShard: Int
   private(set) var shards: [ChatShardEntry] = []
 
-  private var file: OutputFile?
+  private let files: ShardFileSet
   private var samplesInShard = 0
   private var tokensInShard = 0
-  private var buffer: [UInt8] = []
-  private var temporaries: [String] = []
 
   init(directory: String, samplesPerShard: Int) {
     precondition(samplesPerShard > 0, "JSONLShardWriter: samplesPerShard \(samplesPerShard)")
     self.directory = directory
     self.samplesPerShard = samplesPerShard
-    buffer.reserveCapacity(1 << 20)
+    files = ShardFileSet(directory: directory, fileName: Self.fileName)
   }
-
-  deinit { discard() }
 
   /// The shard file name for `index`.
   static func fileName(_ index: Int) -> String {
@@ -33,60 +26,33 @@ final class JSONLShardWriter {
 
   /// Appends one sample's line (without its newline) holding `tokens` tokens.
   func append(line: UnsafeRawBufferPointer, tokens: Int) throws {
-    if file == nil { try openShard() }
-    buffer.append(contentsOf: line)
-    buffer.append(0x0A)
+    if !files.hasOpenShard {
+      try files.openShard()
+      samplesInShard = 0
+      tokensInShard = 0
+    }
+    try files.append { buffer in
+      buffer.append(contentsOf: line)
+      buffer.append(0x0A)
+    }
     samplesInShard += 1
     tokensInShard += tokens
-    if buffer.count >= 1 << 20 { try flush() }
     if samplesInShard >= samplesPerShard { try closeShard() }
   }
 
   /// Closes the last shard and renames every shard into place; returns the shard list.
   func commit() throws -> [ChatShardEntry] {
-    if file != nil { try closeShard() }
-    for (index, temporary) in temporaries.enumerated() {
-      let target = (directory as NSString).appendingPathComponent(Self.fileName(index))
-      guard rename(temporary, target) == 0 else {
-        throw SystemCallError("rename from \(temporary)", path: target)
-      }
-    }
-    temporaries.removeAll()
-    try OutputFile.syncDirectory(directory)
+    if files.hasOpenShard { try closeShard() }
+    try files.commit()
     return shards
   }
 
   /// Deletes the temporary files of shards not yet committed.
-  func discard() {
-    file = nil
-    for temporary in temporaries { unlink(temporary) }
-    temporaries.removeAll()
-  }
-
-  private func openShard() throws {
-    let path = (directory as NSString).appendingPathComponent(
-      Self.fileName(shards.count) + ".tmp")
-    file = try OutputFile(creating: path)
-    temporaries.append(path)
-    samplesInShard = 0
-    tokensInShard = 0
-  }
-
-  private func flush() throws {
-    guard let file, !buffer.isEmpty else { return }
-    try buffer.withUnsafeBytes { try file.write($0) }
-    buffer.removeAll(keepingCapacity: true)
-  }
+  func discard() { files.discard() }
 
   private func closeShard() throws {
-    try flush()
-    guard let file else { return }
-    try file.sync()
-    try file.close()
-    self.file = nil
-    shards.append(
-      ChatShardEntry(
-        file: Self.fileName(shards.count), samples: samplesInShard, tokens: tokensInShard))
+    let file = try files.closeShard()
+    shards.append(ChatShardEntry(file: file, samples: samplesInShard, tokens: tokensInShard))
   }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import MiniSupport
 
 /// Settings of `PreferencePipeline.run`.
 public struct PreferenceOptions: Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+import MiniSupport
 
 /// What `minillm data sft` does with a conversation longer than `--max-length`.
 public enum SFTOverflowPolicy: String, Sendable, Codable, CaseIterable {

@@ -1,3 +1,5 @@
+import MiniSupport
+
 /// Parses one JSON line of an SFT or preference shard: an object whose needed members are
 /// arrays of token ids (non-negative integers below 2³¹).
 ///
@@ -122,12 +124,10 @@ struct ShardLineParser {
     do throws(JSONFailure) {
       members = try JSONParser.parseObject(bytes, keeping: Set(keys))
     } catch {
-      switch error {
-      case .syntax(let offset, let message):
-        return .failure(LineError(message: "invalid JSON at byte \(offset): \(message)"))
-      case .invalidUTF8(let offset):
-        return .failure(LineError(message: "invalid UTF-8 at byte \(offset)"))
+      if error.kind == .invalidUTF8 {
+        return .failure(LineError(message: "invalid UTF-8 at byte \(error.offset)"))
       }
+      return .failure(LineError(message: "invalid JSON at \(error.byteDescription)"))
     }
     var result: [[Int32]] = []
     for key in keys {
@@ -144,11 +144,12 @@ struct ShardLineParser {
           return .failure(
             LineError(message: "'\(key)[\(index)]' is \(element.kindName), not an integer"))
         }
-        guard number >= 0, number <= Double(Int32.max), number == number.rounded() else {
+        let value = number.value
+        guard value >= 0, value <= Double(Int32.max), value == value.rounded() else {
           return .failure(
             LineError(message: "'\(key)[\(index)]' = \(number) is not a token id (0…2³¹−1)"))
         }
-        array.append(Int32(number))
+        array.append(Int32(value))
       }
       result.append(array)
     }

@@ -1,3 +1,5 @@
+import MiniSupport
+
 extension CorpusFormat {
   /// Decodes an SFT record.
   func decodeConversation(_ fields: RecordFields) throws(RecordRejection) -> Conversation {

@@ -1,3 +1,5 @@
+import MiniSupport
+
 extension CorpusReader {
   /// Tells a file's format: `.txt` and `.tsv` names (before any `.zst`) by name; otherwise by
   /// the first byte (`[` or `{` means JSON) and the members of the first decodable record.

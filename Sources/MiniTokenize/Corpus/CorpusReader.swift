@@ -1,3 +1,5 @@
+import MiniSupport
+
 /// Reads one corpus file record by record, in any format of `CorpusFormat`, plain or zstd.
 ///
 /// JSON lines are read one line at a time and JSON arrays one element at a time, so memory stays
@@ -95,10 +97,10 @@ public final class CorpusReader {
           try JSONParser.parseObject(bytes, keeping: format.neededKeys)
         }) {
         case .success(let parsed): members = parsed
-        case .failure(.syntax(let offset, let message)):
-          throw RecordRejection(.invalidJSON, "invalid JSON at byte \(offset): \(message)")
-        case .failure(.invalidUTF8(let offset)):
-          throw RecordRejection(.invalidUTF8, "invalid UTF-8 at byte \(offset)")
+        case .failure(let failure) where failure.kind == .invalidUTF8:
+          throw RecordRejection(.invalidUTF8, "invalid UTF-8 at byte \(failure.offset)")
+        case .failure(let failure):
+          throw RecordRejection(.invalidJSON, "invalid JSON at \(failure.byteDescription)")
         }
         let fields = RecordFields(members)
         switch format.kind {

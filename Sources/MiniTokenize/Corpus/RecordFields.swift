@@ -1,3 +1,5 @@
+import MiniSupport
+
 /// Typed access to a JSON record's members for the record decoders: every failure is a
 /// `RecordRejection` naming the field (with its path inside the record).
 struct RecordFields {

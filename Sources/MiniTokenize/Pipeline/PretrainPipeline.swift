@@ -1,4 +1,5 @@
 import Foundation
+import MiniSupport
 
 /// Settings of `PretrainPipeline.run`.
 public struct PretrainOptions: Sendable {
@@ -210,7 +211,7 @@ public enum PretrainPipeline {
       try FileManager.default.removeItem(atPath: indexPath)
     }
     let shards = try writer.commit()
-    try writeAtomically(
+    try writeFileAtomically(
       tokenizerFile.bytes, to: (output as NSString).appendingPathComponent(tokenizerFile.name))
     let index = TokenShardIndex(
       tokenizer: .init(
@@ -220,7 +221,7 @@ public enum PretrainPipeline {
       shards: shards, totalTokens: shards.reduce(0) { $0 + $1.tokens },
       totalDocuments: shards.reduce(0) { $0 + $1.documents },
       sources: state.sources.map { $0.entry })
-    try writeAtomically(try index.encoded(), to: indexPath)
+    try writeFileAtomically(try index.encoded(), to: indexPath)
     // Shards of an earlier, longer run that this index no longer lists.
     let kept = Set(shards.map(\.file))
     for name in (try? FileManager.default.contentsOfDirectory(atPath: output)) ?? []

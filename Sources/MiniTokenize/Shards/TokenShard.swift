@@ -1,5 +1,5 @@
 import Foundation
-import MiniTensor
+import MiniSupport
 
 /// A memory-mapped token shard: random access to any window of tokens without reading the file.
 ///

@@ -1,5 +1,6 @@
 internal import CSentencePieceShim
 import Foundation
+import MiniSupport
 
 /// A SentencePiece model (BPE or unigram) loaded through libsentencepiece.
 ///
@@ -269,7 +270,7 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
 
   /// Writes `modelBytes` to `path` atomically.
   public func write(to path: String) throws {
-    try writeAtomically(modelBytes, to: path)
+    try writeFileAtomically(modelBytes, to: path)
   }
 
   static func string(_ message: [CChar], status: Int32) -> String {

@@ -1,5 +1,5 @@
 import Foundation
-import MiniTokenize
+import MiniSupport
 
 /// `manifest.json` of a checkpoint, written last: the size and SHA-256 of every other file, and
 /// its own SHA-256 on its last line, so that a flipped bit or a truncation anywhere in the

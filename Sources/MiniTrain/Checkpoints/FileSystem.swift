@@ -1,6 +1,5 @@
 import Foundation
-import MiniTensor
-import MiniTokenize
+import MiniSupport
 
 #if canImport(Glibc)
   import Glibc
@@ -48,13 +47,10 @@ enum FileSystem {
 
   /// Flushes a directory's entries to disk; file systems that cannot (`EINVAL`) are let be.
   static func syncDirectory(_ path: String) throws {
-    let descriptor = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-    guard descriptor >= 0 else {
-      throw CheckpointError(path: path, "cannot open to sync: \(String(cString: strerror(errno)))")
-    }
-    defer { close(descriptor) }
-    guard fsync(descriptor) == 0 || errno == EINVAL else {
-      throw CheckpointError(path: path, "fsync failed: \(String(cString: strerror(errno)))")
+    do {
+      try AtomicFileWriter.syncDirectory(path)
+    } catch let error as SystemCallError {
+      throw CheckpointError(path: path, "cannot sync: \(error.operation) failed: \(error.reason)")
     }
   }
 
@@ -74,24 +70,12 @@ enum FileSystem {
 
   /// Lower-case hex SHA-256 of the file at `path`.
   static func sha256(ofFile path: String) throws -> String {
-    let file = try MappedFile(path: path)
-    var hasher = SHA256()
-    file.withUnsafeBytes { bytes in
-      var offset = 0
-      while offset < bytes.count {
-        let end = min(bytes.count, offset + (1 << 24))
-        hasher.update(UnsafeRawBufferPointer(rebasing: bytes[offset..<end]))
-        offset = end
-      }
-    }
-    return SHA256.hex(hasher.finalize())
+    try SHA256.hex(ofFile: path)
   }
 
   /// Writes `bytes` to `path` atomically (temporary file, fsync, rename, directory fsync).
   static func write(_ bytes: [UInt8], to path: String) throws {
-    try writeFileAtomically(to: path) { sink in
-      try bytes.withUnsafeBytes { try sink.write($0) }
-    }
+    try writeFileAtomically(bytes, to: path)
   }
 
   /// Copies the file at `source` to `destination` atomically.
