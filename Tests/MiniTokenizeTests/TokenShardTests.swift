@@ -58,7 +58,7 @@ struct TokenShardTests {
     #expect(try FileManager.default.contentsOfDirectory(atPath: directory).isEmpty)
   }
 
-  @Test("The seeds' headerless uint16 .bin files read with a given width")
+  @Test("Headerless uint16 .bin files, as baby-llama2-chinese writes, read with a given width")
   func headerless() throws {
     let directory = try temporaryDirectory()
     defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -3,9 +3,9 @@ import MiniSupport
 
 /// A memory-mapped token shard: random access to any window of tokens without reading the file.
 ///
-/// Reads MiniLLM shards (validated `TokenShardHeader`) and the seeds' headerless `.bin` files
-/// (`init(headerlessPath:tokenWidth:vocabularySize:)`). Every id read is checked against the
-/// vocabulary size.
+/// Reads MiniLLM shards (validated `TokenShardHeader`) and the headerless `.bin` files of
+/// baby-llama2-chinese (`init(headerlessPath:tokenWidth:vocabularySize:)`). Every id read is
+/// checked against the vocabulary size.
 public final class TokenShard: Sendable {
   /// The file.
   public let path: String
@@ -23,7 +23,8 @@ public final class TokenShard: Sendable {
     try self.init(path: path, headerless: nil)
   }
 
-  /// Maps a headerless file of `tokenWidth`-byte little-endian ids (the seeds' `uint16` `.bin`).
+  /// Maps a headerless file of `tokenWidth`-byte little-endian ids (baby-llama2-chinese's
+  /// `uint16` `.bin`).
   public convenience init(headerlessPath path: String, tokenWidth: Int, vocabularySize: Int) throws
   {
     precondition(tokenWidth == 2 || tokenWidth == 4, "TokenShard: token width \(tokenWidth)")

@@ -1,4 +1,4 @@
-/// The fixed 64-byte little-endian header of a token shard (DESIGN §3):
+/// The fixed 64-byte little-endian header of a token shard:
 ///
 /// | offset | size | field |
 /// |---:|---:|---|
