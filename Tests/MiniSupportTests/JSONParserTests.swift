@@ -130,6 +130,23 @@ struct JSONParserTests {
     #expect(skippedFailure.path == [.key("meta")])
   }
 
+  @Test("A repeat is found wherever the first spelling was, and distinct names all pass")
+  func duplicatesEverywhere() throws {
+    for count in [1, 2, 5, 31, 32, 33, 70] {
+      let names = (0..<count).map { "name\($0 * 7919)" }
+      let members = names.enumerated().map { "\"\($0.element)\": [\($0.offset)]" }
+      #expect(try parse("{" + members.joined(separator: ", ") + "}").object?.count == count)
+      for index in stride(from: 0, to: count, by: max(1, count / 7)) {
+        let plain = "\"\(names[index])\": 0"
+        let escaped = "\"\\u006e" + names[index].dropFirst() + "\": 0"
+        for repeat_ in [plain, escaped] {
+          let text = "{" + (members + [repeat_]).joined(separator: ", ") + "}"
+          #expect(rejection(text)?.kind == .duplicateKey(names[index]), "\(count) \(repeat_)")
+        }
+      }
+    }
+  }
+
   @Test("Errors carry the byte offset, line, column and the path to the value")
   func location() throws {
     let text = "{\n  \"a\": [1, 2, {\"b\": tru}],\n  \"c\": 3\n}"

@@ -13,18 +13,14 @@
 package struct JSONParser: ~Copyable {
   /// Deepest nesting of objects and arrays accepted.
   package static let maximumDepth = 256
-  /// Objects with more members than this check for repeated names with a set rather than by
-  /// comparing with each earlier name.
-  private static let linearKeyCheckLimit = 16
 
-  private let bytes: UnsafeRawBufferPointer
-  private var position = 0
+  let bytes: UnsafeRawBufferPointer
+  var position = 0
   private var depth = 0
-  private var scratch: [UInt8] = []
-  /// The member names of the objects being parsed, outermost first.
-  private var openKeys: [String] = []
+  /// Decoded bytes of a string with escapes.
+  var scratch: [UInt8] = []
 
-  private init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+  init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
   /// Parses one complete JSON text.
   /// - Throws: `JSONFailure` naming the first fault.
@@ -94,7 +90,7 @@ package struct JSONParser: ~Copyable {
   }
 
   /// Validates one value without building it.
-  private mutating func skipValue() throws(JSONFailure) {
+  mutating func skipValue() throws(JSONFailure) {
     guard let byte = peek() else { throw failure(.syntax, "expected a value, found the end") }
     switch byte {
     case UInt8(ascii: "{"): try parseMembers(keeping: []) { _, _ in }
@@ -112,6 +108,7 @@ package struct JSONParser: ~Copyable {
   private mutating func parseMembers(
     keeping keys: Set<String>?, _ add: (String, JSONValue) -> Void
   ) throws(JSONFailure) {
+    let objectStart = position
     try enter()
     skipWhitespace()
     if peek() == UInt8(ascii: "}") {
@@ -119,51 +116,35 @@ package struct JSONParser: ~Copyable {
       depth -= 1
       return
     }
-    let firstKey = openKeys.count
-    var keySet: Set<String>?
+    var names = MemberNames(objectStart: objectStart)
     while true {
       guard peek() == UInt8(ascii: "\"") else {
         throw failure(.syntax, "expected a member name in quotes, found \(describeCurrent())")
       }
-      let keyOffset = position
-      let key = try parseString()
-      if !insertKey(key, firstKey: firstKey, set: &keySet) {
+      let name = try scanName()
+      let key = keys?.isEmpty == true ? nil : string(of: name)
+      if !insert(name, into: &names) {
+        let repeated = key ?? string(of: name)
         throw failure(
-          .duplicateKey(key), at: keyOffset,
-          "the member name \(jsonStringLiteral(key)) appears more than once")
+          .duplicateKey(repeated), at: name.start - 1,
+          "the member name \(jsonStringLiteral(repeated)) appears more than once")
       }
       skipWhitespace()
       try expect(UInt8(ascii: ":"))
       skipWhitespace()
       do throws(JSONFailure) {
-        if keys?.contains(key) ?? true {
+        if let key, keys?.contains(key) ?? true {
           add(key, try parseValue())
         } else {
           try skipValue()
         }
       } catch {
-        throw error.inside(.key(key))
+        throw error.inside(.key(key ?? string(of: name)))
       }
       skipWhitespace()
       if try endOfContainer(UInt8(ascii: "}")) { break }
     }
-    openKeys.removeSubrange(firstKey...)
     depth -= 1
-  }
-
-  /// Records `key` as a member of the object whose names start at `openKeys[firstKey]`; false
-  /// when the object already has it.
-  private mutating func insertKey(_ key: String, firstKey: Int, set: inout Set<String>?)
-    -> Bool
-  {
-    if set != nil { return set!.insert(key).inserted }
-    if openKeys.count - firstKey < Self.linearKeyCheckLimit {
-      for index in firstKey..<openKeys.count where openKeys[index] == key { return false }
-      openKeys.append(key)
-      return true
-    }
-    set = Set(openKeys[firstKey...])
-    return set!.insert(key).inserted
   }
 
   /// Parses the array at `position`, passing each element to `add`, or validating the elements
@@ -251,9 +232,19 @@ package struct JSONParser: ~Copyable {
     try decodeStringBody(keep: false)
   }
 
+  /// Validates the member name at `position` without building it.
+  mutating func scanName() throws(JSONFailure) -> MemberName {
+    try expect(UInt8(ascii: "\""))
+    let start = position
+    let hasEscapes = try decodeStringBody(keep: false)
+    return MemberName(start: start, end: position - 1, hasEscapes: hasEscapes)
+  }
+
   /// Consumes a string body up to and including its closing quote, validating UTF-8 and escapes;
-  /// appends the decoded bytes to `scratch` when `keep`.
-  private mutating func decodeStringBody(keep: Bool) throws(JSONFailure) {
+  /// appends the decoded bytes to `scratch` when `keep`. Returns whether it held an escape.
+  @discardableResult
+  mutating func decodeStringBody(keep: Bool) throws(JSONFailure) -> Bool {
+    var hasEscapes = false
     while true {
       let runEnd = plainRunEnd(from: position)
       let run = UnsafeRawBufferPointer(rebasing: bytes[position..<runEnd])
@@ -265,12 +256,13 @@ package struct JSONParser: ~Copyable {
       guard let byte = peek() else { throw failure(.syntax, "unterminated string") }
       if byte == UInt8(ascii: "\"") {
         position += 1
-        return
+        return hasEscapes
       }
       guard byte == UInt8(ascii: "\\") else {
         throw failure(.syntax, "control character \(describeCurrent()) in a string")
       }
       position += 1
+      hasEscapes = true
       try decodeEscape(keep: keep)
     }
   }
@@ -435,7 +427,7 @@ package struct JSONParser: ~Copyable {
 
   private func peek() -> UInt8? { position < bytes.count ? bytes[position] : nil }
 
-  private mutating func skipWhitespace() {
+  mutating func skipWhitespace() {
     while position < bytes.count {
       switch bytes[position] {
       case 0x20, 0x09, 0x0A, 0x0D: position += 1
