@@ -24,9 +24,8 @@ public func embedding(_ table: Variable, ids: [Int32], shape: [Int]? = nil) -> V
   guard let tape = table.tape else { return Variable(value) }
   let a = table.slot
   return tape.record(value) { tape, dy in
-    dy.withUnsafeBufferPointer { dy in
-      tape.withGradientBuffer(of: a) { dTable, accumulate in
-        if !accumulate { dTable.update(repeating: 0) }
+    withUnsafePointers(dy) { dy in
+      tape.storeGradients(.add(a, count: rows * width)) { dTable in
         for (i, id) in ids.enumerated() {
           let row = Int(id) * width
           for j in 0..<width { dTable[row + j] += dy[i * width + j] }

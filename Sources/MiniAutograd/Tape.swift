@@ -13,7 +13,7 @@ public final class Tape {
   /// Given the gradient of a node's output (contiguous, the output's shape), adds the gradients
   /// of its inputs. Closures take the tape as an argument and never capture a `Variable`, so the
   /// tape does not retain itself.
-  typealias Backward = (Tape, Tensor) -> Void
+  package typealias Backward = (Tape, Tensor) -> Void
 
   enum Role {
     /// The output of a recorded operation: its gradient is freed once consumed.
@@ -61,7 +61,7 @@ public final class Tape {
   }
 
   /// Records an operation's output and the closure that back-propagates through it.
-  func record(_ value: Tensor, backward: @escaping Backward) -> Variable {
+  package func record(_ value: Tensor, backward: @escaping Backward) -> Variable {
     precondition(!finished, "Tape: recording after backward; use a new tape for each pass")
     append(value.shape, role: .intermediate, backward: backward)
     return Variable(value: value, tape: self, slot: roles.count - 1)
@@ -159,47 +159,6 @@ public final class Tape {
     }
   }
 
-  /// Calls `body` with a buffer of `count` elements to *add* the gradient of `slot` into (zeroed
-  /// when fresh); with no slot (an untracked input), a zeroed scratch buffer that is dropped.
-  func addGradient(
-    of slot: Int?, count: Int, _ body: (UnsafeMutableBufferPointer<Float>) -> Void
-  ) {
-    guard let slot else {
-      var scratch = Tensor.zeros([count])
-      scratch.withUnsafeMutableBufferPointer(body)
-      return
-    }
-    withGradientBuffer(of: slot) { buffer, accumulate in
-      if !accumulate { buffer.update(repeating: 0) }
-      body(buffer)
-    }
-  }
-
-  /// Like `storeGradient(of:_:)`; with no slot (an untracked input), `compute` writes a scratch
-  /// buffer of `count` elements that is dropped.
-  func storeGradient(
-    of slot: Int?, count: Int, _ compute: (UnsafeMutableBufferPointer<Float>) -> Void
-  ) {
-    guard let slot else {
-      _ = Tensor(unsafeUninitializedShape: [count], initializingWith: compute)
-      return
-    }
-    storeGradient(of: slot, compute)
-  }
-
-  /// Stores a gradient that `compute` writes by overwriting its buffer: straight into a fresh
-  /// buffer, or into a temporary added to an existing one.
-  func storeGradient(of slot: Int, _ compute: (UnsafeMutableBufferPointer<Float>) -> Void) {
-    var isParameter = false
-    if case .parameter = roles[slot] { isParameter = true }
-    if !isParameter && gradients[slot] == nil {
-      withGradientBuffer(of: slot) { buffer, _ in compute(buffer) }
-      return
-    }
-    let temporary = Tensor(unsafeUninitializedShape: shapes[slot], initializingWith: compute)
-    accumulate(temporary, into: slot)
-  }
-
   private func takeGradient(_ slot: Int) -> Tensor? {
     guard let gradient = gradients[slot] else { return nil }
     gradients[slot] = nil
@@ -210,7 +169,7 @@ public final class Tape {
     return gradient
   }
 
-  private func noteAllocation(_ slot: Int) {
+  func noteAllocation(_ slot: Int) {
     guard case .intermediate = roles[slot] else { return }
     liveGradientBufferCount += 1
     liveGradientByteCount += Self.count(shapes[slot]) * MemoryLayout<Float>.stride

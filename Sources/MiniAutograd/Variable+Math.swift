@@ -13,19 +13,14 @@ extension Variable {
     _ value: Tensor, derivative: @escaping (_ x: Float, _ y: Float) -> Float
   ) -> Variable {
     guard let tape else { return Variable(value) }
-    let a = slot
+    let (a, count) = (slot, self.count)
     let x = self.value
     return tape.record(value) { tape, dy in
-      let dx = Tensor(unsafeUninitializedShape: x.shape) { out in
-        x.withUnsafeBufferPointer { x in
-          value.withUnsafeBufferPointer { y in
-            dy.withUnsafeBufferPointer { dy in
-              for i in 0..<out.count { out[i] = dy[i] * derivative(x[i], y[i]) }
-            }
-          }
+      withUnsafePointers(x, value, dy) { x, y, dy in
+        tape.storeGradients(.overwrite(a, count: count)) { dx in
+          for i in 0..<count { dx[i] = dy[i] * derivative(x[i], y[i]) }
         }
       }
-      tape.accumulate(dx, into: a)
     }
   }
 

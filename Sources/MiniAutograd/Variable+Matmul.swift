@@ -72,13 +72,11 @@ public func linear(_ input: Variable, _ weight: Variable, bias: Variable? = nil)
   let outputShape = Array(input.shape.dropLast()) + [outFeatures]
   let value = Tensor(unsafeUninitializedShape: outputShape) { y in
     guard let yBase = y.baseAddress else { return }
-    x.withUnsafeBufferPointer { x in
-      w.withUnsafeBufferPointer { w in
-        sgemm(
-          transposeA: false, transposeB: true, m: rows, n: outFeatures, k: inFeatures,
-          a: x.baseAddress!, lda: Swift.max(inFeatures, 1), b: w.baseAddress!,
-          ldb: Swift.max(inFeatures, 1), c: yBase, ldc: outFeatures)
-      }
+    withUnsafePointers(x, w) { x, w in
+      sgemm(
+        transposeA: false, transposeB: true, m: rows, n: outFeatures, k: inFeatures, a: x,
+        lda: Swift.max(inFeatures, 1), b: w, ldb: Swift.max(inFeatures, 1), c: yBase,
+        ldc: outFeatures)
     }
     bias?.value.withUnsafeBufferPointer { b in
       for r in 0..<rows {
@@ -99,9 +97,8 @@ public func linear(_ input: Variable, _ weight: Variable, bias: Variable? = nil)
       tape.accumulateProduct(into: gw, dy2, transposeA: true, x2, transposeB: false)
     }
     if let gb {
-      dy2.withUnsafeBufferPointer { dy in
-        tape.withGradientBuffer(of: gb) { db, accumulate in
-          if !accumulate { db.update(repeating: 0) }
+      withUnsafePointers(dy2) { dy in
+        tape.storeGradients(.add(gb, count: outFeatures)) { db in
           for r in 0..<rows {
             for j in 0..<outFeatures { db[j] += dy[r * outFeatures + j] }
           }
@@ -124,19 +121,17 @@ extension Tape {
     precondition(
       (transposeB ? b.shape[1] : b.shape[0]) == k && m * n == Tape.count(shapes[slot]),
       "accumulateProduct: \(a.shape) × \(b.shape) into \(shapes[slot])")
-    a.withUnsafeBufferPointer { pa in
-      b.withUnsafeBufferPointer { pb in
-        withGradientBuffer(of: slot) { c, accumulate in
-          guard let c = c.baseAddress else { return }
-          if k == 0 {
-            if !accumulate { c.update(repeating: 0, count: m * n) }
-            return
-          }
-          sgemm(
-            transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
-            a: pa.baseAddress!, lda: Swift.max(a.shape[1], 1), b: pb.baseAddress!,
-            ldb: Swift.max(b.shape[1], 1), beta: accumulate ? 1 : 0, c: c, ldc: Swift.max(n, 1))
+    withUnsafePointers(a, b) { pa, pb in
+      withGradientBuffer(of: slot) { c, accumulate in
+        guard let c = c.baseAddress else { return }
+        if k == 0 {
+          if !accumulate { c.update(repeating: 0, count: m * n) }
+          return
         }
+        sgemm(
+          transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: pa,
+          lda: Swift.max(a.shape[1], 1), b: pb, ldb: Swift.max(b.shape[1], 1),
+          beta: accumulate ? 1 : 0, c: c, ldc: Swift.max(n, 1))
       }
     }
   }

@@ -55,7 +55,7 @@ extension Variable {
   public func sliced(_ range: Range<Int>, axis: Int = 0) -> Variable {
     let value = self.value.sliced(range, axis: axis)
     guard let tape else { return Variable(value) }
-    let a = slot
+    let (a, count) = (slot, self.count)
     let axis = self.value.normalizedAxis(axis)
     let outer = shape[..<axis].reduce(1, *)
     let inner = shape[(axis + 1)...].reduce(1, *)
@@ -63,9 +63,8 @@ extension Variable {
     let start = range.lowerBound * inner
     let width = range.count * inner
     return tape.record(value) { tape, dy in
-      dy.withUnsafeBufferPointer { dy in
-        tape.withGradientBuffer(of: a) { dx, accumulate in
-          if !accumulate { dx.update(repeating: 0) }
+      withUnsafePointers(dy) { dy in
+        tape.storeGradients(.add(a, count: count)) { dx in
           for o in 0..<outer {
             for j in 0..<width { dx[o * fullWidth + start + j] += dy[o * width + j] }
           }

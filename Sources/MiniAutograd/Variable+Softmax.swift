@@ -30,20 +30,16 @@ extension Variable {
     let cols = shape[rank - 1]
     let rows = cols == 0 ? 0 : count / cols
     let y = Tensor(unsafeUninitializedShape: shape) { y in
-      value.withUnsafeBufferPointer { x in
-        if rows > 0 { forward(x.baseAddress!, y.baseAddress!, rows, cols) }
+      withUnsafePointers(value) { x in
+        if rows > 0 { forward(x, y.baseAddress!, rows, cols) }
       }
     }
     guard let tape else { return Variable(y) }
-    let a = slot
+    let (a, count) = (slot, self.count)
     return tape.record(y) { tape, dy in
       guard rows > 0 else { return }
-      y.withUnsafeBufferPointer { y in
-        dy.withUnsafeBufferPointer { dy in
-          tape.storeGradient(of: a) { dx in
-            backward(dy.baseAddress!, y.baseAddress!, dx.baseAddress!, rows, cols)
-          }
-        }
+      withUnsafePointers(y, dy) { y, dy in
+        tape.storeGradients(.overwrite(a, count: count)) { dx in backward(dy, y, dx, rows, cols) }
       }
     }
   }

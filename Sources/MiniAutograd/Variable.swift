@@ -40,7 +40,7 @@ public struct Variable {
 
   /// The slot to send gradients to, or `nil` for constants. Backward closures capture this,
   /// never the variable itself (which would retain the tape).
-  var handle: Int? { tape == nil ? nil : slot }
+  package var handle: Int? { tape == nil ? nil : slot }
 
   /// The tape shared by the tracked variables among `inputs`, or `nil` when none is tracked.
   static func commonTape(_ inputs: Variable...) -> Tape? {

@@ -106,7 +106,7 @@ struct FusedRopeTests {
     for (headDim, theta) in [(4, Float(10_000)), (34, 500_000)] {
       let table = RopeTable(headDim: headDim, maxPositions: 300, theta: theta)
       let (cos, sin) = ropeTensors(table, positions: 0..<300)
-      let reference = Unfused.ropeTables(headDimension: headDim, positions: 0..<300, theta: theta)
+      let reference = Unfused.ropeTables(headDim: headDim, positions: 0..<300, theta: theta)
       expectClose(reference.cos, cos, rtol: 0, atol: 2e-5)
       expectClose(reference.sin, sin, rtol: 0, atol: 2e-5)
     }

@@ -114,7 +114,7 @@ struct ReferenceLayerTests {
     for (heads, headDim, start) in [(1, 2, 0), (3, 6, 5)] {
       let x = randomTensor([2, sequence, heads, headDim], seed: 82)
       let (cos, sin) = Unfused.ropeTables(
-        headDimension: headDim, positions: start..<(start + sequence), theta: 10_000)
+        headDim: headDim, positions: start..<(start + sequence), theta: 10_000)
       let y = Unfused.rope(Variable(x), cos: cos, sin: sin).value
       expectClose(
         y.scalars, Naive.rope(x, theta: 10_000, startPosition: start), rtol: 1e-5, atol: 2e-6)

@@ -3,22 +3,22 @@ import MiniTensor
 import TestSupport
 import Testing
 
-/// Shape of one attention test case: queries `[batch, sequence, qHeads, headDim]`,
+/// Shape of one attention test case: queries `[batch, sequence, queryHeads, headDim]`,
 /// keys/values `[batch, kvLength, kvHeads, headDim]`.
 struct AttentionCase: CustomTestStringConvertible, Sendable {
   var batch: Int
   var sequence: Int
   var kvLength: Int
-  var qHeads: Int
+  var queryHeads: Int
   var kvHeads: Int
   var headDim: Int
 
   var testDescription: String {
-    "B\(batch) T\(sequence) S\(kvLength) Hq\(qHeads) Hkv\(kvHeads) D\(headDim)"
+    "B\(batch) T\(sequence) S\(kvLength) Hq\(queryHeads) Hkv\(kvHeads) D\(headDim)"
   }
-  var qCount: Int { batch * sequence * qHeads * headDim }
+  var qCount: Int { batch * sequence * queryHeads * headDim }
   var kvCount: Int { batch * kvLength * kvHeads * headDim }
-  var probsCount: Int { batch * qHeads * sequence * kvLength }
+  var probsCount: Int { batch * queryHeads * sequence * kvLength }
 }
 
 /// Naive `softmax(Q·Kᵀ/√d + causal mask)·V` in Double; query `t` sits at position
@@ -27,12 +27,12 @@ func referenceAttention(_ q: [Double], _ k: [Double], _ v: [Double], _ c: Attent
   -> (output: [Double], probs: [Double])
 {
   let (T, S, D) = (c.sequence, c.kvLength, c.headDim)
-  let group = c.qHeads / c.kvHeads
+  let group = c.queryHeads / c.kvHeads
   var output = [Double](repeating: 0, count: c.qCount)
   var probs = [Double](repeating: 0, count: c.probsCount)
   let scale = 1 / Double(D).squareRoot()
   for b in 0..<c.batch {
-    for h in 0..<c.qHeads {
+    for h in 0..<c.queryHeads {
       let g = h / group
       for t in 0..<T {
         let visible = S - T + t + 1
@@ -40,7 +40,8 @@ func referenceAttention(_ q: [Double], _ k: [Double], _ v: [Double], _ c: Attent
         for j in 0..<visible {
           var s: Double = 0
           for d in 0..<D {
-            s += q[((b * T + t) * c.qHeads + h) * D + d] * k[((b * S + j) * c.kvHeads + g) * D + d]
+            s +=
+              q[((b * T + t) * c.queryHeads + h) * D + d] * k[((b * S + j) * c.kvHeads + g) * D + d]
           }
           scores[j] = s * scale
         }
@@ -49,9 +50,9 @@ func referenceAttention(_ q: [Double], _ k: [Double], _ v: [Double], _ c: Attent
         let total = e.reduce(0, +)
         for j in 0..<S {
           let p = e[j] / total
-          probs[((b * c.qHeads + h) * T + t) * S + j] = p
+          probs[((b * c.queryHeads + h) * T + t) * S + j] = p
           for d in 0..<D {
-            output[((b * T + t) * c.qHeads + h) * D + d] +=
+            output[((b * T + t) * c.queryHeads + h) * D + d] +=
               p * v[((b * S + j) * c.kvHeads + g) * D + d]
           }
         }
@@ -70,7 +71,7 @@ func runAttention(
   let probs = FloatBuffer(repeating: .nan, count: c.probsCount)
   Kernels.attentionForward(
     q: qb.pointer, k: kb.pointer, v: vb.pointer, output: out.pointer, probs: probs.pointer,
-    batch: c.batch, sequence: c.sequence, qHeads: c.qHeads, kvHeads: c.kvHeads,
+    batch: c.batch, sequence: c.sequence, queryHeads: c.queryHeads, kvHeads: c.kvHeads,
     headDim: c.headDim, kvLength: c.kvLength)
   let dOutBuffer = FloatBuffer(dOut)
   // Gradients start as NaN: they must be overwritten, not accumulated.
@@ -80,22 +81,22 @@ func runAttention(
   Kernels.attentionBackward(
     dOut: dOutBuffer.pointer, q: qb.pointer, k: kb.pointer, v: vb.pointer, probs: probs.pointer,
     dq: dq.pointer, dk: dk.pointer, dv: dv.pointer, batch: c.batch, sequence: c.sequence,
-    qHeads: c.qHeads, kvHeads: c.kvHeads, headDim: c.headDim, kvLength: c.kvLength)
+    queryHeads: c.queryHeads, kvHeads: c.kvHeads, headDim: c.headDim, kvLength: c.kvLength)
   return (out.array, probs.array, dq.array, dk.array, dv.array)
 }
 
 @Suite("Kernels attention")
 struct KernelAttentionTests {
   static let cases = [
-    AttentionCase(batch: 1, sequence: 1, kvLength: 1, qHeads: 1, kvHeads: 1, headDim: 1),
-    AttentionCase(batch: 1, sequence: 3, kvLength: 3, qHeads: 2, kvHeads: 1, headDim: 5),
-    AttentionCase(batch: 2, sequence: 5, kvLength: 5, qHeads: 4, kvHeads: 2, headDim: 8),
-    AttentionCase(batch: 1, sequence: 4, kvLength: 9, qHeads: 3, kvHeads: 3, headDim: 7),
-    AttentionCase(batch: 2, sequence: 17, kvLength: 17, qHeads: 2, kvHeads: 1, headDim: 3),
-    AttentionCase(batch: 3, sequence: 9, kvLength: 12, qHeads: 6, kvHeads: 2, headDim: 17),
+    AttentionCase(batch: 1, sequence: 1, kvLength: 1, queryHeads: 1, kvHeads: 1, headDim: 1),
+    AttentionCase(batch: 1, sequence: 3, kvLength: 3, queryHeads: 2, kvHeads: 1, headDim: 5),
+    AttentionCase(batch: 2, sequence: 5, kvLength: 5, queryHeads: 4, kvHeads: 2, headDim: 8),
+    AttentionCase(batch: 1, sequence: 4, kvLength: 9, queryHeads: 3, kvHeads: 3, headDim: 7),
+    AttentionCase(batch: 2, sequence: 17, kvLength: 17, queryHeads: 2, kvHeads: 1, headDim: 3),
+    AttentionCase(batch: 3, sequence: 9, kvLength: 12, queryHeads: 6, kvHeads: 2, headDim: 17),
     // More than one 64-row causal block, with and without a cached prefix.
-    AttentionCase(batch: 1, sequence: 70, kvLength: 75, qHeads: 2, kvHeads: 1, headDim: 3),
-    AttentionCase(batch: 1, sequence: 129, kvLength: 129, qHeads: 1, kvHeads: 1, headDim: 2),
+    AttentionCase(batch: 1, sequence: 70, kvLength: 75, queryHeads: 2, kvHeads: 1, headDim: 3),
+    AttentionCase(batch: 1, sequence: 129, kvLength: 129, queryHeads: 1, kvHeads: 1, headDim: 2),
   ]
 
   @Test(arguments: cases)
@@ -132,25 +133,25 @@ struct KernelAttentionTests {
   }
 
   @Test func decodeAndPrefillAgainstACacheMatchTheReference() {
-    let (batch, maxPositions, qHeads, kvHeads, headDim) = (2, 20, 6, 2, 12)
+    let (batch, maxPositions, queryHeads, kvHeads, headDim) = (2, 20, 6, 2, 12)
     let (start, sequence) = (5, 4)
     let length = start + sequence
     let cacheCount = batch * maxPositions * kvHeads * headDim
     let kCache = FloatBuffer(randomFloats(cacheCount, seed: 58))
     let vCache = FloatBuffer(randomFloats(cacheCount, seed: 59))
-    let qValues = randomFloats(batch * sequence * qHeads * headDim, seed: 60)
+    let qValues = randomFloats(batch * sequence * queryHeads * headDim, seed: 60)
     let q = FloatBuffer(qValues)
     let output = FloatBuffer(repeating: .nan, count: qValues.count)
-    let scratch = FloatBuffer(zeros: batch * qHeads * sequence * length)
+    let scratch = FloatBuffer(zeros: batch * queryHeads * sequence * length)
     Kernels.attentionPrefill(
       q: q.pointer, kCache: kCache.pointer, vCache: vCache.pointer, output: output.pointer,
       scratch: scratch.pointer, batch: batch, sequence: sequence, startPosition: start,
-      maxPositions: maxPositions, qHeads: qHeads, kvHeads: kvHeads, headDim: headDim)
+      maxPositions: maxPositions, queryHeads: queryHeads, kvHeads: kvHeads, headDim: headDim)
 
     let perBatchCache = maxPositions * kvHeads * headDim
-    let perBatchQ = sequence * qHeads * headDim
+    let perBatchQ = sequence * queryHeads * headDim
     let c = AttentionCase(
-      batch: 1, sequence: sequence, kvLength: length, qHeads: qHeads, kvHeads: kvHeads,
+      batch: 1, sequence: sequence, kvLength: length, queryHeads: queryHeads, kvHeads: kvHeads,
       headDim: headDim)
     for b in 0..<batch {
       let k = Array(kCache.doubles[(b * perBatchCache)..<(b * perBatchCache + c.kvCount)])
@@ -162,16 +163,16 @@ struct KernelAttentionTests {
 
       // Decoding the last token alone against the cache gives the prefill's last row.
       let lastQ = FloatBuffer(
-        Array(qValues[(b * perBatchQ + perBatchQ - qHeads * headDim)..<((b + 1) * perBatchQ)]))
-      let decoded = FloatBuffer(repeating: .nan, count: qHeads * headDim)
-      let decodeScratch = FloatBuffer(zeros: qHeads * length)
+        Array(qValues[(b * perBatchQ + perBatchQ - queryHeads * headDim)..<((b + 1) * perBatchQ)]))
+      let decoded = FloatBuffer(repeating: .nan, count: queryHeads * headDim)
+      let decodeScratch = FloatBuffer(zeros: queryHeads * length)
       Kernels.attentionDecode(
         q: lastQ.pointer, kCache: kCache.pointer + b * perBatchCache,
         vCache: vCache.pointer + b * perBatchCache, length: length, output: decoded.pointer,
-        scratch: decodeScratch.pointer, qHeads: qHeads, kvHeads: kvHeads,
+        scratch: decodeScratch.pointer, queryHeads: queryHeads, kvHeads: kvHeads,
         headDim: headDim)
       expectClose(
-        decoded.array, Array(expected.suffix(qHeads * headDim)), rtol: 1e-5, atol: 1e-6,
+        decoded.array, Array(expected.suffix(queryHeads * headDim)), rtol: 1e-5, atol: 1e-6,
         "decode batch \(b)")
     }
   }

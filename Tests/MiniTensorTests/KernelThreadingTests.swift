@@ -80,7 +80,7 @@ struct KernelThreadingTests {
 
   @Test func attentionTrainingAndDecode() {
     let c = AttentionCase(
-      batch: 2, sequence: 100, kvLength: 100, qHeads: 4, kvHeads: 2, headDim: 16)
+      batch: 2, sequence: 100, kvLength: 100, queryHeads: 4, kvHeads: 2, headDim: 16)
     let q = randomFloats(c.qCount, seed: 76)
     let k = randomFloats(c.kvCount, seed: 77)
     let v = randomFloats(c.kvCount, seed: 78)
@@ -93,16 +93,16 @@ struct KernelThreadingTests {
     #expect(results.one.dk == results.two.dk)
     #expect(results.one.dv == results.two.dv)
 
-    let (length, qHeads, kvHeads, headDim) = (512, 8, 4, 64)
+    let (length, queryHeads, kvHeads, headDim) = (512, 8, 4, 64)
     let kCache = FloatBuffer(randomFloats(length * kvHeads * headDim, seed: 80))
     let vCache = FloatBuffer(randomFloats(length * kvHeads * headDim, seed: 81))
-    let query = FloatBuffer(randomFloats(qHeads * headDim, seed: 82))
+    let query = FloatBuffer(randomFloats(queryHeads * headDim, seed: 82))
     let decoded = singleAndDualThreaded { () -> [Float] in
-      let out = FloatBuffer(zeros: qHeads * headDim)
-      let scratch = FloatBuffer(zeros: qHeads * length)
+      let out = FloatBuffer(zeros: queryHeads * headDim)
+      let scratch = FloatBuffer(zeros: queryHeads * length)
       Kernels.attentionDecode(
         q: query.pointer, kCache: kCache.pointer, vCache: vCache.pointer, length: length,
-        output: out.pointer, scratch: scratch.pointer, qHeads: qHeads, kvHeads: kvHeads,
+        output: out.pointer, scratch: scratch.pointer, queryHeads: queryHeads, kvHeads: kvHeads,
         headDim: headDim)
       return out.array
     }

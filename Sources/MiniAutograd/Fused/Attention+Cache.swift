@@ -32,22 +32,16 @@ public func causalAttention(
   let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(scratchCount, 1))
   defer { scratch.deallocate() }
   let value = Tensor(unsafeUninitializedShape: q.shape) { out in
-    queries.withUnsafeBufferPointer { q in
-      keyCache.withUnsafeBufferPointer { k in
-        valueCache.withUnsafeBufferPointer { v in
-          if batch == 1 && sequence == 1 {
-            Kernels.attentionDecode(
-              q: q.baseAddress!, kCache: k.baseAddress!, vCache: v.baseAddress!, length: length,
-              output: out.baseAddress!, scratch: scratch, qHeads: queryHeads, kvHeads: kvHeads,
-              headDim: headDim)
-          } else {
-            Kernels.attentionPrefill(
-              q: q.baseAddress!, kCache: k.baseAddress!, vCache: v.baseAddress!,
-              output: out.baseAddress!, scratch: scratch, batch: batch, sequence: sequence,
-              startPosition: startPosition, maxPositions: capacity, qHeads: queryHeads,
-              kvHeads: kvHeads, headDim: headDim)
-          }
-        }
+    withUnsafePointers(queries, keyCache, valueCache) { q, k, v in
+      if batch == 1 && sequence == 1 {
+        Kernels.attentionDecode(
+          q: q, kCache: k, vCache: v, length: length, output: out.baseAddress!, scratch: scratch,
+          queryHeads: queryHeads, kvHeads: kvHeads, headDim: headDim)
+      } else {
+        Kernels.attentionPrefill(
+          q: q, kCache: k, vCache: v, output: out.baseAddress!, scratch: scratch, batch: batch,
+          sequence: sequence, startPosition: startPosition, maxPositions: capacity,
+          queryHeads: queryHeads, kvHeads: kvHeads, headDim: headDim)
       }
     }
   }

@@ -25,15 +25,11 @@ public func causalAttention(q: Variable, k: Variable, v: Variable) -> Variable {
   let value = Tensor(unsafeUninitializedShape: q.shape) { out in
     probabilities = Tensor(unsafeUninitializedShape: [batch, queryHeads, sequence, kvLength]) {
       probs in
-      qv.withUnsafeBufferPointer { q in
-        kv.withUnsafeBufferPointer { k in
-          vv.withUnsafeBufferPointer { v in
-            Kernels.attentionForward(
-              q: q.baseAddress!, k: k.baseAddress!, v: v.baseAddress!, output: out.baseAddress!,
-              probs: probs.baseAddress!, batch: batch, sequence: sequence, qHeads: queryHeads,
-              kvHeads: kvHeads, headDim: headDim, kvLength: kvLength)
-          }
-        }
+      withUnsafePointers(qv, kv, vv) { q, k, v in
+        Kernels.attentionForward(
+          q: q, k: k, v: v, output: out.baseAddress!, probs: probs.baseAddress!, batch: batch,
+          sequence: sequence, queryHeads: queryHeads, kvHeads: kvHeads, headDim: headDim,
+          kvLength: kvLength)
       }
     }
   }
@@ -41,26 +37,15 @@ public func causalAttention(q: Variable, k: Variable, v: Variable) -> Variable {
   let (gq, gk, gv) = (q.handle, k.handle, v.handle)
   let saved = probabilities
   return tape.record(value) { tape, dOut in
-    dOut.withUnsafeBufferPointer { dOut in
-      qv.withUnsafeBufferPointer { q in
-        kv.withUnsafeBufferPointer { k in
-          vv.withUnsafeBufferPointer { v in
-            saved.withUnsafeBufferPointer { probs in
-              tape.storeGradient(of: gq, count: q.count) { dq in
-                tape.storeGradient(of: gk, count: k.count) { dk in
-                  tape.storeGradient(of: gv, count: v.count) { dv in
-                    Kernels.attentionBackward(
-                      dOut: dOut.baseAddress!, q: q.baseAddress!, k: k.baseAddress!,
-                      v: v.baseAddress!, probs: probs.baseAddress!, dq: dq.baseAddress!,
-                      dk: dk.baseAddress!, dv: dv.baseAddress!, batch: batch,
-                      sequence: sequence, qHeads: queryHeads, kvHeads: kvHeads,
-                      headDim: headDim, kvLength: kvLength)
-                  }
-                }
-              }
-            }
-          }
-        }
+    withUnsafePointers(dOut, qv, kv, vv, saved) { dOut, q, k, v, probs in
+      tape.storeGradients(
+        .overwrite(gq, count: qv.count), .overwrite(gk, count: kv.count),
+        .overwrite(gv, count: vv.count)
+      ) { dq, dk, dv in
+        Kernels.attentionBackward(
+          dOut: dOut, q: q, k: k, v: v, probs: probs, dq: dq, dk: dk, dv: dv, batch: batch,
+          sequence: sequence, queryHeads: queryHeads, kvHeads: kvHeads, headDim: headDim,
+          kvLength: kvLength)
       }
     }
   }
@@ -81,15 +66,13 @@ extension Unfused {
         && q.shape[3] == k.shape[3] && k.shape[1] >= q.shape[1] && k.shape[2] > 0
         && q.shape[2] % k.shape[2] == 0,
       "causalAttention: q \(q.shape), k \(k.shape), v \(v.shape)")
-    let (batch, sequence, queryHeads, headDimension) = (
-      q.shape[0], q.shape[1], q.shape[2], q.shape[3]
-    )
+    let (batch, sequence, queryHeads, headDim) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
     let (kvLength, kvHeads) = (k.shape[1], k.shape[2])
     let group = queryHeads / kvHeads
     func repeated(_ t: Variable) -> Variable {
-      t.reshaped([batch, kvLength, kvHeads, 1, headDimension])
-        .broadcast(to: [batch, kvLength, kvHeads, group, headDimension])
-        .reshaped([batch, kvLength, queryHeads, headDimension])
+      t.reshaped([batch, kvLength, kvHeads, 1, headDim])
+        .broadcast(to: [batch, kvLength, kvHeads, group, headDim])
+        .reshaped([batch, kvLength, queryHeads, headDim])
         .permuted([0, 2, 1, 3])
     }
     let past = kvLength - sequence
@@ -98,7 +81,7 @@ extension Unfused {
         for s in (past + t + 1)..<kvLength { out[t * kvLength + s] = -.infinity }
       }
     }
-    let scale = 1 / Float(headDimension).squareRoot()
+    let scale = 1 / Float(headDim).squareRoot()
     let scores = matmul(q.permuted([0, 2, 1, 3]), repeated(k), transposeB: true) * scale
     let probabilities = (scores + Variable(mask)).softmax()
     return matmul(probabilities, repeated(v)).permuted([0, 2, 1, 3])

@@ -40,13 +40,10 @@ public func crossEntropy(
     let scale = totalWeight > 0 ? dLoss.item / totalWeight : 0
     dLogits.withUnsafeMutableBufferPointer { buffer in
       guard rows > 0 else { return }
-      logSumExp.withUnsafeBufferPointer { lse in
-        targets.withUnsafeBufferPointer { t in
-          Kernels.crossEntropyBackward(
-            logits: buffer.baseAddress!, targets: t.baseAddress!, logSumExp: lse.baseAddress!,
-            rows: rows, vocab: vocab, ignoreIndex: ignoreIndex, scale: scale,
-            dLogits: buffer.baseAddress!)
-        }
+      withUnsafePointers(logSumExp, targets) { lse, t in
+        Kernels.crossEntropyBackward(
+          logits: buffer.baseAddress!, targets: t, logSumExp: lse, rows: rows, vocab: vocab,
+          ignoreIndex: ignoreIndex, scale: scale, dLogits: buffer.baseAddress!)
       }
       if weights != nil {
         for r in 0..<rows {
@@ -84,16 +81,11 @@ public func tokenLogProbabilities(
     guard var dLogits = saved.take() else { return }
     dLogits.withUnsafeMutableBufferPointer { buffer in
       guard rows > 0 else { return }
-      logSumExp.withUnsafeBufferPointer { lse in
-        targets.withUnsafeBufferPointer { t in
-          // d(−lossᵣ)/dlogits = onehot − softmax, then scaled per row by dyᵣ.
-          Kernels.crossEntropyBackward(
-            logits: buffer.baseAddress!, targets: t.baseAddress!, logSumExp: lse.baseAddress!,
-            rows: rows, vocab: vocab, ignoreIndex: ignoreIndex, scale: -1,
-            dLogits: buffer.baseAddress!)
-        }
-      }
-      dy.withUnsafeBufferPointer { dy in
+      withUnsafePointers(logSumExp, targets, dy) { lse, t, dy in
+        // d(−lossᵣ)/dlogits = onehot − softmax, then scaled per row by dyᵣ.
+        Kernels.crossEntropyBackward(
+          logits: buffer.baseAddress!, targets: t, logSumExp: lse, rows: rows, vocab: vocab,
+          ignoreIndex: ignoreIndex, scale: -1, dLogits: buffer.baseAddress!)
         for r in 0..<rows {
           for j in 0..<vocab { buffer[r * vocab + j] *= dy[r] }
         }
@@ -193,14 +185,12 @@ private func crossEntropyRowsForward(
 ) -> (logSumExp: Tensor, losses: [Float]) {
   var losses = [Float](repeating: 0, count: rows)
   let logSumExp = Tensor(unsafeUninitializedShape: [rows]) { lse in
-    input.withUnsafeBufferPointer { x in
-      targets.withUnsafeBufferPointer { t in
-        losses.withUnsafeMutableBufferPointer { losses in
-          guard rows > 0 else { return }
-          Kernels.crossEntropyForward(
-            logits: x.baseAddress!, targets: t.baseAddress!, rows: rows, vocab: vocab,
-            ignoreIndex: ignoreIndex, logSumExp: lse.baseAddress!, losses: losses.baseAddress!)
-        }
+    guard rows > 0 else { return }
+    withUnsafePointers(input, targets) { x, t in
+      losses.withUnsafeMutableBufferPointer { losses in
+        _ = Kernels.crossEntropyForward(
+          logits: x, targets: t, rows: rows, vocab: vocab, ignoreIndex: ignoreIndex,
+          logSumExp: lse.baseAddress!, losses: losses.baseAddress!)
       }
     }
   }

@@ -18,12 +18,10 @@ public func rmsNorm(_ x: Variable, weight: Variable, eps: Float) -> Variable {
   var rstd = Tensor.zeros([0])
   let value = Tensor(unsafeUninitializedShape: x.shape) { y in
     rstd = Tensor(unsafeUninitializedShape: [rows]) { rstd in
-      input.withUnsafeBufferPointer { x in
-        gain.withUnsafeBufferPointer { w in
-          Kernels.rmsNormForward(
-            x: x.baseAddress!, weight: w.baseAddress!, output: y.baseAddress!,
-            rstd: rstd.baseAddress!, rows: rows, dim: dim, eps: eps)
-        }
+      withUnsafePointers(input, gain) { x, w in
+        Kernels.rmsNormForward(
+          x: x, weight: w, output: y.baseAddress!, rstd: rstd.baseAddress!, rows: rows, dim: dim,
+          eps: eps)
       }
     }
   }
@@ -31,20 +29,11 @@ public func rmsNorm(_ x: Variable, weight: Variable, eps: Float) -> Variable {
   let (gx, gw) = (x.handle, weight.handle)
   let savedRstd = rstd
   return tape.record(value) { tape, dy in
-    dy.withUnsafeBufferPointer { dy in
-      input.withUnsafeBufferPointer { x in
-        gain.withUnsafeBufferPointer { w in
-          savedRstd.withUnsafeBufferPointer { rstd in
-            tape.storeGradient(of: gx, count: rows * dim) { dx in
-              tape.addGradient(of: gw, count: dim) { dw in
-                Kernels.rmsNormBackward(
-                  dy: dy.baseAddress!, x: x.baseAddress!, weight: w.baseAddress!,
-                  rstd: rstd.baseAddress!, dx: dx.baseAddress!, dweight: dw.baseAddress!,
-                  rows: rows, dim: dim)
-              }
-            }
-          }
-        }
+    withUnsafePointers(dy, input, gain, savedRstd) { dy, x, w, rstd in
+      // The kernel adds the weight's gradient, summed over rows, into `dw`.
+      tape.storeGradients(.overwrite(gx, count: rows * dim), .add(gw, count: dim)) { dx, dw in
+        Kernels.rmsNormBackward(
+          dy: dy, x: x, weight: w, rstd: rstd, dx: dx, dweight: dw, rows: rows, dim: dim)
       }
     }
   }

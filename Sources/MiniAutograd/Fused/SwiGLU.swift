@@ -7,29 +7,19 @@ public func swiglu(gate: Variable, up: Variable) -> Variable {
   let count = gate.count
   let (g, u) = (gate.value.contiguous(), up.value.contiguous())
   let value = Tensor(unsafeUninitializedShape: gate.shape) { h in
-    g.withUnsafeBufferPointer { g in
-      u.withUnsafeBufferPointer { u in
-        guard count > 0 else { return }
-        Kernels.swigluForward(
-          gate: g.baseAddress!, up: u.baseAddress!, output: h.baseAddress!, count: count)
-      }
+    guard count > 0 else { return }
+    withUnsafePointers(g, u) { g, u in
+      Kernels.swigluForward(gate: g, up: u, output: h.baseAddress!, count: count)
     }
   }
   guard let tape = Variable.commonTape(gate, up) else { return Variable(value) }
   let (gg, gu) = (gate.handle, up.handle)
   return tape.record(value) { tape, dh in
     guard count > 0 else { return }
-    dh.withUnsafeBufferPointer { dh in
-      g.withUnsafeBufferPointer { g in
-        u.withUnsafeBufferPointer { u in
-          tape.storeGradient(of: gg, count: count) { dGate in
-            tape.storeGradient(of: gu, count: count) { dUp in
-              Kernels.swigluBackward(
-                dh: dh.baseAddress!, gate: g.baseAddress!, up: u.baseAddress!,
-                dGate: dGate.baseAddress!, dUp: dUp.baseAddress!, count: count)
-            }
-          }
-        }
+    withUnsafePointers(dh, g, u) { dh, g, u in
+      tape.storeGradients(.overwrite(gg, count: count), .overwrite(gu, count: count)) {
+        dGate, dUp in
+        Kernels.swigluBackward(dh: dh, gate: g, up: u, dGate: dGate, dUp: dUp, count: count)
       }
     }
   }

@@ -4,7 +4,7 @@ extension Kernels {
   /// Causal scaled dot-product attention with grouped-query heads (GQA), the fused op behind a
   /// Llama attention layer: `softmax(Q·Kᵀ·scale + mask)·V` per batch element and query head.
   ///
-  /// Query head `h` reads key/value head `h / (qHeads / kvHeads)`. Keys and values may be longer
+  /// Query head `h` reads key/value head `h / (queryHeads / kvHeads)`. Keys and values may be longer
   /// than the queries (a prefix already in a cache): query `t` has absolute position
   /// `kvLength − sequence + t` and attends to keys `0…` that position.
   ///
@@ -16,21 +16,21 @@ extension Kernels {
   /// restored to `threadCount()` afterwards); otherwise the pairs run in turn and each GEMM uses
   /// OpenBLAS's threads. Either way no more than `threadCount()` threads compute at once.
   /// - Parameters:
-  ///   - q: `[batch, sequence, qHeads, headDim]`.
+  ///   - q: `[batch, sequence, queryHeads, headDim]`.
   ///   - k, v: `[batch, kvLength, kvHeads, headDim]`.
-  ///   - output: `[batch, sequence, qHeads, headDim]`.
-  ///   - probs: `[batch, qHeads, sequence, kvLength]`, receives the attention probabilities
+  ///   - output: `[batch, sequence, queryHeads, headDim]`.
+  ///   - probs: `[batch, queryHeads, sequence, kvLength]`, receives the attention probabilities
   ///     (zeros above the causal diagonal), saved for the backward pass.
   ///   - kvLength: key/value positions (default `sequence`); at least `sequence`.
   ///   - scale: score scale, default `1 / sqrt(headDim)`.
   package static func attentionForward(
     q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
     output: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>,
-    batch: Int, sequence: Int, qHeads: Int, kvHeads: Int, headDim: Int, kvLength: Int? = nil,
+    batch: Int, sequence: Int, queryHeads: Int, kvHeads: Int, headDim: Int, kvLength: Int? = nil,
     scale: Float? = nil
   ) {
     let shape = AttentionShape(
-      batch: batch, sequence: sequence, qHeads: qHeads, kvHeads: kvHeads, headDim: headDim,
+      batch: batch, sequence: sequence, queryHeads: queryHeads, kvHeads: kvHeads, headDim: headDim,
       kvLength: kvLength ?? sequence, kvBatchStride: nil, scale: scale, name: "attentionForward")
     attentionForward(q: q, k: k, v: v, output: output, probs: probs, shape: shape)
   }
@@ -43,19 +43,19 @@ extension Kernels {
   /// summation order is fixed). Threading as in `attentionForward`; each thread allocates one
   /// `[sequence, kvLength]` scratch matrix.
   /// - Parameters:
-  ///   - dOut: `[batch, sequence, qHeads, headDim]`.
+  ///   - dOut: `[batch, sequence, queryHeads, headDim]`.
   ///   - q, k, v, probs: as in `attentionForward`.
-  ///   - dq: `[batch, sequence, qHeads, headDim]`, overwritten.
+  ///   - dq: `[batch, sequence, queryHeads, headDim]`, overwritten.
   ///   - dk, dv: `[batch, kvLength, kvHeads, headDim]`, overwritten.
   package static func attentionBackward(
     dOut: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
     v: UnsafePointer<Float>, probs: UnsafePointer<Float>, dq: UnsafeMutablePointer<Float>,
     dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
-    batch: Int, sequence: Int, qHeads: Int, kvHeads: Int, headDim: Int, kvLength: Int? = nil,
+    batch: Int, sequence: Int, queryHeads: Int, kvHeads: Int, headDim: Int, kvLength: Int? = nil,
     scale: Float? = nil
   ) {
     let s = AttentionShape(
-      batch: batch, sequence: sequence, qHeads: qHeads, kvHeads: kvHeads, headDim: headDim,
+      batch: batch, sequence: sequence, queryHeads: queryHeads, kvHeads: kvHeads, headDim: headDim,
       kvLength: kvLength ?? sequence, kvBatchStride: nil, scale: scale, name: "attentionBackward")
     let (T, S, D) = (s.sequence, s.kvLength, s.headDim)
     let pairs = s.batch * s.kvHeads
@@ -129,7 +129,7 @@ extension Kernels {
   struct AttentionShape {
     let batch: Int
     let sequence: Int
-    let qHeads: Int
+    let queryHeads: Int
     let kvHeads: Int
     let headDim: Int
     let kvLength: Int
@@ -141,23 +141,23 @@ extension Kernels {
     let scale: Float
 
     init(
-      batch: Int, sequence: Int, qHeads: Int, kvHeads: Int, headDim: Int, kvLength: Int,
+      batch: Int, sequence: Int, queryHeads: Int, kvHeads: Int, headDim: Int, kvLength: Int,
       kvBatchStride: Int?, scale: Float?, name: String
     ) {
       precondition(
-        batch >= 0 && sequence >= 0 && qHeads > 0 && kvHeads > 0 && headDim > 0
-          && qHeads % kvHeads == 0 && kvLength >= sequence,
-        "\(name): q [\(batch), \(sequence), \(qHeads), \(headDim)], "
+        batch >= 0 && sequence >= 0 && queryHeads > 0 && kvHeads > 0 && headDim > 0
+          && queryHeads % kvHeads == 0 && kvLength >= sequence,
+        "\(name): q [\(batch), \(sequence), \(queryHeads), \(headDim)], "
           + "k/v [\(batch), \(kvLength), \(kvHeads), \(headDim)] "
-          + "(qHeads must be a multiple of kvHeads, kvLength ≥ sequence)")
+          + "(queryHeads must be a multiple of kvHeads, kvLength ≥ sequence)")
       self.batch = batch
       self.sequence = sequence
-      self.qHeads = qHeads
+      self.queryHeads = queryHeads
       self.kvHeads = kvHeads
       self.headDim = headDim
       self.kvLength = kvLength
-      group = qHeads / kvHeads
-      qRowStride = qHeads * headDim
+      group = queryHeads / kvHeads
+      qRowStride = queryHeads * headDim
       kvRowStride = kvHeads * headDim
       self.kvBatchStride = kvBatchStride ?? kvLength * kvRowStride
       precondition(
@@ -171,7 +171,7 @@ extension Kernels {
     }
     @inline(__always) func kvOffset(_ b: Int, _ g: Int) -> Int { b * kvBatchStride + g * headDim }
     @inline(__always) func probsOffset(_ b: Int, _ h: Int) -> Int {
-      (b * qHeads + h) * sequence * kvLength
+      (b * queryHeads + h) * sequence * kvLength
     }
     /// Keys visible to query `t`: `0…kvLength − sequence + t`.
     @inline(__always) func visibleKeys(_ t: Int) -> Int { kvLength - sequence + t + 1 }
@@ -210,12 +210,12 @@ extension Kernels {
     output: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>, shape s: AttentionShape
   ) {
     let (T, S, D) = (s.sequence, s.kvLength, s.headDim)
-    let pairs = s.batch * s.qHeads
+    let pairs = s.batch * s.queryHeads
     if pairs == 0 || T == 0 { return }
     runPairs(pairs, work: pairs * T * S * D) { range in
       for pair in range {
-        let b = pair / s.qHeads
-        let h = pair % s.qHeads
+        let b = pair / s.queryHeads
+        let h = pair % s.queryHeads
         let g = h / s.group
         let pbh = probs + s.probsOffset(b, h)
         s.forEachRowBlock { t0, rows, visible in

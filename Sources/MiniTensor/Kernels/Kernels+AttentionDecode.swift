@@ -7,22 +7,22 @@ extension Kernels {
   /// and value once per query head with vector loops rather than calling BLAS; key/value heads
   /// are split over threads when the cache is large enough.
   /// - Parameters:
-  ///   - q: `[qHeads, headDim]`, the new token's queries (rotated).
+  ///   - q: `[queryHeads, headDim]`, the new token's queries (rotated).
   ///   - kCache, vCache: `[≥ length, kvHeads, headDim]`.
   ///   - length: valid cache positions, the new token's included.
-  ///   - output: `[qHeads, headDim]`.
-  ///   - scratch: `[qHeads, length]`, receives the attention probabilities.
+  ///   - output: `[queryHeads, headDim]`.
+  ///   - scratch: `[queryHeads, length]`, receives the attention probabilities.
   ///   - scale: score scale, default `1 / sqrt(headDim)`.
   package static func attentionDecode(
     q: UnsafePointer<Float>, kCache: UnsafePointer<Float>, vCache: UnsafePointer<Float>,
     length: Int, output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
-    qHeads: Int, kvHeads: Int, headDim: Int, scale: Float? = nil
+    queryHeads: Int, kvHeads: Int, headDim: Int, scale: Float? = nil
   ) {
     precondition(
-      length > 0 && qHeads > 0 && kvHeads > 0 && headDim > 0 && qHeads % kvHeads == 0,
-      "attentionDecode: q [\(qHeads), \(headDim)], cache [\(length), \(kvHeads), \(headDim)] "
-        + "(qHeads must be a multiple of kvHeads, length ≥ 1)")
-    let group = qHeads / kvHeads
+      length > 0 && queryHeads > 0 && kvHeads > 0 && headDim > 0 && queryHeads % kvHeads == 0,
+      "attentionDecode: q [\(queryHeads), \(headDim)], cache [\(length), \(kvHeads), \(headDim)] "
+        + "(queryHeads must be a multiple of kvHeads, length ≥ 1)")
+    let group = queryHeads / kvHeads
     let D = headDim
     let rowStride = kvHeads * D
     let scale = scale ?? 1 / Float(D).squareRoot()
@@ -56,14 +56,14 @@ extension Kernels {
   /// `0..<startPosition + sequence` already written (the new tokens' keys and values included).
   /// Runs `attentionForward` with keys longer than queries.
   /// - Parameters:
-  ///   - q: `[batch, sequence, qHeads, headDim]`.
-  ///   - output: `[batch, sequence, qHeads, headDim]`.
-  ///   - scratch: `[batch, qHeads, sequence, startPosition + sequence]`, receives the
+  ///   - q: `[batch, sequence, queryHeads, headDim]`.
+  ///   - output: `[batch, sequence, queryHeads, headDim]`.
+  ///   - scratch: `[batch, queryHeads, sequence, startPosition + sequence]`, receives the
   ///     probabilities.
   package static func attentionPrefill(
     q: UnsafePointer<Float>, kCache: UnsafePointer<Float>, vCache: UnsafePointer<Float>,
     output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, batch: Int,
-    sequence: Int, startPosition: Int, maxPositions: Int, qHeads: Int, kvHeads: Int,
+    sequence: Int, startPosition: Int, maxPositions: Int, queryHeads: Int, kvHeads: Int,
     headDim: Int, scale: Float? = nil
   ) {
     precondition(
@@ -71,7 +71,7 @@ extension Kernels {
       "attentionPrefill: positions \(startPosition)..<\(startPosition + sequence) "
         + "beyond cache of \(maxPositions)")
     let shape = AttentionShape(
-      batch: batch, sequence: sequence, qHeads: qHeads, kvHeads: kvHeads, headDim: headDim,
+      batch: batch, sequence: sequence, queryHeads: queryHeads, kvHeads: kvHeads, headDim: headDim,
       kvLength: startPosition + sequence, kvBatchStride: maxPositions * kvHeads * headDim,
       scale: scale, name: "attentionPrefill")
     attentionForward(

@@ -4,7 +4,7 @@
 
 /// How the rotary inverse frequencies are rescaled for contexts longer than pre-training, as the
 /// `rope_type` values of the same names in `transformers` (`ROPE_INIT_FUNCTIONS`).
-package enum RopeScalingKind: Sendable, Equatable {
+public enum RopeScalingKind: Sendable, Equatable {
   /// Plain RoPE: `invFreq[i] = theta^(−2i/D)`.
   case none
   /// `"linear"`: every inverse frequency divided by `factor` (positions interpolated).
@@ -25,11 +25,11 @@ package enum RopeScalingKind: Sendable, Equatable {
 /// The angles are formed as `transformers` forms them (inverse frequencies and the product
 /// `position · invFreq` rounded to `Float`), then cosine and sine are evaluated in `Double` and
 /// rounded, so the tables agree with `LlamaRotaryEmbedding` to about one `Float` ulp.
-package struct RopeTable: Sendable {
+public struct RopeTable: Sendable {
   /// Size of one head vector (even).
-  package let headDim: Int
+  public let headDim: Int
   /// Positions `0..<maxPositions` are tabulated.
-  package let maxPositions: Int
+  public let maxPositions: Int
   /// `[headDim / 2]` inverse frequencies.
   package let inverseFrequencies: [Float]
   /// `[maxPositions, headDim / 2]`.
@@ -37,8 +37,13 @@ package struct RopeTable: Sendable {
   /// `[maxPositions, headDim / 2]`.
   package let sin: [Float]
 
-  /// Tables for positions `0..<maxPositions`.
-  package init(headDim: Int, maxPositions: Int, theta: Float, scaling: RopeScalingKind = .none) {
+  /// Tables for positions `0..<maxPositions`, as `LlamaRotaryEmbedding` builds them.
+  /// - Parameters:
+  ///   - headDim: size of one head vector; must be even.
+  ///   - maxPositions: how many positions to tabulate.
+  ///   - theta: the RoPE base (`rope_theta`).
+  ///   - scaling: how the inverse frequencies are rescaled (`rope_scaling`), none by default.
+  public init(headDim: Int, maxPositions: Int, theta: Float, scaling: RopeScalingKind = .none) {
     precondition(
       headDim > 0 && headDim % 2 == 0 && maxPositions >= 0,
       "RopeTable: headDim \(headDim) (must be even), maxPositions \(maxPositions)")
