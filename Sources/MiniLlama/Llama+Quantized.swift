@@ -1,53 +1,75 @@
 import MiniAutograd
 import MiniTensor
 
-/// q8_0 copies of a model's projection weights, for inference.
-struct QuantizedWeights: Sendable {
-  /// One layer's projections (`nil` where a weight's input size is not a multiple of 32).
-  struct Layer: Sendable {
-    var q, k, v, o, gate, up, down: Q8Matrix?
+/// A model asked to train a weight stored for inference only.
+public struct UntrainableWeightError: Error, CustomStringConvertible {
+  /// The Hugging Face name of the first such weight.
+  public let weight: String
+  /// Its storage (e.g. `q8_0`).
+  public let format: String
+
+  /// Names the weight and how to get a trainable model.
+  public var description: String {
+    "\(weight) is stored as \(format), which is for inference only: train the Float model "
+      + "(as loaded, before quantized()) and quantize it afterwards"
   }
-  var layers: [Layer]
-  var head: Q8Matrix?
 }
 
 extension Llama {
-  /// The same model whose inference (no tape) multiplies by q8_0 weights: every projection and
-  /// the head stored as int8 blocks of 32 with one scale each, as ggml's `q8_0`. Embeddings and
-  /// norms stay `Float`. Training through a tape still uses the `Float` weights, which the two
-  /// models share (so later changes to them are not seen by the quantized copies).
+  /// Every projection and the head, in Hugging Face order.
+  public var linearWeights: [LinearWeight] {
+    blocks.flatMap(\.linearWeights) + (head.map { [$0] } ?? [])
+  }
+
+  /// The same model with each projection and the head replaced by `transform(weight)`: how the
+  /// representation of every linear weight is chosen at load or conversion time. The arena
+  /// (embeddings, norms, the `Float` weights) is shared with this model.
+  /// - Precondition: `transform` keeps each weight's shape.
+  public func mappingLinearWeights(
+    _ transform: (LinearWeight) throws -> LinearWeight
+  ) rethrows -> Llama {
+    let newHead = try head.map { head in
+      let result = try transform(head)
+      precondition(
+        result.shape == head.shape, "Llama: \(head.name) \(head.shape) replaced by \(result.shape)")
+      return result
+    }
+    return Llama(
+      sharing: self, blocks: try blocks.map { try $0.mappingLinearWeights(transform) },
+      head: newHead)
+  }
+
+  /// The same model for q8_0 inference: every projection and the head whose input size is whole
+  /// blocks of 32 stored as int8 blocks of 32 with one scale each, as ggml's `q8_0`; the others,
+  /// embeddings and norms stay `Float`. The result shares this model's arena but cannot be
+  /// trained (``isTrainable`` is `false`); later changes to the `Float` weights are not seen by
+  /// its quantized copies.
   ///
   /// Decoding reads about a quarter of the bytes; logits differ from the `Float` model by
   /// the rounding of each weight to 8 bits.
   public func quantized() -> Llama {
-    func q8(_ parameter: Parameter) -> Q8Matrix? {
-      Q8Matrix.canQuantize(parameter.value.shape) ? Q8Matrix(parameter.value) : nil
-    }
-    let quantizedLayers = layers.map { layer in
-      QuantizedWeights.Layer(
-        q: q8(layer.qProj), k: q8(layer.kProj), v: q8(layer.vProj), o: q8(layer.oProj),
-        gate: q8(layer.gateProj), up: q8(layer.upProj), down: q8(layer.downProj))
-    }
-    return Llama(
-      sharing: self, quantized: QuantizedWeights(layers: quantizedLayers, head: q8(head)))
+    mappingLinearWeights { $0.quantizedQ8() }
   }
 
-  /// Whether inference uses q8_0 weights (`quantized()`).
-  public var isQuantized: Bool { quantizedWeights != nil }
+  /// Whether any projection or the head is stored quantized (``quantized()``).
+  public var isQuantized: Bool { linearWeights.contains(where: \.isQuantized) }
+
+  /// Whether a tape can train every weight: `false` once a weight is stored for inference only.
+  public var isTrainable: Bool { linearWeights.allSatisfy(\.isTrainable) }
+
+  /// Checks that the model can be trained, before a training loop starts.
+  /// - Throws: `UntrainableWeightError` naming the first weight stored for inference only.
+  public func checkTrainable() throws {
+    if let weight = linearWeights.first(where: { !$0.isTrainable }) {
+      throw UntrainableWeightError(weight: weight.name, format: weight.formatName)
+    }
+  }
 
   /// Bytes of weights one decoding step reads: every projection and the head (quantized or
   /// not), the norms, and one embedding row.
   public var decodeWeightBytes: Int {
-    func bytes(_ parameter: Parameter, _ q8: Q8Matrix?) -> Int {
-      q8?.byteCount ?? 4 * parameter.value.count
-    }
-    var total = 4 * config.hiddenSize * (1 + 2 * config.layerCount + 1)
-    for (index, layer) in layers.enumerated() {
-      let q = quantizedWeights?.layers[index]
-      total += bytes(layer.qProj, q?.q) + bytes(layer.kProj, q?.k) + bytes(layer.vProj, q?.v)
-      total += bytes(layer.oProj, q?.o) + bytes(layer.gateProj, q?.gate)
-      total += bytes(layer.upProj, q?.up) + bytes(layer.downProj, q?.down)
-    }
-    return total + bytes(head, quantizedWeights?.head)
+    let norms = 4 * config.hiddenSize * (2 * config.layerCount + 1)
+    let embeddingRow = 4 * config.hiddenSize
+    return embeddingRow + norms + linearWeights.reduce(0) { $0 + $1.byteCount }
   }
 }

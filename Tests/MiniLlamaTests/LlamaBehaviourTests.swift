@@ -89,7 +89,7 @@ struct LlamaBehaviourTests {
     #expect(checked == 3 * model.arena.parameters.count)
   }
 
-  @Test func freshModelsFollowTheSeedsInitialisation() {
+  @Test func freshModelsFollowNanoGPTInitialisation() {
     let config = LlamaConfig.preset(.nano, vocabSize: 512)
     let model = Llama(config: config, seed: 1)
     func std(_ name: String) -> Float {

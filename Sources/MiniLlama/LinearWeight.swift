@@ -1,0 +1,91 @@
+import MiniAutograd
+import MiniTensor
+
+/// The weight `W` (`[out, in]`, as PyTorch stores it) of a linear layer `y = x · Wᵀ` without
+/// bias, in the representation chosen when the model is loaded or converted. Each case knows how
+/// to multiply by itself; the blocks only call ``callAsFunction(_:tape:)``.
+///
+/// Another storage (4-bit blocks such as ggml's `q4_0` or `q4_K`, or a frozen base plus trainable
+/// low-rank adapters) is one more case here, with its product and its byte count; the attention,
+/// MLP and head that use linear weights stay as they are.
+public enum LinearWeight {
+  /// `Float` values in the parameter arena; trainable through a tape.
+  case dense(Parameter)
+  /// int8 blocks of 32 with one scale each, as ggml's `q8_0`, quantized from the weight called
+  /// `name`; for inference only.
+  case q8_0(Q8Matrix, name: String)
+
+  /// The Hugging Face name of the weight (e.g. `model.layers.0.self_attn.q_proj.weight`).
+  public var name: String {
+    switch self {
+    case .dense(let parameter): parameter.name
+    case .q8_0(_, let name): name
+    }
+  }
+
+  /// `[out, in]`.
+  public var shape: [Int] {
+    switch self {
+    case .dense(let parameter): parameter.shape
+    case .q8_0(let matrix, _): [matrix.rows, matrix.cols]
+    }
+  }
+
+  /// The storage, as ggml names it: `f32` or `q8_0`.
+  public var formatName: String {
+    switch self {
+    case .dense: "f32"
+    case .q8_0: "q8_0"
+    }
+  }
+
+  /// Whether the weight is stored quantized (q8_0).
+  public var isQuantized: Bool {
+    switch self {
+    case .dense: false
+    case .q8_0: true
+    }
+  }
+
+  /// Whether a tape can train this weight (only `Float` weights can).
+  public var isTrainable: Bool {
+    switch self {
+    case .dense: true
+    case .q8_0: false
+    }
+  }
+
+  /// Bytes a product with one input row reads.
+  public var byteCount: Int {
+    switch self {
+    case .dense(let parameter): 4 * parameter.count
+    case .q8_0(let matrix, _): matrix.byteCount
+    }
+  }
+
+  /// `x · Wᵀ` for `x` `[…, in]`, result `[…, out]`.
+  /// - Parameters:
+  ///   - x: the input.
+  ///   - tape: records the product for training when given.
+  /// - Precondition: with a tape, or with `x` on one, the weight is trainable.
+  public func callAsFunction(_ x: Variable, tape: Tape?) -> Variable {
+    switch self {
+    case .dense(let parameter):
+      return linear(x, parameter.variable(on: tape))
+    case .q8_0(let matrix, let name):
+      precondition(
+        tape == nil && x.tape == nil,
+        "\(name) is q8_0, for inference only: train the Float model, then call quantized()")
+      return Variable(matrix.linear(x.value))
+    }
+  }
+
+  /// The weight as q8_0 when its input size is whole blocks of 32, else itself.
+  public func quantizedQ8() -> LinearWeight {
+    switch self {
+    case .dense(let parameter) where Q8Matrix.canQuantize(parameter.shape):
+      .q8_0(Q8Matrix(parameter.value), name: parameter.name)
+    case .dense, .q8_0: self
+    }
+  }
+}
