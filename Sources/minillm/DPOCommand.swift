@@ -5,11 +5,10 @@ import MiniTensor
 import MiniTokenize
 import MiniTrain
 
-/// `minillm dpo`'s defaults: the seeds' DPO settings (AdamW 0.9/0.95 without weight decay, as
-/// TRL's trainers, lr 5e-6 with warmup and cosine decay, clip 1) for one epoch of 8 pairs per
-/// step as 4 micro-batches of 2, with 5% of the pairs held out.
-enum DPOStage: TrainingStage {
-  static let name = "dpo"
+/// `minillm dpo`'s defaults: AdamW 0.9/0.95 without weight decay, as TRL's trainers, lr 5e-6
+/// with warmup and cosine decay, clip 1, for one epoch of 8 pairs per step as 4 micro-batches
+/// of 2, with 5% of the pairs held out.
+enum DPOHelp: TrainingFlagHelp {
   static let unit = "pairs"
   static let defaults = TrainingDefaults(
     learningRate: 5e-6, epochs: 1, batchSize: 8, microBatchSize: 2, weightDecay: 0,
@@ -20,47 +19,23 @@ enum DPOStage: TrainingStage {
     "Pairs per forward/backward (each gives two sequences); --batch-size must be a multiple (default 2)."
 }
 
-/// What a DPO run stores in `RUN/config.json` besides the training settings.
-struct DPOSettings: StageSettings {
-  static let stage = "dpo"
-  var data: PreferenceDataSettings
-  var loss: DPOLoss
-  /// Whether the reference log-likelihoods were computed once (`reference_logps.safetensors`)
-  /// rather than by a forward of the reference model at every step.
-  var precomputeReference: Bool
+/// The loss flags of `minillm dpo` as a layer over the stored loss and the defaults.
+struct DPOLossOptions: LayeredSettings {
+  var kind: DPOLoss.Kind?
+  var beta: Double?
+  var labelSmoothing: Double?
+  var precompute: Bool?
 
-  enum CodingKeys: String, CodingKey {
-    case precomputeReference = "precompute_reference"
+  static var fields: [SettingField<Self>] {
+    [
+    .init(\.kind), .init(\.beta), .init(\.labelSmoothing), .init(\.precompute),
+  ]
   }
-
-  init(data: PreferenceDataSettings, loss: DPOLoss, precomputeReference: Bool) {
-    self.data = data
-    self.loss = loss
-    self.precomputeReference = precomputeReference
-  }
-
-  init(from decoder: any Decoder) throws {
-    data = try PreferenceDataSettings(from: decoder)
-    loss = try DPOLoss(from: decoder)
-    precomputeReference = try decoder.container(keyedBy: CodingKeys.self)
-      .decode(Bool.self, forKey: .precomputeReference)
-  }
-
-  func encode(to encoder: any Encoder) throws {
-    try data.encode(to: encoder)
-    try loss.encode(to: encoder)
-    var container = encoder.container(keyedBy: CodingKeys.self)
-    try container.encode(precomputeReference, forKey: .precomputeReference)
-  }
-
-  func structuralDifferences(from stored: DPOSettings) -> [String] {
-    var result = data.structuralDifferences(from: stored.data)
-    if precomputeReference != stored.precomputeReference {
-      result.append(
-        "--\(stored.precomputeReference ? "" : "no-")precompute-reference → "
-          + "--\(precomputeReference ? "" : "no-")precompute-reference")
-    }
-    return result
+  /// A new loss drops the stored label smoothing.
+  static var ties: [(dependent: SettingField<Self>, trigger: SettingField<Self>)] {
+    [
+    (.init(\.labelSmoothing), .init(\.kind))
+  ]
   }
 }
 
@@ -119,7 +94,7 @@ struct DPOCommand: ParsableCommand {
   )
   var precomputeReference: Bool?
 
-  @OptionGroup var training: TrainingFlags<DPOStage>
+  @OptionGroup var training: TrainingFlags<DPOHelp>
 
   func validate() throws {
     if let maxLength, maxLength < 2 {
@@ -134,85 +109,56 @@ struct DPOCommand: ParsableCommand {
   }
 
   func run() throws {
-    try training.threads.apply()
-    let stored = try runFlags.storedConfiguration(DPOSettings.self)
+    try runTraining(self, label: "dpo", runFlags: runFlags, threads: training.threads)
+  }
+}
+
+extension DPOCommand: TrainingStage {
+  func prepare(stored: RunConfiguration<DPOSettings>?, in run: TrainingRun) throws -> (
+    configuration: RunConfiguration<DPOSettings>,
+    session: () throws -> TrainingSession<ChatReadyModel<Llama>, DPOObjective, PreferenceLoader>
+  ) {
     let input = try PreferenceTrainingData.load(
-      model: model, data: data, maxLength: maxLength, stored: stored?.stage.data,
-      label: DPOStage.name)
-    let common = try training.resolve(
-      stored: stored?.training, microBatchesPerEpoch: input.microBatchesPerEpoch)
-    let storedLoss = stored?.stage.loss
+      model: model, data: data, maxLength: maxLength, stored: stored?.stage.data, run: run)
+    let processes = run.communicator.worldSize
+    let common = try training.resolve(stored: stored?.training, processes: processes) {
+      try input.microBatchesPerEpoch($0, $1, processes: processes)
+    }
+    let storedLoss = stored.map {
+      DPOLossOptions(
+        kind: $0.stage.loss.kind, beta: $0.stage.loss.beta,
+        labelSmoothing: $0.stage.loss.labelSmoothing, precompute: $0.stage.precomputeReference)
+    }
+    let given = DPOLossOptions(
+      kind: loss, beta: beta, labelSmoothing: labelSmoothing, precompute: precomputeReference)
+    let options = (storedLoss.map { given.overlaid(on: $0) } ?? given).overlaid(
+      on: DPOLossOptions(kind: .sigmoid, beta: 0.1, labelSmoothing: 0, precompute: true))
     let criterion = DPOLoss(
-      kind: loss ?? storedLoss?.kind ?? .sigmoid, beta: beta ?? storedLoss?.beta ?? 0.1,
-      labelSmoothing: labelSmoothing ?? (loss == nil ? storedLoss?.labelSmoothing : nil) ?? 0)
+      kind: options.kind!, beta: options.beta!, labelSmoothing: options.labelSmoothing!)
     if criterion.labelSmoothing != 0 && criterion.kind != .sigmoid {
       throw CommandLineError(
         "--label-smoothing: applies to --loss sigmoid only, not \(criterion.kind.rawValue)")
     }
-    let precompute = precomputeReference ?? stored?.stage.precomputeReference ?? true
+    let precompute = options.precompute!
     let configuration = RunConfiguration(
       stage: DPOSettings(data: input.settings, loss: criterion, precomputeReference: precompute),
       training: common)
-    let run = try runFlags.prepare(configuration, stored: stored)
-
-    let policy = input.base.llama
-    let reference: DPOObjective.Reference
-    if precompute {
-      reference = .cached(try referenceCache(input: input, run: run, microBatch: common))
-    } else {
-      reference = .model(try loadModel(input.base.path))
-    }
-    let (loader, evaluation, trainingPairs, heldOut) = input.batches(common)
-    let session = TrainingSession(
-      label: DPOStage.name, settings: common, run: run, resume: runFlags.resume,
-      model: ChatReadyModel(policy, files: input.base.chatFiles),
-      objective: DPOObjective(policy: policy, reference: reference, criterion: criterion),
-      loader: loader, evaluationBatches: evaluation, unit: "pairs")
-    try session.train(
-      summary: "\(policy.parameterCount) parameters from \(input.base.path) (policy and frozen "
-        + "reference), \(criterion.kind.rawValue) loss with β \(criterion.beta), "
-        + "\(trainingPairs) training pairs (\(heldOut) held out)")
-  }
-
-  /// The reference log-likelihoods of every pair in use: read back from the run when a resumed
-  /// run stored them for the same model and data, else computed with the untouched SFT model
-  /// (before any checkpoint is loaded into the policy) and stored.
-  func referenceCache(
-    input: PreferenceTrainingData, run: RunDirectory, microBatch: TrainingSettings
-  ) throws -> ReferenceLogProbabilities {
-    let model = input.base.llama
-    var digest = SHA256()
-    model.arena.values.withUnsafeBufferPointer { digest.update(UnsafeRawBufferPointer($0)) }
-    let identity = [
-      "reference_model": input.base.path, "reference_sha256": SHA256.hex(digest.finalize()),
-      "data": input.settings.data, "data_pairs": String(input.settings.dataPairs),
-      "tokenizer_sha256": input.settings.tokenizerSHA256,
-    ]
-    let path = run.referenceLogProbabilitiesPath
-    if runFlags.resume, FileManager.default.fileExists(atPath: path) {
-      if let cache = try? ReferenceLogProbabilities(contentsOf: path), cache.identity == identity,
-        cache.pairCount == input.dataset.count,
-        input.pairs.indices.allSatisfy({ cache[$0] != nil })
-      {
-        printError("[dpo] reference log-probabilities read from \(path)")
-        return cache
-      }
-      printError("[dpo] \(path) does not match this model and data; computing it again")
-    }
-    let start = DispatchTime.now().uptimeNanoseconds
-    var lastShown = 0.0
-    let cache = ReferenceLogProbabilities.compute(
-      model: model, pairs: input.pairs, batchSize: max(1, microBatch.microBatchSize * 2),
-      identity: identity
-    ) { done, total in
-      let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
-      guard seconds - lastShown >= 5 || done == total else { return }
-      lastShown = seconds
-      printError(
-        String(
-          format: "[dpo] reference log-probabilities: %d/%d pairs (%.1f s)", done, total, seconds))
-    }
-    try cache.write(to: path)
-    return cache
+    return (configuration, {
+      let policy = input.base.llama
+      let reference: DPOObjective.Reference =
+        precompute
+        ? .cached(
+          try run.referenceLogProbabilities(input, batchSize: max(1, common.microBatchSize * 2)))
+        : .model(try loadLlama(input.base.path))
+      let (loader, evaluation, trainingPairs, heldOut) = input.batches(
+        common, communicator: run.communicator)
+      return TrainingSession(
+        model: ChatReadyModel(policy, files: input.base.chatFiles),
+        objective: DPOObjective(policy: policy, reference: reference, criterion: criterion),
+        loader: loader, evaluationBatches: evaluation,
+        summary: "\(policy.parameterCount) parameters from \(input.base.path) (policy and "
+          + "frozen reference), \(criterion.kind.rawValue) loss with β \(criterion.beta), "
+          + "\(trainingPairs) training pairs (\(heldOut) held out)", unit: "pairs")
+    })
   }
 }

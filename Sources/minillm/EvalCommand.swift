@@ -90,7 +90,7 @@ struct EvalCommand: ParsableCommand {
         let text = String(
           format: "[eval] %d/%d windows  loss %.4f  %.0f tok/s  ETA %@", done, count,
           lossSum / Double(tokens), Double(tokens) / max(seconds, 1e-9),
-          ProgressDisplay.duration(remaining))
+          formattedDuration(remaining))
         if isTerminal {
           FileHandle.standardError.write(
             Data(("\r\u{1B}[K" + text + (done == count ? "\n" : "")).utf8))

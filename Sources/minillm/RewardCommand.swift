@@ -4,12 +4,11 @@ import MiniLlama
 import MiniTokenize
 import MiniTrain
 
-/// `minillm reward`'s defaults: the seeds' reward-model settings (AdamW 0.9/0.95 without weight
-/// decay, as TRL's trainers, lr 1e-5 with warmup and cosine decay, clip 1) for one epoch of 8
-/// pairs per step as 2 micro-batches of 4, with 5% of the pairs held out so the accuracy is
-/// measured on pairs the model never saw.
-enum RewardStage: TrainingStage {
-  static let name = "reward"
+/// `minillm reward`'s defaults: AdamW 0.9/0.95 without weight decay, as TRL's trainers, lr
+/// 1e-5 with warmup and cosine decay, clip 1, for one epoch of 8 pairs per step as 2
+/// micro-batches of 4, with 5% of the pairs held out so the accuracy is measured on pairs the
+/// model never saw.
+enum RewardHelp: TrainingFlagHelp {
   static let unit = "pairs"
   static let defaults = TrainingDefaults(
     learningRate: 1e-5, epochs: 1, batchSize: 8, microBatchSize: 4, weightDecay: 0,
@@ -19,20 +18,6 @@ enum RewardStage: TrainingStage {
   static let batchSizeHelp = "Pairs per optimizer step (default 8)."
   static let microBatchSizeHelp =
     "Pairs per forward/backward (each gives two sequences); --batch-size must be a multiple (default 4)."
-}
-
-/// What a reward run stores in `RUN/config.json` besides the training settings.
-struct RewardSettings: StageSettings {
-  static let stage = "reward"
-  var data: PreferenceDataSettings
-
-  init(data: PreferenceDataSettings) { self.data = data }
-  init(from decoder: any Decoder) throws { data = try PreferenceDataSettings(from: decoder) }
-  func encode(to encoder: any Encoder) throws { try data.encode(to: encoder) }
-
-  func structuralDifferences(from stored: RewardSettings) -> [String] {
-    data.structuralDifferences(from: stored.data)
-  }
 }
 
 struct RewardCommand: ParsableCommand {
@@ -71,7 +56,7 @@ struct RewardCommand: ParsableCommand {
   )
   var maxLength: Int?
 
-  @OptionGroup var training: TrainingFlags<RewardStage>
+  @OptionGroup var training: TrainingFlags<RewardHelp>
 
   func validate() throws {
     if let maxLength, maxLength < 2 {
@@ -80,30 +65,38 @@ struct RewardCommand: ParsableCommand {
   }
 
   func run() throws {
-    try training.threads.apply()
-    let stored = try runFlags.storedConfiguration(RewardSettings.self)
+    try runTraining(self, label: "reward", runFlags: runFlags, threads: training.threads)
+  }
+}
+
+extension RewardCommand: TrainingStage {
+  func prepare(stored: RunConfiguration<RewardSettings>?, in run: TrainingRun) throws -> (
+    configuration: RunConfiguration<RewardSettings>,
+    session: () throws -> TrainingSession<
+      ChatReadyModel<RewardModel>, RewardObjective, PreferenceLoader
+    >
+  ) {
     let input = try PreferenceTrainingData.load(
-      model: model, data: data, maxLength: maxLength, stored: stored?.stage.data,
-      label: RewardStage.name)
-    let common = try training.resolve(
-      stored: stored?.training, microBatchesPerEpoch: input.microBatchesPerEpoch)
-    let configuration = RunConfiguration(
-      stage: RewardSettings(data: input.settings), training: common)
-    let run = try runFlags.prepare(configuration, stored: stored)
-    let rewardModel: RewardModel
-    do {
-      rewardModel = try RewardModel(languageModel: input.base.llama, seed: common.seed)
-    } catch {
-      throw CommandLineError("--model: \(error)")
+      model: model, data: data, maxLength: maxLength, stored: stored?.stage.data, run: run)
+    let processes = run.communicator.worldSize
+    let common = try training.resolve(stored: stored?.training, processes: processes) {
+      try input.microBatchesPerEpoch($0, $1, processes: processes)
     }
-    let (loader, evaluation, trainingPairs, heldOut) = input.batches(common)
-    let session = TrainingSession(
-      label: RewardStage.name, settings: common, run: run, resume: runFlags.resume,
-      model: ChatReadyModel(rewardModel, files: input.base.chatFiles),
-      objective: RewardObjective(model: rewardModel), loader: loader,
-      evaluationBatches: evaluation, unit: "pairs")
-    try session.train(
-      summary: "\(rewardModel.parameterCount) parameters (decoder of \(input.base.path) and a "
-        + "scalar head), \(trainingPairs) training pairs (\(heldOut) held out)")
+    return (RunConfiguration(stage: RewardSettings(data: input.settings), training: common), {
+      let rewardModel: RewardModel
+      do {
+        rewardModel = try RewardModel(languageModel: input.base.llama, seed: common.seed)
+      } catch {
+        throw CommandLineError("--model: \(error)")
+      }
+      let (loader, evaluation, trainingPairs, heldOut) = input.batches(
+        common, communicator: run.communicator)
+      return TrainingSession(
+        model: ChatReadyModel(rewardModel, files: input.base.chatFiles),
+        objective: RewardObjective(model: rewardModel), loader: loader,
+        evaluationBatches: evaluation,
+        summary: "\(rewardModel.parameterCount) parameters (decoder of \(input.base.path) and a "
+          + "scalar head), \(trainingPairs) training pairs (\(heldOut) held out)", unit: "pairs")
+    })
   }
 }
