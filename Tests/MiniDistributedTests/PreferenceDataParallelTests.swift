@@ -49,14 +49,14 @@ import Testing
     try Data(pairs.joined(separator: "\n").utf8).write(
       to: URL(fileURLWithPath: folder + "/pairs.jsonl"))
     let config = """
-      {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 160,
+      {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 400,
        "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
        "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 64,
        "rms_norm_eps": 1e-5, "tie_word_embeddings": false}
       """
     try Data(config.utf8).write(to: URL(fileURLWithPath: folder + "/base.json"))
     let preparation = [
-      "tokenizer train --input corpus.txt --vocab-size 160 --special <|im_start|> <|im_end|> --output tok",
+      "tokenizer train --input corpus.txt --vocab-size 400 --special <|im_start|> <|im_end|> --output tok",
       "data pretrain --tokenizer tok --input corpus.txt --output text",
       "pretrain --config base.json --data text --out base --steps 2 --seq-len 64 --threads 1",
       "data dpo --tokenizer base/model --input pairs.jsonl --output pairs",

@@ -158,7 +158,7 @@ import Testing
     given.learningRate = 5e-3
     given.epochs = 1
     let resumed = try given.resolve(over: stored, defaults: defaults) { _, _ in 100 }
-    #expect(resumed.schedule.minimumLearningRate == 5e-4)
+    #expect(resumed.schedule.minimumLearningRate == Float(5e-3) / 10)
     #expect(resumed.epochs == 1 && resumed.training.totalSteps == 50)
     #expect(resumed.training.evaluateEvery == 4, "kept from the stored run")
     // Without a stored run, the defaults: 2 epochs of 100 micro-batches of 4 in batches of 8.
