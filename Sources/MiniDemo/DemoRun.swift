@@ -37,51 +37,50 @@ package struct DemoError: Error, CustomStringConvertible {
 package func runDemo(
   _ settings: DemoSettings, supports: @escaping ([String], String?) -> Bool
 ) throws {
-    let layout = DemoLayout(out: settings.out)
-    try prepareFolder(layout, settings: settings)
-    var pipeline = try DemoPipeline(settings: settings, supports: supports)
-    let summary = try pipeline.run()
-    let stageMinutes = summary.stages.map(\.seconds).reduce(0, +) / 60
-    let reused = summary.stages.filter(\.reused).isEmpty ? "" : " (some reused from an earlier run)"
+  let layout = DemoLayout(out: settings.out)
+  try prepareFolder(layout, settings: settings)
+  var pipeline = try DemoPipeline(settings: settings, supports: supports)
+  let summary = try pipeline.run()
+  let stageMinutes = summary.stages.map(\.seconds).reduce(0, +) / 60
+  let reused = summary.stages.filter(\.reused).isEmpty ? "" : " (some reused from an earlier run)"
+  say(
+    "\n== Done: this run took \(String(format: "%.1f", summary.elapsed / 60)) minutes; the stages "
+      + "\(String(format: "%.1f", stageMinutes)) minutes in all\(reused)")
+  for stage in summary.stages {
+    let note = stage.reused ? "  (reused)" : ""
     say(
-      "\n== Done: this run took \(String(format: "%.1f", summary.elapsed / 60)) minutes; the stages "
-        + "\(String(format: "%.1f", stageMinutes)) minutes in all\(reused)")
-    for stage in summary.stages {
-      let note = stage.reused ? "  (reused)" : ""
-      say(
-        "  \(stage.name.padding(toLength: 16, withPad: " ", startingAt: 0)) \(String(format: "%7.1f", stage.seconds)) s\(note)"
-      )
-    }
-    for row in DemoReport(summary: summary).trainingFigures() {
-      let figures = zip(DemoReport.trainingColumns, row.cells).filter { !$1.isEmpty }
-        .map { $0.isEmpty ? $1 : "\($0) \($1)" }
-      say("  \(row.label): " + figures.joined(separator: ", "))
-    }
-    say("report:     \(layout.report)")
-    if FileManager.default.fileExists(atPath: layout.finalModel) {
-      say("chat model: \(layout.finalModel)   (minillm chat --model \(layout.finalModel))")
-      say("GGUF:       \(layout.gguf)")
-    }
+      "  \(stage.name.padding(toLength: 16, withPad: " ", startingAt: 0)) \(String(format: "%7.1f", stage.seconds)) s\(note)"
+    )
+  }
+  for row in DemoReport(summary: summary).trainingFigures() {
+    let figures = zip(DemoReport.trainingColumns, row.cells).filter { !$1.isEmpty }
+      .map { $0.isEmpty ? $1 : "\($0) \($1)" }
+    say("  \(row.label): " + figures.joined(separator: ", "))
+  }
+  say("report:     \(layout.report)")
+  if FileManager.default.fileExists(atPath: layout.finalModel) {
+    say("chat model: \(layout.finalModel)   (minillm chat --model \(layout.finalModel))")
+    say("GGUF:       \(layout.gguf)")
+  }
 }
 
 /// Refuses a non-empty OUT that no demo made; with --fresh, removes what a demo made.
 func prepareFolder(_ layout: DemoLayout, settings: DemoSettings) throws {
-    let manager = FileManager.default
-    if let entries = try? manager.contentsOfDirectory(atPath: settings.out), !entries.isEmpty,
-      !manager.fileExists(atPath: layout.stages)
-    {
-      throw DemoError(
-        "--out: \(settings.out) is not empty and holds no demo run (no stages/ folder); choose another --out"
-      )
-    }
-    if settings.fresh {
-      for path in layout.owned where manager.fileExists(atPath: path) {
-        try manager.removeItem(atPath: path)
-      }
-    }
-    try manager.createDirectory(atPath: settings.out, withIntermediateDirectories: true)
+  let manager = FileManager.default
+  if let entries = try? manager.contentsOfDirectory(atPath: settings.out), !entries.isEmpty,
+    !manager.fileExists(atPath: layout.stages)
+  {
+    throw DemoError(
+      "--out: \(settings.out) is not empty and holds no demo run (no stages/ folder); choose another --out"
+    )
   }
-
+  if settings.fresh {
+    for path in layout.owned where manager.fileExists(atPath: path) {
+      try manager.removeItem(atPath: path)
+    }
+  }
+  try manager.createDirectory(atPath: settings.out, withIntermediateDirectories: true)
+}
 
 extension DemoPipeline {
   /// Copies the last model to OUT/model, exports its GGUF, writes each run's report and the

@@ -19,26 +19,6 @@ enum DPOHelp: TrainingFlagHelp {
     "Pairs per forward/backward (each gives two sequences); --batch-size must be a multiple (default 2)."
 }
 
-/// The loss flags of `minillm dpo` as a layer over the stored loss and the defaults.
-struct DPOLossOptions: LayeredSettings {
-  var kind: DPOLoss.Kind?
-  var beta: Double?
-  var labelSmoothing: Double?
-  var precompute: Bool?
-
-  static var fields: [SettingField<Self>] {
-    [
-    .init(\.kind), .init(\.beta), .init(\.labelSmoothing), .init(\.precompute),
-  ]
-  }
-  /// A new loss drops the stored label smoothing.
-  static var ties: [(dependent: SettingField<Self>, trigger: SettingField<Self>)] {
-    [
-    (.init(\.labelSmoothing), .init(\.kind))
-  ]
-  }
-}
-
 extension DPOLoss.Kind: ExpressibleByArgument {}
 
 struct DPOCommand: ParsableCommand {
@@ -64,19 +44,7 @@ struct DPOCommand: ParsableCommand {
       as for pretrain and sft. See Docs/Alignment.md.
       """)
 
-  @Option(help: "SFT model directory: the starting policy and the frozen reference.")
-  var model: String?
-
-  @Option(help: "Preference shard folder made by `minillm data dpo` with the model's tokenizer.")
-  var data: String?
-
-  @OptionGroup var runFlags: RunFlags
-
-  @Option(
-    help:
-      "Pairs whose prompt and longer reply exceed this many tokens are left out (default and maximum: the model's max_position_embeddings)."
-  )
-  var maxLength: Int?
+  @OptionGroup var inputs: FineTuneFlags<DPOHelp>
 
   @Option(help: "Strength of the tie to the reference, β (default 0.1).")
   var beta: Double?
@@ -97,9 +65,6 @@ struct DPOCommand: ParsableCommand {
   @OptionGroup var training: TrainingFlags<DPOHelp>
 
   func validate() throws {
-    if let maxLength, maxLength < 2 {
-      throw ValidationError("--max-length: must be ≥ 2, got \(maxLength)")
-    }
     if let beta, !(beta > 0 && beta.isFinite) {
       throw ValidationError("--beta: must be > 0, got \(beta)")
     }
@@ -109,56 +74,55 @@ struct DPOCommand: ParsableCommand {
   }
 
   func run() throws {
-    try runTraining(self, label: "dpo", runFlags: runFlags, threads: training.threads)
+    try runTraining(self, label: "dpo", runFlags: inputs.run, threads: training.threads)
   }
 }
 
 extension DPOCommand: TrainingStage {
   func prepare(stored: RunConfiguration<DPOSettings>?, in run: TrainingRun) throws -> (
     configuration: RunConfiguration<DPOSettings>,
-    session: () throws -> TrainingSession<ChatReadyModel<Llama>, DPOObjective, PreferenceLoader>
+    session: () throws -> TrainingSession<ModelWithFiles<Llama>, DPOObjective, PreferenceLoader>
   ) {
     let input = try PreferenceTrainingData.load(
-      model: model, data: data, maxLength: maxLength, stored: stored?.stage.data, run: run)
+      model: inputs.model, data: inputs.data, maxLength: inputs.maxLength,
+      stored: stored?.stage.data, run: run)
     let processes = run.communicator.worldSize
     let common = try training.resolve(stored: stored?.training, processes: processes) {
       try input.microBatchesPerEpoch($0, $1, processes: processes)
     }
-    let storedLoss = stored.map {
-      DPOLossOptions(
-        kind: $0.stage.loss.kind, beta: $0.stage.loss.beta,
-        labelSmoothing: $0.stage.loss.labelSmoothing, precompute: $0.stage.precomputeReference)
-    }
-    let given = DPOLossOptions(
+    let given = DPOSettings.Options(
       kind: loss, beta: beta, labelSmoothing: labelSmoothing, precompute: precomputeReference)
-    let options = (storedLoss.map { given.overlaid(on: $0) } ?? given).overlaid(
-      on: DPOLossOptions(kind: .sigmoid, beta: 0.1, labelSmoothing: 0, precompute: true))
-    let criterion = DPOLoss(
-      kind: options.kind!, beta: options.beta!, labelSmoothing: options.labelSmoothing!)
-    if criterion.labelSmoothing != 0 && criterion.kind != .sigmoid {
-      throw CommandLineError(
-        "--label-smoothing: applies to --loss sigmoid only, not \(criterion.kind.rawValue)")
-    }
-    let precompute = options.precompute!
+    let (criterion, precompute) = try given.resolve(over: stored?.stage)
     let configuration = RunConfiguration(
       stage: DPOSettings(data: input.settings, loss: criterion, precomputeReference: precompute),
       training: common)
-    return (configuration, {
-      let policy = input.base.llama
-      let reference: DPOObjective.Reference =
-        precompute
-        ? .cached(
-          try run.referenceLogProbabilities(input, batchSize: max(1, common.microBatchSize * 2)))
-        : .model(try loadLlama(input.base.path))
-      let (loader, evaluation, trainingPairs, heldOut) = input.batches(
-        common, communicator: run.communicator)
-      return TrainingSession(
-        model: ChatReadyModel(policy, files: input.base.chatFiles),
-        objective: DPOObjective(policy: policy, reference: reference, criterion: criterion),
-        loader: loader, evaluationBatches: evaluation,
-        summary: "\(policy.parameterCount) parameters from \(input.base.path) (policy and "
-          + "frozen reference), \(criterion.kind.rawValue) loss with β \(criterion.beta), "
-          + "\(trainingPairs) training pairs (\(heldOut) held out)", unit: "pairs")
-    })
+    return (
+      configuration,
+      {
+        let policy = input.base.llama
+        let reference: DPOObjective.Reference =
+          precompute
+          ? .cached(
+            try run.referenceLogProbabilities(input, batchSize: max(1, common.microBatchSize * 2)))
+          : .model(try loadLlama(input.base.path))
+        let (loader, evaluation, trainingPairs, heldOut) = input.batches(
+          common, communicator: run.communicator)
+        return TrainingSession(
+          model: ModelWithFiles(policy, files: input.base.chatFiles),
+          objective: DPOObjective(policy: policy, reference: reference, criterion: criterion),
+          loader: loader, evaluationBatches: evaluation,
+          summary: "\(policy.parameterCount) parameters from \(input.base.path) (policy and "
+            + "frozen reference), \(criterion.kind.rawValue) loss with β \(criterion.beta), "
+            + "\(trainingPairs) training pairs (\(heldOut) held out)", unit: "pairs")
+      }
+    )
   }
+}
+
+extension DPOHelp: FineTuneFlagHelp {
+  static let modelHelp = "SFT model directory: the starting policy and the frozen reference."
+  static let dataHelp =
+    "Preference shard folder made by `minillm data dpo` with the model's tokenizer."
+  static let maxLengthHelp =
+    "Pairs whose prompt and longer reply exceed this many tokens are left out (default and maximum: the model's max_position_embeddings)."
 }

@@ -34,7 +34,9 @@ struct DataPretrain: AsyncParsableCommand {
   @Option(help: "Output folder.")
   var output: String
 
-  @Option(help: "Drop documents with fewer tokens than this, EOS included (the seeds keep > 5).")
+  @Option(
+    help:
+      "Drop documents with fewer tokens than this, EOS included (baby-llama2-chinese keeps > 5).")
   var minTokens = 6
 
   @Option(help: "Close a shard once it holds this many tokens.")

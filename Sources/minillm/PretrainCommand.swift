@@ -65,7 +65,7 @@ extension PretrainCommand: TrainingStage {
   func prepare(stored: RunConfiguration<PretrainSettings>?, in run: TrainingRun) throws -> (
     configuration: RunConfiguration<PretrainSettings>,
     session: () throws -> TrainingSession<
-      TokenizerCarryingModel, CausalLanguageModelObjective, TokenWindowLoader
+      ModelWithFiles<Llama>, CausalLanguageModelObjective, TokenWindowLoader
     >
   ) {
     let input = try PretrainTrainingData.load(data: data, stored: stored?.stage, run: run)

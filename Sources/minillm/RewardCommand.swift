@@ -42,30 +42,12 @@ struct RewardCommand: ParsableCommand {
       Docs/Alignment.md.
       """)
 
-  @Option(help: "SFT model directory (config.json, model.safetensors, tokenizer.model).")
-  var model: String?
-
-  @Option(help: "Preference shard folder made by `minillm data dpo` with the model's tokenizer.")
-  var data: String?
-
-  @OptionGroup var runFlags: RunFlags
-
-  @Option(
-    help:
-      "Pairs whose prompt and longer reply exceed this many tokens are left out (default and maximum: the model's max_position_embeddings)."
-  )
-  var maxLength: Int?
+  @OptionGroup var inputs: FineTuneFlags<RewardHelp>
 
   @OptionGroup var training: TrainingFlags<RewardHelp>
 
-  func validate() throws {
-    if let maxLength, maxLength < 2 {
-      throw ValidationError("--max-length: must be ≥ 2, got \(maxLength)")
-    }
-  }
-
   func run() throws {
-    try runTraining(self, label: "reward", runFlags: runFlags, threads: training.threads)
+    try runTraining(self, label: "reward", runFlags: inputs.run, threads: training.threads)
   }
 }
 
@@ -73,30 +55,42 @@ extension RewardCommand: TrainingStage {
   func prepare(stored: RunConfiguration<RewardSettings>?, in run: TrainingRun) throws -> (
     configuration: RunConfiguration<RewardSettings>,
     session: () throws -> TrainingSession<
-      ChatReadyModel<RewardModel>, RewardObjective, PreferenceLoader
+      ModelWithFiles<RewardModel>, RewardObjective, PreferenceLoader
     >
   ) {
     let input = try PreferenceTrainingData.load(
-      model: model, data: data, maxLength: maxLength, stored: stored?.stage.data, run: run)
+      model: inputs.model, data: inputs.data, maxLength: inputs.maxLength,
+      stored: stored?.stage.data, run: run)
     let processes = run.communicator.worldSize
     let common = try training.resolve(stored: stored?.training, processes: processes) {
       try input.microBatchesPerEpoch($0, $1, processes: processes)
     }
-    return (RunConfiguration(stage: RewardSettings(data: input.settings), training: common), {
-      let rewardModel: RewardModel
-      do {
-        rewardModel = try RewardModel(languageModel: input.base.llama, seed: common.seed)
-      } catch {
-        throw CommandLineError("--model: \(error)")
+    return (
+      RunConfiguration(stage: RewardSettings(data: input.settings), training: common),
+      {
+        let rewardModel: RewardModel
+        do {
+          rewardModel = try RewardModel(languageModel: input.base.llama, seed: common.seed)
+        } catch {
+          throw CommandLineError("--model: \(error)")
+        }
+        let (loader, evaluation, trainingPairs, heldOut) = input.batches(
+          common, communicator: run.communicator)
+        return TrainingSession(
+          model: ModelWithFiles(rewardModel, files: input.base.chatFiles),
+          objective: RewardObjective(model: rewardModel), loader: loader,
+          evaluationBatches: evaluation,
+          summary: "\(rewardModel.parameterCount) parameters (decoder of \(input.base.path) and a "
+            + "scalar head), \(trainingPairs) training pairs (\(heldOut) held out)", unit: "pairs")
       }
-      let (loader, evaluation, trainingPairs, heldOut) = input.batches(
-        common, communicator: run.communicator)
-      return TrainingSession(
-        model: ChatReadyModel(rewardModel, files: input.base.chatFiles),
-        objective: RewardObjective(model: rewardModel), loader: loader,
-        evaluationBatches: evaluation,
-        summary: "\(rewardModel.parameterCount) parameters (decoder of \(input.base.path) and a "
-          + "scalar head), \(trainingPairs) training pairs (\(heldOut) held out)", unit: "pairs")
-    })
+    )
   }
+}
+
+extension RewardHelp: FineTuneFlagHelp {
+  static let modelHelp = "SFT model directory (config.json, model.safetensors, tokenizer.model)."
+  static let dataHelp =
+    "Preference shard folder made by `minillm data dpo` with the model's tokenizer."
+  static let maxLengthHelp =
+    "Pairs whose prompt and longer reply exceed this many tokens are left out (default and maximum: the model's max_position_embeddings)."
 }

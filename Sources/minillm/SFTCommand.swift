@@ -36,30 +36,12 @@ struct SFTCommand: ParsableCommand {
       each process takes its share, rank 0 writes RUN. See Docs/Training.md.
       """)
 
-  @Option(help: "Base model directory (config.json, model.safetensors, tokenizer.model).")
-  var model: String?
-
-  @Option(help: "SFT shard folder made by `minillm data sft` with the base model's tokenizer.")
-  var data: String?
-
-  @OptionGroup var runFlags: RunFlags
-
-  @Option(
-    help:
-      "Most tokens taken from a sample; longer ones lose their end (default and maximum: the model's max_position_embeddings)."
-  )
-  var maxLength: Int?
+  @OptionGroup var inputs: FineTuneFlags<SFTHelp>
 
   @OptionGroup var training: TrainingFlags<SFTHelp>
 
-  func validate() throws {
-    if let maxLength, maxLength < 2 {
-      throw ValidationError("--max-length: must be ≥ 2, got \(maxLength)")
-    }
-  }
-
   func run() throws {
-    try runTraining(self, label: "sft", runFlags: runFlags, threads: training.threads)
+    try runTraining(self, label: "sft", runFlags: inputs.run, threads: training.threads)
   }
 }
 
@@ -67,25 +49,37 @@ extension SFTCommand: TrainingStage {
   func prepare(stored: RunConfiguration<SFTSettings>?, in run: TrainingRun) throws -> (
     configuration: RunConfiguration<SFTSettings>,
     session: () throws -> TrainingSession<
-      ChatReadyModel<Llama>, SupervisedFineTuningObjective, SFTLoader
+      ModelWithFiles<Llama>, SupervisedFineTuningObjective, SFTLoader
     >
   ) {
     let input = try SFTTrainingData.load(
-      model: model, data: data, maxLength: maxLength, stored: stored?.stage.data, run: run)
+      model: inputs.model, data: inputs.data, maxLength: inputs.maxLength,
+      stored: stored?.stage.data, run: run)
     let processes = run.communicator.worldSize
     let common = try training.resolve(stored: stored?.training, processes: processes) {
       try input.microBatchesPerEpoch($0, $1, processes: processes)
     }
-    return (RunConfiguration(stage: SFTSettings(data: input.settings), training: common), {
-      let (loader, evaluation, trainingSamples, heldOut) = input.batches(
-        common, communicator: run.communicator)
-      return TrainingSession(
-        model: ChatReadyModel(input.base.llama, files: input.base.chatFiles),
-        objective: SupervisedFineTuningObjective(model: input.base.llama), loader: loader,
-        evaluationBatches: evaluation,
-        summary: "\(input.base.llama.parameterCount) parameters from \(input.base.path), "
-          + "\(trainingSamples) training samples (\(heldOut) held out), "
-          + "\(input.index.supervisedTokens) of \(input.index.tokens) tokens supervised")
-    })
+    return (
+      RunConfiguration(stage: SFTSettings(data: input.settings), training: common),
+      {
+        let (loader, evaluation, trainingSamples, heldOut) = input.batches(
+          common, communicator: run.communicator)
+        return TrainingSession(
+          model: ModelWithFiles(input.base.llama, files: input.base.chatFiles),
+          objective: SupervisedFineTuningObjective(model: input.base.llama), loader: loader,
+          evaluationBatches: evaluation,
+          summary: "\(input.base.llama.parameterCount) parameters from \(input.base.path), "
+            + "\(trainingSamples) training samples (\(heldOut) held out), "
+            + "\(input.index.supervisedTokens) of \(input.index.tokens) tokens supervised")
+      }
+    )
   }
+}
+
+extension SFTHelp: FineTuneFlagHelp {
+  static let modelHelp = "Base model directory (config.json, model.safetensors, tokenizer.model)."
+  static let dataHelp =
+    "SFT shard folder made by `minillm data sft` with the base model's tokenizer."
+  static let maxLengthHelp =
+    "Most tokens taken from a sample; longer ones lose their end (default and maximum: the model's max_position_embeddings)."
 }

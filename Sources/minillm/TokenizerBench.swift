@@ -10,9 +10,9 @@ struct TokenizeBench: AsyncParsableCommand {
     abstract: "Tokens/s and MB/s of `data pretrain` on a Chinese corpus; ends with one JSON line.",
     discussion: """
       Without --input, builds a corpus of at least --megabytes from the Debian packages fortunes-zh
-      and manpages-zh (repeated as needed), one document per line. With --peer, runs
-      ../shared/bench/spm_encode.py (Python sentencepiece, one process) on the same file in the
-      same run and reports the ratio.
+      and manpages-zh (repeated as needed), one document per line. With --peer SCRIPT, runs
+      the Python sentencepiece script SCRIPT (one process) on the same file in the same run and
+      reports the ratio.
       """
   )
 
@@ -128,4 +128,3 @@ struct TokenizeBench: AsyncParsableCommand {
     return object
   }
 }
-

@@ -23,6 +23,37 @@ extension TrainingFlagHelp {
   }
 }
 
+/// The wording of the input flags of a fine-tuning stage (`sft`, `reward`, `dpo`).
+protocol FineTuneFlagHelp: TrainingFlagHelp {
+  /// Help of `--model`.
+  static var modelHelp: String { get }
+  /// Help of `--data`.
+  static var dataHelp: String { get }
+  /// Help of `--max-length`.
+  static var maxLengthHelp: String { get }
+}
+
+/// The input flags of a fine-tuning stage: `--model`, `--data`, the run folder and
+/// `--max-length` (each may come from the stored run on `--resume`).
+struct FineTuneFlags<Stage: FineTuneFlagHelp>: ParsableArguments {
+  @Option(help: ArgumentHelp(Stage.modelHelp))
+  var model: String?
+
+  @Option(help: ArgumentHelp(Stage.dataHelp))
+  var data: String?
+
+  @OptionGroup var run: RunFlags
+
+  @Option(help: ArgumentHelp(Stage.maxLengthHelp))
+  var maxLength: Int?
+
+  func validate() throws {
+    if let maxLength, maxLength < 2 {
+      throw ValidationError("--max-length: must be ≥ 2, got \(maxLength)")
+    }
+  }
+}
+
 /// The training flags every training command shares (`@OptionGroup var training:
 /// TrainingFlags<Stage>`): length, batch, optimizer, schedule, evaluation, checkpoints, seed and
 /// threads. ``options`` is the top layer of a session's settings.

@@ -42,7 +42,8 @@ import Testing
       let rejected = "I believe it is \(wrong), but I am not sure."
       text += [prompt, chosen, rejected]
       let record = ["prompt": prompt, "chosen": chosen, "rejected": rejected]
-      pairs.append(String(decoding: try JSONSerialization.data(withJSONObject: record), as: UTF8.self))
+      pairs.append(
+        String(decoding: try JSONSerialization.data(withJSONObject: record), as: UTF8.self))
     }
     try Data(text.joined(separator: "\n").utf8).write(
       to: URL(fileURLWithPath: folder + "/corpus.txt"))
@@ -104,7 +105,9 @@ import Testing
     #expect(!oneEvaluations.isEmpty && oneEvaluations.count == twoEvaluations.count)
     for (a, b) in zip(oneEvaluations, twoEvaluations) {
       #expect(Set(a.keys) == Set(b.keys))
-      let (x, y) = ((a["eval_loss"] as? NSNumber)?.doubleValue, (b["eval_loss"] as? NSNumber)?.doubleValue)
+      let (x, y) = (
+        (a["eval_loss"] as? NSNumber)?.doubleValue, (b["eval_loss"] as? NSNumber)?.doubleValue
+      )
       #expect(x != nil && y != nil && abs(x! - y!) <= 1e-5 * max(1, abs(x!)))
     }
     // Final weights agree up to rounding.
@@ -124,14 +127,16 @@ import Testing
   @Test func rewardTrainsAsOneProcess() throws {
     guard let fixture = try fixture() else { return }
     try compare(
-      "reward", flags: "--model base/model --data pairs --steps 16 --batch-size 8 --lr 1e-3 "
+      "reward",
+      flags: "--model base/model --data pairs --steps 16 --batch-size 8 --lr 1e-3 "
         + "--eval-fraction 0.04 --eval-every 8", in: fixture)
   }
 
   @Test func dpoTrainsAsOneProcess() throws {
     guard let fixture = try fixture() else { return }
     try compare(
-      "dpo", flags: "--model base/model --data pairs --steps 16 --batch-size 8 --lr 1e-3 "
+      "dpo",
+      flags: "--model base/model --data pairs --steps 16 --batch-size 8 --lr 1e-3 "
         + "--micro-batch-size 4 --eval-fraction 0.04 --eval-every 8", in: fixture)
     // The reference log-likelihoods were shared out and stored once, by rank 0.
     #expect(

@@ -131,11 +131,13 @@ import Testing
     let resumed = try #require(
       try TrainingRun(directory: folder + "/stopped", mode: .resume, label: "pretrain").run(bare))
     #expect(resumed.summary.progress.step == 12)
-    let expected = try Data(contentsOf: URL(fileURLWithPath: folder + "/full/model/model.safetensors"))
+    let expected = try Data(
+      contentsOf: URL(fileURLWithPath: folder + "/full/model/model.safetensors"))
     let actual = try Data(
       contentsOf: URL(fileURLWithPath: folder + "/stopped/model/model.safetensors"))
     #expect(actual == expected, "the resumed run's weights differ from the uninterrupted run's")
-    #expect(stepLosses(folder + "/stopped/metrics.jsonl") == stepLosses(folder + "/full/metrics.jsonl"))
+    #expect(
+      stepLosses(folder + "/stopped/metrics.jsonl") == stepLosses(folder + "/full/metrics.jsonl"))
   }
 
   @Test func flagsOverlayTheStoredRunOverTheDefaults() throws {
@@ -152,7 +154,8 @@ import Testing
     #expect(stored.training.evaluateEvery == 4 && stored.schedule.warmupSteps == 2)
 
     // Nothing given: the stored run as it was.
-    #expect(try TrainingOptions().resolve(over: stored, defaults: defaults) { _, _ in 100 } == stored)
+    #expect(
+      try TrainingOptions().resolve(over: stored, defaults: defaults) { _, _ in 100 } == stored)
     // A new peak drops the stored minimum (a tenth of the new peak); epochs replace steps.
     var given = TrainingOptions()
     given.learningRate = 5e-3
@@ -165,5 +168,26 @@ import Testing
     let fresh = try TrainingOptions().resolve(over: nil, defaults: defaults) { _, _ in 100 }
     #expect(fresh.training.totalSteps == 100 && fresh.epochs == 2)
     #expect(fresh.optimizer.weightDecay == 0.1 && fresh.training.maxGradientNorm == 1)
+  }
+
+  @Test func dpoLossSettingsOverlayTheStoredLossOverTheDefaults() throws {
+    // Nothing stored: a new loss keeps the default smoothing (0) and reference.
+    let ipo = try DPOSettings.Options(kind: .ipo).resolve(over: nil)
+    #expect(ipo.loss == DPOLoss(kind: .ipo, beta: 0.1, labelSmoothing: 0) && ipo.precompute)
+    let data = FineTuneDataSettings(
+      baseModel: "/m", model: tinyConfig(), data: "/d", unit: .pairs, dataCount: 4,
+      dataTokens: 40, tokenizerSHA256: "0", maxLength: 32)
+    let stored = DPOSettings(
+      data: data, loss: DPOLoss(kind: .sigmoid, beta: 0.3, labelSmoothing: 0.2),
+      precomputeReference: false)
+    // Resumed with nothing given: the stored loss; a new loss drops the stored smoothing and
+    // keeps the stored β and reference.
+    let same = try DPOSettings.Options().resolve(over: stored)
+    #expect(same.loss == stored.loss && !same.precompute)
+    let hinge = try DPOSettings.Options(kind: .hinge).resolve(over: stored)
+    #expect(hinge.loss == DPOLoss(kind: .hinge, beta: 0.3, labelSmoothing: 0) && !hinge.precompute)
+    #expect(throws: TrainingRunError.self) {
+      try DPOSettings.Options(kind: .ipo, labelSmoothing: 0.1).resolve(over: nil)
+    }
   }
 }

@@ -27,21 +27,11 @@ public struct PreferenceTrainingData {
     model: String?, data: String?, maxLength: Int?, stored: FineTuneDataSettings?,
     run: TrainingRun
   ) throws -> PreferenceTrainingData {
-    guard let modelPath = model ?? stored?.baseModel else {
-      throw TrainingRunError.setting("--model", "missing (the SFT model directory)")
-    }
-    guard let dataPath = data ?? stored?.data else {
-      throw TrainingRunError.setting(
-        "--data", "missing (the preference shard folder made by `minillm data dpo`)")
-    }
-    let dataset = try setting("--data") { try PreferenceDataset(directory: dataPath) }
-    guard let index = dataset.index else {
-      throw TrainingRunError.setting("--data", "\(dataPath) has no index.json")
-    }
-    let base = try FineTuneBase.load(
-      modelPath: modelPath, dataPath: dataPath, tokenizer: index.tokenizer,
-      template: index.template
-    ) { run.note("[\(run.label)] \($0)") }
+    let (base, dataset, index, modelPath, dataPath) = try FineTuneBase.open(
+      model: model, data: data, stored: stored, run: run,
+      missing: (
+        "the SFT model directory", "the preference shard folder made by `minillm data dpo`"
+      ), dataset: PreferenceDataset.init(directory:), index: \.index)
     if let own = try? ModelDirectory(path: modelPath).loadChatTemplate(), own != index.template {
       throw TrainingRunError.setting(
         "--data",

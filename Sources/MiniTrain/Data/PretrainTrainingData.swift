@@ -107,7 +107,7 @@ public struct PretrainTrainingData {
   public func session(
     _ configuration: RunConfiguration<PretrainSettings>, communicator: any Communicator
   ) throws -> TrainingSession<
-    TokenizerCarryingModel, CausalLanguageModelObjective, TokenWindowLoader
+    ModelWithFiles<Llama>, CausalLanguageModelObjective, TokenWindowLoader
   > {
     let (settings, common) = (configuration.stage, configuration.training)
     let llama = Llama(config: settings.model, seed: common.seed)
@@ -115,7 +115,7 @@ public struct PretrainTrainingData {
       dataset: dataset, sequenceLength: settings.sequenceLength
     ).split(heldOutFraction: common.evalFraction)
     return TrainingSession(
-      model: TokenizerCarryingModel(llama: llama, tokenizerPath: tokenizerPath),
+      model: ModelWithFiles(llama, files: tokenizerPath.map(TokenizerFile.init(path:))),
       objective: CausalLanguageModelObjective(model: llama),
       loader: TokenWindowLoader(
         windows: training, batchSize: common.microBatchSize, shuffle: true, seed: common.seed,

@@ -25,21 +25,10 @@ public struct SFTTrainingData {
     model: String?, data: String?, maxLength: Int?, stored: FineTuneDataSettings?,
     run: TrainingRun
   ) throws -> SFTTrainingData {
-    guard let modelPath = model ?? stored?.baseModel else {
-      throw TrainingRunError.setting("--model", "missing (the base model directory)")
-    }
-    guard let dataPath = data ?? stored?.data else {
-      throw TrainingRunError.setting(
-        "--data", "missing (the SFT shard folder made by `minillm data sft`)")
-    }
-    let dataset = try setting("--data") { try SFTDataset(directory: dataPath) }
-    guard let index = dataset.index else {
-      throw TrainingRunError.setting("--data", "\(dataPath) has no index.json")
-    }
-    let base = try FineTuneBase.load(
-      modelPath: modelPath, dataPath: dataPath, tokenizer: index.tokenizer,
-      template: index.template
-    ) { run.note("[\(run.label)] \($0)") }
+    let (base, dataset, index, modelPath, dataPath) = try FineTuneBase.open(
+      model: model, data: data, stored: stored, run: run,
+      missing: ("the base model directory", "the SFT shard folder made by `minillm data sft`"),
+      dataset: SFTDataset.init(directory:), index: \.index)
     let limit = try base.maxLength(maxLength, stored: stored?.maxLength, modelPath: modelPath)
     let cut = (0..<dataset.count).filter { dataset.length(of: $0) > limit }.count
     if cut > 0 {

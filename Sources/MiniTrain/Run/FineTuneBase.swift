@@ -126,3 +126,44 @@ func setting<T>(_ flag: String, prefix: String = "", _ body: () throws -> T) thr
     throw TrainingRunError.setting(flag, prefix + "\(error)")
   }
 }
+
+/// The index of SFT or preference shards, as a fine-tuning run reads it.
+public protocol FineTuneDataIndex {
+  /// The data's tokenizer.
+  var tokenizer: TokenShardIndex.TokenizerReference { get }
+  /// The template the data was rendered with.
+  var template: ChatTemplate { get }
+}
+
+extension SFTShardIndex: FineTuneDataIndex {}
+extension PreferenceShardIndex: FineTuneDataIndex {}
+
+extension FineTuneBase {
+  /// The starting model and the data of a fine-tuning run: `model` and `data` (else the stored
+  /// run's), the data opened by `open` and its index checked against the model.
+  /// - Parameter missing: what `--model` and `--data` should be, for the error when absent.
+  /// - Throws: ``TrainingRunError`` naming the flag and file at fault.
+  static func open<Dataset, Index: FineTuneDataIndex>(
+    model: String?, data: String?, stored: FineTuneDataSettings?, run: TrainingRun,
+    missing: (model: String, data: String), dataset open: (String) throws -> Dataset,
+    index: (Dataset) -> Index?
+  ) throws -> (
+    base: FineTuneBase, dataset: Dataset, index: Index, modelPath: String, dataPath: String
+  ) {
+    guard let modelPath = model ?? stored?.baseModel else {
+      throw TrainingRunError.setting("--model", "missing (\(missing.model))")
+    }
+    guard let dataPath = data ?? stored?.data else {
+      throw TrainingRunError.setting("--data", "missing (\(missing.data))")
+    }
+    let dataset = try setting("--data") { try open(dataPath) }
+    guard let found = index(dataset) else {
+      throw TrainingRunError.setting("--data", "\(dataPath) has no index.json")
+    }
+    let base = try load(
+      modelPath: modelPath, dataPath: dataPath, tokenizer: found.tokenizer,
+      template: found.template
+    ) { run.note("[\(run.label)] \($0)") }
+    return (base, dataset, found, modelPath, dataPath)
+  }
+}

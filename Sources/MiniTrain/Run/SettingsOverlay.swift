@@ -2,7 +2,7 @@
 /// (command-line flags) wins over the one of a lower layer (the settings stored by an earlier
 /// session of a run), which wins over the next (a stage's defaults).
 ///
-/// Conforming types list their fields once, in ``fields``; ``overlaid(on:)`` merges every
+/// Conforming types list their fields once, in ``fields``; ``overlaid(on:applyingTies:)`` merges every
 /// field the same way. ``ties`` name the fields whose lower value only holds together with the
 /// lower value of another field (a stored minimum learning rate is dropped when a new peak is
 /// given).
@@ -18,9 +18,13 @@ extension LayeredSettings {
   public static var ties: [(dependent: SettingField<Self>, trigger: SettingField<Self>)] { [] }
 
   /// This layer over `lower`: every field this layer leaves `nil` takes `lower`'s value.
-  public func overlaid(on lower: Self) -> Self {
+  /// - Parameter applyingTies: whether ``ties`` drop values of `lower` (not for a layer of
+  ///   defaults that must fill every field left empty).
+  public func overlaid(on lower: Self, applyingTies: Bool = true) -> Self {
     var lower = lower
-    for (dependent, trigger) in Self.ties where trigger.isSet(self) { dependent.clear(&lower) }
+    for (dependent, trigger) in Self.ties where applyingTies && trigger.isSet(self) {
+      dependent.clear(&lower)
+    }
     var result = self
     for field in Self.fields { field.fill(&result, lower) }
     return result

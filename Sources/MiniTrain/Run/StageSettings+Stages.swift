@@ -216,3 +216,56 @@ public struct DPOSettings: StageSettings {
     return result
   }
 }
+
+extension DPOSettings {
+  /// The loss settings given to a DPO session, as a layer over those of the run it resumes
+  /// and the defaults (sigmoid loss, β 0.1, no smoothing, reference precomputed).
+  public struct Options: LayeredSettings, Sendable {
+    public var kind: DPOLoss.Kind?
+    public var beta: Double?
+    public var labelSmoothing: Double?
+    public var precompute: Bool?
+
+    /// A layer of the settings given.
+    public init(
+      kind: DPOLoss.Kind? = nil, beta: Double? = nil, labelSmoothing: Double? = nil,
+      precompute: Bool? = nil
+    ) {
+      self.kind = kind
+      self.beta = beta
+      self.labelSmoothing = labelSmoothing
+      self.precompute = precompute
+    }
+
+    public static var fields: [SettingField<Self>] {
+      [.init(\.kind), .init(\.beta), .init(\.labelSmoothing), .init(\.precompute)]
+    }
+
+    /// A new loss drops the stored label smoothing.
+    public static var ties: [(dependent: SettingField<Self>, trigger: SettingField<Self>)] {
+      [(.init(\.labelSmoothing), .init(\.kind))]
+    }
+
+    /// The loss and whether to precompute the reference: this layer over `stored`'s over the
+    /// defaults.
+    /// - Throws: ``TrainingRunError/setting(_:_:)`` for label smoothing on another loss than
+    ///   sigmoid.
+    public func resolve(over stored: DPOSettings?) throws -> (loss: DPOLoss, precompute: Bool) {
+      let storedLayer = stored.map {
+        Options(
+          kind: $0.loss.kind, beta: $0.loss.beta, labelSmoothing: $0.loss.labelSmoothing,
+          precompute: $0.precomputeReference)
+      }
+      let merged = (storedLayer.map { overlaid(on: $0) } ?? self).overlaid(
+        on: Options(kind: .sigmoid, beta: 0.1, labelSmoothing: 0, precompute: true),
+        applyingTies: false)
+      let loss = DPOLoss(
+        kind: merged.kind!, beta: merged.beta!, labelSmoothing: merged.labelSmoothing!)
+      if loss.labelSmoothing != 0 && loss.kind != .sigmoid {
+        throw TrainingRunError.setting(
+          "--label-smoothing", "applies to --loss sigmoid only, not \(loss.kind.rawValue)")
+      }
+      return (loss, merged.precompute!)
+    }
+  }
+}

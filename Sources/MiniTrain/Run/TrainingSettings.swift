@@ -122,7 +122,7 @@ public struct TrainingDefaults: Sendable {
 }
 
 /// One layer of training settings, every field optional: the flags of a session, the settings
-/// a run stored, or a stage's defaults. Layers stack with ``LayeredSettings/overlaid(on:)``
+/// a run stored, or a stage's defaults. Layers stack with ``LayeredSettings/overlaid(on:applyingTies:)``
 /// and ``resolve(over:defaults:processes:microBatchesPerEpoch:)`` turns the stack into
 /// ``TrainingSettings``.
 public struct TrainingOptions: LayeredSettings, Sendable, Equatable {
@@ -157,21 +157,21 @@ public struct TrainingOptions: LayeredSettings, Sendable, Equatable {
 
   public static var fields: [SettingField<Self>] {
     [
-    .init(\.steps), .init(\.epochs), .init(\.batchSize), .init(\.microBatchSize),
-    .init(\.learningRate), .init(\.minimumLearningRate), .init(\.warmupSteps), .init(\.schedule),
-    .init(\.decaySteps), .init(\.weightDecay), .init(\.beta1), .init(\.beta2), .init(\.clip),
-    .init(\.evaluateEvery), .init(\.evalFraction), .init(\.evalBatches),
-    .init(\.checkpointEvery), .init(\.keep), .init(\.keepEvery), .init(\.seed),
-  ]
+      .init(\.steps), .init(\.epochs), .init(\.batchSize), .init(\.microBatchSize),
+      .init(\.learningRate), .init(\.minimumLearningRate), .init(\.warmupSteps), .init(\.schedule),
+      .init(\.decaySteps), .init(\.weightDecay), .init(\.beta1), .init(\.beta2), .init(\.clip),
+      .init(\.evaluateEvery), .init(\.evalFraction), .init(\.evalBatches),
+      .init(\.checkpointEvery), .init(\.keep), .init(\.keepEvery), .init(\.seed),
+    ]
   }
 
   /// A new length replaces the stored one whichever way it is given; a new peak learning rate
   /// drops the stored minimum, and a new step count the stored decay length.
   public static var ties: [(dependent: SettingField<Self>, trigger: SettingField<Self>)] {
     [
-    (.init(\.epochs), .init(\.steps)), (.init(\.steps), .init(\.epochs)),
-    (.init(\.minimumLearningRate), .init(\.learningRate)), (.init(\.decaySteps), .init(\.steps)),
-  ]
+      (.init(\.epochs), .init(\.steps)), (.init(\.steps), .init(\.epochs)),
+      (.init(\.minimumLearningRate), .init(\.learningRate)), (.init(\.decaySteps), .init(\.steps)),
+    ]
   }
 
   /// The layer of what a run stored, so that a resumed session keeps every setting not given
