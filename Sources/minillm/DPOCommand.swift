@@ -83,13 +83,10 @@ extension DPOCommand: TrainingStage {
     configuration: RunConfiguration<DPOSettings>,
     session: () throws -> TrainingSession<ModelWithFiles<Llama>, DPOObjective, PreferenceLoader>
   ) {
-    let input = try PreferenceTrainingData.load(
-      model: inputs.model, data: inputs.data, maxLength: inputs.maxLength,
-      stored: stored?.stage.data, run: run)
-    let processes = run.communicator.worldSize
-    let common = try training.resolve(stored: stored?.training, processes: processes) {
-      try input.microBatchesPerEpoch($0, $1, processes: processes)
-    }
+    let (input, common) = try inputs.load(
+      PreferenceTrainingData.self, training: training,
+      stored: stored.map { ($0.stage.data, $0.training) },
+      run: run)
     let given = DPOSettings.Options(
       kind: loss, beta: beta, labelSmoothing: labelSmoothing, precompute: precomputeReference)
     let (criterion, precompute) = try given.resolve(over: stored?.stage)
@@ -119,10 +116,6 @@ extension DPOCommand: TrainingStage {
   }
 }
 
-extension DPOHelp: FineTuneFlagHelp {
+extension DPOHelp: PreferenceFlagHelp {
   static let modelHelp = "SFT model directory: the starting policy and the frozen reference."
-  static let dataHelp =
-    "Preference shard folder made by `minillm data dpo` with the model's tokenizer."
-  static let maxLengthHelp =
-    "Pairs whose prompt and longer reply exceed this many tokens are left out (default and maximum: the model's max_position_embeddings)."
 }

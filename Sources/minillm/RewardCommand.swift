@@ -58,13 +58,10 @@ extension RewardCommand: TrainingStage {
       ModelWithFiles<RewardModel>, RewardObjective, PreferenceLoader
     >
   ) {
-    let input = try PreferenceTrainingData.load(
-      model: inputs.model, data: inputs.data, maxLength: inputs.maxLength,
-      stored: stored?.stage.data, run: run)
-    let processes = run.communicator.worldSize
-    let common = try training.resolve(stored: stored?.training, processes: processes) {
-      try input.microBatchesPerEpoch($0, $1, processes: processes)
-    }
+    let (input, common) = try inputs.load(
+      PreferenceTrainingData.self, training: training,
+      stored: stored.map { ($0.stage.data, $0.training) },
+      run: run)
     return (
       RunConfiguration(stage: RewardSettings(data: input.settings), training: common),
       {
@@ -87,10 +84,6 @@ extension RewardCommand: TrainingStage {
   }
 }
 
-extension RewardHelp: FineTuneFlagHelp {
+extension RewardHelp: PreferenceFlagHelp {
   static let modelHelp = "SFT model directory (config.json, model.safetensors, tokenizer.model)."
-  static let dataHelp =
-    "Preference shard folder made by `minillm data dpo` with the model's tokenizer."
-  static let maxLengthHelp =
-    "Pairs whose prompt and longer reply exceed this many tokens are left out (default and maximum: the model's max_position_embeddings)."
 }

@@ -52,13 +52,9 @@ extension SFTCommand: TrainingStage {
       ModelWithFiles<Llama>, SupervisedFineTuningObjective, SFTLoader
     >
   ) {
-    let input = try SFTTrainingData.load(
-      model: inputs.model, data: inputs.data, maxLength: inputs.maxLength,
-      stored: stored?.stage.data, run: run)
-    let processes = run.communicator.worldSize
-    let common = try training.resolve(stored: stored?.training, processes: processes) {
-      try input.microBatchesPerEpoch($0, $1, processes: processes)
-    }
+    let (input, common) = try inputs.load(
+      SFTTrainingData.self, training: training, stored: stored.map { ($0.stage.data, $0.training) },
+      run: run)
     return (
       RunConfiguration(stage: SFTSettings(data: input.settings), training: common),
       {

@@ -52,6 +52,33 @@ struct FineTuneFlags<Stage: FineTuneFlagHelp>: ParsableArguments {
       throw ValidationError("--max-length: must be ≥ 2, got \(maxLength)")
     }
   }
+
+  /// The model and data of the session, and its training settings: `training` over the stored
+  /// run's over the stage's defaults, checked against the data.
+  func load<Input: FineTuneTrainingData>(
+    _: Input.Type, training: TrainingFlags<Stage>,
+    stored: (data: FineTuneDataSettings, training: TrainingSettings)?, run: TrainingRun
+  ) throws -> (input: Input, training: TrainingSettings) {
+    let input = try Input.load(
+      model: model, data: data, maxLength: maxLength, stored: stored?.data, run: run)
+    let processes = run.communicator.worldSize
+    let common = try training.resolve(stored: stored?.training, processes: processes) {
+      try input.microBatchesPerEpoch($0, $1, processes: processes)
+    }
+    return (input, common)
+  }
+}
+
+/// The wording of `--data` and `--max-length` for the stages trained on preference pairs.
+protocol PreferenceFlagHelp: FineTuneFlagHelp {}
+
+extension PreferenceFlagHelp {
+  static var dataHelp: String {
+    "Preference shard folder made by `minillm data dpo` with the model's tokenizer."
+  }
+  static var maxLengthHelp: String {
+    "Pairs whose prompt and longer reply exceed this many tokens are left out (default and maximum: the model's max_position_embeddings)."
+  }
 }
 
 /// The training flags every training command shares (`@OptionGroup var training:

@@ -167,3 +167,21 @@ extension FineTuneBase {
     return (base, dataset, found, modelPath, dataPath)
   }
 }
+
+/// The model and data of a fine-tuning stage (``SFTTrainingData``, ``PreferenceTrainingData``),
+/// so one function can load either and resolve the training settings against it.
+public protocol FineTuneTrainingData {
+  /// Loads the model `model` and the data `data` (else the stored run's).
+  static func load(
+    model: String?, data: String?, maxLength: Int?, stored: FineTuneDataSettings?,
+    run: TrainingRun
+  ) throws -> Self
+  /// Micro-batches in one pass over the training data left after holding out `evalFraction`.
+  func microBatchesPerEpoch(_ microBatchSize: Int, _ evalFraction: Double, processes: Int)
+    throws -> Int
+  /// What the run stores about the model and data.
+  var settings: FineTuneDataSettings { get }
+}
+
+extension SFTTrainingData: FineTuneTrainingData {}
+extension PreferenceTrainingData: FineTuneTrainingData {}
