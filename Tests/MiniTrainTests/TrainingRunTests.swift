@@ -114,7 +114,7 @@ import Testing
   @Test func aStoppedRunResumesBitForBitWithTheStoredSettings() throws {
     let folder = try temporaryDirectory()
     let stage = try stage(in: folder)
-    try #require(try TrainingRun(directory: folder + "/full", label: "pretrain").run(stage))
+    _ = try #require(try TrainingRun(directory: folder + "/full", label: "pretrain").run(stage))
 
     let stopped = TrainingRun(directory: folder + "/stopped", label: "pretrain")
     let stop = StopFlag()

@@ -2,8 +2,8 @@ import Foundation
 
 /// Settings of `PretrainPipeline.run`.
 public struct PretrainOptions: Sendable {
-  /// Documents with fewer tokens than this, EOS included, are dropped and counted (baby-llama2-chinese
-  /// keeps only documents of more than 5 tokens).
+  /// Documents with fewer tokens than this, EOS included, are dropped and counted
+  /// (baby-llama2-chinese keeps only documents of more than 5 tokens).
   public var minimumDocumentTokens = 6
   /// A shard is closed once it holds at least this many tokens.
   public var shardTokenLimit = 100_000_000
