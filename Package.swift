@@ -64,7 +64,7 @@ let package = Package(
     ),
     .target(name: "MiniDistributed", dependencies: ["MiniTrain", "MiniTensor", "CMPI"]),
     // The demo's data builder: internal to the CLI (no product).
-    .target(name: "MiniDemo", dependencies: ["MiniTensor", "MiniTokenize", "CZlib"]),
+    .target(name: "MiniDemo", dependencies: ["MiniTensor", "MiniTokenize", "MiniTrain", "CZlib"]),
 
     // Executables.
     .executableTarget(

@@ -62,26 +62,10 @@ struct GenerateBench: ParsableCommand {
       )
     }
     let runner = q8 ? llama.quantized() : llama
-    var rng = PhiloxRNG(seed: 2)
-    let prompt = (0..<promptTokens).map { _ in Int32(rng.nextUInt32() % UInt32(config.vocabSize)) }
-    let options = GenerationOptions(maxNewTokens: newTokens)
-    _ = runner.generate(prompt: prompt, options: GenerationOptions(maxNewTokens: 4))  // warm-up
-
-    var prefillRates: [Double] = []
-    var decodeRates: [Double] = []
-    var output: [Int32] = []
     let probe = LoadProbe()
-    for _ in 0..<repeats {
-      let start = BenchClock.now()
-      var stamps: [Double] = []
-      stamps.reserveCapacity(newTokens)
-      output = runner.generate(prompt: prompt, options: options) { _ in
-        stamps.append(BenchClock.now())
-        return true
-      }
-      prefillRates.append(Double(promptTokens) / (stamps[0] - start))
-      decodeRates.append(Double(stamps.count - 1) / (stamps[stamps.count - 1] - stamps[0]))
-    }
+    let (prefillRates, decodeRates, output) = GenerationBenchmark(
+      model: runner, promptTokens: promptTokens, newTokens: newTokens
+    ).run(repeats: repeats)
     let foreign = probe.foreignCores()
     let prefill = BenchClock.summary(prefillRates)
     let decode = BenchClock.summary(decodeRates)

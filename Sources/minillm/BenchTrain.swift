@@ -48,78 +48,31 @@ struct TrainBench: ParsableCommand {
     guard steps >= 1, warmup >= 0 else {
       throw CommandLineError("--steps must be ≥ 1 and --warmup ≥ 0")
     }
-    var config = LlamaConfig.preset(preset)
     let batch = batchSize ?? preset.batchSize
     let sequence = seqLen ?? preset.sequenceLength
     guard batch >= 1, sequence >= 2 else {
       throw CommandLineError("--batch-size must be ≥ 1 and --seq-len ≥ 2")
     }
-    config.maxPositions = max(config.maxPositions, sequence)
-    let model = Llama(config: config, seed: 0)
-    var optimizer = AdamW()
-    var rng = PhiloxRNG(seed: 1)
-    let tokens = (0..<(batch * sequence)).map { _ in
-      Int32(rng.nextUInt32() % UInt32(config.vocabSize))
-    }
-
-    var samples:
-      [(total: Double, forward: Double, backward: Double, optimizer: Double, zero: Double)] = []
-    var losses: [Float] = []
-    var usage: [(cpuSeconds: Double, minorFaults: Int)] = []
-    var cacheMisses: [Double] = []
+    let bench = TrainingStepBenchmark(
+      config: LlamaConfig.preset(preset), batch: batch, sequence: sequence)
+    let config = bench.config
     let probe = LoadProbe()
-    for index in 0..<(warmup + steps) {
-      if index == warmup {
-        if gemmProfile { GEMMProfile.begin() }
-        samples.removeAll()
-        usage.removeAll()
-        cacheMisses.removeAll()
-      }
-      let misses0 = Tensor.bufferStatistics.misses
-      let usage0 = BenchClock.ownUsage()
-      let t0 = BenchClock.now()
-      let tape = Tape()
-      let loss = model.languageModelLoss(tokens, batch: batch, tape: tape)
-      let lossValue = loss.value.scalars[0]
-      let t1 = BenchClock.now()
-      tape.backward(from: loss)
-      let t2 = BenchClock.now()
-      optimizer.update(model.arena)
-      let t3 = BenchClock.now()
-      model.arena.zeroGradients()
-      let t4 = BenchClock.now()
-      let usage1 = BenchClock.ownUsage()
-      samples.append((t4 - t0, t1 - t0, t2 - t1, t3 - t2, t4 - t3))
-      usage.append((usage1.cpuSeconds - usage0.cpuSeconds, usage1.minorFaults - usage0.minorFaults))
-      cacheMisses.append(Double(Tensor.bufferStatistics.misses - misses0))
-      losses.append(lossValue)
-    }
-    let profile = gemmProfile ? GEMMProfile.end() : []
+    let (samples, losses, profile) = bench.run(steps: steps, warmup: warmup, profile: gemmProfile)
     let foreign = probe.foreignCores()
     let peakRSS = BenchClock.peakRSSMegabytes()
     let gemmPeak = measureGemmPeak(seconds: gemmSeconds)
-
     let step = BenchClock.summary(samples.map(\.total))
-    let phase = {
-      (
-        key: KeyPath<
-          (total: Double, forward: Double, backward: Double, optimizer: Double, zero: Double),
-          Double
-        >
-      ) in
+    let phase = { (key: KeyPath<TrainingStepBenchmark.Sample, Double>) in
       BenchClock.summary(samples.map { $0[keyPath: key] }).median
     }
-    let cpuPerStep = BenchClock.summary(usage.map(\.cpuSeconds)).median
-    let faultsPerStep = BenchClock.summary(usage.map { Double($0.minorFaults) }).median
-    let missesPerStep = BenchClock.summary(cacheMisses).median
+    let cpuPerStep = phase(\.cpuSeconds)
+    let faultsPerStep = phase(\.minorFaults)
+    let missesPerStep = phase(\.bufferMisses)
     let tokensPerStep = Double(batch * sequence)
-    let n = Double(
-      config.parameterCount - (config.tieWordEmbeddings ? 0 : config.vocabSize * config.hiddenSize))
-    let flopsPerToken =
-      6 * n + 12 * Double(config.layerCount * config.headCount * config.headDim * sequence)
+    let flopsPerToken = bench.flopsPerToken
     let tokensPerSecond = tokensPerStep / step.median
     let gflops = flopsPerToken * tokensPerSecond * 1e-9
-    let memory = Self.memoryEstimateMegabytes(config: config, batch: batch, sequence: sequence)
+    let memory = bench.memoryEstimateMegabytes
 
     print(
       "preset \(preset.rawValue): \(config.parameterCount) parameters, batch \(batch) × seq \(sequence), threads \(threadCount())"
@@ -205,24 +158,5 @@ struct TrainBench: ParsableCommand {
         format:
           "  all products: %.3f s (summed over threads), %.1f GFLOP, %.1f GFLOP/s;  step %.3f s",
         seconds, flops * 1e-9, seconds > 0 ? flops / seconds * 1e-9 : 0, stepSeconds))
-  }
-
-  /// What a step must hold, in MiB: values, gradients and AdamW's two moments of every
-  /// parameter, plus the activations the tape saves for the backward (per layer: the block
-  /// inputs, norms, q/k/v before and after RoPE, attention probabilities `H·T` per row, the
-  /// attention output, gate, up and SwiGLU output; then the logits and their gradient).
-  static func memoryEstimateMegabytes(config: LlamaConfig, batch: Int, sequence: Int) -> (
-    total: Double, state: Double, activations: Double
-  ) {
-    let rows = Double(batch * sequence)
-    let d = Double(config.hiddenSize)
-    let kv = Double(config.kvHeadCount * config.headDim)
-    let f = Double(config.intermediateSize)
-    let perRowPerLayer = 7 * d + 4 * kv + 3 * f + Double(config.headCount * sequence)
-    let activations =
-      (rows * perRowPerLayer * Double(config.layerCount) + 2 * rows * Double(config.vocabSize)) * 4
-    let state = Double(config.parameterCount) * 4 * 4
-    let mib = 1024.0 * 1024.0
-    return ((state + activations) / mib, state / mib, activations / mib)
   }
 }

@@ -34,7 +34,9 @@ struct DataPretrain: AsyncParsableCommand {
   @Option(help: "Output folder.")
   var output: String
 
-  @Option(help: "Drop documents with fewer tokens than this, EOS included (the seeds keep > 5).")
+  @Option(
+    help:
+      "Drop documents with fewer tokens than this, EOS included (baby-llama2-chinese keeps > 5).")
   var minTokens = 6
 
   @Option(help: "Close a shard once it holds this many tokens.")
@@ -79,7 +81,7 @@ func runPretrain(
   inputs: [String], tokenizer: SentencePieceTokenizer, output: String, options: PretrainOptions,
   label: String
 ) async throws -> TokenShardIndex {
-  let display = ProgressDisplay(label: label)
+  let display = ProgressDisplay<PretrainProgress>(label: label)
   let index: TokenShardIndex
   do {
     index = try await PretrainPipeline.run(
@@ -87,40 +89,16 @@ func runPretrain(
       tokenizerFile: ("tokenizer.model", tokenizer.modelBytes),
       output: output, options: options
     ) { display.update($0) }
-  } catch let error as PretrainError {
-    display.finish()
-    if case .tooManyBadRecords(_, _, _, let rejections) = error {
-      for rejection in rejections {
-        printError(
-          "\(rejection.path):\(rejection.record.line): \(rejection.record.reason.rawValue): \(rejection.record.detail)"
-        )
-      }
-    }
-    throw error
   } catch {
     display.finish()
+    for line in (error as? PretrainError)?.rejectionLines ?? [] { printError(line) }
     throw error
   }
   display.finish()
-  for source in index.sources {
-    if source.tooShort > 0 {
-      printError(
-        "\(source.path): dropped \(source.tooShort) documents under \(options.minimumDocumentTokens) tokens"
-      )
-    }
-    let rejected = source.rejected.values.reduce(0, +)
-    if rejected > 0 {
-      let counts = source.rejected.sorted { $0.key < $1.key }.map {
-        "\($0.key.rawValue) \($0.value)"
-      }
-      printError(
-        "\(source.path): skipped \(rejected) of \(source.records) records (\(counts.joined(separator: ", ")))"
-      )
-      for rejection in source.firstRejections {
-        printError(
-          "  \(source.path):\(rejection.line): \(rejection.reason.rawValue): \(rejection.detail)")
-      }
-    }
+  for line in index.sources.flatMap({
+    $0.reportLines(minimumDocumentTokens: options.minimumDocumentTokens)
+  }) {
+    printError(line)
   }
   return index
 }

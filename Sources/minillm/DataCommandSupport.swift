@@ -26,20 +26,6 @@ func parseFormat(_ text: String) throws -> CorpusFormat? {
   return format
 }
 
-/// Logs a source's rejected-record counts and its first rejections to stderr.
-func logRejections(_ statistics: SourceStatistics) {
-  let counts = statistics.rejected.sorted { $0.key < $1.key }.map {
-    "\($0.key.rawValue) \($0.value)"
-  }
-  printError(
-    "\(statistics.path): skipped \(statistics.rejectedCount) of \(statistics.records) records (\(counts.joined(separator: ", ")))"
-  )
-  for rejection in statistics.firstRejections {
-    printError(
-      "  \(statistics.path):\(rejection.line): \(rejection.reason.rawValue): \(rejection.detail)")
-  }
-}
-
 /// Writes one line to stderr.
 func printError(_ line: String) {
   FileHandle.standardError.write(Data((line + "\n").utf8))

@@ -31,44 +31,7 @@ struct DataDPO: AsyncParsableCommand {
   @Option(help: "A folder holding tokenizer.model, or the .model file (default: --model's).")
   var tokenizer: String?
 
-  @Option(name: .long, parsing: .upToNextOption, help: "Preference corpus files (plain or .zst).")
-  var input: [String]
-
-  @Option(
-    help:
-      "Input format: auto (detect per file), dpo, sharegpt-dpo, hh-rlhf-cn, cvalues or tsv (with --generate-rejected also the SFT formats)."
-  )
-  var format = "auto"
-
-  @Option(
-    help:
-      "chatml, human-robot, or a JSON template spec file (see Docs/Formats.md); default: --model's template, else chatml."
-  )
-  var template: String?
-
-  @Option(help: "The prompt plus the longer reply never exceed this many tokens.")
-  var maxLength = 512
-
-  @Option(help: "Fills {{name}}, <NAME> and [NAME].")
-  var name: String?
-
-  @Option(help: "Fills {{author}}, <AUTHOR> and [AUTHOR].")
-  var author: String?
-
-  @Option(help: "Fills {{date}}, <DATE> and [DATE].")
-  var date: String?
-
-  @Option(help: "Output folder.")
-  var output: String
-
-  @Option(help: "Close a shard once it holds this many pairs.")
-  var shardSamples = 50_000
-
-  @Option(help: "Fail when more than this fraction of records is malformed.")
-  var maxBadFraction = 0.01
-
-  @Flag(help: "Replace the shards of an existing OUTPUT.")
-  var overwrite = false
+  @OptionGroup var data: ChatDataFlags<DataDPO>
 
   @Flag(
     help:
@@ -87,8 +50,6 @@ struct DataDPO: AsyncParsableCommand {
   @OptionGroup var sampling: SamplingFlags
 
   func validate() throws {
-    try validateChatDataFlags(input: input, maxLength: maxLength, maxBadFraction: maxBadFraction)
-    guard shardSamples >= 1 else { throw CommandLineError("--shard-samples: \(shardSamples) < 1") }
     if generateRejected && model == nil {
       throw CommandLineError("--generate-rejected: needs --model (the SFT model that answers)")
     }
@@ -118,80 +79,44 @@ struct DataDPO: AsyncParsableCommand {
         throw CommandLineError("--model: \(error)")
       }
     }
-    let renderer: ChatRenderer
-    if let template {
-      renderer = try loadRenderer(template: template, tokenizer: spm)
-    } else if let directory {
+    let renderer = try data.renderer(tokenizer: spm) {
       do {
-        renderer = try ChatRenderer(template: try directory.loadChatTemplate(), tokenizer: spm)
+        return try directory?.loadChatTemplate()
       } catch {
         throw CommandLineError("--model: \(error)")
       }
-    } else {
-      renderer = try loadRenderer(template: "chatml", tokenizer: spm)
     }
     let generator = try directory.map {
-      try rejectedSampler($0, tokenizer: spm, renderer: renderer)
+      try RejectedAnswerSampler(
+        directory: $0, tokenizer: spm, renderer: renderer, maxNewTokens: maxNewTokens,
+        sampling: sampling.options(defaults:))
     }
     var options = PreferenceOptions()
-    options.format = try parseFormat(format)
-    options.maxLength = maxLength
-    options.placeholders = placeholders(name: name, author: author, date: date)
-    options.samplesPerShard = shardSamples
-    options.maximumBadFraction = maxBadFraction
-    options.overwrite = overwrite
-    let display = ChatDataProgressDisplay(label: "data dpo")
-    let index: PreferenceShardIndex
-    do {
-      index = try await PreferencePipeline.run(
-        inputs: input, renderer: renderer,
-        tokenizerFile: ("tokenizer.model", spm.modelBytes), output: output, options: options,
-        rejectedGenerator: generator?.generator(), progress: display.update)
-    } catch {
-      display.finish()
-      logFailure(error)
-      throw error
+    try data.apply(to: &options)
+    let index = try await data.run(sources: \.sources) { progress in
+      try await PreferencePipeline.run(
+        inputs: data.input, renderer: renderer,
+        tokenizerFile: ("tokenizer.model", spm.modelBytes), output: data.output,
+        options: options, rejectedGenerator: generator?.generator(), progress: progress)
     }
-    display.finish()
-    logSources(index.sources, unit: "pairs")
     let dropped = index.dropped.values.reduce(0, +)
     if generator != nil {
       printError(
         "[data dpo] \(index.generatedRejected) rejected replies sampled from \(self.model!)")
     }
     print(
-      "wrote \(index.kept) pairs (\(index.truncated) with truncated prompts, \(dropped) dropped), \(index.promptTokens + index.chosenTokens + index.rejectedTokens) tokens, to \(output)"
+      "wrote \(index.kept) pairs (\(index.truncated) with truncated prompts, \(dropped) dropped), \(index.promptTokens + index.chosenTokens + index.rejectedTokens) tokens, to \(data.output)"
     )
   }
+}
 
-  /// The sampler of `--generate-rejected`: `--model`'s weights, its stop tokens and sampling
-  /// defaults with the sampling flags applied.
-  func rejectedSampler(
-    _ directory: ModelDirectory, tokenizer: SentencePieceTokenizer, renderer: ChatRenderer
-  ) throws -> RejectedAnswerSampler {
-    let llama = try loadModel(directory.path)
-    guard tokenizer.vocabularySize <= llama.config.vocabSize else {
-      throw CommandLineError(
-        "--model: \(directory.file("config.json")) has vocab_size \(llama.config.vocabSize), fewer "
-          + "than the \(tokenizer.vocabularySize) pieces of the tokenizer")
-    }
-    if let own = try? directory.loadTokenizer(), own.sha256 != tokenizer.sha256 {
-      throw CommandLineError(
-        "--tokenizer: not --model's tokenizer (\(directory.file("tokenizer.model"))); the prompts "
-          + "must be encoded as the model was trained")
-    }
-    let generation: GenerationConfig
-    do {
-      generation = try directory.loadGenerationConfig()
-    } catch {
-      throw CommandLineError("--model: \(error)")
-    }
-    let context = llama.config.maxPositions
-    let budget = maxNewTokens ?? min(generation.maxNewTokens ?? 256, max(1, context / 2))
-    let stops = Set((generation.eosTokenIDs + renderer.stopTokenIDs).map(Int32.init))
-    return RejectedAnswerSampler(
-      model: llama, tokenizer: tokenizer,
-      sampling: sampling.options(defaults: generation.sampling), maxNewTokens: budget,
-      stopTokens: stops)
-  }
+extension DataDPO: ChatDataKind {
+  static let label = "data dpo"
+  static let unit = "pairs"
+  static let inputHelp = "Preference corpus files (plain or .zst)."
+  static let formatHelp =
+    "Input format: auto (detect per file), dpo, sharegpt-dpo, hh-rlhf-cn, cvalues or tsv (with --generate-rejected also the SFT formats)."
+  static let templateHelp =
+    "chatml, human-robot, or a JSON template spec file (see Docs/Formats.md); default: --model's template, else chatml."
+  static let maxLengthHelp = "The prompt plus the longer reply never exceed this many tokens."
 }

@@ -24,23 +24,7 @@ struct DataSFT: AsyncParsableCommand {
   @Option(help: "A folder holding tokenizer.model, or the .model file.")
   var tokenizer: String
 
-  @Option(name: .long, parsing: .upToNextOption, help: "SFT corpus files (plain or .zst).")
-  var input: [String]
-
-  @Option(
-    help:
-      "Input format: auto (detect per file), alpaca, sharegpt, minimind, firefly, moss or shareai."
-  )
-  var format = "auto"
-
-  @Option(
-    help:
-      "chatml, human-robot, or a JSON template spec file (see Docs/Formats.md); default: the chat template of --tokenizer's folder (its tokenizer_config.json), else chatml."
-  )
-  var template: String?
-
-  @Option(help: "No sample is longer than this many tokens.")
-  var maxLength = 512
+  @OptionGroup var data: ChatDataFlags<DataSFT>
 
   @Option(
     help:
@@ -51,89 +35,46 @@ struct DataSFT: AsyncParsableCommand {
   @Option(help: "System prompt for records without their own.")
   var system: String?
 
-  @Option(help: "Fills {{name}}, <NAME> and [NAME].")
-  var name: String?
-
-  @Option(help: "Fills {{author}}, <AUTHOR> and [AUTHOR].")
-  var author: String?
-
-  @Option(help: "Fills {{date}}, <DATE> and [DATE].")
-  var date: String?
-
-  @Option(help: "Output folder.")
-  var output: String
-
-  @Option(help: "Close a shard once it holds this many samples.")
-  var shardSamples = 50_000
-
-  @Option(help: "Fail when more than this fraction of records is malformed.")
-  var maxBadFraction = 0.01
-
-  @Flag(help: "Replace the shards of an existing OUTPUT.")
-  var overwrite = false
-
-  func validate() throws {
-    try validateChatDataFlags(input: input, maxLength: maxLength, maxBadFraction: maxBadFraction)
-    guard shardSamples >= 1 else { throw CommandLineError("--shard-samples: \(shardSamples) < 1") }
-  }
-
-  /// `--template`, else the template of a model folder given as `--tokenizer` (one whose
-  /// `tokenizer_config.json` has a `chat_template`), else ChatML.
-  func chatRenderer(tokenizer model: SentencePieceTokenizer) throws -> ChatRenderer {
-    if let template { return try loadRenderer(template: template, tokenizer: model) }
-    let folder = ModelDirectory(path: tokenizer)
-    let config = folder.file("tokenizer_config.json")
-    if let data = FileManager.default.contents(atPath: config),
-      let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-      object["chat_template"] != nil
-    {
+  func run() async throws {
+    let model = try loadTokenizer(tokenizer)
+    // --template, else the template of a model folder given as --tokenizer (one whose
+    // tokenizer_config.json has a chat_template), else ChatML.
+    let renderer = try data.renderer(tokenizer: model) {
+      let folder = ModelDirectory(path: tokenizer)
+      guard let bytes = FileManager.default.contents(atPath: folder.file("tokenizer_config.json")),
+        let object = try? JSONSerialization.jsonObject(with: bytes) as? [String: Any],
+        object["chat_template"] != nil
+      else { return nil }
       do {
-        return try ChatRenderer(template: try folder.loadChatTemplate(), tokenizer: model)
+        return try folder.loadChatTemplate()
       } catch {
         throw CommandLineError("--tokenizer: \(error)")
       }
     }
-    return try loadRenderer(template: "chatml", tokenizer: model)
-  }
-
-  func run() async throws {
-    let model = try loadTokenizer(tokenizer)
-    let renderer = try chatRenderer(tokenizer: model)
     var options = SFTOptions()
-    options.format = try parseFormat(format)
-    options.maxLength = maxLength
+    try data.apply(to: &options)
     options.overflow = overflow
     options.system = system
-    options.placeholders = placeholders(name: name, author: author, date: date)
-    options.samplesPerShard = shardSamples
-    options.maximumBadFraction = maxBadFraction
-    options.overwrite = overwrite
-    let display = ChatDataProgressDisplay(label: "data sft")
-    let index: SFTShardIndex
-    do {
-      index = try await SFTPipeline.run(
-        inputs: input, renderer: renderer,
-        tokenizerFile: ("tokenizer.model", model.modelBytes), output: output, options: options,
-        progress: display.update)
-    } catch {
-      display.finish()
-      logFailure(error)
-      throw error
+    let index = try await data.run(sources: \.sources) { progress in
+      try await SFTPipeline.run(
+        inputs: data.input, renderer: renderer,
+        tokenizerFile: ("tokenizer.model", model.modelBytes), output: data.output,
+        options: options, progress: progress)
     }
-    display.finish()
-    logSources(index.sources, unit: "samples")
     let dropped = index.dropped.values.reduce(0, +)
     print(
-      "wrote \(index.kept) samples (\(index.truncated) truncated, \(dropped) dropped), \(index.tokens) tokens, \(index.supervisedTokens) supervised, to \(output)"
+      "wrote \(index.kept) samples (\(index.truncated) truncated, \(dropped) dropped), \(index.tokens) tokens, \(index.supervisedTokens) supervised, to \(data.output)"
     )
   }
 }
 
-/// The placeholder values given on the command line.
-func placeholders(name: String?, author: String?, date: String?) -> [String: String] {
-  var values: [String: String] = [:]
-  values["name"] = name
-  values["author"] = author
-  values["date"] = date
-  return values
+extension DataSFT: ChatDataKind {
+  static let label = "data sft"
+  static let unit = "samples"
+  static let inputHelp = "SFT corpus files (plain or .zst)."
+  static let formatHelp =
+    "Input format: auto (detect per file), alpaca, sharegpt, minimind, firefly, moss or shareai."
+  static let templateHelp =
+    "chatml, human-robot, or a JSON template spec file (see Docs/Formats.md); default: the chat template of --tokenizer's folder (its tokenizer_config.json), else chatml."
+  static let maxLengthHelp = "No sample is longer than this many tokens."
 }

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import MiniTrain
+import MiniDemo
 
 struct DemoCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -9,17 +9,6 @@ struct DemoCommand: ParsableCommand {
     subcommands: [DemoRun.self, DemoCorpus.self, DemoSFTData.self],
     defaultSubcommand: DemoRun.self
   )
-}
-
-/// The demo's settings (the flags of `minillm demo`).
-struct DemoSettings {
-  var minutes: Double
-  var out: String
-  var name: String
-  var author: String
-  var fresh: Bool
-  var seed: UInt64
-  var vocabularySize: Int
 }
 
 struct DemoRun: ParsableCommand {
@@ -74,87 +63,15 @@ struct DemoRun: ParsableCommand {
     let settings = DemoSettings(
       minutes: minutes, out: out, name: name, author: author, fresh: fresh, seed: seed,
       vocabularySize: vocabSize)
-    let layout = DemoLayout(out: out)
-    try prepareFolder(layout)
-    var pipeline = try DemoPipeline(settings: settings)
-    let summary = try pipeline.run()
-    let stageMinutes = summary.stages.map(\.seconds).reduce(0, +) / 60
-    let reused = summary.stages.filter(\.reused).isEmpty ? "" : " (some reused from an earlier run)"
-    say(
-      "\n== Done: this run took \(String(format: "%.1f", summary.elapsed / 60)) minutes; the stages "
-        + "\(String(format: "%.1f", stageMinutes)) minutes in all\(reused)")
-    for stage in summary.stages {
-      let note = stage.reused ? "  (reused)" : ""
-      say(
-        "  \(stage.name.padding(toLength: 16, withPad: " ", startingAt: 0)) \(String(format: "%7.1f", stage.seconds)) s\(note)"
-      )
-    }
-    for row in DemoReport(summary: summary).trainingFigures() {
-      let figures = zip(DemoReport.trainingColumns, row.cells).filter { !$1.isEmpty }
-        .map { $0.isEmpty ? $1 : "\($0) \($1)" }
-      say("  \(row.label): " + figures.joined(separator: ", "))
-    }
-    say("report:     \(layout.report)")
-    if FileManager.default.fileExists(atPath: layout.finalModel) {
-      say("chat model: \(layout.finalModel)   (minillm chat --model \(layout.finalModel))")
-      say("GGUF:       \(layout.gguf)")
-    }
-  }
-
-  /// Refuses a non-empty OUT that no demo made; with --fresh, removes what a demo made.
-  func prepareFolder(_ layout: DemoLayout) throws {
-    let manager = FileManager.default
-    if let entries = try? manager.contentsOfDirectory(atPath: out), !entries.isEmpty,
-      !manager.fileExists(atPath: layout.stages)
-    {
-      throw CommandLineError(
-        "--out: \(out) is not empty and holds no demo run (no stages/ folder); choose another --out"
-      )
-    }
-    if fresh {
-      for path in layout.owned where manager.fileExists(atPath: path) {
-        try manager.removeItem(atPath: path)
+    try runDemo(settings) { path, needle in
+      var command: any ParsableCommand.Type = MiniLLMCommand.self
+      for name in path {
+        guard
+          let next = command.configuration.subcommands.first(where: { $0._commandName == name })
+        else { return false }
+        command = next
       }
+      return needle.map { command.helpMessage(columns: 1000).contains($0) } ?? true
     }
-    try manager.createDirectory(atPath: out, withIntermediateDirectories: true)
-  }
-}
-
-extension DemoPipeline {
-  /// Copies the last model to OUT/model, exports its GGUF, writes each run's report and the
-  /// demo's report.
-  func finish(_ summary: DemoSummary) throws -> DemoSummary {
-    guard let last = summary.trainingRuns.last else { return summary }
-    try runner.stage(
-      "13-export", "Export: OUT/model (the \(last.label) model) and its GGUF",
-      produces: [layout.finalModel, layout.gguf]
-    ) {
-      let manager = FileManager.default
-      if manager.fileExists(atPath: layout.finalModel) {
-        try manager.removeItem(atPath: layout.finalModel)
-      }
-      try manager.copyItem(atPath: layout.model(last.run), toPath: layout.finalModel)
-      say("copied \(layout.model(last.run)) to \(layout.finalModel)")
-      return [
-        ["export", "gguf", "--model", layout.finalModel, "--out", layout.gguf, "--overwrite"]
-      ]
-    }
-    try runner.stage(
-      "14-report", "Reports: one per training run, then OUT/report.html",
-      produces: summary.trainingRuns.map {
-        (layout.run($0.run) as NSString).appendingPathComponent("report.html")
-      }
-    ) {
-      summary.trainingRuns.map {
-        ["report", "--run", layout.run($0.run), "--max-new-tokens", "32"]
-      }
-    }
-    var final = summary
-    final.stages = runner.records
-    final.elapsed = runner.elapsed
-    try Data(DemoReport(summary: final).html().utf8).write(
-      to: URL(fileURLWithPath: layout.report), options: .atomic)
-    say("wrote \(layout.report)")
-    return final
   }
 }

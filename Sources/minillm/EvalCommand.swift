@@ -72,34 +72,23 @@ struct EvalCommand: ParsableCommand {
     let objective = CausalLanguageModelObjective(model: llama)
     let isTerminal = isatty(STDERR_FILENO) != 0
     let start = DispatchTime.now().uptimeNanoseconds
-    var lossSum = 0.0
-    var tokens = 0
     var lastShown = 0.0
-    var done = 0
-    while done < count {
-      let end = min(count, done + batchSize)
-      let batch = try windows.batch(done..<end)
-      let loss = objective.loss(on: batch, tape: nil).loss.value.item
-      lossSum += Double(loss) * Double(batch.targetCount)
-      tokens += batch.targetCount
-      done = end
+    let (loss, tokens) = try objective.meanLoss(over: windows, count: count, batchSize: batchSize) {
+      done, loss, tokens in
       let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
-      if seconds - lastShown >= (isTerminal ? 0.25 : 10) || done == count {
-        lastShown = seconds
-        let remaining = seconds / Double(done) * Double(count - done)
-        let text = String(
-          format: "[eval] %d/%d windows  loss %.4f  %.0f tok/s  ETA %@", done, count,
-          lossSum / Double(tokens), Double(tokens) / max(seconds, 1e-9),
-          ProgressDisplay.duration(remaining))
-        if isTerminal {
-          FileHandle.standardError.write(
-            Data(("\r\u{1B}[K" + text + (done == count ? "\n" : "")).utf8))
-        } else {
-          printError(text)
-        }
+      guard seconds - lastShown >= (isTerminal ? 0.25 : 10) || done == count else { return }
+      lastShown = seconds
+      let remaining = seconds / Double(done) * Double(count - done)
+      let text = String(
+        format: "[eval] %d/%d windows  loss %.4f  %.0f tok/s  ETA %@", done, count, loss,
+        Double(tokens) / max(seconds, 1e-9), formattedDuration(remaining))
+      if isTerminal {
+        FileHandle.standardError.write(
+          Data(("\r\u{1B}[K" + text + (done == count ? "\n" : "")).utf8))
+      } else {
+        printError(text)
       }
     }
-    let loss = lossSum / Double(tokens)
     print(String(format: "loss %.6f", loss))
     print(String(format: "perplexity %.4f", exp(loss)))
     print("tokens \(tokens)")

@@ -36,7 +36,7 @@ struct PretrainCommand: ParsableCommand {
   @Option(help: "Tokens per training sequence (default: the model's max_position_embeddings).")
   var seqLen: Int?
 
-  @OptionGroup var training: TrainingFlags<PretrainStage>
+  @OptionGroup var training: TrainingFlags<PretrainHelp>
 
   func validate() throws {
     if preset != nil && config != nil {
@@ -46,112 +46,50 @@ struct PretrainCommand: ParsableCommand {
   }
 
   func run() throws {
-    let processes = try TrainingProcesses.join()
-    // Every rank reads and resolves the same settings; rank 0 alone then prepares RUN.
-    let (configuration, dataset, tokenizerPath) = try processes.agree {
-      try processes.applyThreads(training.threads)
-      return try resolve(processes: processes)
-    }
-    let run = try processes.agree {
-      processes.isPrimary
-        ? try runFlags.prepare(configuration, stored: nil) : runFlags.run
-    }
-    try processes.abortingOnError {
-      try runPretraining(
-        configuration, run: run, dataset: dataset, tokenizerPath: tokenizerPath,
-        resume: runFlags.resume, processes: processes)
-    }
+    try runTraining(self, label: "pretrain", runFlags: runFlags, threads: training.threads)
   }
+}
 
-  /// The settings, data and tokenizer file of this session.
-  func resolve(processes: TrainingProcesses) throws -> (
-    RunConfiguration<PretrainSettings>, TokenDataset, String?
+/// `minillm pretrain`'s defaults and wording for the shared training flags.
+enum PretrainHelp: TrainingFlagHelp {
+  static let unit = "windows"
+  static let defaults = TrainingDefaults(
+    learningRate: 5e-4, epochs: 1, batchSize: 8, evalFraction: 0.02)
+  static let seedHelp = "Seed of the initial weights and of the data order (default 0)."
+  static let batchSizeHelp = "Sequences per optimizer step (default: the preset's, 8)."
+}
+
+extension PretrainCommand: TrainingStage {
+  /// The settings of this session, and its model, windows and loader: each of several
+  /// processes takes its share of every batch and of the held-out batches.
+  func prepare(stored: RunConfiguration<PretrainSettings>?, in run: TrainingRun) throws -> (
+    configuration: RunConfiguration<PretrainSettings>,
+    session: () throws -> TrainingSession<
+      ModelWithFiles<Llama>, CausalLanguageModelObjective, TokenWindowLoader
+    >
   ) {
-    let stored = try runFlags.storedConfiguration(PretrainSettings.self)
-    let dataPath = data ?? stored?.stage.data
-    guard let dataPath else { throw CommandLineError("--data: missing (the token shard folder)") }
-    let dataset: TokenDataset
-    do {
-      dataset = try TokenDataset(directory: dataPath)
-    } catch {
-      throw CommandLineError("--data: \(error)")
-    }
-    let tokenizerPath = (dataPath as NSString).appendingPathComponent(dataset.index.tokenizer.file)
-    let tokenizer = try? SentencePieceTokenizer(contentsOf: tokenizerPath)
-    if tokenizer == nil && processes.isPrimary {
-      printError("warning: \(tokenizerPath) cannot be read; RUN/model will have no tokenizer")
-    }
-    let configuration = try resolveSettings(
-      dataset: dataset, dataPath: dataPath, tokenizer: tokenizer, stored: stored,
-      processes: processes.count)
-    if let stored {
-      try runFlags.checkResumable(configuration, stored: stored)
-    }
-    return (configuration, dataset, tokenizer == nil ? nil : tokenizerPath)
-  }
-
-  /// The settings of this run: stored values (on resume) overridden by the flags given, then
-  /// defaults.
-  func resolveSettings(
-    dataset: TokenDataset, dataPath: String, tokenizer: SentencePieceTokenizer?,
-    stored: RunConfiguration<PretrainSettings>?, processes: Int = 1
-  ) throws -> RunConfiguration<PretrainSettings> {
-    let vocabulary = dataset.index.tokenizer.vocabularySize
-    var model: LlamaConfig
-    var presetName = stored?.stage.preset
-    if let config {
-      do {
-        model = try LlamaConfig.load(contentsOf: config)
-      } catch {
-        throw CommandLineError("--config: \(error)")
-      }
-      presetName = nil
-    } else if let name = preset ?? (stored == nil ? "nano" : nil) {
-      guard let value = LlamaConfig.Preset(rawValue: name) else {
-        let names = LlamaConfig.Preset.allCases.map(\.rawValue).joined(separator: ", ")
-        throw CommandLineError("--preset: '\(name)' is not one of \(names)")
-      }
-      model = LlamaConfig.preset(value, vocabSize: value == .nano ? vocabulary : nil)
-      presetName = name
-      if let tokenizer {
-        model.bosTokenId = tokenizer.specialIDs.bos
-        model.eosTokenIds = tokenizer.specialIDs.eos.map { [$0] } ?? []
-      } else if let eos = dataset.index.tokenizer.eosId {
-        model.eosTokenIds = [eos]
-      }
-    } else {
-      model = stored!.stage.model
-    }
-    guard model.vocabSize >= vocabulary else {
-      throw CommandLineError(
-        "--\(config != nil ? "config" : "preset"): vocab_size \(model.vocabSize) is smaller than the "
-          + "data's vocabulary \(vocabulary) (\(dataPath)/index.json)")
-    }
-    let presetValue = presetName.flatMap(LlamaConfig.Preset.init(rawValue:))
+    let input = try PretrainTrainingData.load(data: data, stored: stored?.stage, run: run)
+    let (model, presetName) = try input.model(
+      preset: preset, config: config, stored: stored?.stage)
     let sequenceLength = seqLen ?? stored?.stage.sequenceLength ?? model.maxPositions
     guard sequenceLength <= model.maxPositions else {
       throw CommandLineError(
         "--seq-len: \(sequenceLength) exceeds the model's max_position_embeddings \(model.maxPositions)"
       )
     }
+    // A preset's own batch size comes before the stage's default.
+    var presetLayer = TrainingOptions()
+    presetLayer.batchSize = presetName.flatMap(LlamaConfig.Preset.init(rawValue:))?.batchSize
+    let processes = run.communicator.worldSize
     let common = try training.resolve(
-      stored: stored?.training, defaultBatchSize: presetValue?.batchSize, processes: processes
-    ) { micro, fraction in
-      let windows = TokenWindows(dataset: dataset, sequenceLength: sequenceLength)
-      let trainingWindows = windows.split(heldOutFraction: fraction).training.count
-      guard trainingWindows >= micro * processes else {
-        throw CommandLineError(
-          "--data: \(dataset.count) tokens make \(trainingWindows) training windows of "
-            + "\(sequenceLength) + 1 tokens, fewer than one micro-batch (\(micro))"
-            + (processes > 1 ? " for each of \(processes) processes" : "")
-            + "; use a smaller --seq-len or --micro-batch-size, or more data")
-      }
-      return trainingWindows / micro
+      stored: stored?.training, lower: [presetLayer], processes: processes
+    ) {
+      try input.microBatchesPerEpoch(
+        $0, $1, sequenceLength: sequenceLength, processes: processes)
     }
-    let settings = PretrainSettings(
-      data: URL(fileURLWithPath: dataPath).standardizedFileURL.path, dataTokens: dataset.count,
-      tokenizerSHA256: dataset.index.tokenizer.sha256, preset: presetName, model: model,
-      sequenceLength: sequenceLength)
-    return RunConfiguration(stage: settings, training: common)
+    let configuration = RunConfiguration(
+      stage: input.settings(model: model, preset: presetName, sequenceLength: sequenceLength),
+      training: common)
+    return (configuration, { try input.session(configuration, communicator: run.communicator) })
   }
 }

@@ -4,12 +4,11 @@ import MiniLlama
 import MiniTokenize
 import MiniTrain
 
-/// `minillm reward`'s defaults: the seeds' reward-model settings (AdamW 0.9/0.95 without weight
-/// decay, as TRL's trainers, lr 1e-5 with warmup and cosine decay, clip 1) for one epoch of 8
-/// pairs per step as 2 micro-batches of 4, with 5% of the pairs held out so the accuracy is
-/// measured on pairs the model never saw.
-enum RewardStage: TrainingStage {
-  static let name = "reward"
+/// `minillm reward`'s defaults: AdamW 0.9/0.95 without weight decay, as TRL's trainers, lr
+/// 1e-5 with warmup and cosine decay, clip 1, for one epoch of 8 pairs per step as 2
+/// micro-batches of 4, with 5% of the pairs held out so the accuracy is measured on pairs the
+/// model never saw.
+enum RewardHelp: TrainingFlagHelp {
   static let unit = "pairs"
   static let defaults = TrainingDefaults(
     learningRate: 1e-5, epochs: 1, batchSize: 8, microBatchSize: 4, weightDecay: 0,
@@ -19,20 +18,6 @@ enum RewardStage: TrainingStage {
   static let batchSizeHelp = "Pairs per optimizer step (default 8)."
   static let microBatchSizeHelp =
     "Pairs per forward/backward (each gives two sequences); --batch-size must be a multiple (default 4)."
-}
-
-/// What a reward run stores in `RUN/config.json` besides the training settings.
-struct RewardSettings: StageSettings {
-  static let stage = "reward"
-  var data: PreferenceDataSettings
-
-  init(data: PreferenceDataSettings) { self.data = data }
-  init(from decoder: any Decoder) throws { data = try PreferenceDataSettings(from: decoder) }
-  func encode(to encoder: any Encoder) throws { try data.encode(to: encoder) }
-
-  func structuralDifferences(from stored: RewardSettings) -> [String] {
-    data.structuralDifferences(from: stored.data)
-  }
 }
 
 struct RewardCommand: ParsableCommand {
@@ -57,53 +42,48 @@ struct RewardCommand: ParsableCommand {
       Docs/Alignment.md.
       """)
 
-  @Option(help: "SFT model directory (config.json, model.safetensors, tokenizer.model).")
-  var model: String?
+  @OptionGroup var inputs: FineTuneFlags<RewardHelp>
 
-  @Option(help: "Preference shard folder made by `minillm data dpo` with the model's tokenizer.")
-  var data: String?
-
-  @OptionGroup var runFlags: RunFlags
-
-  @Option(
-    help:
-      "Pairs whose prompt and longer reply exceed this many tokens are left out (default and maximum: the model's max_position_embeddings)."
-  )
-  var maxLength: Int?
-
-  @OptionGroup var training: TrainingFlags<RewardStage>
-
-  func validate() throws {
-    if let maxLength, maxLength < 2 {
-      throw ValidationError("--max-length: must be ≥ 2, got \(maxLength)")
-    }
-  }
+  @OptionGroup var training: TrainingFlags<RewardHelp>
 
   func run() throws {
-    try training.threads.apply()
-    let stored = try runFlags.storedConfiguration(RewardSettings.self)
-    let input = try PreferenceTrainingData.load(
-      model: model, data: data, maxLength: maxLength, stored: stored?.stage.data,
-      label: RewardStage.name)
-    let common = try training.resolve(
-      stored: stored?.training, microBatchesPerEpoch: input.microBatchesPerEpoch)
-    let configuration = RunConfiguration(
-      stage: RewardSettings(data: input.settings), training: common)
-    let run = try runFlags.prepare(configuration, stored: stored)
-    let rewardModel: RewardModel
-    do {
-      rewardModel = try RewardModel(languageModel: input.base.llama, seed: common.seed)
-    } catch {
-      throw CommandLineError("--model: \(error)")
-    }
-    let (loader, evaluation, trainingPairs, heldOut) = input.batches(common)
-    let session = TrainingSession(
-      label: RewardStage.name, settings: common, run: run, resume: runFlags.resume,
-      model: ChatReadyModel(rewardModel, files: input.base.chatFiles),
-      objective: RewardObjective(model: rewardModel), loader: loader,
-      evaluationBatches: evaluation, unit: "pairs")
-    try session.train(
-      summary: "\(rewardModel.parameterCount) parameters (decoder of \(input.base.path) and a "
-        + "scalar head), \(trainingPairs) training pairs (\(heldOut) held out)")
+    try runTraining(self, label: "reward", runFlags: inputs.run, threads: training.threads)
   }
+}
+
+extension RewardCommand: TrainingStage {
+  func prepare(stored: RunConfiguration<RewardSettings>?, in run: TrainingRun) throws -> (
+    configuration: RunConfiguration<RewardSettings>,
+    session: () throws -> TrainingSession<
+      ModelWithFiles<RewardModel>, RewardObjective, PreferenceLoader
+    >
+  ) {
+    let (input, common) = try inputs.load(
+      PreferenceTrainingData.self, training: training,
+      stored: stored.map { ($0.stage.data, $0.training) },
+      run: run)
+    return (
+      RunConfiguration(stage: RewardSettings(data: input.settings), training: common),
+      {
+        let rewardModel: RewardModel
+        do {
+          rewardModel = try RewardModel(languageModel: input.base.llama, seed: common.seed)
+        } catch {
+          throw CommandLineError("--model: \(error)")
+        }
+        let (loader, evaluation, trainingPairs, heldOut) = input.batches(
+          common, communicator: run.communicator)
+        return TrainingSession(
+          model: ModelWithFiles(rewardModel, files: input.base.chatFiles),
+          objective: RewardObjective(model: rewardModel), loader: loader,
+          evaluationBatches: evaluation,
+          summary: "\(rewardModel.parameterCount) parameters (decoder of \(input.base.path) and a "
+            + "scalar head), \(trainingPairs) training pairs (\(heldOut) held out)", unit: "pairs")
+      }
+    )
+  }
+}
+
+extension RewardHelp: PreferenceFlagHelp {
+  static let modelHelp = "SFT model directory (config.json, model.safetensors, tokenizer.model)."
 }

@@ -70,48 +70,23 @@ struct ScoreCommand: ParsableCommand {
   }
 
   func scorePairs(_ rewardModel: RewardModel, data: String) throws {
-    let dataset: PreferenceDataset
-    do {
-      dataset = try PreferenceDataset(directory: data)
-    } catch {
-      throw CommandLineError("--data: \(error)")
-    }
-    let directory = ModelDirectory(path: model)
-    if let index = dataset.index, let tokenizer = try? directory.loadTokenizer(),
-      tokenizer.sha256 != index.tokenizer.sha256
-    {
-      throw CommandLineError(
-        "--data: \(data)/index.json was made with a tokenizer other than --model's "
-          + "\(directory.file("tokenizer.model"))")
-    }
-    guard dataset.vocabularySize <= rewardModel.config.vocabSize else {
-      throw CommandLineError(
-        "--data: vocabulary \(dataset.vocabularySize) exceeds --model's vocab_size "
-          + "\(rewardModel.config.vocabSize)")
-    }
-    let pairs = PreferencePairs(dataset: dataset, maxLength: rewardModel.config.maxPositions)
-    if pairs.excludedCount > 0 {
+    let (scores, excluded) = try rewardModel.scores(
+      ofPairsIn: data, directory: ModelDirectory(path: model), batchSize: batchSize)
+    if excluded > 0 {
       printError(
-        "[score] \(pairs.excludedCount) pairs are longer than the model's "
+        "[score] \(excluded) pairs are longer than the model's "
           + "max_position_embeddings \(rewardModel.config.maxPositions) and not scored")
     }
-    var wins = 0
-    var marginSum = 0.0
-    for batch in pairs.sequentialBatches(batchSize: batchSize) {
-      let rewards = rewardModel.rewards(batch).value.scalars
-      for (p, pair) in batch.pairIndices.enumerated() {
-        let (chosen, rejected) = (Double(rewards[p]), Double(rewards[batch.pairCount + p]))
-        if chosen > rejected { wins += 1 }
-        marginSum += chosen - rejected
-        printJSON([
-          "pair": pair, "chosen": chosen, "rejected": rejected, "margin": chosen - rejected,
-        ])
-      }
+    for (pair, chosen, rejected) in scores {
+      printJSON([
+        "pair": pair, "chosen": chosen, "rejected": rejected, "margin": chosen - rejected,
+      ])
     }
-    let count = max(1, pairs.count)
+    let count = Double(max(1, scores.count))
     printJSON([
-      "pairs": pairs.count, "accuracy": Double(wins) / Double(count),
-      "mean_margin": marginSum / Double(count),
+      "pairs": scores.count,
+      "accuracy": Double(scores.filter { $0.chosen > $0.rejected }.count) / count,
+      "mean_margin": scores.map { $0.chosen - $0.rejected }.reduce(0, +) / count,
     ])
   }
 
@@ -133,19 +108,8 @@ struct ScoreCommand: ParsableCommand {
     } catch {
       throw CommandLineError("--template: \(error)")
     }
-    let promptIDs = try renderer.renderPrompt(
-      for: Conversation(system: system, messages: [Message(role: .user, content: prompt)]))
-    var sequences: [[Int32]] = []
-    for reply in response {
-      let ids = promptIDs + (try renderer.renderReply(reply))
-      guard ids.count <= rewardModel.config.maxPositions else {
-        throw CommandLineError(
-          "--response: the conversation takes \(ids.count) tokens, more than the model's "
-            + "max_position_embeddings \(rewardModel.config.maxPositions)")
-      }
-      sequences.append(ids)
-    }
-    let rewards = rewardModel.rewards(of: sequences, batchSize: batchSize)
+    let rewards = try rewardModel.scores(
+      ofResponses: response, to: prompt, system: system, renderer: renderer, batchSize: batchSize)
     for (reply, reward) in zip(response, rewards) {
       printJSON(["response": reply, "reward": Double(reward)])
     }

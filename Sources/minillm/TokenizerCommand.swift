@@ -112,7 +112,7 @@ struct TokenizerTrain: ParsableCommand {
     let started = Date()
     let tokenizer = try SentencePieceTokenizer.train(options: options) { try sentences.next() }
     for statistics in sentences.finished where statistics.rejectedCount > 0 {
-      logRejections(statistics)
+      for line in statistics.rejectionLines { printError(line) }
     }
     try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
     try tokenizer.write(to: modelPath)
@@ -128,51 +128,6 @@ struct TokenizerTrain: ParsableCommand {
         + "\(sentences.count) sentences in \(String(format: "%.1f", Date().timeIntervalSince(started))) s"
     )
     print("wrote \(modelPath) (sha256 \(tokenizer.sha256))")
-  }
-}
-
-/// Training sentences: every non-empty line of every text in the inputs.
-struct TrainingSentences {
-  let paths: [String]
-  let format: CorpusFormat?
-  var fileIndex = 0
-  var reader: CorpusReader?
-  var pending: [String] = []
-  var count = 0
-  var finished: [SourceStatistics] = []
-
-  init(paths: [String], format: CorpusFormat?) {
-    self.paths = paths
-    self.format = format
-  }
-
-  mutating func next() throws -> String? {
-    while pending.isEmpty {
-      if reader == nil {
-        guard fileIndex < paths.count else { return nil }
-        reader = try CorpusReader(path: paths[fileIndex], format: format)
-        fileIndex += 1
-      }
-      guard let record = try reader?.next() else {
-        if let reader { finished.append(reader.statistics) }
-        reader = nil
-        continue
-      }
-      var texts: [String]
-      switch record {
-      case .document(let document): texts = [document.text]
-      case .conversation(let conversation):
-        texts = [conversation.system ?? ""] + conversation.messages.map(\.content)
-      case .preference(let pair):
-        texts =
-          [pair.prompt.system ?? ""] + pair.prompt.messages.map(\.content) + [
-            pair.chosen, pair.rejected,
-          ]
-      }
-      pending = texts.flatMap { $0.split(separator: "\n").map(String.init) }.reversed()
-    }
-    count += 1
-    return pending.removeLast()
   }
 }
 

@@ -3,10 +3,8 @@ import Foundation
 import MiniTrain
 
 /// A training command's defaults and wording, so that every stage (`pretrain`, `sft`, and the
-/// alignment stages) shares one set of flags and one way of resolving them.
-protocol TrainingStage {
-  /// The command name, used in messages (`[sft] …`).
-  static var name: String { get }
+/// alignment stages) shares one set of flags.
+protocol TrainingFlagHelp {
   /// What the data is counted in (`windows`, `samples`, `pairs`).
   static var unit: String { get }
   /// Default values of the flags.
@@ -19,41 +17,74 @@ protocol TrainingStage {
   static var microBatchSizeHelp: String { get }
 }
 
-extension TrainingStage {
+extension TrainingFlagHelp {
   static var microBatchSizeHelp: String {
     "Sequences per forward/backward; --batch-size must be a multiple (default: all)."
   }
 }
 
-/// Default values of the training flags of one stage.
-struct TrainingDefaults {
-  /// `--lr`.
-  var learningRate: Float
-  /// `--epochs` when neither `--steps` nor `--epochs` is given.
-  var epochs: Double
-  /// `--batch-size` (a preset's own batch size comes first for pretraining).
-  var batchSize: Int
-  /// `--micro-batch-size` when it divides the batch size (`nil`: the whole batch).
-  var microBatchSize: Int? = nil
-  /// `--weight-decay`.
-  var weightDecay: Float = 0.1
-  /// `--beta1`, `--beta2`.
-  var betas: (Float, Float) = (0.9, 0.95)
-  /// `--clip`.
-  var clip: Float = 1
-  /// `--eval-fraction`.
-  var evalFraction: Double
-  /// `--eval-batches`.
-  var evalBatches = 16
-  /// `--keep`.
-  var keep = 3
+/// The wording of the input flags of a fine-tuning stage (`sft`, `reward`, `dpo`).
+protocol FineTuneFlagHelp: TrainingFlagHelp {
+  /// Help of `--model`.
+  static var modelHelp: String { get }
+  /// Help of `--data`.
+  static var dataHelp: String { get }
+  /// Help of `--max-length`.
+  static var maxLengthHelp: String { get }
+}
+
+/// The input flags of a fine-tuning stage: `--model`, `--data`, the run folder and
+/// `--max-length` (each may come from the stored run on `--resume`).
+struct FineTuneFlags<Stage: FineTuneFlagHelp>: ParsableArguments {
+  @Option(help: ArgumentHelp(Stage.modelHelp))
+  var model: String?
+
+  @Option(help: ArgumentHelp(Stage.dataHelp))
+  var data: String?
+
+  @OptionGroup var run: RunFlags
+
+  @Option(help: ArgumentHelp(Stage.maxLengthHelp))
+  var maxLength: Int?
+
+  func validate() throws {
+    if let maxLength, maxLength < 2 {
+      throw ValidationError("--max-length: must be ≥ 2, got \(maxLength)")
+    }
+  }
+
+  /// The model and data of the session, and its training settings: `training` over the stored
+  /// run's over the stage's defaults, checked against the data.
+  func load<Input: FineTuneTrainingData>(
+    _: Input.Type, training: TrainingFlags<Stage>,
+    stored: (data: FineTuneDataSettings, training: TrainingSettings)?, run: TrainingRun
+  ) throws -> (input: Input, training: TrainingSettings) {
+    let input = try Input.load(
+      model: model, data: data, maxLength: maxLength, stored: stored?.data, run: run)
+    let processes = run.communicator.worldSize
+    let common = try training.resolve(stored: stored?.training, processes: processes) {
+      try input.microBatchesPerEpoch($0, $1, processes: processes)
+    }
+    return (input, common)
+  }
+}
+
+/// The wording of `--data` and `--max-length` for the stages trained on preference pairs.
+protocol PreferenceFlagHelp: FineTuneFlagHelp {}
+
+extension PreferenceFlagHelp {
+  static var dataHelp: String {
+    "Preference shard folder made by `minillm data dpo` with the model's tokenizer."
+  }
+  static var maxLengthHelp: String {
+    "Pairs whose prompt and longer reply exceed this many tokens are left out (default and maximum: the model's max_position_embeddings)."
+  }
 }
 
 /// The training flags every training command shares (`@OptionGroup var training:
 /// TrainingFlags<Stage>`): length, batch, optimizer, schedule, evaluation, checkpoints, seed and
-/// threads. ``resolve(stored:defaultBatchSize:microBatchesPerEpoch:)`` turns them, the settings
-/// stored by an earlier session of the run, and the stage's defaults into ``TrainingSettings``.
-struct TrainingFlags<Stage: TrainingStage>: ParsableArguments {
+/// threads. ``options`` is the top layer of a session's settings.
+struct TrainingFlags<Stage: TrainingFlagHelp>: ParsableArguments {
   @Option(help: "Optimizer steps (default: --epochs over the training \(Stage.unit)).")
   var steps: Int?
 
@@ -163,76 +194,41 @@ struct TrainingFlags<Stage: TrainingStage>: ParsableArguments {
     }
   }
 
-  /// The training settings of this session: the flags given, else the values stored by an
-  /// earlier session of the run (`--resume`), else the stage's defaults.
-  /// - Parameters:
-  ///   - stored: the settings in `RUN/config.json`, when resuming.
-  ///   - defaultBatchSize: a batch size that comes before the stage's default (a preset's).
-  ///   - processes: the data-parallel processes (`mpirun -np N`); `--batch-size` is the global
-  ///     batch, each process accumulating its share (`--micro-batch-size` defaults to the
-  ///     stage's micro-batch size when that divides the share, else to the share).
-  ///   - microBatchesPerEpoch: micro-batches in one pass over the training data for a
-  ///     micro-batch size and held-out fraction; it throws when the data is too small.
+  /// The flags given, as the top layer of the session's settings (over the stored run's and
+  /// the stage's defaults).
+  var options: TrainingOptions {
+    var options = TrainingOptions()
+    options.steps = steps
+    options.epochs = epochs
+    options.batchSize = batchSize
+    options.microBatchSize = microBatchSize
+    options.learningRate = lr
+    options.minimumLearningRate = minLr
+    options.warmupSteps = warmupSteps
+    options.schedule = schedule
+    options.decaySteps = decaySteps
+    options.weightDecay = weightDecay
+    options.beta1 = beta1
+    options.beta2 = beta2
+    options.clip = clip
+    options.evaluateEvery = evalEvery
+    options.evalFraction = evalFraction
+    options.evalBatches = evalBatches
+    options.checkpointEvery = saveEvery
+    options.keep = keep
+    options.keepEvery = keepEvery
+    options.seed = seed
+    return options
+  }
+
+  /// The training settings of this session (see ``TrainingOptions/resolve(over:lower:defaults:processes:microBatchesPerEpoch:)``).
   func resolve(
-    stored: TrainingSettings?, defaultBatchSize: Int? = nil, processes: Int = 1,
+    stored: TrainingSettings?, lower: [TrainingOptions] = [], processes: Int,
     microBatchesPerEpoch: (_ microBatchSize: Int, _ evalFraction: Double) throws -> Int
   ) throws -> TrainingSettings {
-    let defaults = Stage.defaults
-    let batch = batchSize ?? stored?.batchSize ?? defaultBatchSize ?? defaults.batchSize
-    guard batch % processes == 0 else {
-      throw CommandLineError(
-        "--batch-size: \(batch) cannot be shared equally by \(processes) processes")
-    }
-    let share = batch / processes
-    let stageMicro = defaults.microBatchSize.flatMap { share % $0 == 0 ? $0 : nil }
-    let micro = microBatchSize ?? stored?.microBatchSize ?? stageMicro ?? share
-    guard batch % (micro * processes) == 0 else {
-      throw CommandLineError(
-        "--batch-size: \(batch) is not a multiple of --micro-batch-size \(micro)"
-          + (processes > 1 ? " × \(processes) processes" : ""))
-    }
-    let fraction = evalFraction ?? stored?.evalFraction ?? defaults.evalFraction
-    let perEpoch = try microBatchesPerEpoch(micro, fraction)
-    let accumulation = batch / (micro * processes)
-    func stepsFor(epochs: Double) -> Int { max(1, Int(Double(perEpoch) * epochs) * micro / batch) }
-    let epochCount =
-      epochs
-      ?? (self.steps == nil ? stored?.epochs ?? (stored == nil ? defaults.epochs : nil) : nil)
-    let totalSteps =
-      self.steps ?? epochCount.map { stepsFor(epochs: $0) } ?? stored?.training.totalSteps
-      ?? stepsFor(epochs: defaults.epochs)
-    let every = max(1, totalSteps / 10)
-    let storedTraining = stored?.training
-    let clipValue = clip ?? storedTraining?.maxGradientNorm ?? (stored == nil ? defaults.clip : 0)
-    let training = TrainingConfiguration(
-      totalSteps: totalSteps, accumulationSteps: accumulation,
-      maxGradientNorm: clipValue > 0 ? clipValue : nil,
-      evaluateEvery: evalEvery ?? storedTraining?.evaluateEvery ?? every,
-      checkpointEvery: saveEvery ?? storedTraining?.checkpointEvery ?? every,
-      keepLast: keep ?? storedTraining?.keepLast ?? defaults.keep,
-      keepEvery: keepEvery ?? storedTraining?.keepEvery ?? 0)
-    let peak = lr ?? stored?.schedule.peakLearningRate ?? defaults.learningRate
-    let scheduleValue = LearningRateSchedule(
-      kind: schedule ?? stored?.schedule.kind ?? .cosine, peakLearningRate: peak,
-      minimumLearningRate: minLr ?? (lr == nil ? stored?.schedule.minimumLearningRate : nil)
-        ?? peak / 10,
-      warmupSteps: warmupSteps ?? stored?.schedule.warmupSteps ?? min(1000, totalSteps / 20),
-      totalSteps: totalSteps,
-      decaySteps: decaySteps ?? (self.steps == nil ? stored?.schedule.decaySteps : nil))
-    var optimizer =
-      stored?.optimizer
-      ?? AdamW(
-        learningRate: peak, beta1: defaults.betas.0, beta2: defaults.betas.1,
-        weightDecay: defaults.weightDecay)
-    optimizer.learningRate = peak
-    if let weightDecay { optimizer.weightDecay = weightDecay }
-    if let beta1 { optimizer.beta1 = beta1 }
-    if let beta2 { optimizer.beta2 = beta2 }
-    return TrainingSettings(
-      batchSize: batch, microBatchSize: micro, seed: seed ?? stored?.seed ?? 0,
-      evalFraction: fraction,
-      evalBatches: evalBatches ?? stored?.evalBatches ?? defaults.evalBatches,
-      epochs: epochCount, training: training, schedule: scheduleValue, optimizer: optimizer)
+    try options.resolve(
+      over: stored, lower: lower, defaults: Stage.defaults, processes: processes,
+      microBatchesPerEpoch: microBatchesPerEpoch)
   }
 }
 

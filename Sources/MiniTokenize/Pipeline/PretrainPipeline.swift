@@ -3,8 +3,8 @@ import MiniSupport
 
 /// Settings of `PretrainPipeline.run`.
 public struct PretrainOptions: Sendable {
-  /// Documents with fewer tokens than this, EOS included, are dropped and counted (the seeds
-  /// keep only documents of more than 5 tokens).
+  /// Documents with fewer tokens than this, EOS included, are dropped and counted
+  /// (baby-llama2-chinese keeps only documents of more than 5 tokens).
   public var minimumDocumentTokens = 6
   /// A shard is closed once it holds at least this many tokens.
   public var shardTokenLimit = 100_000_000
@@ -74,7 +74,7 @@ public struct SourceRejection: Sendable, Equatable {
   public var record: RejectedRecord
 }
 
-/// Tokenises pretraining corpora into token shards (DESIGN §3) on every core.
+/// Tokenises pretraining corpora into token shards (see Docs/Formats.md) on every core.
 ///
 /// The calling task reads records (any format and compression) and groups them into batches;
 /// child tasks tokenise batches in parallel; results are written strictly in input order, so

@@ -30,7 +30,7 @@ public struct DPOLoss: Sendable, Equatable, Codable {
   /// The assumed probability that a pair's preference is flipped (`sigmoid` only).
   public var labelSmoothing: Double
 
-  /// A loss; the defaults are the seeds' (DPO with β = 0.1, no smoothing).
+  /// A loss; the defaults are TRL's (DPO with β = 0.1, no smoothing).
   public init(kind: Kind = .sigmoid, beta: Double = 0.1, labelSmoothing: Double = 0) {
     self.kind = kind
     self.beta = beta

@@ -91,6 +91,50 @@ public struct ReferenceLogProbabilities: Sendable, Equatable {
     return result
   }
 
+  /// ``compute(model:pairs:batchSize:identity:progress:)`` shared by the ranks of
+  /// `communicator`: the same batches, dealt round-robin, each computed by one rank, and the
+  /// values summed over ranks, so every rank holds the values one process would compute.
+  /// - Parameter progress: called after each of this rank's batches with the pairs this rank
+  ///   has done and its total.
+  public static func compute(
+    model: Llama, pairs: PreferencePairs, batchSize: Int, identity: [String: String] = [:],
+    communicator: any Communicator,
+    progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }
+  ) throws -> ReferenceLogProbabilities {
+    precondition(batchSize > 0, "ReferenceLogProbabilities.compute: batch size \(batchSize)")
+    let (rank, ranks) = (communicator.rank, communicator.worldSize)
+    let lengths = (0..<pairs.count).map { pairs.length(of: $0) }
+    let byLength = (0..<pairs.count).sorted { a, b in
+      lengths[a] != lengths[b] ? lengths[a] < lengths[b] : a < b
+    }
+    let starts = Array(stride(from: 0, to: byLength.count, by: batchSize))
+    let mine = stride(from: rank, to: starts.count, by: ranks).map { starts[$0] }
+    let total = mine.map { min(byLength.count, $0 + batchSize) - $0 }.reduce(0, +)
+    let count = pairs.dataset.count
+    // chosen, rejected, and 1 where this rank computed the pair.
+    var values = [Float](repeating: 0, count: 3 * count)
+    var done = 0
+    for start in mine {
+      let end = min(byLength.count, start + batchSize)
+      let batch = pairs.batch(byLength[start..<end])
+      let scores = model.answerLogProbabilities(batch).value.scalars
+      for (p, pair) in batch.pairIndices.enumerated() {
+        values[pair] = scores[p]
+        values[count + pair] = scores[batch.pairCount + p]
+        values[2 * count + pair] = 1
+      }
+      done += end - start
+      progress(done, total)
+    }
+    if ranks > 1 { try values.withUnsafeMutableBufferPointer { try communicator.allReduceSum($0) } }
+    var result = ReferenceLogProbabilities(pairCount: count, identity: identity)
+    for pair in 0..<count where values[2 * count + pair] > 0 {
+      result.chosen[pair] = values[pair]
+      result.rejected[pair] = values[count + pair]
+    }
+    return result
+  }
+
   static let format = "minillm-reference-logps"
 
   /// Writes the values and identity to `path` atomically.

@@ -3,8 +3,8 @@ import MiniLlama
 import MiniTensor
 
 /// Masked next-token cross-entropy of a ``Llama`` on ``SFTBatch``es: the mean over the
-/// supervised positions (the assistant's tokens and their end-of-turn token), as in the seeds'
-/// SFT and transformers' `labels = -100` convention.
+/// supervised positions (the assistant's tokens and their end-of-turn token), as in
+/// baby-llama2-chinese's SFT and transformers' `labels = -100` convention.
 ///
 /// ``weight(of:)`` is the batch's supervised-token count, so with gradient accumulation the
 /// step's loss and gradient are those of the mean over every supervised token of the step. A

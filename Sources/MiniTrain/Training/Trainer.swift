@@ -177,9 +177,11 @@ where Objective.Batch == Loader.Batch {
       tokens += objective.tokenCount(of: batch)
       for (name, value) in output.metrics { metricSums[name, default: 0] += weight * value }
     }
-    let metricNames = metricSums.keys.sorted()
+    // A rank whose share of the held-out batches is empty has no figures of its own: every
+    // rank sums the same names, in the same order.
+    let metricNames = try communicator.agreedNames(metricSums.keys.sorted())
     let sums = try communicator.allReduceSum(
-      [lossSum, weightSum, Double(tokens)] + metricNames.map { metricSums[$0]! })
+      [lossSum, weightSum, Double(tokens)] + metricNames.map { metricSums[$0] ?? 0 })
     var metrics: [String: Double] = [:]
     for (i, name) in metricNames.enumerated() where sums[1] > 0 {
       metrics[name] = sums[3 + i] / sums[1]

@@ -32,7 +32,7 @@ extension DemoPipeline {
     let data = try Data(
       contentsOf: URL(fileURLWithPath: layout.path("sft-data", "eval_prompts.json")))
     guard let entries = try JSONSerialization.jsonObject(with: data) as? [[String: String]] else {
-      throw CommandLineError("demo: \(layout.path("sft-data", "eval_prompts.json")) is not a list")
+      throw DemoError("demo: \(layout.path("sft-data", "eval_prompts.json")) is not a list")
     }
     return entries.map { entry in
       let reference = (entry["reference"] ?? "")

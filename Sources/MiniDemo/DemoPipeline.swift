@@ -12,10 +12,10 @@ struct DemoPipeline {
   var models: [(label: String, run: String)] = []
   var plan: DemoPlan?
 
-  init(settings: DemoSettings) throws {
+  init(settings: DemoSettings, supports: @escaping ([String], String?) -> Bool) throws {
     self.settings = settings
     layout = DemoLayout(out: settings.out)
-    runner = try DemoStageRunner(folder: layout.stages, fresh: settings.fresh)
+    runner = try DemoStageRunner(folder: layout.stages, fresh: settings.fresh, supports: supports)
   }
 
   static let specials = ["<|im_start|>", "<|im_end|>"]
@@ -162,14 +162,14 @@ struct DemoPipeline {
         ]
       ]
     }
-    guard runner.supports(["sft"]) else {
+    guard runner.supports(["sft"], nil) else {
       say("\n== SFT: `minillm sft` is not in this build; skipping SFT and DPO")
       return
     }
     let sftBatch = 16
     let withDPO =
-      runner.supports(["data", "dpo"], mentioning: "--generate-rejected")
-      && runner.supports(["dpo"])
+      runner.supports(["data", "dpo"], "--generate-rejected")
+      && runner.supports(["dpo"], nil)
     try runner.stage(
       "09-sft", "SFT: fine-tune the pretrained model", produces: [layout.model("sft")]
     ) {

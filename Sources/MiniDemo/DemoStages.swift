@@ -1,4 +1,3 @@
-import ArgumentParser
 import Foundation
 
 /// One command the demo ran: its arguments (after `minillm`), how long it took, what it printed.
@@ -44,8 +43,9 @@ final class DemoStageRunner {
   private var invalidated: Bool
   private let started = Date()
 
-  init(folder: String, fresh: Bool) throws {
+  init(folder: String, fresh: Bool, supports: @escaping ([String], String?) -> Bool) throws {
     self.folder = folder
+    self.supports = supports
     invalidated = fresh
     executable = Self.ownExecutable()
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -102,7 +102,7 @@ final class DemoStageRunner {
     let record = DemoStageRecord(
       name: name, commands: results, seconds: Date().timeIntervalSince(start))
     for file in produces where !FileManager.default.fileExists(atPath: file) {
-      throw CommandLineError("demo: stage \(name) finished but did not make \(file)")
+      throw DemoError("demo: stage \(name) finished but did not make \(file)")
     }
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -138,7 +138,7 @@ final class DemoStageRunner {
     process.waitUntilExit()
     let seconds = Date().timeIntervalSince(start)
     guard process.terminationReason == .exit, process.terminationStatus == 0 else {
-      throw CommandLineError(
+      throw DemoError(
         "demo: `\(line)` failed (status \(process.terminationStatus)); fix the cause and run the demo again: finished stages are reused"
       )
     }
@@ -148,16 +148,7 @@ final class DemoStageRunner {
 
   /// Whether this build has the subcommand `path` (e.g. `["data", "dpo"]`) and, when `needle`
   /// is given, whether its help mentions it (e.g. a flag).
-  func supports(_ path: [String], mentioning needle: String? = nil) -> Bool {
-    var command: any ParsableCommand.Type = MiniLLMCommand.self
-    for name in path {
-      guard
-        let next = command.configuration.subcommands.first(where: { $0._commandName == name })
-      else { return false }
-      command = next
-    }
-    return needle.map { command.helpMessage(columns: 1000).contains($0) } ?? true
-  }
+  let supports: ([String], String?) -> Bool
 
   /// This executable's path (`/proc/self/exe` resolved, so the children are this same build).
   static func ownExecutable() -> String {

@@ -1,0 +1,129 @@
+import Foundation
+import MiniLlama
+import MiniTokenize
+
+/// The token shards of a `pretrain` run, their tokenizer, and the model they train.
+public struct PretrainTrainingData {
+  /// `--data`, as given.
+  public let path: String
+  /// The token shards.
+  public let dataset: TokenDataset
+  /// The shards' tokenizer file, when it can be read (copied into every saved model).
+  public let tokenizerPath: String?
+  /// The tokenizer, when it can be read.
+  public let tokenizer: SentencePieceTokenizer?
+
+  /// Loads the token shards `data` (else the stored run's).
+  /// - Parameter run: where warnings go.
+  /// - Throws: ``TrainingRunError`` naming the flag and file at fault.
+  public static func load(data: String?, stored: PretrainSettings?, run: TrainingRun) throws
+    -> PretrainTrainingData
+  {
+    guard let path = data ?? stored?.data else {
+      throw TrainingRunError.setting("--data", "missing (the token shard folder)")
+    }
+    let dataset = try setting("--data") { try TokenDataset(directory: path) }
+    let tokenizerPath = (path as NSString).appendingPathComponent(dataset.index.tokenizer.file)
+    let tokenizer = try? SentencePieceTokenizer(contentsOf: tokenizerPath)
+    if tokenizer == nil {
+      run.note("warning: \(tokenizerPath) cannot be read; RUN/model will have no tokenizer")
+    }
+    return PretrainTrainingData(
+      path: path, dataset: dataset, tokenizerPath: tokenizer == nil ? nil : tokenizerPath,
+      tokenizer: tokenizer)
+  }
+
+  /// The model of the run and the preset it came from: the config file `config`, else the
+  /// preset `preset` (the data's vocabulary for `nano`, the tokenizer's BOS and EOS), else the
+  /// stored model, else `nano`.
+  /// - Throws: ``TrainingRunError`` naming `--config` or `--preset`.
+  public func model(preset: String?, config: String?, stored: PretrainSettings?) throws -> (
+    model: LlamaConfig, preset: String?
+  ) {
+    let vocabulary = dataset.index.tokenizer.vocabularySize
+    var model: LlamaConfig
+    var presetName = stored?.preset
+    if let config {
+      model = try setting("--config") { try LlamaConfig.load(contentsOf: config) }
+      presetName = nil
+    } else if let name = preset ?? (stored == nil ? "nano" : nil) {
+      guard let value = LlamaConfig.Preset(rawValue: name) else {
+        let names = LlamaConfig.Preset.allCases.map(\.rawValue).joined(separator: ", ")
+        throw TrainingRunError.setting("--preset", "'\(name)' is not one of \(names)")
+      }
+      model = LlamaConfig.preset(value, vocabSize: value == .nano ? vocabulary : nil)
+      presetName = name
+      if let tokenizer {
+        model.bosTokenId = tokenizer.specialIDs.bos
+        model.eosTokenIds = tokenizer.specialIDs.eos.map { [$0] } ?? []
+      } else if let eos = dataset.index.tokenizer.eosId {
+        model.eosTokenIds = [eos]
+      }
+    } else if let stored {
+      model = stored.model
+    } else {
+      throw TrainingRunError.setting("--preset", "missing")
+    }
+    guard model.vocabSize >= vocabulary else {
+      throw TrainingRunError.setting(
+        config != nil ? "--config" : "--preset",
+        "vocab_size \(model.vocabSize) is smaller than the data's vocabulary \(vocabulary) "
+          + "(\(path)/index.json)")
+    }
+    return (model, presetName)
+  }
+
+  /// Micro-batches in one pass over the training windows of `sequenceLength` left after
+  /// holding out `evalFraction`.
+  /// - Throws: when the windows do not fill one micro-batch for each process.
+  public func microBatchesPerEpoch(
+    _ microBatchSize: Int, _ evalFraction: Double, sequenceLength: Int, processes: Int = 1
+  ) throws -> Int {
+    let windows = TokenWindows(dataset: dataset, sequenceLength: sequenceLength)
+    let count = windows.split(heldOutFraction: evalFraction).training.count
+    guard count >= microBatchSize * processes else {
+      throw TrainingRunError.setting(
+        "--data",
+        "\(dataset.count) tokens make \(count) training windows of \(sequenceLength) + 1 tokens, "
+          + "fewer than one micro-batch (\(microBatchSize))"
+          + (processes > 1 ? " for each of \(processes) processes" : "")
+          + "; use a smaller --seq-len or --micro-batch-size, or more data")
+    }
+    return count / microBatchSize
+  }
+
+  /// The settings stored about the data and model.
+  public func settings(model: LlamaConfig, preset: String?, sequenceLength: Int)
+    -> PretrainSettings
+  {
+    PretrainSettings(
+      data: URL(fileURLWithPath: path).standardizedFileURL.path, dataTokens: dataset.count,
+      tokenizerSHA256: dataset.index.tokenizer.sha256, preset: preset, model: model,
+      sequenceLength: sequenceLength)
+  }
+
+  /// The session of `configuration` for one process of `communicator`: a fresh model from the
+  /// seed, the windows' loader and this process's share of the held-out batches.
+  public func session(
+    _ configuration: RunConfiguration<PretrainSettings>, communicator: any Communicator
+  ) throws -> TrainingSession<
+    ModelWithFiles<Llama>, CausalLanguageModelObjective, TokenWindowLoader
+  > {
+    let (settings, common) = (configuration.stage, configuration.training)
+    let llama = Llama(config: settings.model, seed: common.seed)
+    let (training, heldOut) = TokenWindows(
+      dataset: dataset, sequenceLength: settings.sequenceLength
+    ).split(heldOutFraction: common.evalFraction)
+    return TrainingSession(
+      model: ModelWithFiles(llama, files: tokenizerPath.map(TokenizerFile.init(path:))),
+      objective: CausalLanguageModelObjective(model: llama),
+      loader: TokenWindowLoader(
+        windows: training, batchSize: common.microBatchSize, shuffle: true, seed: common.seed,
+        rank: communicator.rank, worldSize: communicator.worldSize),
+      evaluationBatches: communicator.share(
+        of: try heldOut.sequentialBatches(
+          batchSize: common.microBatchSize, limit: common.evalBatches)),
+      summary: "\(llama.parameterCount) parameters, \(training.count) training windows of "
+        + "\(settings.sequenceLength) tokens (\(heldOut.count) held out)")
+  }
+}

@@ -1,0 +1,83 @@
+import Foundation
+import MiniAutograd
+import MiniLlama
+import MiniTensor
+import MiniTokenize
+
+/// Files a saved model directory gets beside the model's own.
+public protocol ModelDirectoryFiles {
+  /// Writes the files into a directory that already holds `config.json`.
+  func install(in directory: String) throws
+}
+
+/// `tokenizer.model`, `tokenizer_config.json` (with the chat template) and
+/// `generation_config.json`: what a chat needs beside the weights.
+public struct ChatModelFiles: ModelDirectoryFiles {
+  /// The tokenizer.
+  public let tokenizer: SentencePieceTokenizer
+  /// The chat template.
+  public let template: ChatTemplate
+  /// Sampling defaults.
+  public let generation: GenerationConfig
+
+  /// The files of `tokenizer`, `template` and `generation`.
+  public init(
+    tokenizer: SentencePieceTokenizer, template: ChatTemplate, generation: GenerationConfig
+  ) {
+    self.tokenizer = tokenizer
+    self.template = template
+    self.generation = generation
+  }
+
+  public func install(in directory: String) throws {
+    try ModelDirectory(path: directory).installTokenizer(
+      tokenizer, template: template, sampling: generation.sampling,
+      maxNewTokens: generation.maxNewTokens)
+  }
+}
+
+/// A copy of a `tokenizer.model` file (the data's, for a pretrained model).
+public struct TokenizerFile: ModelDirectoryFiles {
+  /// The file copied.
+  public let path: String
+
+  /// A copy of `path`.
+  public init(path: String) { self.path = path }
+
+  public func install(in directory: String) throws {
+    let file = try MappedFile(path: path)
+    try writeFileAtomically(to: directory + "/tokenizer.model") { sink in
+      try file.withUnsafeBytes { try sink.write($0) }
+    }
+  }
+}
+
+/// A trainable model whose saved directories (every checkpoint and `RUN/model/`) also hold
+/// `files`: chat-ready with ``ChatModelFiles``, or with the data's ``TokenizerFile``.
+public final class ModelWithFiles<Inner: TrainableModel>: TrainableModel {
+  /// The model trained.
+  public let inner: Inner
+  /// The files added to every saved directory (none when `nil`).
+  public let files: (any ModelDirectoryFiles)?
+
+  /// `inner`, saved with `files`.
+  public init(_ inner: Inner, files: (any ModelDirectoryFiles)?) {
+    self.inner = inner
+    self.files = files
+  }
+
+  public var arena: ParameterArena { inner.arena }
+
+  public func visitParameters(_ visitor: (Parameter) throws -> Void) rethrows {
+    try inner.visitParameters(visitor)
+  }
+
+  public func save(to directory: String) throws {
+    try inner.save(to: directory)
+    try files?.install(in: directory)
+  }
+
+  public func loadWeights(fromDirectory directory: String) throws {
+    try inner.loadWeights(fromDirectory: directory)
+  }
+}
