@@ -37,13 +37,20 @@ private func systemWrite(_ descriptor: Int32, _ bytes: UnsafeRawPointer, _ count
 /// `body` writes to a temporary file in the target's directory (`.<name>.tmp-<pid>-<random>`),
 /// which is then flushed to disk, renamed over `path`, and the directory flushed. If anything
 /// fails, including `body`, the temporary file is removed and the old target is left as it was.
-/// - Throws: `SystemCallError` for a failed system call, or what `body` throws.
+/// A target that exists but is not a regular file (a device, a folder) is never replaced.
+/// - Throws: `SystemCallError` for a failed system call or a target that is not a regular file,
+///   or what `body` throws.
 package func writeFileAtomically(to path: String, _ body: (AtomicFileSink) throws -> Void) throws {
   let slash = path.lastIndex(of: "/")
   let directory = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
   let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
   let suffix = String(UInt32.random(in: 0...UInt32.max), radix: 16)
   let temporaryPath = "\(directory)/.\(name).tmp-\(getpid())-\(suffix)"
+  // Only a regular file is ever replaced: never a device, a folder or a pipe.
+  var existing = stat()
+  if stat(path, &existing) == 0, (existing.st_mode & S_IFMT) != S_IFREG {
+    throw SystemCallError("replace (it is not a regular file)", path: path, code: EEXIST)
+  }
 
   let descriptor = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
   guard descriptor >= 0 else { throw SystemCallError("create temporary file", path: temporaryPath) }

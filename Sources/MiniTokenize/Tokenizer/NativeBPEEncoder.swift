@@ -38,6 +38,9 @@ struct NativeBPEEncoder: Sendable {
     var userDefined: [([UInt8], Int32)] = []
     for (index, piece) in model.pieces.enumerated() {
       let id = Int32(index)
+      // The merge table splits pieces at character boundaries; a piece that is not valid UTF-8
+      // (sentencepiece loads such models) has none to trust, so the library encodes instead.
+      guard String(validating: piece.text, as: UTF8.self) != nil else { return nil }
       switch piece.type {
       case .normal: ids[piece.text] = id
       case .userDefined:

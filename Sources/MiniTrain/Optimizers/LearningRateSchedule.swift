@@ -65,6 +65,33 @@ public struct LearningRateSchedule: Sendable, Codable, Equatable {
     case decaySteps = "decay_steps"
   }
 
+  /// Decodes a stored schedule, checking every value.
+  /// - Throws: `DecodingError.dataCorrupted` naming the first bad key.
+  public init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    func count(_ key: CodingKeys) throws -> Int {
+      let value = try c.decode(Int.self, forKey: key)
+      guard value >= 0 else {
+        throw DecodingError.dataCorruptedError(
+          forKey: key, in: c, debugDescription: "\(key.rawValue) must be ≥ 0, got \(value)")
+      }
+      return value
+    }
+    func rate(_ key: CodingKeys) throws -> Float {
+      let value = try c.decode(Float.self, forKey: key)
+      guard value >= 0, value.isFinite else {
+        throw DecodingError.dataCorruptedError(
+          forKey: key, in: c,
+          debugDescription: "\(key.rawValue) must be a finite number ≥ 0, got \(value)")
+      }
+      return value
+    }
+    self.init(
+      kind: try c.decode(Kind.self, forKey: .kind), peakLearningRate: try rate(.peakLearningRate),
+      minimumLearningRate: try rate(.minimumLearningRate), warmupSteps: try count(.warmupSteps),
+      totalSteps: try count(.totalSteps), decaySteps: try count(.decaySteps))
+  }
+
   /// The floor as a fraction of the peak.
   public var minimumRatio: Double {
     peakLearningRate == 0 ? 0 : Double(minimumLearningRate) / Double(peakLearningRate)
