@@ -1,6 +1,8 @@
-// swift-tools-version: 6.1
+// swift-tools-version: 5.4
 // libFuzzer targets for every reader of outside data, one executable per reader. Built apart
 // from the main package (`make fuzz`) with `-sanitize=fuzzer,address`; see Docs/Fuzzing.md.
+// Tools version 5.4: later ones rename an executable's `main` (so tests can import it), which
+// leaves no symbol for the link when libFuzzer supplies `main`.
 import PackageDescription
 
 /// Each target: its name and the MiniLLM libraries it reads with.

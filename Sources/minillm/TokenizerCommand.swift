@@ -129,7 +129,8 @@ struct TokenizerTrain: ParsableCommand {
     do {
       try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
     } catch {
-      throw CommandLineError("--output: cannot create the folder \(output): \(error.localizedDescription)")
+      throw CommandLineError(
+        "--output: cannot create the folder \(output): \(error.localizedDescription)")
     }
     try tokenizer.write(to: modelPath)
     var vocabulary = ""

@@ -1,6 +1,7 @@
 import FuzzSupport
-@testable import MiniTokenize
 import MiniTrain
+
+@testable import MiniTokenize
 
 /// A checkpoint's `manifest.json`, beside two small files it may list. With the first byte
 /// odd the input is the manifest's body and gets a correct `manifest_sha256` line, so the

@@ -1,5 +1,6 @@
 import FuzzSupport
 import MiniTensor
+
 @testable import MiniTrain
 
 /// A checkpoint's `trainer_state.json` with each data cursor the loaders write: a state that

@@ -203,6 +203,11 @@ public struct GGUFReader: Sendable {
       throw GGUFError(path: path, field: "data", "the data section starts past the end of the file")
     }
     let dataSize = bytes.count - dataOffset
+    // Padding is zeros, as every writer makes it; data where padding should be means a tensor
+    // was described as smaller than it is.
+    func isZero(_ start: Int, _ end: Int) -> Bool {
+      bytes[(dataOffset + start)..<(dataOffset + end)].allSatisfy { $0 == 0 }
+    }
     // The data section is the tensors' data, each at the next aligned offset, and nothing
     // else: a lowered tensor count or a shrunken dimension leaves bytes no tensor describes.
     var end = 0
@@ -212,10 +217,11 @@ public struct GGUFReader: Sendable {
         throw GGUFError(path: path, field: field, "overlaps the previous tensor's data")
       }
       let aligned = (end + alignment - 1) / alignment * alignment
-      guard info.offset == aligned else {
+      guard info.offset == aligned, aligned <= dataSize, isZero(end, aligned) else {
         throw GGUFError(
           path: path, field: field,
-          "\(info.offset - end) bytes before it belong to no tensor (expected offset \(aligned); "
+          "the \(info.offset - end) bytes before it belong to no tensor (expected offset \(aligned) "
+            + "after zero padding; "
             + "a dimension or the tensor count may have been altered)")
       }
       guard info.offset <= dataSize, info.byteCount <= dataSize - info.offset else {
@@ -226,10 +232,10 @@ public struct GGUFReader: Sendable {
       }
       end = info.offset + info.byteCount
     }
-    guard dataSize - end < alignment else {
+    guard dataSize - end < alignment, isZero(end, dataSize) else {
       throw GGUFError(
         path: path, field: "tensor_count",
-        "\(dataSize - end) bytes after the last tensor's data belong to no tensor "
+        "the \(dataSize - end) bytes after the last tensor's data are not zero padding "
           + "(\(tensors.count) tensors described; the count or a dimension may have been altered)")
     }
     return Parsed(
