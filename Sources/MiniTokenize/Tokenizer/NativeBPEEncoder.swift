@@ -1,6 +1,6 @@
 /// A Swift re-implementation of sentencepiece's BPE encoding (`bpe_model.cc`) for the models it
 /// fits exactly: BPE with byte fallback, identity normalisation, whitespace escaped as `▁`,
-/// no extra-whitespace removal and no unused pieces (the seeds' ChatGLM2 model and every model
+/// no extra-whitespace removal and no unused pieces (baby-llama2-chinese's ChatGLM2 model and every model
 /// `SentencePieceTokenizer.train` makes). Other models encode through libsentencepiece.
 ///
 /// Why it exists: Debian's libsentencepiece 0.1.97 builds a protobuf per call and hashes every

@@ -8,7 +8,7 @@
 /// value of PyTorch's `scheduler.last_epoch` when `optimizer.step()` runs):
 /// - `cosine`: `get_cosine_with_min_lr_schedule_with_warmup` (half a cosine from the peak to the
 ///   floor over `warmupSteps..<totalSteps`);
-/// - `linear`: `get_linear_schedule_with_warmup` (the MiniLLM seed's), decaying to the floor;
+/// - `linear`: `get_linear_schedule_with_warmup` (build_MiniLLM_from_scratch's), decaying to the floor;
 /// - `constant`: `get_constant_schedule_with_warmup`;
 /// - `wsd`: `get_wsd_schedule` (warmup from the floor, stable at the peak, a cosine decay over
 ///   the last `decaySteps`).
