@@ -222,6 +222,10 @@ extension LlamaConfig: Codable {
     } catch let error as LlamaConfigError {
       throw .unreadable(path: path, error.description)
     } catch {
+      // Foundation's decoder says only "not valid JSON": find where, for the message.
+      if let (line, column, reason) = jsonSyntaxError(in: [UInt8](data)) {
+        throw .unreadable(path: path, "not valid JSON: line \(line), column \(column): \(reason)")
+      }
       throw .unreadable(path: path, "not valid JSON (\(error.localizedDescription))")
     }
   }
@@ -246,6 +250,115 @@ enum RopeValue: Encodable {
     case .number(let v): try c.encode(v)
     case .integer(let v): try c.encode(v)
     case .string(let v): try c.encode(v)
+    }
+  }
+}
+
+/// The line, column (1-based, in bytes) and reason of the first JSON syntax error in `bytes`,
+/// or `nil` when the syntax is valid. Iterative, so any nesting depth is checked in bounded
+/// stack space.
+func jsonSyntaxError(in bytes: [UInt8]) -> (line: Int, column: Int, reason: String)? {
+  enum Expecting { case value, valueOrClose, key, keyOrClose, colon, separatorOrClose }
+  var i = 0
+  var containers: [UInt8] = []
+  var state = Expecting.value
+  func failure(_ reason: String) -> (Int, Int, String) {
+    let before = bytes[..<min(i, bytes.count)]
+    let line = before.filter { $0 == 0x0A }.count + 1
+    let lineStart = before.lastIndex(of: 0x0A).map { $0 + 1 } ?? 0
+    return (line, i - lineStart + 1, reason)
+  }
+  func character() -> String {
+    i < bytes.count ? "'\(String(decoding: [bytes[i]], as: UTF8.self))'" : "the end of the file"
+  }
+  func isDigit(_ b: UInt8) -> Bool { (0x30...0x39).contains(b) }
+  /// Skips a string starting at `i` (a quote); false when it is malformed.
+  func skipString() -> Bool {
+    i += 1
+    while i < bytes.count {
+      switch bytes[i] {
+      case UInt8(ascii: "\""):
+        i += 1
+        return true
+      case UInt8(ascii: "\\"): i += 2
+      case 0..<0x20: return false
+      default: i += 1
+      }
+    }
+    return false
+  }
+  func skipNumber() -> Bool {
+    if bytes[i] == UInt8(ascii: "-") { i += 1 }
+    guard i < bytes.count, isDigit(bytes[i]) else { return false }
+    while i < bytes.count, isDigit(bytes[i]) { i += 1 }
+    if i < bytes.count, bytes[i] == UInt8(ascii: ".") {
+      i += 1
+      guard i < bytes.count, isDigit(bytes[i]) else { return false }
+      while i < bytes.count, isDigit(bytes[i]) { i += 1 }
+    }
+    if i < bytes.count, bytes[i] | 0x20 == UInt8(ascii: "e") {
+      i += 1
+      if i < bytes.count, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") { i += 1 }
+      guard i < bytes.count, isDigit(bytes[i]) else { return false }
+      while i < bytes.count, isDigit(bytes[i]) { i += 1 }
+    }
+    return true
+  }
+  while true {
+    while i < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[i]) { i += 1 }
+    if state == .separatorOrClose, containers.isEmpty {
+      return i == bytes.count ? nil : failure("unexpected \(character()) after the JSON value")
+    }
+    guard i < bytes.count else { return failure("the file ends inside the JSON value") }
+    let byte = bytes[i]
+    switch state {
+    case .valueOrClose where byte == UInt8(ascii: "]"), .keyOrClose where byte == UInt8(ascii: "}"):
+      containers.removeLast()
+      i += 1
+      state = .separatorOrClose
+    case .value, .valueOrClose:
+      switch byte {
+      case UInt8(ascii: "{"), UInt8(ascii: "["):
+        containers.append(byte)
+        i += 1
+        state = byte == UInt8(ascii: "{") ? .keyOrClose : .valueOrClose
+      case UInt8(ascii: "\""):
+        guard skipString() else { return failure("unterminated or malformed string") }
+        state = .separatorOrClose
+      case UInt8(ascii: "-"), 0x30...0x39:
+        guard skipNumber() else { return failure("malformed number") }
+        state = .separatorOrClose
+      default:
+        guard
+          let literal = ["true", "false", "null"].first(where: {
+            bytes[i...].starts(with: $0.utf8)
+          })
+        else { return failure("unexpected \(character()) where a value should be") }
+        i += literal.utf8.count
+        state = .separatorOrClose
+      }
+    case .key, .keyOrClose:
+      guard byte == UInt8(ascii: "\"") else {
+        return failure("unexpected \(character()) where a quoted key should be")
+      }
+      guard skipString() else { return failure("unterminated or malformed key") }
+      state = .colon
+    case .colon:
+      guard byte == UInt8(ascii: ":") else { return failure("expected ':' after the key") }
+      i += 1
+      state = .value
+    case .separatorOrClose:
+      let open = containers[containers.count - 1]
+      if byte == UInt8(ascii: ",") {
+        i += 1
+        state = open == UInt8(ascii: "{") ? .key : .value
+      } else if byte == (open == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")) {
+        containers.removeLast()
+        i += 1
+      } else {
+        return failure(
+          "expected ',' or the end of the \(open == UInt8(ascii: "{") ? "object" : "array")")
+      }
     }
   }
 }

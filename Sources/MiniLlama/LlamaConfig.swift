@@ -84,6 +84,9 @@ public struct LlamaConfig: Sendable, Equatable {
     func positive(_ value: Int, _ key: String) throws(LlamaConfigError) {
       if value <= 0 { throw .invalid(key: key, "must be a positive integer, got \(value)") }
     }
+    func bounded(_ value: Int, _ key: String, _ limit: Int) throws(LlamaConfigError) {
+      if value > limit { throw .invalid(key: key, "\(value) exceeds the limit \(limit)") }
+    }
     try positive(vocabSize, "vocab_size")
     try positive(hiddenSize, "hidden_size")
     try positive(intermediateSize, "intermediate_size")
@@ -92,6 +95,31 @@ public struct LlamaConfig: Sendable, Equatable {
     try positive(kvHeadCount, "num_key_value_heads")
     try positive(headDim, "head_dim")
     try positive(maxPositions, "max_position_embeddings")
+    try bounded(vocabSize, "vocab_size", Self.limits.vocabSize)
+    try bounded(hiddenSize, "hidden_size", Self.limits.width)
+    try bounded(intermediateSize, "intermediate_size", Self.limits.width)
+    try bounded(layerCount, "num_hidden_layers", Self.limits.layers)
+    try bounded(headCount, "num_attention_heads", Self.limits.heads)
+    try bounded(kvHeadCount, "num_key_value_heads", Self.limits.heads)
+    try bounded(headDim, "head_dim", Self.limits.width)
+    try bounded(maxPositions, "max_position_embeddings", Self.limits.positions)
+    // The bounds above keep every product below 2⁶³; these keep the memory sane.
+    if headCount * headDim > Self.limits.width {
+      throw .invalid(
+        key: "head_dim",
+        "num_attention_heads × head_dim = \(headCount) × \(headDim) exceeds \(Self.limits.width)")
+    }
+    if maxPositions * headDim > Self.limits.ropeTable {
+      throw .invalid(
+        key: "max_position_embeddings",
+        "\(maxPositions) positions × head_dim \(headDim) would need RoPE tables of more than "
+          + "\(Self.limits.ropeTable) values")
+    }
+    if parameterCount > Self.limits.parameters {
+      throw .invalid(
+        key: "num_hidden_layers",
+        "these sizes describe \(parameterCount) parameters, more than \(Self.limits.parameters)")
+    }
     if headCount % kvHeadCount != 0 {
       throw .invalid(
         key: "num_key_value_heads",
@@ -103,26 +131,35 @@ public struct LlamaConfig: Sendable, Equatable {
     if !(rmsNormEps > 0) || !rmsNormEps.isFinite {
       throw .invalid(key: "rms_norm_eps", "must be a positive number, got \(rmsNormEps)")
     }
-    if !(ropeTheta > 0) || !ropeTheta.isFinite {
-      throw .invalid(key: "rope_theta", "must be a positive number, got \(ropeTheta)")
+    // The tables are computed from the base as a Float (as PyTorch rounds it), so it must be
+    // finite and above 1 there: a base ≤ 1 gives no rotation or infinite frequencies.
+    if !(Float(ropeTheta) > 1) || !Float(ropeTheta).isFinite {
+      throw .invalid(key: "rope_theta", "must be a finite number > 1, got \(ropeTheta)")
     }
-    if !(initializerRange >= 0) {
+    if !(initializerRange >= 0) || !initializerRange.isFinite {
       throw .invalid(key: "initializer_range", "must be ≥ 0, got \(initializerRange)")
     }
     switch ropeScaling {
     case .linear(let factor), .dynamic(let factor, _), .llama3(let factor, _, _, _):
-      if !(factor >= 1) {
+      if !(factor >= 1) || !Float(factor).isFinite {
         throw .invalid(key: "rope_parameters.factor", "must be ≥ 1, got \(factor)")
       }
     case nil: break
     }
     if case .llama3(_, let low, let high, let original) = ropeScaling {
-      if !(low > 0) || !(high > low) {
+      if !(low > 0) || !(high > low) || !Float(high).isFinite {
         throw .invalid(
           key: "rope_parameters.high_freq_factor",
           "need 0 < low_freq_factor < high_freq_factor, got \(low), \(high)")
       }
       try positive(original, "rope_parameters.original_max_position_embeddings")
+      try bounded(
+        original, "rope_parameters.original_max_position_embeddings", Self.limits.positions)
+    }
+    if case .dynamic(_, let original?) = ropeScaling {
+      try positive(original, "rope_parameters.original_max_position_embeddings")
+      try bounded(
+        original, "rope_parameters.original_max_position_embeddings", Self.limits.positions)
     }
     for (key, id) in [("bos_token_id", bosTokenId), ("pad_token_id", padTokenId)] {
       if let id, id < 0 || id >= vocabSize {
@@ -132,6 +169,28 @@ public struct LlamaConfig: Sendable, Equatable {
     for id in eosTokenIds where id < 0 || id >= vocabSize {
       throw .invalid(key: "eos_token_id", "\(id) is outside the vocabulary 0..<\(vocabSize)")
     }
+  }
+
+  /// The largest sizes ``validate()`` accepts: far above any published Llama, low enough that
+  /// no size product overflows and no table asks for absurd memory.
+  public static let limits = Limits()
+
+  /// Upper bounds of the sizes in a configuration.
+  public struct Limits: Sendable {
+    /// `vocab_size` (ids are 32-bit).
+    public let vocabSize = 1 << 24
+    /// `hidden_size`, `intermediate_size`, `head_dim`, and heads × `head_dim`.
+    public let width = 1 << 20
+    /// `num_hidden_layers`.
+    public let layers = 1 << 12
+    /// `num_attention_heads`, `num_key_value_heads`.
+    public let heads = 1 << 12
+    /// `max_position_embeddings`.
+    public let positions = 1 << 24
+    /// Positions × `head_dim`: the size of the RoPE cosine and sine tables.
+    public let ropeTable = 1 << 28
+    /// Parameters in all (2⁴⁰: 4 TiB of Float32).
+    public let parameters = 1 << 40
   }
 
   /// Parameters excluding the input embedding (the `N` of the 6·N FLOPs rule; includes the head).

@@ -30,10 +30,15 @@ package final class AtomicFileWriter {
     case discarded
   }
 
-  /// Creates the temporary file for a new version of `path`.
-  /// - Throws: `SystemCallError` when the temporary file cannot be created (e.g. the folder does
-  ///   not exist).
+  /// Creates the temporary file for a new version of `path`. A target that exists but is not a
+  /// regular file (a device, a folder, a pipe) is never replaced.
+  /// - Throws: `SystemCallError` when `path` exists and is not a regular file, or when the
+  ///   temporary file cannot be created (e.g. the folder does not exist).
   package init(path: String) throws {
+    var existing = stat()
+    if stat(path, &existing) == 0, (existing.st_mode & S_IFMT) != S_IFREG {
+      throw SystemCallError("replace (it is not a regular file)", path: path, code: EEXIST)
+    }
     let slash = path.lastIndex(of: "/")
     let directory = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
     let name = slash.map { String(path[path.index(after: $0)...]) } ?? path

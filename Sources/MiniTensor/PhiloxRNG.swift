@@ -124,6 +124,27 @@ public struct PhiloxRNG: RandomNumberGenerator, Sendable {
   }
 }
 
+extension PhiloxRNG.State {
+  enum CodingKeys: String, CodingKey {
+    case seed, stream, counter, word
+  }
+
+  /// Decodes a saved state, checking that `word` is in 0...4.
+  /// - Throws: `DecodingError.dataCorrupted` naming `word` when it is out of range.
+  public init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    let word = try c.decode(Int.self, forKey: .word)
+    guard (0...4).contains(word) else {
+      throw DecodingError.dataCorruptedError(
+        forKey: .word, in: c, debugDescription: "RNG word \(word) is not in 0...4")
+    }
+    self.init(
+      seed: try c.decode(UInt64.self, forKey: .seed),
+      stream: try c.decode(UInt64.self, forKey: .stream),
+      counter: try c.decode(UInt64.self, forKey: .counter), word: word)
+  }
+}
+
 /// SplitMix64, used only to derive seeds.
 struct SplitMix {
   var state: UInt64

@@ -8,14 +8,19 @@ import Synchronization
 
 private let configuredThreads = Atomic<Int>(0)
 
-/// Sets how many threads OpenBLAS and MiniTensor's own kernels use (at least 1).
+/// The most threads ``setThreadCount(_:)`` configures; larger requests are clamped to it.
+public let maximumThreadCount = 1024
+
+/// Sets how many threads OpenBLAS and MiniTensor's own kernels use (at least 1, at most
+/// ``maximumThreadCount``: larger counts are clamped).
 ///
 /// One setting drives both, so GEMMs and the element-wise kernels between them never
 /// oversubscribe the cores. The default is the number of online processors.
 public func setThreadCount(_ count: Int) {
   precondition(count >= 1, "setThreadCount: \(count) < 1")
-  configuredThreads.store(count, ordering: .relaxed)
-  openblas_set_num_threads(Int32(count))
+  let clamped = min(count, maximumThreadCount)
+  configuredThreads.store(clamped, ordering: .relaxed)
+  openblas_set_num_threads(Int32(clamped))
 }
 
 /// The thread count set by `setThreadCount(_:)`, or the number of online processors.

@@ -56,6 +56,12 @@ struct ExportGGUF: ParsableCommand {
     else {
       throw CommandLineError("--model: \(model) is not a directory")
     }
+    if FileManager.default.fileExists(atPath: out),
+      (try? FileManager.default.attributesOfItem(atPath: out)[.type] as? FileAttributeType)
+        != .typeRegular
+    {
+      throw CommandLineError("--out: \(out) exists and is not a regular file; it is never replaced")
+    }
     if FileManager.default.fileExists(atPath: out), !overwrite {
       throw CommandLineError("--out: \(out) exists; pass --overwrite to replace it")
     }

@@ -22,6 +22,15 @@ func parseIds(_ text: String, vocabSize: Int, flag: String = "--ids") throws -> 
   return ids
 }
 
+/// Checks that `count` tokens fit the model's context (`max_position_embeddings`).
+func checkContext(_ count: Int, of config: LlamaConfig, flag: String) throws {
+  guard count <= config.maxPositions else {
+    throw CommandLineError(
+      "\(flag): \(count) tokens exceed the model's context of \(config.maxPositions) "
+        + "(max_position_embeddings in config.json)")
+  }
+}
+
 /// Loads `--model DIR`, turning any error into one line naming the file.
 func loadModel(_ path: String) throws -> Llama {
   do {
@@ -38,7 +47,9 @@ struct ThreadOptions: ParsableArguments {
 
   func apply() throws {
     if let threads {
-      guard threads >= 1 else { throw CommandLineError("--threads: must be ≥ 1, got \(threads)") }
+      guard (1...maximumThreadCount).contains(threads) else {
+        throw CommandLineError("--threads: must be in 1...\(maximumThreadCount), got \(threads)")
+      }
       setThreadCount(threads)
     }
   }
@@ -65,6 +76,7 @@ struct ForwardCommand: ParsableCommand {
     try threads.apply()
     let llama = try loadModel(model)
     let tokens = try parseIds(ids, vocabSize: llama.config.vocabSize)
+    try checkContext(tokens.count, of: llama.config, flag: "--ids")
     let logits = llama(tokens).value.reshaped([tokens.count, llama.config.vocabSize])
     let loss: Float? = tokens.count > 1 ? llama.languageModelLoss(tokens).value.item : nil
     if json {
@@ -173,6 +185,7 @@ struct GenerateCommand: ParsableCommand {
     } else {
       promptIds = try parseIds(ids ?? "", vocabSize: llama.config.vocabSize)
     }
+    try checkContext(promptIds.count, of: llama.config, flag: ids != nil ? "--ids" : "--prompt")
     let stops =
       try stopIds.map {
         Set(try parseIds($0, vocabSize: llama.config.vocabSize, flag: "--stop-ids"))

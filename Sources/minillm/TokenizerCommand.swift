@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MiniTensor
 import MiniTokenize
 
 struct TokenizerCommand: ParsableCommand {
@@ -85,13 +86,24 @@ struct TokenizerTrain: ParsableCommand {
     guard characterCoverage > 0 && characterCoverage <= 1 else {
       throw CommandLineError("--character-coverage: \(characterCoverage) is not in (0, 1]")
     }
-    guard threads > 0 else { throw CommandLineError("--threads: \(threads) is not positive") }
+    guard threads > 0 && threads <= maximumThreadCount else {
+      throw CommandLineError("--threads: \(threads) is not in 1...\(maximumThreadCount)")
+    }
+    guard vocabSize <= Int(Int32.max) else {
+      throw CommandLineError("--vocab-size: \(vocabSize) is too large")
+    }
     for path in input where !FileManager.default.isReadableFile(atPath: path) {
       throw CommandLineError("--input: cannot read \(path)")
     }
   }
 
   func run() throws {
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: output, isDirectory: &isDirectory),
+      !isDirectory.boolValue
+    {
+      throw CommandLineError("--output: \(output) exists and is not a folder (give a folder path)")
+    }
     let modelPath = (output as NSString).appendingPathComponent("tokenizer.model")
     if FileManager.default.fileExists(atPath: modelPath) && !overwrite {
       throw CommandLineError("--output: \(modelPath) exists (pass --overwrite to replace it)")
@@ -114,7 +126,12 @@ struct TokenizerTrain: ParsableCommand {
     for statistics in sentences.finished where statistics.rejectedCount > 0 {
       for line in statistics.rejectionLines { printError(line) }
     }
-    try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+    do {
+      try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+    } catch {
+      throw CommandLineError(
+        "--output: cannot create the folder \(output): \(error.localizedDescription)")
+    }
     try tokenizer.write(to: modelPath)
     var vocabulary = ""
     for id in 0..<tokenizer.vocabularySize {

@@ -56,6 +56,12 @@ struct RunFlags: ParsableArguments {
 
   func validate() throws {
     if resume && overwrite { throw ValidationError("give at most one of --resume and --overwrite") }
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory),
+      !isDirectory.boolValue
+    {
+      throw ValidationError("--out: \(out) exists and is not a folder (give the run folder)")
+    }
   }
 
   /// Fresh, resumed or overwritten.

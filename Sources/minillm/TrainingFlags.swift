@@ -169,6 +169,19 @@ struct TrainingFlags<Stage: TrainingFlagHelp>: ParsableArguments {
         throw ValidationError("\(flag): must be \(allowZero ? "≥ 0" : "> 0"), got \(value)")
       }
     }
+    for (value, flag) in [
+      (lr, "--lr"), (minLr, "--min-lr"), (weightDecay, "--weight-decay"), (beta1, "--beta1"),
+      (beta2, "--beta2"), (clip, "--clip"),
+    ] {
+      if let value, !value.isFinite {
+        throw ValidationError("\(flag): must be finite, got \(value)")
+      }
+    }
+    for (value, flag) in [(epochs, "--epochs"), (evalFraction, "--eval-fraction")] {
+      if let value, !value.isFinite {
+        throw ValidationError("\(flag): must be finite, got \(value)")
+      }
+    }
     try positive(steps, "--steps", allowZero: true)
     try positive(epochs, "--epochs")
     try positive(batchSize, "--batch-size")

@@ -204,11 +204,26 @@ public struct GGUFReader: Sendable {
       throw GGUFError(path: path, field: "data", "the data section starts past the end of the file")
     }
     let dataSize = bytes.count - dataOffset
+    // Padding is zeros, as every writer makes it; data where padding should be means a tensor
+    // was described as smaller than it is.
+    func isZero(_ start: Int, _ end: Int) -> Bool {
+      bytes[(dataOffset + start)..<(dataOffset + end)].allSatisfy { $0 == 0 }
+    }
+    // The data section is the tensors' data, each at the next aligned offset, and nothing
+    // else: a lowered tensor count or a shrunken dimension leaves bytes no tensor describes.
     var end = 0
     for info in tensors.sorted(by: { $0.offset < $1.offset }) {
       let field = "tensor '\(info.name)'.offset"
       guard info.offset >= end else {
         throw GGUFError(path: path, field: field, "overlaps the previous tensor's data")
+      }
+      let aligned = (end + alignment - 1) / alignment * alignment
+      guard info.offset == aligned, aligned <= dataSize, isZero(end, aligned) else {
+        throw GGUFError(
+          path: path, field: field,
+          "the \(info.offset - end) bytes before it belong to no tensor (expected offset \(aligned) "
+            + "after zero padding; "
+            + "a dimension or the tensor count may have been altered)")
       }
       guard info.offset <= dataSize, info.byteCount <= dataSize - info.offset else {
         throw GGUFError(
@@ -217,6 +232,12 @@ public struct GGUFReader: Sendable {
             + "(data section of \(dataSize) bytes)")
       }
       end = info.offset + info.byteCount
+    }
+    guard dataSize - end < alignment, isZero(end, dataSize) else {
+      throw GGUFError(
+        path: path, field: "tensor_count",
+        "the \(dataSize - end) bytes after the last tensor's data are not zero padding "
+          + "(\(tensors.count) tensors described; the count or a dimension may have been altered)")
     }
     return Parsed(
       version: version, metadata: metadata, tensors: tensors, alignment: alignment,

@@ -103,9 +103,9 @@ extension ChatTemplate {
   /// build_MiniLLM_from_scratch's `<human>{user}<robot>{assistant}</s>`, with no space or
   /// newline between the parts.
   ///
-  /// The seed puts `</s>` only in the labels; here it is in the sequence too, so a multi-turn
-  /// history at chat time holds exactly the tokens the model was trained on. The seed has no
-  /// system prompt: one renders as its text and a newline before the first `<human>`.
+  /// build_MiniLLM_from_scratch puts `</s>` only in the labels; here it is in the sequence too,
+  /// so a multi-turn history at chat time holds exactly the tokens the model was trained on. It
+  /// has no system prompt: one renders as its text and a newline before the first `<human>`.
   public static let humanRobot = ChatTemplate(
     name: "human-robot",
     system: RoleFormat(prefix: "", suffix: "\n"),

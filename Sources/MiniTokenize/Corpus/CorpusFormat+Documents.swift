@@ -20,7 +20,7 @@ extension CorpusFormat {
     return Document(text: text)
   }
 
-  /// BaiduBaiKe's text as the seeds build it: `title: summary`, then `title: content。` for each
+  /// BaiduBaiKe's text as baby-llama2-chinese builds it: `title: summary`, then `title: content。` for each
   /// section.
   private static func baikeText(_ fields: RecordFields) throws(RecordRejection) -> String {
     var text = ""

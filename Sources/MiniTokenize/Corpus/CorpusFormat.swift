@@ -1,7 +1,8 @@
 import MiniSupport
 
-/// The record layouts MiniLLM reads (DESIGN §5). JSON layouts may come as JSON lines or as one
-/// JSON array (told apart by the file's first byte), and any file may be zstd-compressed.
+/// The record layouts MiniLLM reads (Docs/Pipeline.md lists them). JSON layouts may come as JSON
+/// lines or as one JSON array (told apart by the file's first byte), and any file may be
+/// zstd-compressed.
 public enum CorpusFormat: String, Sendable, CaseIterable, Codable {
   // Pretraining documents.
   /// Plain text, one document per line (blank lines skipped).

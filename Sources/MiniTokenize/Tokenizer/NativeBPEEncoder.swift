@@ -1,6 +1,6 @@
 /// A Swift re-implementation of sentencepiece's BPE encoding (`bpe_model.cc`) for the models it
 /// fits exactly: BPE with byte fallback, identity normalisation, whitespace escaped as `▁`,
-/// no extra-whitespace removal and no unused pieces (the seeds' ChatGLM2 model and every model
+/// no extra-whitespace removal and no unused pieces (baby-llama2-chinese's ChatGLM2 model and every model
 /// `SentencePieceTokenizer.train` makes). Other models encode through libsentencepiece.
 ///
 /// Why it exists: Debian's libsentencepiece 0.1.97 builds a protobuf per call and hashes every
@@ -38,6 +38,9 @@ struct NativeBPEEncoder: Sendable {
     var userDefined: [([UInt8], Int32)] = []
     for (index, piece) in model.pieces.enumerated() {
       let id = Int32(index)
+      // The merge table splits pieces at character boundaries; a piece that is not valid UTF-8
+      // (sentencepiece loads such models) has none to trust, so the library encodes instead.
+      guard String(validating: piece.text, as: UTF8.self) != nil else { return nil }
       switch piece.type {
       case .normal: ids[piece.text] = id
       case .userDefined:

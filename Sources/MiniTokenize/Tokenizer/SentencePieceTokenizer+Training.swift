@@ -2,8 +2,9 @@ internal import CSentencePieceShim
 import Foundation
 
 /// How `SentencePieceTokenizer.train(options:sentences:)` builds a model, with the settings of
-/// the seeds' `train_tokenizer.py` as defaults (BPE, byte fallback, split digits, identity
-/// normalisation so Chinese punctuation and full-width digits survive a round trip).
+/// the `train_tokenizer.py` of baby-llama2-chinese-style projects as defaults (BPE, byte
+/// fallback, split digits, identity normalisation so Chinese punctuation and full-width digits
+/// survive a round trip).
 public struct SentencePieceTrainingOptions: Sendable, Equatable {
   /// The segmentation algorithm.
   public enum ModelType: String, Sendable, CaseIterable {

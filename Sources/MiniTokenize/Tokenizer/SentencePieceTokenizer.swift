@@ -4,7 +4,7 @@ import MiniSupport
 
 /// A SentencePiece model (BPE or unigram) loaded through libsentencepiece.
 ///
-/// Load the seeds' `tokenizer.model` (ChatGLM2) or a model trained with
+/// Load baby-llama2-chinese's `tokenizer.model` (ChatGLM2) or a model trained with
 /// `SentencePieceTokenizer.train(options:sentences:)`; encoding matches Python `sentencepiece`
 /// id for id.
 ///

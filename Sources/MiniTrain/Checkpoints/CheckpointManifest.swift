@@ -107,6 +107,12 @@ public struct CheckpointManifest: Sendable, Equatable {
       throw CheckpointError(
         path: path, "format \(layout.format) version \(layout.version) is not supported")
     }
+    guard layout.step >= 0 else {
+      throw CheckpointError(path: path, "step \(layout.step) is negative")
+    }
+    for file in layout.files where file.bytes < 0 {
+      throw CheckpointError(path: path, "file '\(file.name)' has a negative size \(file.bytes)")
+    }
     for file in layout.files
     where file.name.isEmpty || file.name.contains("/") || file.name.hasPrefix(".")
       || file.name == fileName

@@ -66,7 +66,8 @@ public struct CheckpointStore: Sendable {
 
   /// Writes the checkpoint of `step`: `contents` fills a fresh `step-N.tmp/`, then the manifest
   /// is written, the directory fsynced and renamed to `step-N/` (replacing an older one of the
-  /// same step), and the store fsynced.
+  /// same step), and the store fsynced. When writing fails (a full disk, say), `step-N.tmp/` is
+  /// removed and the error rethrown; existing checkpoints are untouched.
   /// - Parameter contents: writes the files (each fsynced, e.g. with `writeFileAtomically`).
   /// - Returns: the checkpoint.
   @discardableResult
@@ -77,11 +78,17 @@ public struct CheckpointStore: Sendable {
     let final = directory + "/" + name
     try FileSystem.remove(temporary)
     try FileSystem.createDirectory(temporary)
-    try contents(temporary)
-    let manifest = try CheckpointManifest.make(step: step, directory: temporary)
-    try FileSystem.write(
-      manifest.encoded(), to: temporary + "/" + CheckpointManifest.fileName)
-    try FileSystem.syncDirectory(temporary)
+    do {
+      try contents(temporary)
+      let manifest = try CheckpointManifest.make(step: step, directory: temporary)
+      try FileSystem.write(
+        manifest.encoded(), to: temporary + "/" + CheckpointManifest.fileName)
+      try FileSystem.syncDirectory(temporary)
+    } catch {
+      // A full disk or a read-only folder: the unfinished copy goes, older checkpoints stay.
+      try? FileSystem.remove(temporary)
+      throw error
+    }
     var replaced: String?
     if FileSystem.exists(final) {
       replaced = directory + "/" + name + ".old"

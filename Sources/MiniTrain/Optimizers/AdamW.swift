@@ -44,7 +44,8 @@ public struct AdamW: Optimizer, Sendable, Codable, Equatable {
     case decayPolicy = "decay_policy"
   }
 
-  /// AdamW; the defaults are nanoGPT's (betas 0.9/0.95, weight decay 0.1).
+  /// AdamW; the defaults are nanoGPT's, as baby-llama2-chinese uses them (betas 0.9/0.95, weight
+  /// decay 0.1).
   public init(
     learningRate: Float = 3e-4, beta1: Float = 0.9, beta2: Float = 0.95, epsilon: Float = 1e-8,
     weightDecay: Float = 0.1, decayPolicy: WeightDecayPolicy = .byParameter,

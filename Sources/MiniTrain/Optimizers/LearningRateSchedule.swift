@@ -8,7 +8,7 @@
 /// value of PyTorch's `scheduler.last_epoch` when `optimizer.step()` runs):
 /// - `cosine`: `get_cosine_with_min_lr_schedule_with_warmup` (half a cosine from the peak to the
 ///   floor over `warmupSteps..<totalSteps`);
-/// - `linear`: `get_linear_schedule_with_warmup` (the MiniLLM seed's), decaying to the floor;
+/// - `linear`: `get_linear_schedule_with_warmup` (build_MiniLLM_from_scratch's), decaying to the floor;
 /// - `constant`: `get_constant_schedule_with_warmup`;
 /// - `wsd`: `get_wsd_schedule` (warmup from the floor, stable at the peak, a cosine decay over
 ///   the last `decaySteps`).
@@ -63,6 +63,33 @@ public struct LearningRateSchedule: Sendable, Codable, Equatable {
     case warmupSteps = "warmup_steps"
     case totalSteps = "total_steps"
     case decaySteps = "decay_steps"
+  }
+
+  /// Decodes a stored schedule, checking every value.
+  /// - Throws: `DecodingError.dataCorrupted` naming the first bad key.
+  public init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    func count(_ key: CodingKeys) throws -> Int {
+      let value = try c.decode(Int.self, forKey: key)
+      guard value >= 0 else {
+        throw DecodingError.dataCorruptedError(
+          forKey: key, in: c, debugDescription: "\(key.rawValue) must be ≥ 0, got \(value)")
+      }
+      return value
+    }
+    func rate(_ key: CodingKeys) throws -> Float {
+      let value = try c.decode(Float.self, forKey: key)
+      guard value >= 0, value.isFinite else {
+        throw DecodingError.dataCorruptedError(
+          forKey: key, in: c,
+          debugDescription: "\(key.rawValue) must be a finite number ≥ 0, got \(value)")
+      }
+      return value
+    }
+    self.init(
+      kind: try c.decode(Kind.self, forKey: .kind), peakLearningRate: try rate(.peakLearningRate),
+      minimumLearningRate: try rate(.minimumLearningRate), warmupSteps: try count(.warmupSteps),
+      totalSteps: try count(.totalSteps), decaySteps: try count(.decaySteps))
   }
 
   /// The floor as a fraction of the peak.

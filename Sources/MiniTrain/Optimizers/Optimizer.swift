@@ -55,6 +55,9 @@ extension [ParameterGroup] {
   }
 }
 
+/// The largest step count a checkpoint may hold (2⁴⁸: far beyond any run, far from overflow).
+let maximumStoredStep = 1 << 48
+
 /// Writing and reading per-parameter slices of an arena buffer (optimizer moments).
 enum ArenaBufferIO {
   /// One entry per parameter, named `<parameter>.<suffix>`: views of `buffer`.
@@ -100,8 +103,10 @@ enum ArenaBufferIO {
       throw CheckpointError(path: file.path, "tensor 'step' is missing")
     }
     let values = try file.integers(named: "step")
-    guard values.count == 1, values[0] >= 0 else {
-      throw CheckpointError(path: file.path, "tensor 'step' must hold one count ≥ 0")
+    guard values.count == 1, (0...Int64(maximumStoredStep)).contains(values[0]) else {
+      throw CheckpointError(
+        path: file.path,
+        "tensor 'step' must hold one count in 0...\(maximumStoredStep), got \(values)")
     }
     return Int(values[0])
   }

@@ -98,6 +98,12 @@ extension Trainer {
     let directory = entry.path
     let state = try TrainerStateFile<Loader.Cursor>.read(
       directory + "/" + TrainerStateFile<Loader.Cursor>.fileName)
+    let statePath = directory + "/" + TrainerStateFile<Loader.Cursor>.fileName
+    guard state.progress.step == entry.step else {
+      throw CheckpointError(
+        path: statePath,
+        "progress.step \(state.progress.step) contradicts the checkpoint's step \(entry.step)")
+    }
     guard state.optimizer == optimizer.name else {
       throw CheckpointError(
         path: directory,
@@ -113,6 +119,12 @@ extension Trainer {
     try model.loadWeights(fromDirectory: directory)
     let optimizerFile = try SafeTensorsFile(path: directory + "/" + Self.optimizerFileName)
     try optimizer.restoreState(from: optimizerFile, for: arena)
+    guard optimizer.step <= state.progress.step else {
+      throw CheckpointError(
+        path: optimizerFile.path,
+        "tensor 'step' says \(optimizer.step) updates, more than the \(state.progress.step) steps "
+          + "of \(statePath)")
+    }
     progress = state.progress
     lastSavedStep = entry.step
   }

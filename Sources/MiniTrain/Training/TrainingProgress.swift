@@ -72,7 +72,36 @@ struct TrainerStateFile<Cursor: Codable>: Codable {
       throw CheckpointError(
         path: path, "format \(state.format) version \(state.version) is not supported")
     }
+    if let problem = state.progress.problem ?? state.learningRateProblem {
+      throw CheckpointError(path: path, problem)
+    }
     return state
+  }
+
+  /// What is wrong with the stored learning rate, if anything.
+  var learningRateProblem: String? {
+    learningRate.isFinite && learningRate >= 0
+      ? nil : "learning_rate must be a finite number ≥ 0, got \(learningRate)"
+  }
+}
+
+extension TrainingProgress {
+  /// The largest token count a checkpoint may hold (2⁵⁶: far beyond any run, far from overflow).
+  static let maximumTokens = 1 << 56
+
+  /// What is wrong with counters read from a checkpoint (the first field out of range), if
+  /// anything; `nil` for counters a run can continue from.
+  var problem: String? {
+    func outside(_ value: Int, _ range: ClosedRange<Int>, _ field: String) -> String? {
+      range.contains(value) ? nil : "progress.\(field) must be in \(range), got \(value)"
+    }
+    return outside(step, 0...maximumStoredStep, "step")
+      ?? outside(tokensSeen, 0...Self.maximumTokens, "tokens_seen")
+      ?? outside(skippedSteps, 0...maximumStoredStep, "skipped_steps")
+      ?? outside(consecutiveSkips, 0...maximumStoredStep, "consecutive_skips")
+      ?? outside(rollbacks, 0...maximumStoredStep, "rollbacks")
+      ?? (elapsedSeconds.isFinite && elapsedSeconds >= 0
+        ? nil : "progress.elapsed_seconds must be a finite number ≥ 0, got \(elapsedSeconds)")
   }
 }
 
