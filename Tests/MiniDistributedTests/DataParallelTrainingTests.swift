@@ -12,7 +12,8 @@ import Testing
 /// `mpirun -np 2 minillm pretrain …`, through the commands of Docs/Training.md ("Several
 /// processes"): two processes train the same model as one process with the same global batch
 /// (up to float rounding), only rank 0 writes and prints, and a stopped job resumes bit for bit.
-@Suite(.serialized) struct DataParallelTrainingTests {
+@Suite(.serialized, .requires(DataParallelTrainingTests.requirement))
+struct DataParallelTrainingTests {
   /// What every test needs: the executables, the documented commands and a folder holding
   /// `tiny.json` and `data/` (the documented commands run in it).
   struct Fixture {
@@ -44,12 +45,14 @@ import Testing
     "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
   ]
 
-  func fixture(for test: String = #function) throws -> Fixture? {
-    guard let mpirun = executableOnPath("mpirun") else {
-      print("skipping \(test): mpirun is not on the PATH (install openmpi-bin)")
-      return nil
-    }
-    guard let minillm = builtExecutable(named: "minillm", for: test) else { return nil }
+  /// What every test here needs: `mpirun` and the built `minillm`.
+  static let requirement = Requirement.all(
+    .tool("mpirun", package: "openmpi-bin"), .built("minillm"))
+
+  func fixture(for test: String = #function) throws -> Fixture {
+    try Self.requirement.check()
+    let mpirun = try #require(executableOnPath("mpirun"))
+    let minillm = try requireBuiltExecutable(named: "minillm")
     let folder = try scratchFolder(test)
     try writeTinyConfig(to: folder + "/tiny.json")
     try writePatternData(into: folder + "/data")
@@ -58,7 +61,7 @@ import Testing
   }
 
   @Test func twoProcessesTrainAsOneWithTheSameGlobalBatch() throws {
-    guard let fixture = try fixture() else { return }
+    let fixture = try fixture()
     let two = try runJob(fixture.command(0), in: fixture.folder, environment: Self.mpiEnvironment)
     #expect(two.status == 0, "\(two.standardError)")
     let one = try runJob(fixture.singleProcess(0, out: "runs/one"), in: fixture.folder)
@@ -117,7 +120,7 @@ import Testing
   }
 
   @Test func aStoppedJobResumesBitForBit() throws {
-    guard let fixture = try fixture() else { return }
+    let fixture = try fixture()
     let full = try runJob(
       fixture.command(0, out: "runs/full"), in: fixture.folder, environment: Self.mpiEnvironment)
     #expect(full.status == 0, "\(full.standardError)")
@@ -146,12 +149,11 @@ import Testing
     #expect(stepLosses(run + "/metrics.jsonl") == stepLosses(reference + "/metrics.jsonl"))
   }
 
-  @Test func fineTuningTrainsAsOneProcess() throws {
-    guard let fixture = try fixture() else { return }
-    guard let identity = sharedPath("corpora/identity.json") else {
-      print("skipping \(#function): ../shared/corpora/identity.json is absent")
-      return
-    }
+  @Test(.requires(.shared("corpora/identity.json")))
+  func fineTuningTrainsAsOneProcess() throws {
+    let fixture = try fixture()
+    try Requirement.shared("corpora/identity.json").check()
+    let identity = try #require(sharedPath("corpora/identity.json"))
     // A tokenizer with the chat template's tokens, a base model of 2 steps, SFT shards.
     let folder = fixture.folder
     let records = try #require(
@@ -229,7 +231,7 @@ import Testing
   }
 
   @Test func aBadFlagIsReportedOnceAndEveryRankExits() throws {
-    guard let fixture = try fixture() else { return }
+    let fixture = try fixture()
     // 7 sequences cannot be shared by 2 processes.
     var words = fixture.command(0, out: "runs/bad")
     words[words.firstIndex(of: "--batch-size")! + 1] = "7"

@@ -132,14 +132,13 @@ extension SafeTensorsTests {
       }
     }
 
-    static let pythonAvailable: Bool = runPython(["-c", "import safetensors, numpy"]) != nil
-
-    /// Runs `python3` with `arguments`; its standard output, or `nil` when it cannot run or fails.
-    /// Standard error goes to the file `errorPath` when given.
-    static func runPython(_ arguments: [String], errorPath: String? = nil) -> Data? {
+    /// Runs the peers' Python with `arguments`; its standard output, or `nil` when it cannot run
+    /// or fails. Standard error goes to the file `errorPath` when given.
+    static func runPython(_ arguments: [String], errorPath: String? = nil) throws -> Data? {
+      let python = try PythonRunner.requirePeers(importing: ["safetensors", "numpy"])
       let process = Process()
       process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-      process.arguments = ["python3"] + arguments
+      process.arguments = [python.executable] + arguments
       let output = Pipe()
       process.standardOutput = output
       process.standardError = FileHandle.nullDevice
@@ -179,7 +178,7 @@ extension SafeTensorsTests {
       print(json.dumps({"metadata": metadata, "tensors": out, "numpy": numpy}))
       """
 
-    @Test(.enabled(if: pythonAvailable, "python3 cannot import safetensors and numpy"))
+    @Test(.requires(.python("safetensors", "numpy")))
     func pythonReadsAndRewritesOurFilesIdentically() throws {
       let directory = try ScratchDirectory()
       let ours = directory.file("ours.safetensors")
@@ -201,7 +200,7 @@ extension SafeTensorsTests {
 
       let errorPath = directory.file("python-stderr.txt")
       let output = try #require(
-        Self.runPython(["-c", Self.pythonCheck, ours, theirs], errorPath: errorPath),
+        try Self.runPython(["-c", Self.pythonCheck, ours, theirs], errorPath: errorPath),
         "python failed: \((try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? "")")
       let report = try #require(
         try JSONSerialization.jsonObject(with: output) as? [String: Any])
