@@ -86,7 +86,8 @@ let package = Package(
     // Tests.
     .target(name: "TestSupport", dependencies: ["MiniTensor"], path: "Tests/TestSupport"),
     // Applies MINILLM_TEST_THREADS when the test process starts (scripts/test-cores).
-    .target(name: "TestThreadSetting", dependencies: ["TestSupport"], path: "Tests/TestThreadSetting"),
+    .target(
+      name: "TestThreadSetting", dependencies: ["TestSupport"], path: "Tests/TestThreadSetting"),
     .testTarget(
       name: "MiniTensorTests", dependencies: ["MiniTensor", "TestSupport", "TestThreadSetting"]),
     .testTarget(

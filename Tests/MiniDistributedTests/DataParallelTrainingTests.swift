@@ -86,15 +86,18 @@ struct DataParallelTrainingTests {
     #expect(twoEval.count == oneEval.count && !oneEval.isEmpty)
     expectClose(twoEval, oneEval, rtol: 1e-4, atol: 1e-5, "held-out losses")
 
-    // Final weights: 16 AdamW steps amplify the rounding a little (tolerance stated here;
-    // the largest difference seen is below 10⁻⁶).
+    // Final weights after 16 AdamW steps: compared tensor by tensor in norm, 1e-4 relative.
+    // Element by element the comparison is ill conditioned (AdamW divides by |g|, so a weight
+    // whose gradient is within rounding of zero moves by the rounding of the kernel at hand);
+    // the losses above are the well-conditioned check. The largest element difference is
+    // printed.
     let twoWeights = try SafeTensorsFile(path: twoRun + "/model/model.safetensors").loadAll()
     let oneWeights = try SafeTensorsFile(path: oneRun + "/model/model.safetensors").loadAll()
     #expect(Set(twoWeights.keys) == Set(oneWeights.keys))
     var largest: Float = 0
     for (name, expected) in oneWeights {
       guard let actual = twoWeights[name] else { continue }
-      expectClose(actual, expected, rtol: 1e-4, atol: 1e-5, "\(name)")
+      expectCloseInNorm(actual.scalars, expected.scalars, rtol: 1e-4, "\(name)")
       for (a, b) in zip(actual.scalars, expected.scalars) { largest = max(largest, abs(a - b)) }
     }
     print(
@@ -208,7 +211,7 @@ struct DataParallelTrainingTests {
     #expect(two.standardError.contains("2 processes × 2 × 2"), "\(two.standardError)")
 
     // Same global batches of samples (length-grouped, padded per rank): the losses weighted by
-    // supervised tokens and the weights agree up to rounding.
+    // supervised tokens agree up to rounding, and the weights in norm (see above).
     let oneLosses = stepLosses(folder + "/one/metrics.jsonl")
     let twoLosses = stepLosses(folder + "/two/metrics.jsonl")
     let steps = oneLosses.keys.sorted()
@@ -223,7 +226,7 @@ struct DataParallelTrainingTests {
         Issue.record("\(name) missing from the 2-process model")
         continue
       }
-      expectClose(actual, expected, rtol: 1e-4, atol: 1e-5, "\(name)")
+      expectCloseInNorm(actual.scalars, expected.scalars, rtol: 1e-4, "\(name)")
     }
     // Rank 0 wrote the chat-ready model directory.
     #expect(FileManager.default.fileExists(atPath: folder + "/two/model/tokenizer_config.json"))

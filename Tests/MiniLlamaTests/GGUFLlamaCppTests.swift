@@ -38,7 +38,9 @@ struct GGUFLlamaCppTests {
     "hello world, the model learns", "床前明月光，疑是地上霜。", "<|im_start|>user\nchat<|im_end|>",
   ]
 
-  @Test(.requires(.python("llama_cpp")), arguments: ["hf-tiny-llama", "llama-tied-gqa4", "llama-linear-rope", "llama-llama3-rope"])
+  @Test(
+    .requires(.python("llama_cpp")),
+    arguments: ["hf-tiny-llama", "llama-tied-gqa4", "llama-linear-rope", "llama-llama3-rope"])
   func llamaCppGeneratesOurGreedyTokens(fixture: String) throws {
     let python = try PythonRunner.requirePeers(importing: ["llama_cpp"])
     // Larger weights than the default give peaky logits, so greedy choices are far from ties.

@@ -38,7 +38,8 @@ struct LlamaConfigTests {
     }
   }
 
-  @Test(.requires(.shared("fixtures/hf-tiny-llama/config.json"))) func decodesTheFixtureWithRopeParameters() throws {
+  @Test(.requires(.shared("fixtures/hf-tiny-llama/config.json")))
+  func decodesTheFixtureWithRopeParameters() throws {
     let path = try requireShared("fixtures/hf-tiny-llama/config.json")
     let config = try LlamaConfig.load(contentsOf: path)
     #expect(config.vocabSize == 256)

@@ -68,7 +68,9 @@ struct NativeBPEEncoderTests {
     #expect(!tokenizer.usesNativeEncoder)
   }
 
-  @Test("ChatGLM2 model: native ids equal libsentencepiece's on the shared corpora and random text", .requires(.shared("fixtures/chatglm2-tokenizer/tokenizer.model")),
+  @Test(
+    "ChatGLM2 model: native ids equal libsentencepiece's on the shared corpora and random text",
+    .requires(.shared("fixtures/chatglm2-tokenizer/tokenizer.model")),
     .requires(.shared("corpora")))
   func chatGLM2() throws {
     let model = try requireShared("fixtures/chatglm2-tokenizer/tokenizer.model")

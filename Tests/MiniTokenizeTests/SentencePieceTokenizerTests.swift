@@ -5,7 +5,9 @@ import Testing
 
 @Suite("SentencePieceTokenizer")
 struct SentencePieceTokenizerTests {
-  @Test("ChatGLM2 model: every expected.json case encodes to its ids and pieces and decodes back", .requires(.shared("fixtures/chatglm2-tokenizer")))
+  @Test(
+    "ChatGLM2 model: every expected.json case encodes to its ids and pieces and decodes back",
+    .requires(.shared("fixtures/chatglm2-tokenizer")))
   func chatGLM2Fixture() throws {
     let directory = try requireShared("fixtures/chatglm2-tokenizer")
     let tokenizer = try SentencePieceTokenizer(contentsOf: directory)

@@ -195,7 +195,8 @@ struct AlignmentModelTests {
     #expect(throws: (any Error).self) { try Llama(directory: saved) }
   }
 
-  @Test(.requires(.python("torch", "transformers"))) func transformersReadsTheRewardModelDirectoryWithTheSameRewards() throws {
+  @Test(.requires(.python("torch", "transformers")))
+  func transformersReadsTheRewardModelDirectoryWithTheSameRewards() throws {
     let python = try PythonRunner.requirePeers(importing: ["torch", "transformers"]).executable
     let model = RewardModel(config: Self.config(), seed: 14)
     let directory = try temporaryDirectory("rm-hf")

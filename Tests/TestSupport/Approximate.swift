@@ -152,3 +152,34 @@ public func expectCloseAfterFirstAdamWStep(
       sourceLocation: sourceLocation)
   }
 }
+
+/// Records an issue unless `‖actual − expected‖₂ ≤ rtol·‖expected‖₂` (computed in `Double`).
+///
+/// For weights after several optimizer steps taken by runs whose sums ran in different orders:
+/// AdamW divides by `|g|`, so a weight whose gradient is within rounding of zero can move
+/// differently in each run while the model, and its loss, stay the same. One such weight hardly
+/// changes the tensor's norm; a wrong update of the tensor does.
+public func expectCloseInNorm(
+  _ actual: [Float], _ expected: [Float], rtol: Double,
+  _ comment: Comment? = nil, sourceLocation: SourceLocation = #_sourceLocation
+) {
+  guard actual.count == expected.count else {
+    Issue.record(
+      "count \(actual.count) ≠ \(expected.count) \(comment.map { "\($0)" } ?? "")",
+      sourceLocation: sourceLocation)
+    return
+  }
+  var difference = 0.0
+  var norm = 0.0
+  for (a, b) in zip(actual, expected) {
+    difference += Double(a - b) * Double(a - b)
+    norm += Double(b) * Double(b)
+  }
+  let relative = difference.squareRoot() / max(norm.squareRoot(), .leastNormalMagnitude)
+  if !(relative <= rtol) {
+    let note = comment.map { " — \($0)" } ?? ""
+    Issue.record(
+      Comment(rawValue: "‖actual − expected‖/‖expected‖ = \(relative) > \(rtol)\(note)"),
+      sourceLocation: sourceLocation)
+  }
+}

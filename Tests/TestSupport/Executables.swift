@@ -20,7 +20,8 @@ public func requireBuiltExecutable(named name: String) throws -> String {
   let (path, candidates) = locateBuiltExecutable(named: name)
   guard let path else {
     throw Requirement.Unmet(
-      reason: "no \(name) executable beside the test runner (\(candidates.joined(separator: ", "))); "
+      reason:
+        "no \(name) executable beside the test runner (\(candidates.joined(separator: ", "))); "
         + "build it with `swift build --build-tests`")
   }
   return path

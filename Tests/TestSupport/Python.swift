@@ -57,7 +57,8 @@ public struct PythonRunner: Sendable {
     }
     let venv = ProcessInfo.processInfo.environment["PEERS_VENV"].flatMap { $0.isEmpty ? nil : $0 }
     let root = packageRoot() ?? FileManager.default.currentDirectoryPath
-    let folder = venv.map { $0.hasPrefix("/") ? $0 : root + "/" + $0 } ?? root + "/.build/peers-venv"
+    let folder =
+      venv.map { $0.hasPrefix("/") ? $0 : root + "/" + $0 } ?? root + "/.build/peers-venv"
     return folder + "/bin/python"
   }
 
