@@ -9,10 +9,16 @@ import Testing
   import Glibc
 #endif
 
+extension Requirement {
+  /// What every data-parallel test needs: `mpirun` and the built `minillm`.
+  static let dataParallel = Requirement.all(
+    .tool("mpirun", package: "openmpi-bin"), .built("minillm"))
+}
+
 /// `mpirun -np 2 minillm pretrain …`, through the commands of Docs/Training.md ("Several
 /// processes"): two processes train the same model as one process with the same global batch
 /// (up to float rounding), only rank 0 writes and prints, and a stopped job resumes bit for bit.
-@Suite(.serialized, .requires(DataParallelTrainingTests.requirement))
+@Suite(.serialized, .requires(.dataParallel))
 struct DataParallelTrainingTests {
   /// What every test needs: the executables, the documented commands and a folder holding
   /// `tiny.json` and `data/` (the documented commands run in it).
@@ -45,12 +51,8 @@ struct DataParallelTrainingTests {
     "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
   ]
 
-  /// What every test here needs: `mpirun` and the built `minillm`.
-  static let requirement = Requirement.all(
-    .tool("mpirun", package: "openmpi-bin"), .built("minillm"))
-
   func fixture(for test: String = #function) throws -> Fixture {
-    try Self.requirement.check()
+    try Requirement.dataParallel.check()
     let mpirun = try #require(executableOnPath("mpirun"))
     let minillm = try requireBuiltExecutable(named: "minillm")
     let folder = try scratchFolder(test)
