@@ -17,19 +17,31 @@ BUILD_FLAGS = -c $(CONFIG) $(CPU_FLAGS)
 DEMO_ARGS ?=
 DEMO_MINUTES ?= 15
 
-.PHONY: all bootstrap build test lint format demo bench clean fuzz fuzz-build fuzz-seeds sanitize
+.PHONY: all bootstrap peers build test test-cores lint format demo bench clean fuzz fuzz-build fuzz-seeds sanitize
 
 all: build
 
 bootstrap:
 	@scripts/bootstrap
 
+# The interop tests' peers (PyTorch CPU, transformers, llama.cpp, Chromium, ...) in
+# .build/peers-venv, installed once per clone (scripts/peers).
+peers:
+	@scripts/peers
+
 build: bootstrap
 	$(SWIFT) build $(BUILD_FLAGS)
 
-test: bootstrap lint
+test: bootstrap peers lint
 	$(SWIFT) build $(BUILD_FLAGS) --build-tests
 	$(SWIFT) test $(BUILD_FLAGS) --skip-build --xunit-output .build/test-results.xml
+
+# The suite once per OpenBLAS kernel set (Haswell SkylakeX Zen Sandybridge Prescott) and once on
+# one thread; CORES="Haswell one-thread" runs some of the passes.
+CORES ?=
+test-cores: bootstrap peers
+	$(SWIFT) build $(BUILD_FLAGS) --build-tests
+	SWIFT=$(SWIFT) BUILD_FLAGS="$(BUILD_FLAGS)" scripts/test-cores $(CORES)
 
 lint:
 	$(SWIFT) format lint --strict --recursive --parallel Package.swift Sources Examples Tests

@@ -88,7 +88,11 @@ let package = Package(
     // Tests.
     .target(name: "TestSupport", dependencies: ["MiniTensor"], path: "Tests/TestSupport"),
     .testTarget(name: "MiniSupportTests", dependencies: ["MiniSupport"]),
-    .testTarget(name: "MiniTensorTests", dependencies: ["MiniTensor", "TestSupport"]),
+    // Applies MINILLM_TEST_THREADS when the test process starts (scripts/test-cores).
+    .target(
+      name: "TestThreadSetting", dependencies: ["TestSupport"], path: "Tests/TestThreadSetting"),
+    .testTarget(
+      name: "MiniTensorTests", dependencies: ["MiniTensor", "TestSupport", "TestThreadSetting"]),
     .testTarget(
       name: "MiniAutogradTests", dependencies: ["MiniAutograd", "MiniTensor", "TestSupport"]),
     .testTarget(

@@ -116,7 +116,10 @@ struct DecoderTests {
     }
     expectClose([fusedLoss], [unfusedLoss], rtol: 1e-5, atol: 1e-6)
     for (parameter, expected) in zip(model.parameters, unfusedGradients) {
-      expectClose(parameter.gradient, expected, rtol: 1e-4, atol: 1e-5, "\(parameter.name)")
+      // The same sums in other orders (other GEMM shapes, other kernels): within 1e-5 of the
+      // tensor's largest gradient, whatever the BLAS kernel.
+      expectCloseScaled(
+        parameter.gradient, expected, rtol: 1e-5, atol: 1e-7, "\(parameter.name)")
       #expect(parameter.gradient.scalars.contains { $0 != 0 }, "\(parameter.name)")
     }
     // The inference path (no tape) computes the same loss.

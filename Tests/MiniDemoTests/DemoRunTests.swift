@@ -5,8 +5,8 @@ import TestSupport
 import Testing
 
 /// `minillm demo` end to end on its smallest budget (2 minutes of training stages, ≈ 4 minutes
-/// in all), run once per test process; the tests below look at what it leaves. Skips (with the
-/// reason printed) when `minillm` is not built or `fortunes-zh`/`manpages-zh` are missing.
+/// in all), run once per test process; the tests below look at what it leaves. Skipped (failed
+/// under CI) when `minillm` is not built or `fortunes-zh`/`manpages-zh` are missing.
 enum DemoOutput {
   static let name = "青鸟"
   static let author = "松林实验室"
@@ -16,12 +16,14 @@ enum DemoOutput {
     let log: String
   }
 
-  /// The finished run, or why there is none: a failure (recorded by every test that asks) or a
-  /// skip (printed once).
-  private static let outcome: Result<Run, Failure>? = {
-    guard installedTexts != nil, let minillm = builtExecutable(named: "minillm", for: "the demo")
-    else { return nil }
+  /// What the demo needs: the installed texts and the built `minillm`.
+  static let requirement = Requirement.all(.installedTexts, .built("minillm"))
+
+  /// The finished run, or why there is none (a failure of every test that asks).
+  private static let outcome: Result<Run, Failure> = {
     do {
+      try requirement.check()
+      let minillm = try requireBuiltExecutable(named: "minillm")
       let out = try temporaryDirectory("demo-run")
       var errors = ""
       let output = runProcess(minillm, arguments(out: out), errorOutput: &errors)
@@ -43,15 +45,9 @@ enum DemoOutput {
     ["demo", "--minutes", "2", "--out", out, "--name", name, "--author", author, "--seed", "5"]
   }
 
-  /// The demo's output; `nil` when skipped (the reason was printed) or failed (recorded).
-  static func finished() -> Run? {
-    switch outcome {
-    case .success(let run): return run
-    case .failure(let failure):
-      Issue.record("\(failure)")
-      return nil
-    case nil: return nil
-    }
+  /// The demo's output; throws (failing the test) when the demo could not run or failed.
+  static func finished() throws -> Run {
+    try outcome.get()
   }
 
   /// The JSON line `minillm eval` printed for `run` in the comparison stage's record.
@@ -110,10 +106,11 @@ enum DemoOutput {
   }
 }
 
-@Suite("minillm demo, end to end on a 2-minute budget", .serialized)
+@Suite(
+  "minillm demo, end to end on a 2-minute budget", .serialized, .requires(DemoOutput.requirement))
 struct DemoRunTests {
   @Test func writesTheReportModelAndGGUFAndLearns() throws {
-    guard let run = DemoOutput.finished() else { return }
+    let run = try DemoOutput.finished()
     let manager = FileManager.default
     for file in [
       "report.html", "minillm-demo.gguf", "model/config.json", "model/model.safetensors",
@@ -138,9 +135,8 @@ struct DemoRunTests {
   }
 
   @Test func rerunningReusesEveryStage() throws {
-    guard let run = DemoOutput.finished(), let minillm = builtExecutable(named: "minillm") else {
-      return
-    }
+    let run = try DemoOutput.finished()
+    let minillm = try requireBuiltExecutable(named: "minillm")
     var errors = ""
     let output = try #require(
       runProcess(
@@ -174,16 +170,10 @@ struct DemoRunTests {
     print(json.dumps({"class": type(model).__name__, "runs": runs}))
     """
 
-  @Test func transformersLoadsTheExportedModel() throws {
-    guard let run = DemoOutput.finished() else { return }
-    let python: PythonRunner
-    switch PythonRunner.find(importing: ["torch", "transformers"], variable: "MINILLM_TEST_PYTHON")
-    {
-    case .success(let runner): python = runner
-    case .failure(let skip):
-      print("skipping the transformers check of the demo's model: \(skip.reason)")
-      return
-    }
+  @Test(.requires(.python("torch", "transformers")))
+  func transformersLoadsTheExportedModel() throws {
+    let python = try PythonRunner.requirePeers(importing: ["torch", "transformers"])
+    let run = try DemoOutput.finished()
     let path = run.out + "/model"
     let count = 16
     let request = try JSONSerialization.data(withJSONObject: [
@@ -232,15 +222,10 @@ struct DemoRunTests {
     print(json.dumps({"runs": runs}))
     """
 
-  @Test func llamaCppRunsTheExportedGGUF() throws {
-    guard let run = DemoOutput.finished() else { return }
-    let python: PythonRunner
-    switch PythonRunner.find(importing: ["llama_cpp"], variable: "MINILLM_LLAMA_CPP_PYTHON") {
-    case .success(let runner): python = runner
-    case .failure(let skip):
-      print("skipping the llama.cpp check of the demo's GGUF: \(skip.reason)")
-      return
-    }
+  @Test(.requires(.python("llama_cpp")))
+  func llamaCppRunsTheExportedGGUF() throws {
+    let python = try PythonRunner.requirePeers(importing: ["llama_cpp"])
+    let run = try DemoOutput.finished()
     let path = run.out + "/model"
     let directory = ModelDirectory(path: path)
     let model = try Llama(directory: path)
@@ -279,15 +264,11 @@ struct DemoRunTests {
     }
   }
 
-  @Test func reportRendersInAHeadlessBrowserWithItsPlots() throws {
-    guard let run = DemoOutput.finished() else { return }
-    let browsers = ["chromium", "chromium-browser", "google-chrome"]
-    guard
-      let browser = browsers.first(where: { runProcess("/usr/bin/env", ["which", $0]) != nil })
-    else {
-      print("skipping the report screenshot: none of \(browsers.joined(separator: ", ")) installed")
-      return
-    }
+  @Test(.requires(.tool("chromium", package: "chromium")))
+  func reportRendersInAHeadlessBrowserWithItsPlots() throws {
+    try Requirement.tool("chromium", package: "chromium").check()
+    let browser = try #require(executableOnPath("chromium"))
+    let run = try DemoOutput.finished()
     let shot = run.out + "/report.png"
     var log = ""
     let output = runProcess(

@@ -1,21 +1,40 @@
 import Foundation
 import MiniDemo
+import TestSupport
 import Testing
 
-/// The texts of the installed `fortunes-zh` and `manpages-zh`, read once per test process; nil
-/// (with the reason printed) when a package is missing.
-let installedTexts: DemoTexts? = {
+/// The texts of the installed `fortunes-zh` and `manpages-zh`, read once per test process, or why
+/// they cannot be read.
+let installedTextsOutcome: Result<DemoTexts, DemoTextsUnavailable> = {
   do {
-    return try DemoTexts.load()
+    return .success(try DemoTexts.load())
   } catch {
-    print("skipping the installed-package tests: \(error)")
-    return nil
+    return .failure(DemoTextsUnavailable(description: "\(error)"))
   }
 }()
 
-@Suite struct InstalledTextsTests {
+/// Why the installed texts cannot be read.
+struct DemoTextsUnavailable: Error, CustomStringConvertible {
+  let description: String
+}
+
+/// The installed texts; throws (failing the test) when a package is missing. Pair with
+/// `.requires(.installedTexts)`.
+func requireInstalledTexts() throws -> DemoTexts {
+  try installedTextsOutcome.get()
+}
+
+extension Requirement {
+  /// The Debian packages `fortunes-zh` and `manpages-zh` (scripts/bootstrap installs them).
+  static let installedTexts = Requirement("fortunes-zh and manpages-zh (scripts/bootstrap)") {
+    if case .failure(let reason) = installedTextsOutcome { return reason.description }
+    return nil
+  }
+}
+
+@Suite(.requires(.installedTexts)) struct InstalledTextsTests {
   @Test func poemsHaveTitleAuthorAndVerseWithoutColourCodes() throws {
-    guard let texts = installedTexts else { return }
+    let texts = try requireInstalledTexts()
     let tang = texts.poems.filter { $0.collection == "tang300" }
     let song = texts.poems.filter { $0.collection == "song100" }
     // The files hold 313 and 95 records; every one is a poem with a title and an author.
@@ -35,7 +54,7 @@ let installedTexts: DemoTexts? = {
   }
 
   @Test func sayingsAreThePercentSeparatedRecords() throws {
-    guard let texts = installedTexts else { return }
+    let texts = try requireInstalledTexts()
     // ≈ 5,000 records in `chinese`, none empty or coloured.
     #expect((5000...5400).contains(texts.sayings.count))
     #expect(
@@ -48,7 +67,7 @@ let installedTexts: DemoTexts? = {
   }
 
   @Test func manPagesAreProseWithoutRoff() throws {
-    guard let texts = installedTexts else { return }
+    let texts = try requireInstalledTexts()
     // 746 zh_CN pages of which 43 are aliases (symbolic links).
     #expect((650...710).contains(texts.manPages.count))
     #expect(texts.skipped["man: alias (symbolic link)"] == 43)

@@ -9,10 +9,17 @@ import Testing
   import Glibc
 #endif
 
+extension Requirement {
+  /// What every data-parallel test needs: `mpirun` and the built `minillm`.
+  static let dataParallel = Requirement.all(
+    .tool("mpirun", package: "openmpi-bin"), .built("minillm"))
+}
+
 /// `mpirun -np 2 minillm pretrain …`, through the commands of Docs/Training.md ("Several
 /// processes"): two processes train the same model as one process with the same global batch
 /// (up to float rounding), only rank 0 writes and prints, and a stopped job resumes bit for bit.
-@Suite(.serialized) struct DataParallelTrainingTests {
+@Suite(.serialized, .requires(.dataParallel))
+struct DataParallelTrainingTests {
   /// What every test needs: the executables, the documented commands and a folder holding
   /// `tiny.json` and `data/` (the documented commands run in it).
   struct Fixture {
@@ -44,12 +51,10 @@ import Testing
     "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
   ]
 
-  func fixture(for test: String = #function) throws -> Fixture? {
-    guard let mpirun = executableOnPath("mpirun") else {
-      print("skipping \(test): mpirun is not on the PATH (install openmpi-bin)")
-      return nil
-    }
-    guard let minillm = builtExecutable(named: "minillm", for: test) else { return nil }
+  func fixture(for test: String = #function) throws -> Fixture {
+    try Requirement.dataParallel.check()
+    let mpirun = try #require(executableOnPath("mpirun"))
+    let minillm = try requireBuiltExecutable(named: "minillm")
     let folder = try scratchFolder(test)
     try writeTinyConfig(to: folder + "/tiny.json")
     try writePatternData(into: folder + "/data")
@@ -58,7 +63,7 @@ import Testing
   }
 
   @Test func twoProcessesTrainAsOneWithTheSameGlobalBatch() throws {
-    guard let fixture = try fixture() else { return }
+    let fixture = try fixture()
     let two = try runJob(fixture.command(0), in: fixture.folder, environment: Self.mpiEnvironment)
     #expect(two.status == 0, "\(two.standardError)")
     let one = try runJob(fixture.singleProcess(0, out: "runs/one"), in: fixture.folder)
@@ -83,15 +88,18 @@ import Testing
     #expect(twoEval.count == oneEval.count && !oneEval.isEmpty)
     expectClose(twoEval, oneEval, rtol: 1e-4, atol: 1e-5, "held-out losses")
 
-    // Final weights: 16 AdamW steps amplify the rounding a little (tolerance stated here;
-    // the largest difference seen is below 10⁻⁶).
+    // Final weights after 16 AdamW steps: compared tensor by tensor in norm, 1e-4 relative.
+    // Element by element the comparison is ill conditioned (AdamW divides by |g|, so a weight
+    // whose gradient is within rounding of zero moves by the rounding of the kernel at hand);
+    // the losses above are the well-conditioned check. The largest element difference is
+    // printed.
     let twoWeights = try SafeTensorsFile(path: twoRun + "/model/model.safetensors").loadAll()
     let oneWeights = try SafeTensorsFile(path: oneRun + "/model/model.safetensors").loadAll()
     #expect(Set(twoWeights.keys) == Set(oneWeights.keys))
     var largest: Float = 0
     for (name, expected) in oneWeights {
       guard let actual = twoWeights[name] else { continue }
-      expectClose(actual, expected, rtol: 1e-4, atol: 1e-5, "\(name)")
+      expectCloseInNorm(actual.scalars, expected.scalars, rtol: 1e-4, "\(name)")
       for (a, b) in zip(actual.scalars, expected.scalars) { largest = max(largest, abs(a - b)) }
     }
     print(
@@ -117,7 +125,7 @@ import Testing
   }
 
   @Test func aStoppedJobResumesBitForBit() throws {
-    guard let fixture = try fixture() else { return }
+    let fixture = try fixture()
     let full = try runJob(
       fixture.command(0, out: "runs/full"), in: fixture.folder, environment: Self.mpiEnvironment)
     #expect(full.status == 0, "\(full.standardError)")
@@ -146,12 +154,11 @@ import Testing
     #expect(stepLosses(run + "/metrics.jsonl") == stepLosses(reference + "/metrics.jsonl"))
   }
 
-  @Test func fineTuningTrainsAsOneProcess() throws {
-    guard let fixture = try fixture() else { return }
-    guard let identity = sharedPath("corpora/identity.json") else {
-      print("skipping \(#function): ../shared/corpora/identity.json is absent")
-      return
-    }
+  @Test(.requires(.shared("corpora/identity.json")))
+  func fineTuningTrainsAsOneProcess() throws {
+    let fixture = try fixture()
+    try Requirement.shared("corpora/identity.json").check()
+    let identity = try #require(sharedPath("corpora/identity.json"))
     // A tokenizer with the chat template's tokens, a base model of 2 steps, SFT shards.
     let folder = fixture.folder
     let records = try #require(
@@ -206,7 +213,7 @@ import Testing
     #expect(two.standardError.contains("2 processes × 2 × 2"), "\(two.standardError)")
 
     // Same global batches of samples (length-grouped, padded per rank): the losses weighted by
-    // supervised tokens and the weights agree up to rounding.
+    // supervised tokens agree up to rounding, and the weights in norm (see above).
     let oneLosses = stepLosses(folder + "/one/metrics.jsonl")
     let twoLosses = stepLosses(folder + "/two/metrics.jsonl")
     let steps = oneLosses.keys.sorted()
@@ -221,7 +228,7 @@ import Testing
         Issue.record("\(name) missing from the 2-process model")
         continue
       }
-      expectClose(actual, expected, rtol: 1e-4, atol: 1e-5, "\(name)")
+      expectCloseInNorm(actual.scalars, expected.scalars, rtol: 1e-4, "\(name)")
     }
     // Rank 0 wrote the chat-ready model directory.
     #expect(FileManager.default.fileExists(atPath: folder + "/two/model/tokenizer_config.json"))
@@ -229,7 +236,7 @@ import Testing
   }
 
   @Test func aBadFlagIsReportedOnceAndEveryRankExits() throws {
-    guard let fixture = try fixture() else { return }
+    let fixture = try fixture()
     // 7 sequences cannot be shared by 2 processes.
     var words = fixture.command(0, out: "runs/bad")
     words[words.firstIndex(of: "--batch-size")! + 1] = "7"

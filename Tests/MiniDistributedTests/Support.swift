@@ -2,21 +2,12 @@ import Foundation
 import MiniTensor
 import MiniTokenize
 import MiniTrain
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
   import Glibc
 #endif
-
-/// The first executable called `name` in the `PATH`, or `nil`.
-func executableOnPath(_ name: String) -> String? {
-  let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-  for folder in path.split(separator: ":") {
-    let candidate = "\(folder)/\(name)"
-    if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-  }
-  return nil
-}
 
 /// A fresh folder for one test, removed when the test process exits.
 func scratchFolder(_ label: String) throws -> String {

@@ -6,9 +6,9 @@ import Testing
 
 /// `minillm chat` and `minillm generate --chat` run as a user would: the built executable with
 /// a script on standard input.
-@Suite("minillm chat")
+@Suite("minillm chat", .requires(.built("minillm")))
 struct ChatCommandTests {
-  /// The executable, or `nil` with the reason printed.
+  /// The executable, or `nil` after recording why the calling test cannot run.
   static func executable(for test: String = #function) -> String? {
     builtExecutable(named: "minillm", for: test)
   }

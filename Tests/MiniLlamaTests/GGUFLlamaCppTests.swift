@@ -8,9 +8,6 @@ import Testing
 /// and close logits as `Llama` on the same prompts.
 @Suite("GGUF export run by llama.cpp")
 struct GGUFLlamaCppTests {
-  static let python = PythonRunner.find(
-    importing: ["llama_cpp"], variable: "MINILLM_LLAMA_CPP_PYTHON")
-
   /// Loads the model (f32 KV cache, one thread), and for each prompt of ids prints the logits of
   /// every prompt position, `count` greedy tokens, and llama.cpp's tokenization of each text.
   static let script = """
@@ -41,15 +38,11 @@ struct GGUFLlamaCppTests {
     "hello world, the model learns", "床前明月光，疑是地上霜。", "<|im_start|>user\nchat<|im_end|>",
   ]
 
-  @Test(arguments: ["hf-tiny-llama", "llama-tied-gqa4", "llama-linear-rope", "llama-llama3-rope"])
+  @Test(
+    .requires(.python("llama_cpp")),
+    arguments: ["hf-tiny-llama", "llama-tied-gqa4", "llama-linear-rope", "llama-llama3-rope"])
   func llamaCppGeneratesOurGreedyTokens(fixture: String) throws {
-    let python: PythonRunner
-    switch Self.python {
-    case .success(let runner): python = runner
-    case .failure(let skip):
-      print("skipping the llama.cpp comparison: \(skip.reason)")
-      return
-    }
+    let python = try PythonRunner.requirePeers(importing: ["llama_cpp"])
     // Larger weights than the default give peaky logits, so greedy choices are far from ties.
     let (path, config, tokenizer) = try GGUFTestModel.directory(
       fixture: fixture, initializerRange: 0.25, seed: 7)
@@ -107,15 +100,9 @@ struct GGUFLlamaCppTests {
     sys.exit(1 if status != 0 else 0)
     """
 
-  @Test(arguments: ["hf-tiny-llama", "llama-tied-gqa4"])
+  @Test(.requires(.python("llama_cpp")), arguments: ["hf-tiny-llama", "llama-tied-gqa4"])
   func llamaCppQuantizesOurF32FileToOurQ8_0File(fixture: String) throws {
-    let python: PythonRunner
-    switch Self.python {
-    case .success(let runner): python = runner
-    case .failure(let skip):
-      print("skipping the llama.cpp quantization comparison: \(skip.reason)")
-      return
-    }
+    let python = try PythonRunner.requirePeers(importing: ["llama_cpp"])
     let (path, _, _) = try GGUFTestModel.directory(fixture: fixture)
     let folder = try temporaryDirectory("gguf-llamacpp")
     let directory = ModelDirectory(path: path)

@@ -6,9 +6,6 @@ import Testing
 /// Our GGUF files read by the reference Python `gguf` package (llama.cpp's gguf-py).
 @Suite("GGUF export read by Python gguf")
 struct GGUFPythonTests {
-  static let python = PythonRunner.find(
-    importing: ["gguf", "numpy", "safetensors"], variable: "MINILLM_PYTHON")
-
   /// Reads the GGUF file with `gguf.GGUFReader`, prints every key's value and, for every tensor,
   /// whether its data equals what llama.cpp's converter makes of the Hugging Face weight: the
   /// converter's own q/k `permute` (reshape/swapaxes), then the file's storage type through
@@ -91,15 +88,11 @@ struct GGUFPythonTests {
     }
   }
 
-  @Test(arguments: ["hf-tiny-llama", "llama-tied-gqa4", "llama-llama3-rope"], GGMLType.allCases)
+  @Test(
+    .requires(.python("gguf", "numpy", "safetensors")),
+    arguments: ["hf-tiny-llama", "llama-tied-gqa4", "llama-llama3-rope"], GGMLType.allCases)
   func pythonReadsEveryKeyAndTensor(fixture: String, type: GGMLType) throws {
-    let python: PythonRunner
-    switch Self.python {
-    case .success(let runner): python = runner
-    case .failure(let skip):
-      print("skipping the Python gguf comparison: \(skip.reason)")
-      return
-    }
+    let python = try PythonRunner.requirePeers(importing: ["gguf", "numpy", "safetensors"])
     let (path, config, _) = try GGUFTestModel.directory(fixture: fixture)
     let out = try temporaryDirectory("gguf-py") + "/model.gguf"
     let layout = try ModelDirectory(path: path).exportGGUF(

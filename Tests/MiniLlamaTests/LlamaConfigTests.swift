@@ -38,11 +38,9 @@ struct LlamaConfigTests {
     }
   }
 
-  @Test func decodesTheFixtureWithRopeParameters() throws {
-    guard let path = sharedPath("fixtures/hf-tiny-llama/config.json") else {
-      print("skipped: ../shared/fixtures/hf-tiny-llama is absent")
-      return
-    }
+  @Test(.requires(.shared("fixtures/hf-tiny-llama/config.json")))
+  func decodesTheFixtureWithRopeParameters() throws {
+    let path = try requireShared("fixtures/hf-tiny-llama/config.json")
     let config = try LlamaConfig.load(contentsOf: path)
     #expect(config.vocabSize == 256)
     #expect(config.hiddenSize == 64)

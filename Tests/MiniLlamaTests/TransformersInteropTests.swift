@@ -18,12 +18,9 @@ struct TransformersInteropTests {
                       "tied": model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()}))
     """
 
-  @Test(arguments: [false, true])
+  @Test(.requires(.python("torch", "transformers")), arguments: [false, true])
   func transformersLoadsOurDirectoryUnchanged(tied: Bool) throws {
-    guard let python = pythonInterpreter(importing: ["torch", "transformers"]) else {
-      print("skipped: no Python with torch and transformers (set MINILLM_TEST_PYTHON)")
-      return
-    }
+    let python = try PythonRunner.requirePeers(importing: ["torch", "transformers"]).executable
     var config = LlamaConfig(
       vocabSize: 71, hiddenSize: 32, intermediateSize: 56, layerCount: 2, headCount: 4,
       kvHeadCount: 2, maxPositions: 64, ropeTheta: 50_000, tieWordEmbeddings: tied,

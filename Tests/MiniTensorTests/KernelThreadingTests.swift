@@ -1,5 +1,7 @@
+import Foundation
 import MiniTensor
 import TestSupport
+import TestThreadSetting
 import Testing
 
 /// Runs `body` on one thread and on two, returning both results. Shapes are chosen above each
@@ -107,5 +109,20 @@ struct KernelThreadingTests {
       return out.array
     }
     #expect(decoded.one == decoded.two)
+  }
+}
+
+@Suite("thread setting of the test process")
+struct TestThreadSettingTests {
+  static let requested = ProcessInfo.processInfo.environment["MINILLM_TEST_THREADS"].flatMap {
+    Int($0)
+  }
+
+  @Test(
+    .enabled(
+      if: requested != nil, "MINILLM_TEST_THREADS is not set (scripts/test-cores sets it)"))
+  func theRequestedThreadCountIsInForce() {
+    #expect(minillm_test_thread_setting_linked() == 1)
+    #expect(testThreadCountAppliedAtStart == Self.requested)
   }
 }

@@ -8,19 +8,6 @@ import Testing
 /// render the same text as `ChatRenderer.text(of:addGenerationPrompt:)`.
 @Suite("ChatTemplate against transformers")
 struct ChatTemplatePythonTests {
-  /// A Python with `transformers` importable: `python3` on the PATH, then `/work/venv`.
-  static func pythonWithTransformers() -> String? {
-    for candidate in ["python3", "/work/venv/bin/python"] {
-      if candidate.hasPrefix("/") && !FileManager.default.isExecutableFile(atPath: candidate) {
-        continue
-      }
-      if let (status, _) = try? run(candidate, ["-c", "import transformers"]), status == 0 {
-        return candidate
-      }
-    }
-    return nil
-  }
-
   /// Runs a program (looked up on the PATH unless absolute); returns its status and stdout.
   /// Its stderr goes to `errors` when given, else nowhere.
   static func run(_ program: String, _ arguments: [String], errors: String? = nil) throws -> (
@@ -116,13 +103,11 @@ struct ChatTemplatePythonTests {
     return list
   }
 
-  @Test func applyChatTemplateRendersOurText() throws {
-    guard let python = Self.pythonWithTransformers() else {
-      print(
-        "skipping the transformers check: no python3 (or /work/venv/bin/python) can import transformers"
-      )
-      return
-    }
+  @Test(.requires(.python("transformers", "sentencepiece", "google.protobuf")))
+  func applyChatTemplateRendersOurText() throws {
+    let python = try PythonRunner.requirePeers(
+      importing: ["transformers", "sentencepiece", "google.protobuf"]
+    ).executable
     let directory = try temporaryDirectory()
     let imTokenizer = try trainTinyModel()
     let zephyr = ChatTemplate(
@@ -159,7 +144,7 @@ struct ChatTemplatePythonTests {
       status == 0, "\(python) \(scriptPath) exited with \(status): \(stderr.suffix(2000))")
     let answer = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
     if let reason = answer["skip"] as? String {
-      print("skipping the transformers check: \(reason)")
+      Issue.record("transformers could not run the check: \(reason)")
       return
     }
     let results = try #require(answer["results"] as? [[String: Any]])

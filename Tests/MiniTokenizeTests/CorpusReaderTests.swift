@@ -35,12 +35,11 @@ struct CorpusSampleTests {
     Sample(file: "dpo_en_demo.json", format: .sharegptPreference, records: 300),
   ]
 
-  @Test("Each sample is detected, read completely and nothing is rejected", arguments: samples)
+  @Test(
+    "Each sample is detected, read completely and nothing is rejected",
+    .requires(.shared("corpora")), arguments: samples)
   func sample(_ sample: Sample) throws {
-    guard let path = sharedPath("corpora/\(sample.file)") else {
-      print("skipping \(sample.file): ../shared/corpora is absent")
-      return
-    }
+    let path = try requireShared("corpora/\(sample.file)")
     #expect(try CorpusReader.detectFormat(path: path) == sample.format)
     let (records, reader) = try readAll(path)
     #expect(records.count == sample.records)
@@ -49,16 +48,14 @@ struct CorpusSampleTests {
     #expect(records.allSatisfy { $0.kind == sample.format.kind })
   }
 
-  @Test("Field mapping on the samples agrees with Foundation's reading of the same files")
+  @Test(
+    "Field mapping on the samples agrees with Foundation's reading of the same files",
+    .requires(.shared("corpora")))
   func fieldMapping() throws {
-    guard let alpacaPath = sharedPath("corpora/alpaca_zh_demo.json"),
-      let dpoPath = sharedPath("corpora/dpo_zh_demo.json"),
-      let c4Path = sharedPath("corpora/c4_demo.jsonl"),
-      let identityPath = sharedPath("corpora/identity.json")
-    else {
-      print("skipping sample field mapping: ../shared/corpora is absent")
-      return
-    }
+    let alpacaPath = try requireShared("corpora/alpaca_zh_demo.json")
+    let dpoPath = try requireShared("corpora/dpo_zh_demo.json")
+    let c4Path = try requireShared("corpora/c4_demo.jsonl")
+    let identityPath = try requireShared("corpora/identity.json")
     let alpaca = try #require(
       try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: alpacaPath)))
         as? [[String: String]])

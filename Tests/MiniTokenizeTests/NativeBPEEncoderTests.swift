@@ -68,19 +68,16 @@ struct NativeBPEEncoderTests {
     #expect(!tokenizer.usesNativeEncoder)
   }
 
-  @Test("ChatGLM2 model: native ids equal libsentencepiece's on the shared corpora and random text")
+  @Test(
+    "ChatGLM2 model: native ids equal libsentencepiece's on the shared corpora and random text",
+    .requires(.shared("fixtures/chatglm2-tokenizer/tokenizer.model")),
+    .requires(.shared("corpora")))
   func chatGLM2() throws {
-    guard let model = sharedPath("fixtures/chatglm2-tokenizer/tokenizer.model") else {
-      print("skipping native/library comparison: ../shared/fixtures/chatglm2-tokenizer is absent")
-      return
-    }
+    let model = try requireShared("fixtures/chatglm2-tokenizer/tokenizer.model")
     let tokenizer = try SentencePieceTokenizer(contentsOf: model)
     var texts = Self.randomTexts(seed: 22, count: 300)
     for file in ["alpaca_zh_demo.json", "c4_demo.jsonl", "dpo_zh_demo.json"] {
-      guard let path = sharedPath("corpora/\(file)") else {
-        print("skipping \(file): ../shared/corpora is absent")
-        continue
-      }
+      let path = try requireShared("corpora/\(file)")
       let reader = try CorpusReader(path: path)
       while let record = try reader.next() {
         switch record {

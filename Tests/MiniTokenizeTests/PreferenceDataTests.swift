@@ -127,11 +127,8 @@ struct PreferenceDataTests {
     #expect(index.chosenTokens == (0..<10).reduce(0) { $0 + dataset[$1].chosenIDs.count })
   }
 
-  @Test func dpoZhDemoCounts() async throws {
-    guard let path = sharedPath("corpora/dpo_zh_demo.json") else {
-      print("skipping: ../shared/corpora/dpo_zh_demo.json is absent")
-      return
-    }
+  @Test(.requires(.shared("corpora/dpo_zh_demo.json"))) func dpoZhDemoCounts() async throws {
+    let path = try requireShared("corpora/dpo_zh_demo.json")
     let directory = try temporaryDirectory()
     let tokenizer = try trainTinyModel()
     let renderer = try ChatRenderer(template: .chatml, tokenizer: tokenizer)

@@ -235,11 +235,8 @@ struct SFTDataTests {
     }
   }
 
-  @Test func identityWithNameAndAuthor() async throws {
-    guard let path = sharedPath("corpora/identity.json") else {
-      print("skipping: ../shared/corpora/identity.json is absent")
-      return
-    }
+  @Test(.requires(.shared("corpora/identity.json"))) func identityWithNameAndAuthor() async throws {
+    let path = try requireShared("corpora/identity.json")
     let directory = try temporaryDirectory()
     let tokenizer = try trainTinyModel()
     let renderer = try ChatRenderer(template: .humanRobot, tokenizer: tokenizer)
@@ -272,11 +269,8 @@ struct SFTDataTests {
     #expect(named == naming && naming > 40)
   }
 
-  @Test func alpacaZhDemoCounts() async throws {
-    guard let path = sharedPath("corpora/alpaca_zh_demo.json") else {
-      print("skipping: ../shared/corpora/alpaca_zh_demo.json is absent")
-      return
-    }
+  @Test(.requires(.shared("corpora/alpaca_zh_demo.json"))) func alpacaZhDemoCounts() async throws {
+    let path = try requireShared("corpora/alpaca_zh_demo.json")
     let directory = try temporaryDirectory()
     let tokenizer = try trainTinyModel()
     let renderer = try ChatRenderer(template: .chatml, tokenizer: tokenizer)

@@ -5,12 +5,11 @@ import Testing
 
 @Suite("SentencePieceTokenizer")
 struct SentencePieceTokenizerTests {
-  @Test("ChatGLM2 model: every expected.json case encodes to its ids and pieces and decodes back")
+  @Test(
+    "ChatGLM2 model: every expected.json case encodes to its ids and pieces and decodes back",
+    .requires(.shared("fixtures/chatglm2-tokenizer")))
   func chatGLM2Fixture() throws {
-    guard let directory = sharedPath("fixtures/chatglm2-tokenizer") else {
-      print("skipping ChatGLM2 check: ../shared/fixtures/chatglm2-tokenizer is absent")
-      return
-    }
+    let directory = try requireShared("fixtures/chatglm2-tokenizer")
     let tokenizer = try SentencePieceTokenizer(contentsOf: directory)
     let data = try Data(contentsOf: URL(fileURLWithPath: directory + "/expected.json"))
     let root = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])

@@ -1,5 +1,6 @@
 import Foundation
 import MiniTokenize
+import TestSupport
 import Testing
 
 /// The path of a hand-written fixture in `Tests/MiniTokenizeTests/Fixtures`.
@@ -24,14 +25,11 @@ func writeBytes(_ bytes: [UInt8], named name: String, in directory: String) thro
   return path
 }
 
-/// Compresses `path` with the `zstd` command into `path.zst`; nil (with the reason printed) when
-/// the command is missing.
-func zstdCompressed(_ path: String, extraArguments: [String] = []) throws -> String? {
-  let tool = "/usr/bin/zstd"
-  guard FileManager.default.isExecutableFile(atPath: tool) else {
-    print("skipping zstd check: \(tool) is not installed (scripts/bootstrap installs it)")
-    return nil
-  }
+/// Compresses `path` with the `zstd` command into `path.zst`; throws (failing the test) when the
+/// command is missing. Pair with `.requires(.tool("zstd", package: "zstd"))`.
+func zstdCompressed(_ path: String, extraArguments: [String] = []) throws -> String {
+  try Requirement.tool("zstd", package: "zstd").check()
+  let tool = try #require(executableOnPath("zstd"))
   let process = Process()
   process.executableURL = URL(fileURLWithPath: tool)
   process.arguments = ["-q", "-f"] + extraArguments + [path, "-o", path + ".zst"]

@@ -26,6 +26,10 @@ struct AlignmentFixture: Sendable {
 
   static let shared: Result<AlignmentFixture, SFTFixture.Unavailable> = make()
 
+  /// What the fixture is built from.
+  static let requirement = Requirement.all(
+    .built("minillm"), .shared("corpora/dpo_zh_demo.json"))
+
   static func load(for test: String = #function) -> AlignmentFixture? {
     fixture(shared, for: test)
   }
@@ -148,7 +152,7 @@ func fileContents(_ directory: String, _ filter: (String) -> Bool) throws -> [St
   return result
 }
 
-@Suite(.serialized) struct AlignmentCommandTests {
+@Suite(.serialized, .requires(AlignmentFixture.requirement)) struct AlignmentCommandTests {
   /// The commands of Docs/Alignment.md, in order.
   @Test func theGuidesPipelineRuns() throws {
     guard let fixture = AlignmentFixture.load() else { return }

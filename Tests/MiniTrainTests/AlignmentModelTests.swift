@@ -195,11 +195,9 @@ struct AlignmentModelTests {
     #expect(throws: (any Error).self) { try Llama(directory: saved) }
   }
 
-  @Test func transformersReadsTheRewardModelDirectoryWithTheSameRewards() throws {
-    guard let python = pythonInterpreter(importing: ["torch", "transformers"]) else {
-      print("skipped: no Python with torch and transformers (set MINILLM_TEST_PYTHON)")
-      return
-    }
+  @Test(.requires(.python("torch", "transformers")))
+  func transformersReadsTheRewardModelDirectoryWithTheSameRewards() throws {
+    let python = try PythonRunner.requirePeers(importing: ["torch", "transformers"]).executable
     let model = RewardModel(config: Self.config(), seed: 14)
     let directory = try temporaryDirectory("rm-hf")
     try model.save(to: directory)

@@ -8,7 +8,7 @@ import Testing
 
 /// DPO and reward-model training on the real Chinese preference pairs of
 /// `../shared/corpora/dpo_zh_demo.json` with tiny models.
-@Suite("Alignment training", .serialized)
+@Suite("Alignment training", .serialized, .requires(.shared("corpora/dpo_zh_demo.json")))
 struct AlignmentTrainingTests {
   static func config(vocabulary: Int) -> LlamaConfig {
     LlamaConfig(

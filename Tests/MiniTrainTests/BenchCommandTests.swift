@@ -5,7 +5,7 @@ import Testing
 
 /// `minillm bench …` as Docs/Performance.md shows it, on the smallest settings: each ends with the
 /// JSON line it documents, and its figures agree with each other (speed itself is never asserted).
-@Suite struct BenchCommandTests {
+@Suite(.requires(.built("minillm"))) struct BenchCommandTests {
   /// The last line of `minillm arguments`, parsed.
   func lastJSONLine(_ executable: String, _ arguments: [String]) throws -> [String: Any] {
     let result = try runMinillmCapturing(executable, arguments)
@@ -15,7 +15,7 @@ import Testing
   }
 
   @Test func benchTrainReportsTheDocumentedFiguresAndFormula() throws {
-    guard let minillm = builtExecutable(named: "minillm") else { return }
+    let minillm = try requireBuiltExecutable(named: "minillm")
     let json = try lastJSONLine(
       minillm,
       [
@@ -46,7 +46,7 @@ import Testing
   /// `--gemm-profile`: the model's products appear with the calls a step makes, and their FLOPs
   /// lie between the linear layers' 6·(N − norm weights) per token and the formula's total.
   @Test func benchTrainProfilesTheProductsOfAStep() throws {
-    guard let minillm = builtExecutable(named: "minillm") else { return }
+    let minillm = try requireBuiltExecutable(named: "minillm")
     let (batch, sequence) = (2, 64)
     let json = try lastJSONLine(
       minillm,
@@ -89,7 +89,7 @@ import Testing
 
   @Test(arguments: [false, true])
   func benchGenerateReportsPrefillDecodeAndMemory(q8: Bool) throws {
-    guard let minillm = builtExecutable(named: "minillm") else { return }
+    let minillm = try requireBuiltExecutable(named: "minillm")
     let json = try lastJSONLine(
       minillm,
       [
@@ -109,7 +109,7 @@ import Testing
   }
 
   @Test func benchGemmMeasuresTheShapeAsked() throws {
-    guard let minillm = builtExecutable(named: "minillm") else { return }
+    let minillm = try requireBuiltExecutable(named: "minillm")
     let json = try lastJSONLine(
       minillm,
       ["bench", "gemm", "--shape", "256,128,64,NT", "--threads", "1", "--seconds", "0.01"])

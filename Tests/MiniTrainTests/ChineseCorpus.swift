@@ -21,7 +21,14 @@ struct ChineseCorpus: Sendable {
 
   typealias CorpusUnavailable = FixtureUnavailable
 
-  /// The corpus, or `nil` after printing why the calling test is skipped.
+  /// What the corpus is built from: the installed `tang300` or the shared Alpaca sample.
+  static let requirement = Requirement(
+    "a Chinese corpus (fortunes-zh's tang300, or ../shared/corpora/alpaca_zh_demo.json)"
+  ) {
+    documents() == nil ? "neither is present" : nil
+  }
+
+  /// The corpus, or `nil` after recording why the calling test cannot run.
   static func load(for test: String = #function) -> ChineseCorpus? {
     fixture(shared, for: test)
   }

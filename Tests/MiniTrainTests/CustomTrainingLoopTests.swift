@@ -5,11 +5,13 @@ import Testing
 
 /// `Examples/CustomTrainingLoop` as Docs/CustomTrainingLoop.md runs it: it must learn (held-out
 /// loss falls) and leave a model directory that loads and chats.
-@Suite struct CustomTrainingLoopTests {
+@Suite(
+  .requires(.all(.built("CustomTrainingLoop"), .built("minillm"), ChineseCorpus.requirement)))
+struct CustomTrainingLoopTests {
   @Test func learnsAndSavesALoadableModel() throws {
-    guard let executable = builtExecutable(named: "CustomTrainingLoop"),
-      let (texts, source) = ChineseCorpus.documents()
-    else { return }
+    try ChineseCorpus.requirement.check()
+    let executable = try requireBuiltExecutable(named: "CustomTrainingLoop")
+    let (texts, source) = try #require(ChineseCorpus.documents())
     let directory = try temporaryDirectory("custom-loop")
     let input = directory + "/input.txt"
     let lines = texts.map { $0.replacingOccurrences(of: "\n", with: "") }
@@ -33,7 +35,7 @@ import Testing
     #expect(model.config.vocabSize == tokenizer.vocabularySize)
     #expect(try ModelDirectory(path: directory + "/model").loadChatTemplate() == .chatml)
     // The guide's next command: the directory works with `minillm generate`.
-    guard let minillm = builtExecutable(named: "minillm") else { return }
+    let minillm = try requireBuiltExecutable(named: "minillm")
     let generated = runProcess(
       minillm,
       ["generate", "--model", directory + "/model", "--prompt", "春眠", "--max-new-tokens", "24"],

@@ -87,11 +87,8 @@ struct DPOLossTests {
     #expect(metrics["loss"] == nil)
   }
 
-  @Test func lossAndRewardsEqualNumPy() throws {
-    guard let python = pythonInterpreter(importing: ["numpy"]) else {
-      print("skipped: no Python with numpy (set MINILLM_TEST_PYTHON)")
-      return
-    }
+  @Test(.requires(.python("numpy"))) func lossAndRewardsEqualNumPy() throws {
+    let python = try PythonRunner.requirePeers(importing: ["numpy"]).executable
     let script = """
       import json, sys
       import numpy as np

@@ -22,7 +22,7 @@ struct PreferenceCorpus: Sendable {
 
   static let shared = Task { await make() }
 
-  /// The corpus, or `nil` after recording the failure or printing why the calling test is skipped.
+  /// The corpus, or `nil` after recording why the calling test cannot run.
   static func load(for test: String = #function) async -> PreferenceCorpus? {
     fixture(await shared.value, for: test)
   }

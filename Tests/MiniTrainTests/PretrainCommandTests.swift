@@ -8,8 +8,8 @@ import Testing
   import Glibc
 #endif
 
-/// The `minillm` executable built beside this test bundle, or `nil` after printing why the
-/// calling test is skipped.
+/// The `minillm` executable built beside this test bundle, or `nil` after recording why the
+/// calling test cannot run.
 func minillmExecutable(for test: String = #function) -> String? {
   builtExecutable(named: "minillm", for: test)
 }
@@ -66,7 +66,8 @@ func metricsLineCount(_ path: String) -> Int {
 /// random moment, and inside a checkpoint write), by SIGINT/SIGTERM, or resumed past a corrupted
 /// checkpoint end with the same model bytes and per-step losses as an uninterrupted run, with
 /// shuffling, gradient accumulation and clipping on.
-@Suite(.serialized) struct PretrainCommandTests {
+@Suite(.serialized, .requires(.all(.built("minillm"), ChineseCorpus.requirement)))
+struct PretrainCommandTests {
   static let steps = 24
 
   struct Fixture {

@@ -63,7 +63,10 @@ struct SFTFixture: Sendable {
 
   static let shared: Result<SFTFixture, Unavailable> = make()
 
-  /// The fixture, or `nil` after printing why the calling test is skipped.
+  /// What the fixture is built from.
+  static let requirement = Requirement.all(.built("minillm"), .shared("corpora/identity.json"))
+
+  /// The fixture, or `nil` after recording why the calling test cannot run.
   static func load(for test: String = #function) -> SFTFixture? {
     fixture(shared, for: test)
   }
@@ -153,7 +156,7 @@ struct SFTFixture: Sendable {
   }
 }
 
-@Suite(.serialized) struct SFTCommandTests {
+@Suite(.serialized, .requires(SFTFixture.requirement)) struct SFTCommandTests {
   @Test func identityFineTuningTeachesTheName() throws {
     guard let fixture = SFTFixture.load() else { return }
     // The base model (no chat template yet: given explicitly) does not name itself.

@@ -124,9 +124,17 @@ struct FixedBatches: DataLoader {
     let reference = try trainer(single, [whole], accumulation: 1).step()
 
     expectClose([stepped.loss], [reference.loss], rtol: 1e-5)
-    expectClose(
-      accumulated.arena.gradients.scalars, single.arena.gradients.scalars, rtol: 1e-4, atol: 1e-6)
-    expectClose(accumulated.arena.values.scalars, single.arena.values.scalars, rtol: 1e-5)
+    // The same sums in another order: each gradient agrees within 1e-5 of its tensor's largest
+    // element (whatever the BLAS kernel), and AdamW's first step from it agrees wherever that
+    // step is well conditioned.
+    for (ours, theirs) in zip(accumulated.arena.parameters, single.arena.parameters) {
+      let gradient = theirs.gradient.scalars
+      expectCloseScaled(
+        ours.gradient.scalars, gradient, rtol: 1e-5, atol: 1e-9, "gradient of \(ours.name)")
+      expectCloseAfterFirstAdamWStep(
+        ours.value.scalars, theirs.value.scalars, gradient: gradient, learningRate: 1e-2,
+        "\(ours.name)")
+    }
     #expect(stepped.counts["supervised_tokens"] == 9)
     #expect(stepped.tokens == whole.tokenCount)
     // Weighting matters: the plain mean of the two micro-batch losses is another number.

@@ -132,15 +132,16 @@ func stepLosses(_ path: String) -> [Int: Float] {
   return result
 }
 
-/// Why a fixture built once per test process is not there: its inputs are missing (the tests
-/// skip) or building it failed (`isFailure`: the tests fail).
+/// Why a fixture built once per test process is not there: its inputs are missing
+/// (`isFailure` false) or building it failed (`isFailure`).
 struct FixtureUnavailable: Error, CustomStringConvertible {
   let description: String
   var isFailure = false
 }
 
-/// The fixture of `outcome`, or `nil` after recording the failure or printing why `test` is
-/// skipped.
+/// The fixture of `outcome`, or `nil` after recording why `test` cannot run. A test whose inputs
+/// may be missing on a user's machine says so with a `.requires(...)` trait, which skips it
+/// there; reaching this point without them is a failure.
 func fixture<T>(_ outcome: Result<T, FixtureUnavailable>, for test: String) -> T? {
   switch outcome {
   case .success(let value): return value
@@ -148,7 +149,7 @@ func fixture<T>(_ outcome: Result<T, FixtureUnavailable>, for test: String) -> T
     Issue.record("\(reason)")
     return nil
   case .failure(let reason):
-    print("skipping \(test): \(reason)")
+    Issue.record("\(test) cannot run: \(reason)")
     return nil
   }
 }

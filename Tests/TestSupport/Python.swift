@@ -49,6 +49,45 @@ public struct PythonRunner: Sendable {
   /// A runner for `executable`.
   public init(executable: String) { self.executable = executable }
 
+  /// The interpreter of the peers' virtual environment that `scripts/peers` installs:
+  /// `$MINILLM_TEST_PYTHON` when set, else `.build/peers-venv/bin/python` in this package.
+  public static var peersInterpreter: String {
+    if let named = ProcessInfo.processInfo.environment["MINILLM_TEST_PYTHON"], !named.isEmpty {
+      return named
+    }
+    let venv = ProcessInfo.processInfo.environment["PEERS_VENV"].flatMap { $0.isEmpty ? nil : $0 }
+    let root = packageRoot() ?? FileManager.default.currentDirectoryPath
+    let folder =
+      venv.map { $0.hasPrefix("/") ? $0 : root + "/" + $0 } ?? root + "/.build/peers-venv"
+    return folder + "/bin/python"
+  }
+
+  /// The peers' interpreter (``peersInterpreter``) if it imports every module of `modules`;
+  /// otherwise the reason.
+  public static func peers(importing modules: [String]) -> Result<PythonRunner, Skip> {
+    let runner = PythonRunner(executable: peersInterpreter)
+    if runner.executable.contains("/")
+      && !FileManager.default.isExecutableFile(atPath: runner.executable)
+    {
+      return .failure(
+        Skip(reason: "\(runner.executable) is absent: run scripts/peers (make test does)"))
+    }
+    switch runner.run(["-c", "import " + modules.joined(separator: ", ")]) {
+    case .success: return .success(runner)
+    case .failure(let failure):
+      return .failure(Skip(reason: "\(runner.executable) cannot import them: \(failure.reason)"))
+    }
+  }
+
+  /// The peers' interpreter importing every module of `modules`; throws (failing the test) when
+  /// there is none. Pair with `.requires(.python(...))` so a user's run skips instead.
+  public static func requirePeers(importing modules: [String]) throws -> PythonRunner {
+    switch peers(importing: modules) {
+    case .success(let runner): return runner
+    case .failure(let skip): throw Requirement.Unmet(reason: skip.reason)
+    }
+  }
+
   /// The interpreter named by the environment variable `variable`, else `python3`, if it can
   /// import every module of `modules`; otherwise the reason, to print when skipping.
   public static func find(importing modules: [String], variable: String) -> Result<
