@@ -44,7 +44,7 @@ test-cores: bootstrap peers
 	SWIFT=$(SWIFT) BUILD_FLAGS="$(BUILD_FLAGS)" scripts/test-cores $(CORES)
 
 lint:
-	$(SWIFT) format lint --strict --recursive --parallel Package.swift Sources Examples Tests
+	$(SWIFT) format lint --strict --recursive --parallel Package.swift Sources Examples Tests Fuzz/Package.swift Fuzz/Sources
 
 format:
 	$(SWIFT) format --in-place --recursive --parallel Package.swift Sources Examples Tests

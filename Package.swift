@@ -95,10 +95,18 @@ let package = Package(
       name: "MiniTensorTests", dependencies: ["MiniTensor", "TestSupport", "TestThreadSetting"]),
     .testTarget(
       name: "MiniAutogradTests", dependencies: ["MiniAutograd", "MiniTensor", "TestSupport"]),
+    // Helpers shared by the training tests and the CLI's tests.
+    .target(
+      name: "PipelineTestSupport",
+      dependencies: [
+        "MiniTrain", "MiniLlama", "MiniAutograd", "MiniTokenize", "MiniTensor", "TestSupport",
+      ],
+      path: "Tests/PipelineTestSupport"),
     .testTarget(
       name: "MiniLlamaTests",
       dependencies: [
         "MiniLlama", "MiniAutograd", "MiniTrain", "MiniTensor", "MiniTokenize", "TestSupport",
+        "PipelineTestSupport",
       ]),
     .testTarget(
       name: "MiniTokenizeTests", dependencies: ["MiniTokenize", "TestSupport"],
@@ -107,8 +115,16 @@ let package = Package(
       name: "MiniTrainTests",
       dependencies: [
         "MiniTrain", "MiniLlama", "MiniAutograd", "MiniTokenize", "MiniTensor", "TestSupport",
+        "PipelineTestSupport",
       ],
       exclude: ["Fixtures"]),
+    // The `minillm` executable and the examples, run as a user runs them.
+    .testTarget(
+      name: "minillmTests",
+      dependencies: [
+        "MiniTrain", "MiniLlama", "MiniTokenize", "MiniTensor", "TestSupport",
+        "PipelineTestSupport",
+      ]),
     .testTarget(
       name: "MiniDistributedTests",
       dependencies: ["MiniDistributed", "MiniTrain", "MiniTokenize", "MiniTensor", "TestSupport"]),

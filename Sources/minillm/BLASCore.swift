@@ -3,9 +3,13 @@ import MiniTensor
 
 /// Debian's OpenBLAS is built with `DYNAMIC_ARCH`; on CPUs it does not recognise (for example
 /// a Xeon under a hypervisor reporting a generic model name) it falls back to its portable
-/// `Prescott` kernels, about 3× slower than the AVX2 ones the CPU could run. OpenBLAS reads
-/// `OPENBLAS_CORETYPE` only when it loads, before `main`, so the executable sets it and replaces
-/// itself once (`execv`) with the same arguments. A value the user set is always kept.
+/// `Prescott` kernels, about 3× slower than the AVX2 ones the CPU could run, and on AMD CPUs
+/// with AVX-512 (Zen 4/5) OpenBLAS 0.3.21 may pick its AVX2 `Haswell` or `Zen` kernels, about
+/// half the speed of its `SkylakeX` ones there (2048×1376×512 sgemm on 2 threads ≈ 257 vs
+/// ≈ 490 GFLOP/s on a Zen 5 EPYC). OpenBLAS reads `OPENBLAS_CORETYPE` only when it loads, before
+/// `main`, so the executable sets it and replaces itself once (`execv`) with the same
+/// arguments. A value the user set is always kept. Library users set the same variable
+/// themselves (Docs/Performance.md); `blasCoreName()` reports the kernels in use.
 enum BLASCore {
   /// Kernel sets that use no AVX2/FMA (OpenBLAS's names for pre-Haswell x86 cores).
   static let genericCores: Set<String> = [
@@ -17,12 +21,22 @@ enum BLASCore {
   /// Marks the re-executed process so it never loops.
   static let marker = "MINILLM_BLAS_REEXEC"
 
-  /// Re-executes the process with a faster `OPENBLAS_CORETYPE` when OpenBLAS picked a generic
-  /// kernel set on a CPU with AVX2 and FMA; returns normally otherwise (or if `execv` fails).
-  static func reexecIfGeneric() {
+  /// AVX2 kernel sets that leave AVX-512 unused on a CPU that has it.
+  static let avx2Cores: Set<String> = ["Haswell", "Zen"]
+
+  /// Whether `target` (from ``preferredCore()``) uses more of the CPU than the kernels `current`.
+  static func isStronger(_ target: String, than current: String) -> Bool {
+    if genericCores.contains(current) { return true }
+    return target == "SkylakeX" && avx2Cores.contains(current)
+  }
+
+  /// Re-executes the process with a faster `OPENBLAS_CORETYPE` when OpenBLAS picked a weaker
+  /// kernel set than the CPU supports (generic kernels on a CPU with AVX2 and FMA, AVX2 kernels
+  /// on one with AVX-512); returns normally otherwise (or if `execv` fails).
+  static func reexecIfWeaker() {
     let environment = ProcessInfo.processInfo.environment
     guard environment["OPENBLAS_CORETYPE"] == nil, environment[marker] == nil,
-      genericCores.contains(blasCoreName()), let target = preferredCore()
+      let target = preferredCore(), isStronger(target, than: blasCoreName())
     else { return }
     setenv("OPENBLAS_CORETYPE", target, 1)
     setenv(marker, "1", 1)
@@ -50,7 +64,7 @@ enum BLASCore {
   static var description: String {
     let name = blasCoreName()
     let environment = ProcessInfo.processInfo.environment
-    if environment[marker] != nil { return "\(name) (set by minillm: CPU has AVX2/FMA)" }
+    if environment[marker] != nil { return "\(name) (set by minillm from the CPU's flags)" }
     if environment["OPENBLAS_CORETYPE"] != nil { return "\(name) (OPENBLAS_CORETYPE)" }
     return "\(name) (detected by OpenBLAS)"
   }

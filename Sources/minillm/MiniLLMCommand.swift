@@ -14,7 +14,7 @@ struct MiniLLMCommand: AsyncParsableCommand {
   )
 
   static func main() async {
-    BLASCore.reexecIfGeneric()
+    BLASCore.reexecIfWeaker()
     await main(nil)
   }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import MiniLlama
 import MiniTokenize
+import PipelineTestSupport
 import TestSupport
 import Testing
 

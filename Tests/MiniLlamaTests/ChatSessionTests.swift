@@ -1,6 +1,8 @@
 import Foundation
 import MiniLlama
 import MiniTokenize
+import PipelineTestSupport
+import TestSupport
 import Testing
 
 @Suite("ChatSession")

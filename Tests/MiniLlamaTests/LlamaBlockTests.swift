@@ -38,7 +38,7 @@ struct LlamaBlockTests {
     let (batch, sequence) = (x.shape[0], x.shape[1])
     let (heads, kvHeads, headDim) = (config.headCount, config.kvHeadCount, config.headDim)
     let (cos, sin) = Unfused.ropeTables(
-      headDimension: headDim, positions: 0..<sequence, theta: Float(config.ropeTheta))
+      headDim: headDim, positions: 0..<sequence, theta: Float(config.ropeTheta))
     let eps = config.rmsNormEps
     let attention = block.attention
     let normed = Unfused.rmsNorm(x, weight: block.inputNorm.weight.variable(on: tape), eps: eps)

@@ -122,7 +122,7 @@ struct CorpusFixtureTests {
     #expect(records[2] == .document(Document(text: "含有转义的文本：\"引号\"、反斜杠\\和中文以及😀")))
   }
 
-  @Test("BaiduBaiKe: title, summary and sections joined as the seeds do")
+  @Test("BaiduBaiKe: title, summary and sections joined as baby-llama2-chinese does")
   func baike() throws {
     let path = fixturePath("baike.jsonl")
     #expect(try CorpusReader.detectFormat(path: path) == .baike)

@@ -2,6 +2,8 @@ import Foundation
 import MiniAutograd
 import MiniTensor
 import MiniTrain
+import PipelineTestSupport
+import TestSupport
 import Testing
 
 /// The fused, vectorised AdamW pass against the per-element formula, bit for bit.

@@ -4,6 +4,7 @@ import MiniLlama
 import MiniTensor
 import MiniTokenize
 import MiniTrain
+import PipelineTestSupport
 import TestSupport
 import Testing
 

@@ -4,6 +4,8 @@ import MiniLlama
 import MiniTensor
 import MiniTokenize
 import MiniTrain
+import PipelineTestSupport
+import TestSupport
 import Testing
 
 /// DPO and reward-model training on the real Chinese preference pairs of

@@ -1,6 +1,8 @@
 import Foundation
 import MiniTensor
 import MiniTrain
+import PipelineTestSupport
+import TestSupport
 import Testing
 
 @Suite struct CheckpointTests {

@@ -3,6 +3,7 @@ import MiniAutograd
 import MiniLlama
 import MiniTensor
 import MiniTrain
+import PipelineTestSupport
 import TestSupport
 import Testing
 

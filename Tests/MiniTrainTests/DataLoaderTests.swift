@@ -2,6 +2,8 @@ import Foundation
 import MiniTensor
 import MiniTokenize
 import MiniTrain
+import PipelineTestSupport
+import TestSupport
 import Testing
 
 @Suite struct DataLoaderTests {

@@ -2,6 +2,8 @@ import Foundation
 import MiniLlama
 import MiniTensor
 import MiniTrain
+import PipelineTestSupport
+import TestSupport
 import Testing
 
 #if canImport(Glibc)

@@ -2,6 +2,7 @@ import Foundation
 import MiniAutograd
 import MiniTensor
 import MiniTrain
+import PipelineTestSupport
 import TestSupport
 import Testing
 

@@ -2,6 +2,8 @@ import Foundation
 import MiniTensor
 import MiniTokenize
 import MiniTrain
+import PipelineTestSupport
+import TestSupport
 import Testing
 
 /// Random preference pairs over `vocabulary` ids written as a JSONL file and loaded.

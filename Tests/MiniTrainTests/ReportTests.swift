@@ -1,5 +1,7 @@
 import Foundation
 import MiniTrain
+import PipelineTestSupport
+import TestSupport
 import Testing
 
 @Suite struct ReportTests {

@@ -2,6 +2,8 @@ import Foundation
 import MiniTensor
 import MiniTokenize
 import MiniTrain
+import PipelineTestSupport
+import TestSupport
 import Testing
 
 /// Writes `samples` as one JSONL shard and loads it.

@@ -3,6 +3,8 @@ import MiniLlama
 import MiniTensor
 import MiniTokenize
 import MiniTrain
+import PipelineTestSupport
+import TestSupport
 import Testing
 
 /// A whole pretraining stage run by a Swift program through ``TrainingRun``, without the CLI

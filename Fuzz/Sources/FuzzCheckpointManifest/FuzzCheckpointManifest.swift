@@ -1,7 +1,7 @@
 import FuzzSupport
-import MiniTrain
 
 @testable import MiniTokenize
+@testable import MiniTrain
 
 /// A checkpoint's `manifest.json`, beside two small files it may list. With the first byte
 /// odd the input is the manifest's body and gets a correct `manifest_sha256` line, so the
@@ -13,8 +13,7 @@ public func fuzzCheckpointManifest(_ data: UnsafePointer<UInt8>?, _ size: Int) -
   guard let selector = bytes.first else { return 0 }
   var manifest = [UInt8](UnsafeRawBufferPointer(rebasing: bytes.dropFirst()))
   if selector & 1 == 1 {
-    let checksum = SHA256.hex(of: manifest)
-    manifest += Array(("  \"manifest_sha256\": \"" + checksum + "\"\n}\n").utf8)
+    manifest = CheckpointManifest.sealed(manifest)
   }
   let folder = FuzzScratch.emptyFolder("step-000003")
   _ = FuzzScratch.write(Array("{}\n".utf8), name: "step-000003/config.json")

@@ -61,10 +61,12 @@ public struct CheckpointManifest: Sendable, Equatable {
       "    {\"name\": \"\($0.name)\", \"bytes\": \($0.bytes), \"sha256\": \"\($0.sha256)\"}"
     }.joined(separator: ",\n")
     text += "\n  ],\n"
-    var bytes = Array(text.utf8)
-    let checksum = SHA256.hex(of: bytes)
-    bytes += Array((Self.checksumKey + checksum + "\"\n}\n").utf8)
-    return bytes
+    return Self.sealed(Array(text.utf8))
+  }
+
+  /// `body` followed by the checksum line that closes a manifest.
+  static func sealed(_ body: [UInt8]) -> [UInt8] {
+    body + Array((checksumKey + SHA256.hex(of: body) + "\"\n}\n").utf8)
   }
 
   /// Parses and self-checks manifest bytes.

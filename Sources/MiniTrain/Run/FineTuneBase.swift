@@ -113,9 +113,14 @@ public struct FineTuneBase {
   }
 }
 
-/// Loads a model directory, turning any error into one line naming `--model` and the file.
+/// Loads a model directory to train, turning any error into one line naming `--model` and the
+/// file; a model with a weight that cannot be trained (quantized) is refused here, before a step.
 public func loadLlama(_ path: String) throws -> Llama {
-  try setting("--model") { try Llama(directory: path) }
+  try setting("--model") {
+    let model = try Llama(directory: path)
+    try model.checkTrainable()
+    return model
+  }
 }
 
 /// Runs `body`, turning what it throws into ``TrainingRunError/setting(_:_:)`` of `flag`.

@@ -63,7 +63,7 @@ out = {
     "gradients": [{k: flat(g[k]) for k in SHAPES} for g in grads],
 }
 
-# AdamW with the seeds' two groups: decay on matrices only; the no-decay group at half the lr.
+# AdamW with baby-llama2-chinese's two groups: decay on matrices only; the no-decay group at half the lr.
 out["adamw_groups"] = run(
     lambda p: torch.optim.AdamW(
         [

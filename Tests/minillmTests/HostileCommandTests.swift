@@ -1,5 +1,7 @@
 import Foundation
 import MiniLlama
+import PipelineTestSupport
+import TestSupport
 import Testing
 
 #if canImport(Glibc)

@@ -7,33 +7,33 @@ import Testing
 /// `fortunes-zh` package (colour codes stripped), a BPE tokenizer trained on them, and token
 /// shards with a held-out tail. Falls back to the Chinese answers of
 /// `../shared/corpora/alpaca_zh_demo.json`; `nil` (with the reason) when neither is present.
-struct ChineseCorpus: Sendable {
+package struct ChineseCorpus: Sendable {
   /// The shard folder (with `tokenizer.model` and `index.json`).
-  let dataDirectory: String
+  package let dataDirectory: String
   /// Where the text came from.
-  let source: String
+  package let source: String
   /// Vocabulary size of the tokenizer.
-  let vocabularySize: Int
+  package let vocabularySize: Int
 
-  static let vocabularySize = 2800
+  package static let vocabularySize = 2800
 
-  static let shared: Result<ChineseCorpus, CorpusUnavailable> = make()
+  package static let shared: Result<ChineseCorpus, CorpusUnavailable> = make()
 
-  typealias CorpusUnavailable = FixtureUnavailable
+  package typealias CorpusUnavailable = FixtureUnavailable
 
   /// What the corpus is built from: the installed `tang300` or the shared Alpaca sample.
-  static let requirement = Requirement(
+  package static let requirement = Requirement(
     "a Chinese corpus (fortunes-zh's tang300, or ../shared/corpora/alpaca_zh_demo.json)"
   ) {
     documents() == nil ? "neither is present" : nil
   }
 
   /// The corpus, or `nil` after recording why the calling test cannot run.
-  static func load(for test: String = #function) -> ChineseCorpus? {
+  package static func load(for test: String = #function) -> ChineseCorpus? {
     fixture(shared, for: test)
   }
 
-  static func documents() -> (texts: [String], source: String)? {
+  package static func documents() -> (texts: [String], source: String)? {
     let candidates = ["/usr/share/games/fortunes/tang300", "/usr/share/games/fortunes/zh/tang300"]
     for path in candidates {
       guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { continue }
@@ -55,7 +55,7 @@ struct ChineseCorpus: Sendable {
     return nil
   }
 
-  static func make() -> Result<ChineseCorpus, CorpusUnavailable> {
+  package static func make() -> Result<ChineseCorpus, CorpusUnavailable> {
     guard let (texts, source) = documents() else {
       return .failure(
         CorpusUnavailable(

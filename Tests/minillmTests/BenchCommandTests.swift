@@ -1,5 +1,6 @@
 import Foundation
 import MiniLlama
+import PipelineTestSupport
 import TestSupport
 import Testing
 

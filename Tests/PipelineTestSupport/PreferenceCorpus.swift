@@ -8,26 +8,26 @@ import Testing
 /// ChatML specials trained on their text, the pairs rendered into preference shards by
 /// `PreferencePipeline`, and the same records as SFT conversations (the chosen reply as the
 /// last assistant turn) for building pairs from a model's own answers.
-struct PreferenceCorpus: Sendable {
+package struct PreferenceCorpus: Sendable {
   /// The shard folder of the pairs.
-  let dataDirectory: String
+  package let dataDirectory: String
   /// A ShareGPT file of the prompts with their chosen replies.
-  let conversationsFile: String
+  package let conversationsFile: String
   /// The tokenizer (also in `dataDirectory`).
-  let tokenizer: SentencePieceTokenizer
+  package let tokenizer: SentencePieceTokenizer
   /// ChatML over `tokenizer`.
-  let renderer: ChatRenderer
+  package let renderer: ChatRenderer
   /// Prompt plus longer reply never exceed this many tokens.
-  static let maxLength = 384
+  package static let maxLength = 384
 
-  static let shared = Task { await make() }
+  package static let shared = Task { await make() }
 
   /// The corpus, or `nil` after recording why the calling test cannot run.
-  static func load(for test: String = #function) async -> PreferenceCorpus? {
+  package static func load(for test: String = #function) async -> PreferenceCorpus? {
     fixture(await shared.value, for: test)
   }
 
-  static func make() async -> Result<PreferenceCorpus, ChineseCorpus.CorpusUnavailable> {
+  package static func make() async -> Result<PreferenceCorpus, ChineseCorpus.CorpusUnavailable> {
     guard let path = sharedPath("corpora/dpo_zh_demo.json") else {
       return .failure(.init(description: "../shared/corpora/dpo_zh_demo.json is absent"))
     }

@@ -2,6 +2,7 @@ import Foundation
 import MiniLlama
 import MiniTokenize
 import MiniTrain
+import PipelineTestSupport
 import TestSupport
 import Testing
 

@@ -5,7 +5,7 @@ import MiniTokenize
 import TestSupport
 
 /// A few KB of mixed Chinese and English lines to train a tiny tokenizer on.
-func chatTrainingLines(count: Int = 300) -> [String] {
+package func chatTrainingLines(count: Int = 300) -> [String] {
   let chinese = Array("床前明月光疑是地上霜举头望低思故乡春眠不觉晓处闻啼鸟夜来风雨声花落知多少你好我是谁的了")
   let words = ["the", "model", "hello", "world", "chat", "small", "tokens", "user", "reply"]
   var state: UInt64 = 11
@@ -23,7 +23,7 @@ func chatTrainingLines(count: Int = 300) -> [String] {
 
 /// A tiny byte-fallback BPE tokenizer with the ChatML tokens as user symbols: most characters
 /// outside the training lines become byte pieces. Trained once, shared by every test.
-func tinyChatTokenizer() throws -> SentencePieceTokenizer {
+package func tinyChatTokenizer() throws -> SentencePieceTokenizer {
   try TinyChatTokenizer.shared.get()
 }
 
@@ -40,7 +40,7 @@ private enum TinyChatTokenizer {
 /// with the tokenizer and `template`.
 /// - Parameters:
 ///   - edit: changes the weights before saving (to make the model say something chosen).
-func makeChatModelDirectory(
+package func makeChatModelDirectory(
   tokenizer: SentencePieceTokenizer, template: ChatTemplate = .chatml, maxPositions: Int = 128,
   seed: UInt64 = 1, sampling: SamplingOptions = .seedDefaults,
   edit: ((inout [String: Tensor], LlamaConfig) -> Void)? = nil
@@ -68,7 +68,8 @@ func makeChatModelDirectory(
 /// given logits (all other logits near 0): every embedding carries a large constant in the
 /// first hidden unit, which survives the layers and RMSNorm, and only the favourites' head rows
 /// read it.
-func favouring(_ favourites: [Int: Float]) -> (inout [String: Tensor], LlamaConfig) -> Void {
+package func favouring(_ favourites: [Int: Float]) -> (inout [String: Tensor], LlamaConfig) -> Void
+{
   { weights, config in
     let (vocab, hidden) = (config.vocabSize, config.hiddenSize)
     var embedding = weights["model.embed_tokens.weight"]!.scalars
@@ -86,7 +87,7 @@ func favouring(_ favourites: [Int: Float]) -> (inout [String: Tensor], LlamaConf
 
 /// Runs `executable` with `arguments`, feeding `input` on standard input.
 /// - Returns: exit status, standard output and standard error.
-func run(_ executable: String, _ arguments: [String], input: String) throws -> (
+package func run(_ executable: String, _ arguments: [String], input: String) throws -> (
   status: Int32, output: String, error: String
 ) {
   let process = Process()
@@ -117,7 +118,7 @@ func run(_ executable: String, _ arguments: [String], input: String) throws -> (
 }
 
 /// A mutable box handed to one background reader and read after it finishes.
-final class UncheckedBox<Value>: @unchecked Sendable {
-  var value: Value
-  init(_ value: Value) { self.value = value }
+package final class UncheckedBox<Value>: @unchecked Sendable {
+  package var value: Value
+  package init(_ value: Value) { self.value = value }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import MiniTensor
 import MiniTrain
+import PipelineTestSupport
 import TestSupport
 import Testing
 

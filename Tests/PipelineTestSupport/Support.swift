@@ -4,54 +4,21 @@ import MiniLlama
 import MiniTensor
 import MiniTokenize
 import MiniTrain
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
   import Glibc
 #endif
 
-/// One folder per test process for everything the tests write (runs, checkpoints, shards),
-/// removed when the process exits; folders of earlier processes that died first are removed
-/// when the next one starts.
-enum TestScratch {
-  static let prefix = "minitrain-tests-"
-
-  static func path(pid: Int32) -> String {
-    (NSTemporaryDirectory() as NSString).appendingPathComponent(prefix + String(pid))
-  }
-
-  static let root: String = {
-    let base = NSTemporaryDirectory()
-    for name in (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? []
-    where name.hasPrefix(prefix) {
-      guard let pid = Int32(name.dropFirst(prefix.count)), pid != getpid() else { continue }
-      if kill(pid, 0) != 0 && errno == ESRCH {
-        try? FileManager.default.removeItem(atPath: path(pid: pid))
-      }
-    }
-    let root = path(pid: getpid())
-    try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-    atexit { try? FileManager.default.removeItem(atPath: TestScratch.path(pid: getpid())) }
-    return root
-  }()
-}
-
-/// A fresh empty folder inside the test process's scratch folder.
-func temporaryDirectory(_ label: String = #function) throws -> String {
-  let name = "\(label.filter { $0.isLetter || $0.isNumber })-\(UUID().uuidString)"
-  let path = (TestScratch.root as NSString).appendingPathComponent(name)
-  try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-  return path
-}
-
 /// The path of a file in `Tests/MiniTrainTests/Fixtures`.
-func fixturePath(_ name: String, file: String = #filePath) -> String {
-  URL(fileURLWithPath: file).deletingLastPathComponent().appendingPathComponent("Fixtures")
-    .appendingPathComponent(name).path
+package func fixturePath(_ name: String, file: String = #filePath) -> String {
+  URL(fileURLWithPath: file).deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent("MiniTrainTests/Fixtures").appendingPathComponent(name).path
 }
 
 /// A tiny Llama for fast tests: 2 layers of width 32, GQA 4/2.
-func tinyConfig(vocabulary: Int = 64, maxPositions: Int = 32) -> LlamaConfig {
+package func tinyConfig(vocabulary: Int = 64, maxPositions: Int = 32) -> LlamaConfig {
   LlamaConfig(
     vocabSize: vocabulary, hiddenSize: 32, intermediateSize: 64, layerCount: 2, headCount: 4,
     kvHeadCount: 2, maxPositions: maxPositions)
@@ -60,7 +27,7 @@ func tinyConfig(vocabulary: Int = 64, maxPositions: Int = 32) -> LlamaConfig {
 /// Writes `tokens` as one shard with an index into `directory` (no tokenizer file: the index
 /// names one that the loaders never read).
 @discardableResult
-func writeDataset(
+package func writeDataset(
   _ documents: [[Int32]], vocabulary: Int, eos: Int = 0, into directory: String,
   tokenizerBytes: [UInt8]? = nil
 ) throws -> TokenDataset {
@@ -94,14 +61,14 @@ func writeDataset(
 }
 
 /// SHA-256 of a tokenizer file the way the index records it.
-enum SentencePieceTokenizerHash {
-  static func hex(_ bytes: [UInt8]) -> String {
+package enum SentencePieceTokenizerHash {
+  package static func hex(_ bytes: [UInt8]) -> String {
     (try? SentencePieceTokenizer(modelBytes: bytes).sha256) ?? String(repeating: "0", count: 64)
   }
 }
 
 /// Documents of tokens with a learnable structure: each continues an arithmetic pattern.
-func patternDocuments(count: Int, vocabulary: Int, seed: UInt64 = 1) -> [[Int32]] {
+package func patternDocuments(count: Int, vocabulary: Int, seed: UInt64 = 1) -> [[Int32]] {
   var rng = PhiloxRNG(seed: seed)
   return (0..<count).map { _ in
     let length = 20 + Int(rng.nextUInt32() % 40)
@@ -112,7 +79,9 @@ func patternDocuments(count: Int, vocabulary: Int, seed: UInt64 = 1) -> [[Int32]
 }
 
 /// The arena's values, gradients-free state as bit patterns: values, moments.
-func arenaBits(_ arena: ParameterArena) -> (values: [UInt32], first: [UInt32], second: [UInt32]) {
+package func arenaBits(_ arena: ParameterArena) -> (
+  values: [UInt32], first: [UInt32], second: [UInt32]
+) {
   let (first, second) = arena.moments
   return (
     arena.values.scalars.map(\.bitPattern), first.scalars.map(\.bitPattern),
@@ -121,7 +90,7 @@ func arenaBits(_ arena: ParameterArena) -> (values: [UInt32], first: [UInt32], s
 }
 
 /// The per-step training losses of a metrics file, by step (the last line of each step).
-func stepLosses(_ path: String) -> [Int: Float] {
+package func stepLosses(_ path: String) -> [Int: Float] {
   var result: [Int: Float] = [:]
   for record in MetricsLog.read(path: path) {
     guard let step = record["step"] as? Int, record["event"] == nil, record["eval_loss"] == nil,
@@ -134,15 +103,20 @@ func stepLosses(_ path: String) -> [Int: Float] {
 
 /// Why a fixture built once per test process is not there: its inputs are missing
 /// (`isFailure` false) or building it failed (`isFailure`).
-struct FixtureUnavailable: Error, CustomStringConvertible {
-  let description: String
-  var isFailure = false
+package struct FixtureUnavailable: Error, CustomStringConvertible {
+  package let description: String
+  package var isFailure = false
+
+  package init(description: String, isFailure: Bool = false) {
+    self.description = description
+    self.isFailure = isFailure
+  }
 }
 
 /// The fixture of `outcome`, or `nil` after recording why `test` cannot run. A test whose inputs
 /// may be missing on a user's machine says so with a `.requires(...)` trait, which skips it
 /// there; reaching this point without them is a failure.
-func fixture<T>(_ outcome: Result<T, FixtureUnavailable>, for test: String) -> T? {
+package func fixture<T>(_ outcome: Result<T, FixtureUnavailable>, for test: String) -> T? {
   switch outcome {
   case .success(let value): return value
   case .failure(let reason) where reason.isFailure:
