@@ -60,11 +60,7 @@ struct GemmBench: ParsableCommand {
         ])
       }
     }
-    let json = try JSONSerialization.data(
-      withJSONObject: [
-        "benchmark": "gemm", "results": results, "blas_core": blasCoreName(),
-      ] as [String: Any], options: [.sortedKeys])
-    print(String(decoding: json, as: UTF8.self))
+    try printJSON(["benchmark": "gemm", "results": results, "blas_core": blasCoreName()])
   }
 
   static func readShapes(_ path: String) throws -> [GemmShape] {

@@ -64,17 +64,8 @@ struct SamplingFlags: ParsableArguments {
 /// A chat session over `--model DIR` (with `--template` when given) and its defaults from
 /// `generation_config.json`; errors name the flag and the file.
 func loadChatSession(model path: String, template: String?) throws -> ChatSession {
-  let chosen: ChatTemplate?
-  do {
-    chosen = try template.map { try ChatTemplate.named($0) }
-  } catch {
-    throw CommandLineError("--template: \(error)")
-  }
-  do {
-    return try ChatSession(directory: path, template: chosen)
-  } catch {
-    throw CommandLineError("--model: \(error)")
-  }
+  let chosen = try flagged("--template") { try template.map { try ChatTemplate.named($0) } }
+  return try flagged("--model") { try ChatSession(directory: path, template: chosen) }
 }
 
 extension ChatSession {

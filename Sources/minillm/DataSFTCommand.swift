@@ -45,11 +45,7 @@ struct DataSFT: AsyncParsableCommand {
         let object = try? JSONSerialization.jsonObject(with: bytes) as? [String: Any],
         object["chat_template"] != nil
       else { return nil }
-      do {
-        return try folder.loadChatTemplate()
-      } catch {
-        throw CommandLineError("--tokenizer: \(error)")
-      }
+      return try flagged("--tokenizer") { try folder.loadChatTemplate() }
     }
     var options = SFTOptions()
     try data.apply(to: &options)

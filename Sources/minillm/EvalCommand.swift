@@ -41,12 +41,7 @@ struct EvalCommand: ParsableCommand {
   func run() throws {
     try threads.apply()
     let llama = try loadModel(model)
-    let dataset: TokenDataset
-    do {
-      dataset = try TokenDataset(directory: data)
-    } catch {
-      throw CommandLineError("--data: \(error)")
-    }
+    let dataset = try flagged("--data") { try TokenDataset(directory: data) }
     let vocabulary = dataset.index.tokenizer.vocabularySize
     guard vocabulary <= llama.config.vocabSize else {
       throw CommandLineError(
@@ -70,33 +65,24 @@ struct EvalCommand: ParsableCommand {
       throw CommandLineError("--data: \(dataset.count) tokens hold no window of \(length) + 1")
     }
     let objective = CausalLanguageModelObjective(model: llama)
-    let isTerminal = isatty(STDERR_FILENO) != 0
-    let start = DispatchTime.now().uptimeNanoseconds
-    var lastShown = 0.0
+    let status = StatusLine(terminalInterval: 0.25)
     let (loss, tokens) = try objective.meanLoss(over: windows, count: count, batchSize: batchSize) {
       done, loss, tokens in
-      let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
-      guard seconds - lastShown >= (isTerminal ? 0.25 : 10) || done == count else { return }
-      lastShown = seconds
+      let seconds = status.elapsed
+      guard status.isDue(at: seconds, always: done == count) else { return }
       let remaining = seconds / Double(done) * Double(count - done)
-      let text = String(
-        format: "[eval] %d/%d windows  loss %.4f  %.0f tok/s  ETA %@", done, count, loss,
-        Double(tokens) / max(seconds, 1e-9), formattedDuration(remaining))
-      if isTerminal {
-        FileHandle.standardError.write(
-          Data(("\r\u{1B}[K" + text + (done == count ? "\n" : "")).utf8))
-      } else {
-        printError(text)
-      }
+      status.show(
+        String(
+          format: "[eval] %d/%d windows  loss %.4f  %.0f tok/s  ETA %@", done, count, loss,
+          Double(tokens) / max(seconds, 1e-9), formattedDuration(remaining)))
+      if done == count { status.finish() }
     }
     print(String(format: "loss %.6f", loss))
     print(String(format: "perplexity %.4f", exp(loss)))
     print("tokens \(tokens)")
-    let json: [String: Any] = [
+    try printJSON([
       "loss": loss, "perplexity": exp(loss), "tokens": tokens, "windows": count,
       "seq_len": length,
-    ]
-    let data = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
-    print(String(decoding: data, as: UTF8.self))
+    ])
   }
 }

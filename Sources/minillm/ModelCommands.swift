@@ -33,11 +33,7 @@ func checkContext(_ count: Int, of config: LlamaConfig, flag: String) throws {
 
 /// Loads `--model DIR`, turning any error into one line naming the file.
 func loadModel(_ path: String) throws -> Llama {
-  do {
-    return try Llama(directory: path)
-  } catch {
-    throw CommandLineError("--model: \(error)")
-  }
+  try flagged("--model") { try Llama(directory: path) }
 }
 
 /// Options shared by the commands that run a model.
@@ -166,11 +162,8 @@ struct GenerateCommand: ParsableCommand {
     try threads.apply()
     if chat, let prompt { return try answer(prompt) }
     let llama = try loadModel(model)
-    let generation: GenerationConfig
-    do {
-      generation = try ModelDirectory(path: model).loadGenerationConfig()
-    } catch {
-      throw CommandLineError("--model: \(error)")
+    let generation = try flagged("--model") {
+      try ModelDirectory(path: model).loadGenerationConfig()
     }
     var tokenizer: SentencePieceTokenizer?
     if prompt != nil || format == .text {

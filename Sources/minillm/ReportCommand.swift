@@ -30,12 +30,7 @@ struct ReportCommand: ParsableCommand {
   func run() throws {
     try threads.apply()
     let directory = RunDirectory(path: runPath)
-    var report: RunReport
-    do {
-      report = try RunReport(run: directory)
-    } catch {
-      throw CommandLineError("--run: \(error)")
-    }
+    var report = try flagged("--run") { try RunReport(run: directory) }
     if maxNewTokens > 0, !prompt.isEmpty,
       let llama = try? Llama(directory: directory.modelPath),
       let tokenizer = try? SentencePieceTokenizer(contentsOf: directory.modelPath)

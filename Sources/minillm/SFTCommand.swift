@@ -1,17 +1,11 @@
 import ArgumentParser
 import Foundation
-import MiniLlama
-import MiniTokenize
 import MiniTrain
 
-/// `minillm sft`'s defaults and wording for the shared training flags: AdamW 0.9/0.95, lr 2e-5
-/// with warmup and cosine decay, clip 1 (baby-llama2-chinese's SFT settings) and 3 epochs, the
-/// usual SFT length (transformers' and LLaMA-Factory's default), enough for a small data set
-/// such as a self-cognition one to be learnt without many passes over it.
+/// `minillm sft`'s defaults (``SFTStage/defaults``) and wording for the shared training flags.
 enum SFTHelp: TrainingFlagHelp {
-  static let unit = "samples"
-  static let defaults = TrainingDefaults(
-    learningRate: 2e-5, epochs: 3, batchSize: 8, evalFraction: 0.02)
+  static let unit = SFTStage.unit
+  static let defaults = SFTStage.defaults
   static let seedHelp = "Seed of the data order and of the held-out split (default 0)."
   static let batchSizeHelp = "Samples per optimizer step (default 8)."
 }
@@ -41,34 +35,9 @@ struct SFTCommand: ParsableCommand {
   @OptionGroup var training: TrainingFlags<SFTHelp>
 
   func run() throws {
-    try runTraining(self, label: "sft", runFlags: inputs.run, threads: training.threads)
-  }
-}
-
-extension SFTCommand: TrainingStage {
-  func prepare(stored: RunConfiguration<SFTSettings>?, in run: TrainingRun) throws -> (
-    configuration: RunConfiguration<SFTSettings>,
-    session: () throws -> TrainingSession<
-      ModelWithFiles<Llama>, SupervisedFineTuningObjective, SFTLoader
-    >
-  ) {
-    let (input, common) = try inputs.load(
-      SFTTrainingData.self, training: training, stored: stored.map { ($0.stage.data, $0.training) },
-      run: run)
-    return (
-      RunConfiguration(stage: SFTSettings(data: input.settings), training: common),
-      {
-        let (loader, evaluation, trainingSamples, heldOut) = input.batches(
-          common, communicator: run.communicator)
-        return TrainingSession(
-          model: ModelWithFiles(input.base.llama, files: input.base.chatFiles),
-          objective: SupervisedFineTuningObjective(model: input.base.llama), loader: loader,
-          evaluationBatches: evaluation,
-          summary: "\(input.base.llama.parameterCount) parameters from \(input.base.path), "
-            + "\(trainingSamples) training samples (\(heldOut) held out), "
-            + "\(input.index.supervisedTokens) of \(input.index.tokens) tokens supervised")
-      }
-    )
+    try runTraining(
+      SFTStage(inputs.inputs(training)), label: "sft", runFlags: inputs.run,
+      threads: training.threads)
   }
 }
 

@@ -42,6 +42,15 @@ public final class ChatSession {
   /// What happened in the last turn; `nil` before the first and after `reset()`.
   public private(set) var lastTurn: ChatTurn?
 
+  /// The system prompt and the kept exchanges, one `role: text` line each (`(no history)`
+  /// when there is no exchange yet): what the next prompt will include, before the budget.
+  public var transcript: String {
+    var text = options.systemPrompt.map { "system: \($0)\n" } ?? ""
+    if history.isEmpty { text += "(no history)\n" }
+    for exchange in history { text += "user: \(exchange.user)\nassistant: \(exchange.assistant)\n" }
+    return text
+  }
+
   private var sampler: Sampler
   private var cache: KVCache?
   /// The tokens whose keys and values `cache` holds.

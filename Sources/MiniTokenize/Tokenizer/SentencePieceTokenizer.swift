@@ -273,6 +273,19 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
     try writeFileAtomically(modelBytes, to: path)
   }
 
+  /// The vocabulary as sentencepiece's trainer lists it in `NAME.vocab`: one `piece<TAB>score`
+  /// line per id, in id order.
+  public var vocabularyListing: String {
+    var text = ""
+    for id in 0..<vocabularySize { text += "\(piece(for: id) ?? "")\t\(score(for: id))\n" }
+    return text
+  }
+
+  /// Writes ``vocabularyListing`` to `path` atomically.
+  public func writeVocabulary(to path: String) throws {
+    try writeFileAtomically(Array(vocabularyListing.utf8), to: path)
+  }
+
   static func string(_ message: [CChar], status: Int32) -> String {
     let text = String(
       decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
