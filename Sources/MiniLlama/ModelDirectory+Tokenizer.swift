@@ -55,6 +55,15 @@ extension ModelDirectory {
     }
   }
 
+  /// Whether `tokenizer_config.json` is a JSON object with a `chat_template` key (of any
+  /// value; ``loadChatTemplate()`` tells whether it is one MiniLLM reads).
+  public var hasChatTemplate: Bool {
+    guard let data = FileManager.default.contents(atPath: file("tokenizer_config.json")),
+      let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+    else { return false }
+    return object["chat_template"] != nil
+  }
+
   /// The chat template in `tokenizer_config.json`, as MiniLLM writes it.
   /// - Throws: `ModelDirectoryError` naming `tokenizer_config.json` when it is missing, has no
   ///   `chat_template`, or holds a Jinja template MiniLLM did not write.

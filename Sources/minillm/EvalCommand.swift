@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import MiniLlama
-import MiniTensor
 import MiniTokenize
 import MiniTrain
 
@@ -41,29 +40,10 @@ struct EvalCommand: ParsableCommand {
   func run() throws {
     try threads.apply()
     let llama = try loadModel(model)
-    let dataset = try flagged("--data") { try TokenDataset(directory: data) }
-    let vocabulary = dataset.index.tokenizer.vocabularySize
-    guard vocabulary <= llama.config.vocabSize else {
-      throw CommandLineError(
-        "--data: vocabulary \(vocabulary) is larger than the model's \(llama.config.vocabSize)")
-    }
-    let modelTokenizer = (model as NSString).appendingPathComponent("tokenizer.model")
-    if let tokenizer = try? SentencePieceTokenizer(contentsOf: modelTokenizer),
-      tokenizer.sha256 != dataset.index.tokenizer.sha256
-    {
-      printError("warning: \(data) was tokenised with another tokenizer than \(modelTokenizer)")
-    }
-    let length = seqLen ?? min(llama.config.maxPositions, 1024)
-    guard length <= llama.config.maxPositions else {
-      throw CommandLineError(
-        "--seq-len: \(length) exceeds the model's max_position_embeddings \(llama.config.maxPositions)"
-      )
-    }
-    let windows = TokenWindows(dataset: dataset, sequenceLength: length)
-    let count = min(windows.count, maxWindows ?? .max)
-    guard count > 0 else {
-      throw CommandLineError("--data: \(dataset.count) tokens hold no window of \(length) + 1")
-    }
+    let windows = try TokenWindows.evaluation(
+      of: data, for: llama.config, modelPath: model, sequenceLength: seqLen, limit: maxWindows,
+      warn: printError)
+    let (count, length) = (windows.count, windows.sequenceLength)
     let objective = CausalLanguageModelObjective(model: llama)
     let status = StatusLine(terminalInterval: 0.25)
     let (loss, tokens) = try objective.meanLoss(over: windows, count: count, batchSize: batchSize) {

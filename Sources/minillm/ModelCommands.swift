@@ -169,15 +169,9 @@ struct GenerateCommand: ParsableCommand {
     if prompt != nil || format == .text {
       tokenizer = try loadTokenizer(model)
     }
-    let promptIds: [Int32]
-    if let prompt, let tokenizer {
-      var encoded: [Int32] = []
-      try tokenizer.encode(prompt, appendingTo: &encoded)
-      if let bos = tokenizer.specialIDs.bos { encoded.insert(Int32(bos), at: 0) }
-      promptIds = encoded
-    } else {
-      promptIds = try parseIds(ids ?? "", vocabSize: llama.config.vocabSize)
-    }
+    let promptIds =
+      try prompt.flatMap { try tokenizer?.encodePrompt($0) }
+      ?? parseIds(ids ?? "", vocabSize: llama.config.vocabSize)
     try checkContext(promptIds.count, of: llama.config, flag: ids != nil ? "--ids" : "--prompt")
     let stops =
       try stopIds.map {

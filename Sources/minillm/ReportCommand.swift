@@ -36,9 +36,7 @@ struct ReportCommand: ParsableCommand {
       let tokenizer = try? SentencePieceTokenizer(contentsOf: directory.modelPath)
     {
       for text in prompt {
-        var ids: [Int32] = []
-        try tokenizer.encode(text, appendingTo: &ids)
-        if let bos = tokenizer.specialIDs.bos { ids.insert(Int32(bos), at: 0) }
+        let ids = try tokenizer.encodePrompt(text)
         guard !ids.isEmpty, ids.count < llama.config.maxPositions else { continue }
         let options = GenerationOptions(
           maxNewTokens: min(maxNewTokens, llama.config.maxPositions - ids.count),

@@ -60,14 +60,13 @@ struct TokenizeBench: AsyncParsableCommand {
       label: "bench tokenize")
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) * 1e-9
     let bytes = try Self.textBytes(corpus)
-    var usage = rusage()
-    getrusage(Int32(RUSAGE_SELF.rawValue), &usage)
+    let peakRSS = BenchClock.peakRSSMegabytes()
     var result: [String: Any] = [
       "benchmark": "tokenize", "documents": index.totalDocuments, "tokens": index.totalTokens,
       "bytes": bytes, "seconds": rounded(seconds, 3),
       "tokens_per_s": rounded(Double(index.totalTokens) / seconds, 1),
       "mb_per_s": rounded(Double(bytes) / seconds / 1e6, 3),
-      "peak_rss_mb": rounded(Double(usage.ru_maxrss) / 1024, 1),
+      "peak_rss_mb": rounded(peakRSS, 1),
       "cores": ProcessInfo.processInfo.activeProcessorCount,
     ]
     print(
@@ -75,7 +74,7 @@ struct TokenizeBench: AsyncParsableCommand {
         format:
           "minillm data pretrain: %d documents, %d tokens in %.2f s: %.0f tokens/s, %.2f MB/s, peak RSS %.0f MB",
         index.totalDocuments, index.totalTokens, seconds, Double(index.totalTokens) / seconds,
-        Double(bytes) / seconds / 1e6, Double(usage.ru_maxrss) / 1024))
+        Double(bytes) / seconds / 1e6, peakRSS))
     if let peer {
       let peerResult = try Self.runPeer(
         python: python, script: peer, model: tokenizer, corpus: corpus)

@@ -3,7 +3,7 @@ import MiniTokenize
 import TestSupport
 import Testing
 
-@Suite("SentencePieceTokenizer vocabulary file")
+@Suite("SentencePieceTokenizer vocabulary file and prompts")
 struct TokenizerVocabularyFileTests {
   @Test("NAME.vocab lists every id's piece and score in id order, written atomically")
   func listsEveryPieceAndScore() throws {
@@ -24,5 +24,15 @@ struct TokenizerVocabularyFileTests {
     let leftovers = try FileManager.default.contentsOfDirectory(
       atPath: (path as NSString).deletingLastPathComponent)
     #expect(leftovers == ["tokenizer.vocab"], "no temporary file is left behind")
+  }
+
+  @Test("A prompt is the BOS id, then the text's ids")
+  func promptStartsWithBOS() throws {
+    let tokenizer = try trainTinyModel()
+    let bos = try #require(tokenizer.specialIDs.bos)
+    let text = "春眠不觉晓 hello"
+    #expect(
+      try tokenizer.encodePrompt(text) == [Int32(bos)] + tokenizer.encode(text).map(Int32.init))
+    #expect(try tokenizer.encodePrompt("") == [Int32(bos)])
   }
 }

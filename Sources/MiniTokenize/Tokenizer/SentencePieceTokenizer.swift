@@ -96,6 +96,14 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
     }
   }
 
+  /// The ids of `text` after the BOS id (when the tokenizer has one), as a base model's
+  /// prompt begins.
+  public func encodePrompt(_ text: String) throws -> [Int32] {
+    var ids = specialIDs.bos.map { [Int32($0)] } ?? []
+    try encode(text, appendingTo: &ids)
+    return ids
+  }
+
   /// Appends the ids of valid UTF-8 bytes (no BOS or EOS) to `ids`.
   public func encode(utf8: UnsafeRawBufferPointer, appendingTo ids: inout [Int32]) throws {
     if let nativeEncoder {
