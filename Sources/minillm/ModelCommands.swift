@@ -174,7 +174,16 @@ struct GenerateCommand: ParsableCommand {
     }
     var tokenizer: SentencePieceTokenizer?
     if prompt != nil || format == .text {
-      tokenizer = try loadTokenizer(model)
+      let directory = ModelDirectory(path: model)
+      if directory.isGGUFFile {
+        do {
+          tokenizer = try directory.loadTokenizer()
+        } catch {
+          throw CommandLineError("--model: \(error)")
+        }
+      } else {
+        tokenizer = try loadTokenizer(model)
+      }
     }
     let promptIds: [Int32]
     if let prompt, let tokenizer {
