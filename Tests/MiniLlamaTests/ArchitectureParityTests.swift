@@ -2,6 +2,7 @@ import Foundation
 import MiniAutograd
 import MiniLlama
 import MiniTensor
+import MiniTrain
 import TestSupport
 import Testing
 
@@ -158,6 +159,34 @@ struct ArchitectureParityTests {
       atol: 1e-4, "\(kind) reloaded by transformers")
     let reloaded = try Llama(directory: saved)
     #expect(reloaded.config == model.config)
+  }
+
+  /// A fresh Qwen2-shaped model declares its biases after each projection, at zero, and
+  /// trains them with the rest: 20 AdamW steps on one batch lower the loss and move every bias.
+  @Test func aQwen2ModelTrainsItsBiases() throws {
+    var config = LlamaConfig(
+      vocabSize: 50, hiddenSize: 32, intermediateSize: 48, layerCount: 2, headCount: 4,
+      kvHeadCount: 2, maxPositions: 32, initializerRange: 0.1)
+    config.architecture = .qwen2
+    let model = Llama(config: config, seed: 9)
+    let names = model.arena.parameters.map(\.name)
+    let q = try #require(names.firstIndex(of: "model.layers.0.self_attn.q_proj.weight"))
+    #expect(names[q + 1] == "model.layers.0.self_attn.q_proj.bias")
+    #expect(!names.contains("model.layers.0.self_attn.o_proj.bias"))
+    #expect(model.parameterCount == config.parameterCount)
+    let biases = model.arena.parameters.filter { $0.name.hasSuffix(".bias") }
+    #expect(biases.count == 6 && biases.allSatisfy { $0.value.scalars.allSatisfy { $0 == 0 } })
+    let tokens: [Int32] = (0..<32).map { Int32(($0 * 7 + 3) % 50) }
+    var optimizer = AdamW(learningRate: 1e-2, weightDecay: 0)
+    var losses: [Float] = []
+    for _ in 0..<20 {
+      model.arena.zeroGradients()
+      losses.append(
+        model.valueAndGradient { tape in model.languageModelLoss(tokens, batch: 2, tape: tape) })
+      optimizer.update(model.arena)
+    }
+    #expect(losses.last! < losses.first! - 1, "losses \(losses)")
+    #expect(biases.allSatisfy { $0.value.scalars.contains { $0 != 0 } })
   }
 
   /// Decoding with a KV cache one token at a time gives the logits of the full forward (the
