@@ -42,6 +42,14 @@ extension ModelDirectory {
   /// Loads `tokenizer.model`.
   /// - Throws: `ModelDirectoryError` naming `tokenizer.model` when it is missing or unreadable.
   public func loadTokenizer() throws -> SentencePieceTokenizer {
+    if isGGUFFile {
+      let reader = try GGUFReader(path: path)
+      let kind = reader.value("tokenizer.ggml.model")?.stringValue ?? "none"
+      throw ModelDirectoryError(
+        path: path,
+        "the vocabulary inside a GGUF file (tokenizer.ggml.model \"\(kind)\") cannot be used "
+          + "yet; run `minillm import gguf` and put the model's tokenizer files in the directory")
+    }
     let modelPath = file("tokenizer.model")
     guard FileManager.default.fileExists(atPath: modelPath) else {
       throw ModelDirectoryError(

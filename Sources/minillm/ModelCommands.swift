@@ -167,7 +167,16 @@ struct GenerateCommand: ParsableCommand {
     }
     var tokenizer: SentencePieceTokenizer?
     if prompt != nil || format == .text {
-      tokenizer = try loadTokenizer(model)
+      let directory = ModelDirectory(path: model)
+      if directory.isGGUFFile {
+        do {
+          tokenizer = try directory.loadTokenizer()
+        } catch {
+          throw CommandLineError("--model: \(error)")
+        }
+      } else {
+        tokenizer = try loadTokenizer(model)
+      }
     }
     let promptIds =
       try prompt.flatMap { try tokenizer?.encodePrompt($0) }
