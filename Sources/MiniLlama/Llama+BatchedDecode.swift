@@ -9,9 +9,9 @@ extension Llama {
   /// into the GEMMs' M), so the weights are read once per step; RoPE, the cache write and the
   /// attention run per sequence at its own position. Each cache is advanced by one.
   ///
-  /// A row's result does not depend on the other rows: the products always take the GEMM path
-  /// (a single row is padded to two), whose output rows are computed independently, so a
-  /// sequence decodes to the same logits whatever else shares its step.
+  /// A row's result depends on the other rows only through rounding: the products always take
+  /// the GEMM path (a single row is padded to two), whose kernels OpenBLAS chooses by the
+  /// number of rows, so a sequence's logits agree to float rounding whatever shares its step.
   /// - Parameters:
   ///   - tokens: one token id per sequence.
   ///   - caches: one batch-1 cache per sequence, each with room for one more position.

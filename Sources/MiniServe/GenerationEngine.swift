@@ -93,8 +93,9 @@ public struct GenerationSummary: Sendable, Equatable {
 /// comes from the prefill), then (3) runs one ``Llama/decodeStep(_:caches:)`` over every
 /// active sequence and hands each its next token. A finished sequence leaves the batch at
 /// once; a newcomer joins at the next step. Each request samples with its own seeded
-/// generator, and a sequence's logits do not depend on its batch companions, so the same
-/// request with the same seed gets the same reply whatever else is being served.
+/// generator, and a sequence's logits depend on its batch companions only through float
+/// rounding, so the same request with the same seed gets the same reply whatever else is being
+/// served (unless a draw lands within rounding of a boundary between two tokens).
 ///
 /// `@unchecked Sendable`: the model, caches and samplers are touched only by the engine
 /// thread; what request tasks share with it (the queue, the counts, the cancel flags) is behind

@@ -6,7 +6,7 @@ import Testing
 
 @Suite("Continuous batching", .serialized)
 struct BatchingTests {
-  @Test("decodeStep: each row equals that sequence decoded alone, whatever shares the step")
+  @Test("decodeStep: each row matches that sequence decoded alone, whatever shares the step")
   func decodeStepRowsAreIndependent() throws {
     let model = try Llama(directory: servedModelDirectory())
     let prompts: [[Int32]] = [[1, 5, 9], [7], [3, 3, 3, 3, 3, 3, 3], [11, 2], [40, 41, 42, 43]]
@@ -26,7 +26,10 @@ struct BatchingTests {
     for group in [[0, 1], [2, 0, 4], [4, 3, 2, 1, 0]] {
       let logits = model.decodeStep(group.map { next[$0] }, caches: caches(group))
       for (row, i) in group.enumerated() {
-        #expect(logits[row: row].scalars == alone[i], "sequence \(i) in batch \(group)")
+        // OpenBLAS picks its kernels by the GEMM's M: rows agree to float rounding.
+        let scale = alone[i].map(abs).max() ?? 1
+        let worst = zip(logits[row: row].scalars, alone[i]).map { abs($0 - $1) }.max() ?? 0
+        #expect(worst <= 1e-5 * scale, "sequence \(i) in batch \(group)")
       }
     }
     // And the step agrees with the uncached forward of the whole sequence.
