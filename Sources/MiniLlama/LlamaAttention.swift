@@ -62,7 +62,7 @@ public struct LlamaAttention {
   }
 
   /// `x · Wᵀ (+ b)`: the bias broadcasts over the rows, and its gradient is the sum over them.
-  private func project(
+  func project(
     _ x: Variable, _ weight: LinearWeight, _ bias: Parameter?, _ tape: Tape?
   ) -> Variable {
     let y = weight(x, tape: tape)
