@@ -216,5 +216,15 @@ struct JinjaTemplatePythonTests {
     #expect(throws: JinjaError.self) { try raising.render([:]) }
     #expect(throws: JinjaError.self) { try JinjaTemplate("{% for x in y %}") }
     #expect(throws: JinjaError.self) { try JinjaTemplate("{{ 'open") }
+    // Hostile templates stop with an error instead of exhausting time, memory or the stack.
+    let deep = String(repeating: "(", count: 500) + "1" + String(repeating: ")", count: 500)
+    #expect(throws: JinjaError.self) { try JinjaTemplate("{{ \(deep) }}") }
+    let long = try JinjaTemplate(
+      "{% for i in range(2000) %}{% for j in range(2000) %}{% endfor %}{% endfor %}")
+    #expect(throws: JinjaError.self) { try long.render([:]) }
+    let doubling = try JinjaTemplate(
+      "{% set ns = namespace(x='ab') %}{% for i in range(64) %}{% set ns.x = ns.x + ns.x %}{% endfor %}{{ ns.x }}"
+    )
+    #expect(throws: JinjaError.self) { try doubling.render([:]) }
   }
 }

@@ -3,6 +3,20 @@ import Foundation
 /// Runs parsed Jinja nodes over a stack of variable scopes.
 struct JinjaInterpreter {
   var scopes: [[String: JinjaValue]]
+  /// Loop iterations left: a template cannot run for ever.
+  var budget = JinjaInterpreter.maximumIterations
+
+  /// Loop iterations one render may run.
+  static let maximumIterations = 1_000_000
+  /// The longest string (in UTF-8 bytes) a render may build.
+  static let maximumLength = 1 << 24
+
+  static func checked(_ text: String) throws -> String {
+    guard text.utf8.count <= maximumLength else {
+      throw JinjaError("a string longer than \(maximumLength) bytes")
+    }
+    return text
+  }
 
   func lookup(_ name: String) -> JinjaValue {
     for scope in scopes.reversed() { if let value = scope[name] { return value } }
@@ -13,7 +27,9 @@ struct JinjaInterpreter {
     for node in nodes {
       switch node {
       case .text(let text): output += text
-      case .output(let expression): output += try evaluate(expression).text
+      case .output(let expression):
+        output += try evaluate(expression).text
+        _ = try Self.checked(output)
       case .conditional(let branches, let otherwise):
         var taken = false
         for (condition, body) in branches where try evaluate(condition).isTruthy {
@@ -59,6 +75,10 @@ struct JinjaInterpreter {
             for (name, part) in zip(names, parts) { scope[name] = part }
           } else {
             throw JinjaError("cannot unpack \(item.pythonRepr) into \(names.count) names")
+          }
+          budget -= 1
+          guard budget >= 0 else {
+            throw JinjaError("more than \(Self.maximumIterations) loop iterations")
           }
           scopes.append(scope)
           defer { scopes.removeLast() }
@@ -168,6 +188,9 @@ struct JinjaInterpreter {
           throw JinjaError("range needs integers")
         }
         let (a, b) = ints.count == 1 ? (0, ints[0]) : (ints[0], ints[1])
+        guard b <= a || b - a <= Self.maximumIterations else {
+          throw JinjaError("range of more than \(Self.maximumIterations) numbers")
+        }
         return .array(a < b ? (a..<b).map { .int($0) } : [])
       default: throw JinjaError("the function '\(function)' is not supported")
       }
@@ -178,7 +201,7 @@ struct JinjaInterpreter {
     switch op {
     case "==": return .bool(a == b)
     case "!=": return .bool(a != b)
-    case "~": return .string(a.text + b.text)
+    case "~": return .string(try checked(a.text + b.text))
     case "in":
       switch b {
       case .array(let items): return .bool(items.contains(a))
@@ -207,14 +230,16 @@ struct JinjaInterpreter {
       }
     case (.string(let x), .string(let y)):
       switch op {
-      case "+": return .string(x + y)
+      case "+": return .string(try checked(x + y))
       case "<": return .bool(x < y)
       case ">": return .bool(x > y)
       case "<=": return .bool(x <= y)
       case ">=": return .bool(x >= y)
       default: break
       }
-    case (.array(let x), .array(let y)) where op == "+": return .array(x + y)
+    case (.array(let x), .array(let y)) where op == "+":
+      guard x.count + y.count <= maximumIterations else { throw JinjaError("a list too long") }
+      return .array(x + y)
     default: break
     }
     throw JinjaError("unsupported operand types for \(op): \(a.pythonRepr) and \(b.pythonRepr)")

@@ -2,6 +2,16 @@
 struct JinjaParser {
   let tokens: [JinjaToken]
   var position = 0
+  /// Nesting of statements and expressions, bounded so hostile text cannot exhaust the stack.
+  var depth = 0
+  static let maximumDepth = 100
+
+  mutating func enter() throws {
+    depth += 1
+    guard depth <= Self.maximumDepth else {
+      throw JinjaError("nested more than \(Self.maximumDepth) levels deep")
+    }
+  }
 
   init(tokens: [JinjaToken]) { self.tokens = tokens }
 
@@ -66,6 +76,8 @@ struct JinjaParser {
   }
 
   mutating func parseStatement(_ keyword: String) throws -> JinjaNode {
+    try enter()
+    defer { depth -= 1 }
     switch keyword {
     case "for":
       var names: [String] = []
@@ -126,6 +138,8 @@ struct JinjaParser {
   }
 
   mutating func parseExpression(allowConditional: Bool = true) throws -> JinjaExpression {
+    try enter()
+    defer { depth -= 1 }
     let value = try parseOr()
     if allowConditional && isKeyword("if") {
       position += 1
@@ -150,7 +164,11 @@ struct JinjaParser {
   }
 
   mutating func parseNot() throws -> JinjaExpression {
-    if accept(.name("not")) { return .unary("not", try parseNot()) }
+    if accept(.name("not")) {
+      try enter()
+      defer { depth -= 1 }
+      return .unary("not", try parseNot())
+    }
     return try parseCompare()
   }
 
@@ -196,7 +214,11 @@ struct JinjaParser {
   }
 
   mutating func parseUnary() throws -> JinjaExpression {
-    if accept(.symbol("-")) { return .unary("-", try parseUnary()) }
+    if accept(.symbol("-")) {
+      try enter()
+      defer { depth -= 1 }
+      return .unary("-", try parseUnary())
+    }
     var value = try parsePostfix(try parsePrimary())
     while true {
       if accept(.symbol("|")) {
