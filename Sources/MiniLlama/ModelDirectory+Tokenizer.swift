@@ -72,6 +72,22 @@ extension ModelDirectory {
     return object["chat_template"] != nil
   }
 
+  /// The tokenizer as `AutoTokenizer` finds it: `tokenizer.model` (sentencepiece) when present,
+  /// else `tokenizer.json` (byte-level BPE), with the special tokens, BOS/EOS flags and
+  /// `chat_template` of `tokenizer_config.json`.
+  /// - Throws: `ModelDirectoryError` naming the file at fault, or the directory when it has
+  ///   neither tokenizer file.
+  public func loadPretrainedTokenizer() throws -> PretrainedTokenizer {
+    do {
+      return try PretrainedTokenizer(directory: path)
+    } catch let error as TokenizerError {
+      if case .loadFailed(let file, let message) = error {
+        throw ModelDirectoryError(path: file, message)
+      }
+      throw ModelDirectoryError(path: path, "\(error)")
+    }
+  }
+
   /// The chat template in `tokenizer_config.json`, as MiniLLM writes it.
   /// - Throws: `ModelDirectoryError` naming `tokenizer_config.json` when it is missing, has no
   ///   `chat_template`, or holds a Jinja template MiniLLM did not write.

@@ -12,11 +12,13 @@ struct TokenizeBench: AsyncParsableCommand {
       Without --input, builds a corpus of at least --megabytes from the Debian packages fortunes-zh
       and manpages-zh (repeated as needed), one document per line. With --peer SCRIPT, runs
       the Python sentencepiece script SCRIPT (one process) on the same file in the same run and
-      reports the ratio.
+      reports the ratio. With a byte-level BPE tokenizer.json as --tokenizer, encodes the lines
+      on one thread and on every core; --compare-tokenizers runs Hugging Face tokenizers on them.
       """
   )
 
-  @Option(help: "A folder holding tokenizer.model, or the .model file (e.g. the ChatGLM2 model).")
+  @Option(
+    help: "A folder holding tokenizer.model or tokenizer.json, or the .model or .json file.")
   var tokenizer: String
 
   @Option(help: "A plain-text corpus (one document per line); default: built from Debian texts.")
@@ -31,11 +33,14 @@ struct TokenizeBench: AsyncParsableCommand {
   @Option(help: "Python interpreter for --peer (needs `pip install sentencepiece`).")
   var python = "python3"
 
+  @Flag(help: "With a tokenizer.json: also run Python tokenizers (from --python) on the text.")
+  var compareTokenizers = false
+
   @Option(help: "Keep the built corpus at this path instead of a temporary file.")
   var keepCorpus: String?
 
   func run() async throws {
-    let model = try loadTokenizer(tokenizer)
+    let bpe = ByteLevelBench.tokenizerJSON(at: tokenizer)
     let workDirectory = (NSTemporaryDirectory() as NSString).appendingPathComponent(
       "minillm-bench-tokenize-\(getpid())")
     try FileManager.default.createDirectory(
@@ -50,6 +55,12 @@ struct TokenizeBench: AsyncParsableCommand {
       printError(
         "[bench tokenize] built \(corpus): \(String(format: "%.1f", Double(size) / 1e6)) MB")
     }
+    if let bpe {
+      try ByteLevelBench.run(
+        json: bpe, corpus: corpus, python: python, compare: compareTokenizers)
+      return
+    }
+    let model = try loadTokenizer(tokenizer)
     var options = PretrainOptions()
     options.format = .text
     options.minimumDocumentTokens = 1  // encode and keep every document, as the peer does
@@ -105,11 +116,19 @@ struct TokenizeBench: AsyncParsableCommand {
   static func runPeer(python: String, script: String, model: String, corpus: String) throws
     -> [String: Any]
   {
+    try runProcessJSON(
+      python: python,
+      arguments: [
+        script, "--model", SentencePieceTokenizer.modelPath(for: model), "--input", corpus,
+      ])
+  }
+
+  /// Runs `python arguments…`; the JSON object of its last line of output.
+  static func runProcessJSON(python: String, arguments: [String]) throws -> [String: Any] {
+    let script = arguments[0]
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = [
-      python, script, "--model", SentencePieceTokenizer.modelPath(for: model), "--input", corpus,
-    ]
+    process.arguments = [python] + arguments
     let pipe = Pipe()
     process.standardOutput = pipe
     try process.run()
@@ -120,7 +139,7 @@ struct TokenizeBench: AsyncParsableCommand {
       let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
     else {
       throw CommandLineError(
-        "--peer: \(script) failed (status \(process.terminationStatus)); is sentencepiece installed for \(python)?"
+        "--peer: \(script) failed (status \(process.terminationStatus)); is the peer library installed for \(python)?"
       )
     }
     return object

@@ -82,7 +82,8 @@ public final class ChatSession {
     sampler = Sampler(options.sampling)
   }
 
-  /// A session over a model directory: the model, `tokenizer.model`, the chat template of
+  /// A session over a model directory: the model, its tokenizer (`tokenizer.model`, else
+  /// `tokenizer.json`), the chat template of
   /// `tokenizer_config.json` (or `template`), and the stop ids of `generation_config.json`.
   /// - Parameter options: `nil` takes sampling and reply length from `generation_config.json`
   ///   (see `ChatOptions(generationConfig:maxPositions:)`).
@@ -93,7 +94,7 @@ public final class ChatSession {
   ) throws {
     let directory = ModelDirectory(path: path)
     _ = try directory.loadConfig()  // first, so a wrong path is reported as such
-    let tokenizer = try directory.loadTokenizer()
+    let tokenizer = try directory.loadPretrainedTokenizer().tokenizer
     let template = try template ?? directory.loadChatTemplate()
     let generation = try directory.loadGenerationConfig()
     let model = try Llama(directory: path)
