@@ -9,7 +9,8 @@ import MiniTensor
 /// ≈ 490 GFLOP/s on a Zen 5 EPYC). OpenBLAS reads `OPENBLAS_CORETYPE` only when it loads, before
 /// `main`, so the executable sets it and replaces itself once (`execv`) with the same
 /// arguments. A value the user set is always kept. Library users set the same variable
-/// themselves (Docs/Performance.md); `blasCoreName()` reports the kernels in use.
+/// themselves (Docs/Performance.md); `blasCoreName()` reports the kernels in use and
+/// `preferredBLASCore()` the value that suits the CPU.
 enum BLASCore {
   /// Kernel sets that use no AVX2/FMA (OpenBLAS's names for pre-Haswell x86 cores).
   static let genericCores: Set<String> = [
@@ -48,24 +49,42 @@ enum BLASCore {
     for pointer in argv { free(pointer) }
   }
 
-  /// `SkylakeX` when the CPU reports AVX-512 (F, DQ, BW, VL; OpenBLAS's SkylakeX kernels measure
-  /// about 10 % faster than `Haswell` on such Xeons), `Haswell` with AVX2 and FMA, else `nil`.
-  static func preferredCore() -> String? {
-    guard let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-      let flagsLine = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
-    else { return nil }
-    let flags = Set(flagsLine.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == ":" }))
-    guard flags.contains("avx2"), flags.contains("fma") else { return nil }
-    let avx512: Set<Substring> = ["avx512f", "avx512dq", "avx512bw", "avx512vl"]
-    return avx512.isSubset(of: flags) ? "SkylakeX" : "Haswell"
+  /// `SkylakeX` when the CPU reports AVX-512 F, DQ, BW and VL (on a Zen 5 EPYC it measures
+  /// ≈ 1.9× `Haswell` and ≈ 1.1× `Cooperlake`; on AVX-512 Xeons ≈ 10 % faster than `Haswell`),
+  /// `Haswell` with AVX2 and FMA, else `nil`: MiniTensor's `preferredBLASCore()`.
+  static func preferredCore() -> String? { preferredBLASCore() }
+
+  /// How the kernel set in use was chosen: `minillm` (re-executed from the CPU's flags),
+  /// `OPENBLAS_CORETYPE` (set by the user) or `OpenBLAS` (its own detection).
+  static var source: String {
+    let environment = ProcessInfo.processInfo.environment
+    if environment[marker] != nil { return "minillm" }
+    if environment["OPENBLAS_CORETYPE"] != nil { return "OPENBLAS_CORETYPE" }
+    return "OpenBLAS"
   }
 
   /// The kernel set in use and how it was chosen, for benchmark output.
   static var description: String {
-    let name = blasCoreName()
-    let environment = ProcessInfo.processInfo.environment
-    if environment[marker] != nil { return "\(name) (set by minillm from the CPU's flags)" }
-    if environment["OPENBLAS_CORETYPE"] != nil { return "\(name) (OPENBLAS_CORETYPE)" }
-    return "\(name) (detected by OpenBLAS)"
+    switch source {
+    case "minillm": "\(blasCoreName()) (set by minillm from the CPU's flags)"
+    case "OPENBLAS_CORETYPE": "\(blasCoreName()) (OPENBLAS_CORETYPE)"
+    default: "\(blasCoreName()) (detected by OpenBLAS)"
+    }
+  }
+
+  /// The variable that caps MiniTensor's kernel instruction set, to compare the paths.
+  static let kernelsVariable = "MINILLM_KERNELS"
+
+  /// Applies `MINILLM_KERNELS` (`portable`, `avx2`, `avx512`, `avx512-vnni`): MiniTensor's own
+  /// kernels use at most that instruction set. Exits with an error line on another value.
+  static func applyKernelLimit() {
+    guard let value = ProcessInfo.processInfo.environment[kernelsVariable] else { return }
+    guard let limit = KernelInstructionSet(name: value) else {
+      let names = KernelInstructionSet.allCases.map(\.description).joined(separator: ", ")
+      FileHandle.standardError.write(
+        Data("error: \(kernelsVariable)=\(value): expected one of \(names)\n".utf8))
+      exit(2)
+    }
+    limitKernelInstructionSet(to: limit)
   }
 }

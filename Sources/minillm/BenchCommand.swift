@@ -43,7 +43,7 @@ struct GemmBench: ParsableCommand {
       return value
     }
     var results: [[String: Any]] = []
-    print("OpenBLAS core: \(BLASCore.description)")
+    printComputeEnvironment()
     for threadCount in threadCounts {
       setThreadCount(threadCount)
       for shape in list {
@@ -60,11 +60,7 @@ struct GemmBench: ParsableCommand {
         ])
       }
     }
-    let json = try JSONSerialization.data(
-      withJSONObject: [
-        "benchmark": "gemm", "results": results, "blas_core": blasCoreName(),
-      ] as [String: Any], options: [.sortedKeys])
-    print(String(decoding: json, as: UTF8.self))
+    try printJSONLine(["benchmark": "gemm", "results": results])
   }
 
   static func readShapes(_ path: String) throws -> [GemmShape] {

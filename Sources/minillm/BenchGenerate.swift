@@ -74,7 +74,7 @@ struct GenerateBench: ParsableCommand {
     print(
       "model \(name): \(config.parameterCount) parameters, weights \(q8 ? "q8_0" : "f32"), threads \(threadCount())"
     )
-    print("OpenBLAS core: \(BLASCore.description)")
+    printComputeEnvironment()
     print(
       String(
         format: "prefill  %.1f tokens/s median (min %.1f, max %.1f), %d-token prompt",
@@ -100,7 +100,7 @@ struct GenerateBench: ParsableCommand {
       "decode_tokens_per_s_min": rounded(decode.min, 1),
       "decode_tokens_per_s_max": rounded(decode.max, 1),
       "weight_bytes_per_token": Int(weightBytes), "peak_rss_mb": rounded(peakRSS, 1),
-      "foreign_cores": rounded(foreign, 2), "blas_core": blasCoreName(),
+      "foreign_cores": rounded(foreign, 2),
     ])
   }
 }

@@ -92,8 +92,7 @@ struct TokenizeBench: AsyncParsableCommand {
         result["same_tokens_as_peer"] = peerTokens == index.totalTokens
       }
     }
-    let json = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
-    print(String(decoding: json, as: UTF8.self))
+    try printJSONLine(result)
   }
 
   /// UTF-8 bytes of the non-blank lines (what is tokenised), as the peer counts them.
