@@ -49,8 +49,9 @@ let package = Package(
     // Libraries, bottom to top.
     // What every layer shares (no product): the JSON parser, SHA-256, mapped files, atomic writes.
     .target(name: "MiniSupport", dependencies: ["COpenSSL"]),
-    // Kernels needing instructions Swift's SIMD types do not reach (AVX2 integer dot products),
-    // chosen at run time.
+    // The kernels that must run at the CPU's full width in a build without CPU flags (element-wise
+    // layers, AdamW, matrix-vector and int8 dot products), compiled per instruction set with
+    // target attributes and chosen at run time.
     .target(name: "CKernels"),
     .target(name: "MiniTensor", dependencies: ["MiniSupport", "COpenBLAS", "CKernels"]),
     .target(name: "MiniAutograd", dependencies: ["MiniTensor"]),
@@ -105,7 +106,8 @@ let package = Package(
     .target(
       name: "TestThreadSetting", dependencies: ["TestSupport"], path: "Tests/TestThreadSetting"),
     .testTarget(
-      name: "MiniTensorTests", dependencies: ["MiniTensor", "TestSupport", "TestThreadSetting"]),
+      name: "MiniTensorTests",
+      dependencies: ["MiniTensor", "CKernels", "TestSupport", "TestThreadSetting"]),
     .testTarget(
       name: "MiniAutogradTests", dependencies: ["MiniAutograd", "MiniTensor", "TestSupport"]),
     // Helpers shared by the training tests and the CLI's tests.

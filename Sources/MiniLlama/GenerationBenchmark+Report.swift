@@ -27,7 +27,7 @@ extension GenerationBenchmark {
     let weights = model.isQuantized ? "q8_0" : "f32"
     let lines = [
       "model \(name): \(model.config.parameterCount) parameters, weights \(weights), threads \(threadCount())",
-      "OpenBLAS core: \(blasCore)",
+      "OpenBLAS core: \(blasCore)", kernelEnvironmentLine(),
       String(
         format: "prefill  %.1f tokens/s median (min %.1f, max %.1f), %d-token prompt",
         prefill.median, prefill.min, prefill.max, promptTokens),

@@ -6,7 +6,8 @@ import MiniTensor
 /// with `SkylakeX`). OpenBLAS reads `OPENBLAS_CORETYPE` only when it loads, before
 /// `main`, so the executable sets it and replaces itself once (`execv`) with the same
 /// arguments. A value the user set is always kept. Library users set the same variable
-/// themselves (Docs/Performance.md); `blasCoreName()` reports the kernels in use.
+/// themselves (Docs/Performance.md); `blasCoreName()` reports the kernels in use and
+/// `preferredBLASCore()` the value that suits the CPU.
 enum BLASCore {
   /// Marks the re-executed process so it never loops.
   static let marker = "MINILLM_BLAS_REEXEC"
@@ -30,12 +31,37 @@ enum BLASCore {
     for pointer in argv { free(pointer) }
   }
 
+  /// How the kernel set in use was chosen: `minillm` (re-executed from the CPU's flags),
+  /// `OPENBLAS_CORETYPE` (set by the user) or `OpenBLAS` (its own detection).
+  static var source: String {
+    let environment = ProcessInfo.processInfo.environment
+    if environment[marker] != nil { return "minillm" }
+    if environment["OPENBLAS_CORETYPE"] != nil { return "OPENBLAS_CORETYPE" }
+    return "OpenBLAS"
+  }
+
   /// The kernel set in use and how it was chosen, for benchmark output.
   static var description: String {
-    let name = blasCoreName()
-    let environment = ProcessInfo.processInfo.environment
-    if environment[marker] != nil { return "\(name) (set by minillm from the CPU's flags)" }
-    if environment["OPENBLAS_CORETYPE"] != nil { return "\(name) (OPENBLAS_CORETYPE)" }
-    return "\(name) (detected by OpenBLAS)"
+    switch source {
+    case "minillm": "\(blasCoreName()) (set by minillm from the CPU's flags)"
+    case "OPENBLAS_CORETYPE": "\(blasCoreName()) (OPENBLAS_CORETYPE)"
+    default: "\(blasCoreName()) (detected by OpenBLAS)"
+    }
+  }
+
+  /// The variable that caps MiniTensor's kernel instruction set, to compare the paths.
+  static let kernelsVariable = "MINILLM_KERNELS"
+
+  /// Applies `MINILLM_KERNELS` (`portable`, `avx2`, `avx512`, `avx512-vnni`): MiniTensor's own
+  /// kernels use at most that instruction set. Exits with an error line on another value.
+  static func applyKernelLimit() {
+    guard let value = ProcessInfo.processInfo.environment[kernelsVariable] else { return }
+    guard let limit = KernelInstructionSet(name: value) else {
+      let names = KernelInstructionSet.allCases.map(\.description).joined(separator: ", ")
+      FileHandle.standardError.write(
+        Data("error: \(kernelsVariable)=\(value): expected one of \(names)\n".utf8))
+      exit(2)
+    }
+    limitKernelInstructionSet(to: limit)
   }
 }

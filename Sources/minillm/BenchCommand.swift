@@ -52,7 +52,7 @@ struct GemmBench: ParsableCommand {
       return value
     }
     var results: [[String: Any]] = []
-    print("OpenBLAS core: \(BLASCore.description)")
+    printComputeEnvironment()
     for threadCount in threadCounts {
       setThreadCount(threadCount)
       for shape in list {
@@ -69,6 +69,6 @@ struct GemmBench: ParsableCommand {
         ])
       }
     }
-    try printJSON(["benchmark": "gemm", "results": results, "blas_core": blasCoreName()])
+    try printBenchJSON(["benchmark": "gemm", "results": results])
   }
 }

@@ -62,8 +62,8 @@ struct GenerateBench: ParsableCommand {
     }
     let report = GenerationBenchmark(
       model: q8 ? llama.quantized() : llama, promptTokens: promptTokens, newTokens: newTokens
-    ).report(name: name, repeats: repeats, blasCore: BLASCore.description)
+    ).report(name: name, repeats: repeats, blasCore: blasEnvironment)
     for line in report.lines { print(line) }
-    try printJSON(report.json)
+    try printBenchJSON(report.json)
   }
 }

@@ -10,7 +10,9 @@ struct TrainBench: ParsableCommand {
     discussion: """
       Each step is forward, loss, backward, AdamW and zero-grad at the preset's batch and
       sequence length. FLOPs per token are 6·N + 12·L·d·T (N: all parameters but the input
-      embedding). MFU is against a 2048³ sgemm measured in the same process.
+      embedding). MFU is against a 2048³ sgemm measured in the same process ("mfu"), against the
+      best of that and the model's largest product ("mfu_best_gemm"), and against the CPU's f32
+      multiply-add peak measured on the same threads ("mfu_fma_peak").
       """)
 
   @Option(
@@ -55,8 +57,8 @@ struct TrainBench: ParsableCommand {
       config: LlamaConfig.preset(preset), batch: batch, sequence: sequence
     ).report(
       name: preset.rawValue, steps: steps, warmup: warmup, profile: gemmProfile,
-      gemmSeconds: gemmSeconds, blasCore: BLASCore.description)
+      gemmSeconds: gemmSeconds, blasCore: blasEnvironment)
     for line in report.lines { print(line) }
-    try printJSON(report.json)
+    try printBenchJSON(report.json)
   }
 }

@@ -16,6 +16,7 @@ struct MiniLLMCommand: AsyncParsableCommand {
 
   static func main() async {
     BLASCore.reexecIfWeaker()
+    BLASCore.applyKernelLimit()
     await main(nil)
   }
 }

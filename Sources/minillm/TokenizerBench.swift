@@ -102,7 +102,7 @@ struct TokenizeBench: AsyncParsableCommand {
         result["same_tokens_as_peer"] = peerTokens == index.totalTokens
       }
     }
-    try printJSON(result)
+    try printBenchJSON(result)
   }
 
   /// UTF-8 bytes of the non-blank lines (what is tokenised), as the peer counts them.

@@ -8,8 +8,10 @@ import Testing
 /// JSON line it documents, and its figures agree with each other (speed itself is never asserted).
 @Suite(.requires(.built("minillm"))) struct BenchCommandTests {
   /// The last line of `minillm arguments`, parsed.
-  func lastJSONLine(_ executable: String, _ arguments: [String]) throws -> [String: Any] {
-    let result = try runMinillmCapturing(executable, arguments)
+  func lastJSONLine(
+    _ executable: String, _ arguments: [String], environment: [String: String] = [:]
+  ) throws -> [String: Any] {
+    let result = try runMinillmCapturing(executable, arguments, environment: environment)
     try #require(result.status == 0, "minillm \(arguments.joined(separator: " ")): \(result.error)")
     let line = try #require(result.output.split(separator: "\n").last)
     return try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
@@ -23,7 +25,10 @@ import Testing
         "bench", "train", "--preset", "nano", "--steps", "2", "--warmup", "1", "--batch-size", "2",
         "--seq-len", "64", "--gemm-seconds", "0.05", "--threads", "2",
       ])
-    for key in ["tokens_per_s", "gflops", "mfu", "gemm_peak_gflops", "peak_rss_mb"] {
+    for key in [
+      "tokens_per_s", "gflops", "mfu", "gemm_peak_gflops", "peak_rss_mb", "fma_peak_gflops",
+      "mfu_fma_peak", "best_gemm_gflops", "mfu_best_gemm",
+    ] {
       let value = try #require(json[key] as? Double, "\(key) in \(json)")
       #expect(value > 0 && value.isFinite, "\(key) = \(value)")
     }
@@ -40,6 +45,14 @@ import Testing
     // The printed figures are rounded (0.1 tokens/s, 0.1 GFLOP/s, 0.001 MFU).
     #expect(abs(gflops - tokensPerSecond * Double(expected) / 1e9) <= 0.06 + 0.01 * gflops)
     #expect(abs(mfu - gflops / peak) <= 0.002 + 0.01 * mfu)
+    // The best GEMM is at least the square one; each MFU is the throughput over its peak.
+    let best = try #require(json["best_gemm_gflops"] as? Double)
+    let fmaPeak = try #require(json["fma_peak_gflops"] as? Double)
+    #expect(best >= peak)
+    let mfuBest = try #require(json["mfu_best_gemm"] as? Double)
+    let mfuFMA = try #require(json["mfu_fma_peak"] as? Double)
+    #expect(abs(mfuBest - gflops / best) <= 0.002 + 0.01 * mfuBest)
+    #expect(abs(mfuFMA - gflops / fmaPeak) <= 0.002 + 0.01 * mfuFMA)
     let estimate = try #require(json["estimated_memory_mb"] as? Double)
     #expect(estimate > 0)
   }
@@ -121,5 +134,23 @@ import Testing
     #expect(result["layout"] as? String == "NT" && result["threads"] as? Int == 1)
     #expect((result["gflops_median"] as? Double ?? 0) > 0)
     #expect(json["blas_core"] is String)
+    #expect(json["blas_config"] is String)
+    #expect(json["cpu_features"] is [String])
+    #expect(json["kernels"] as? String == json["kernels_detected"] as? String)
+  }
+
+  /// `MINILLM_KERNELS` caps the kernels' instruction set (the JSON says which ran); a value that
+  /// names no set is refused with the variable named.
+  @Test func kernelVariableForcesThePortablePath() throws {
+    let minillm = try requireBuiltExecutable(named: "minillm")
+    let arguments = [
+      "bench", "gemm", "--shape", "64,64,64,NN", "--threads", "1", "--seconds", "0.01",
+    ]
+    let json = try lastJSONLine(minillm, arguments, environment: ["MINILLM_KERNELS": "portable"])
+    #expect(json["kernels"] as? String == "portable")
+    let refused = try runMinillmCapturing(
+      minillm, arguments, environment: ["MINILLM_KERNELS": "avx1024"])
+    #expect(refused.status != 0)
+    #expect(refused.error.contains("MINILLM_KERNELS=avx1024"), "\(refused.error)")
   }
 }

@@ -13,7 +13,8 @@ import Testing
 /// Runs `minillm arguments` with `input` on standard input (in `directory` when given); returns
 /// the status and both outputs.
 func runMinillmCapturing(
-  _ executable: String, _ arguments: [String], input: String? = nil, directory: String? = nil
+  _ executable: String, _ arguments: [String], input: String? = nil, directory: String? = nil,
+  environment: [String: String] = [:]
 ) throws -> (status: Int32, output: String, error: String) {
   let workingDirectory = directory
   let directory = try temporaryDirectory("capture")
@@ -24,6 +25,9 @@ func runMinillmCapturing(
   let process = Process()
   process.executableURL = URL(fileURLWithPath: executable)
   process.arguments = arguments
+  if !environment.isEmpty {
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+  }
   if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
   let outputHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
   let errorHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: errorPath))

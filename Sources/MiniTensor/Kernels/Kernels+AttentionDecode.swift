@@ -1,3 +1,5 @@
+internal import CKernels
+
 extension Kernels {
   /// Attention for one new token of one sequence against its key/value cache (inference).
   ///
@@ -27,22 +29,15 @@ extension Kernels {
     let rowStride = kvHeads * D
     let scale = scale ?? 1 / Float(D).squareRoot()
     let headWork = 2 * group * length * D
+    let kernels = activeKernels
     parallelFor(kvHeads, grain: max(1, (4 * parallelWork + headWork - 1) / headWork)) { range in
       for g in range {
         let keys = kCache + g * D
         let values = vCache + g * D
         for h in (g * group)..<((g + 1) * group) {
-          let qh = q + h * D
-          let scores = scratch + h * length
-          for j in 0..<length {
-            scores[j] = Float(dot(qh, keys + j * rowStride, D)) * scale
-          }
-          softmaxRow(scores, scores, length)
-          let out = output + h * D
-          out.update(repeating: 0, count: D)
-          for j in 0..<length {
-            axpy(scores[j], values + j * rowStride, out, D)
-          }
+          kernels.attention_decode_head(
+            q + h * D, keys, values, rowStride, length, D, scale, scratch + h * length,
+            output + h * D)
         }
       }
     }
@@ -76,22 +71,5 @@ extension Kernels {
       scale: scale, name: "attentionPrefill")
     attentionForward(
       q: q, k: kCache, v: vCache, output: output, probs: scratch, shape: shape)
-  }
-
-  /// `y += a · x` over `count` elements.
-  @inline(__always)
-  static func axpy(
-    _ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int
-  ) {
-    let av = SIMD8<Float>(repeating: a)
-    var i = 0
-    while i + 8 <= count {
-      store8(load8(y + i).addingProduct(av, load8(x + i)), y + i)
-      i += 8
-    }
-    while i < count {
-      y[i] = y[i].addingProduct(a, x[i])
-      i += 1
-    }
   }
 }

@@ -1,3 +1,5 @@
+internal import CKernels
+
 extension Kernels {
   /// Cross-entropy of each row of logits against an integer target:
   /// `loss = logsumexp(logits) − logits[target]`.
@@ -60,6 +62,7 @@ extension Kernels {
     precondition(rows >= 0 && vocab > 0, "crossEntropyBackward: rows \(rows), vocab \(vocab)")
     checkTargets(
       targets, rows: rows, vocab: vocab, ignoreIndex: ignoreIndex, "crossEntropyBackward")
+    let kernels = activeKernels
     parallelFor(rows, grain: rowGrain(width: 2 * vocab)) { range in
       for r in range {
         let target = targets[r]
@@ -69,17 +72,7 @@ extension Kernels {
           out.update(repeating: 0, count: vocab)
           continue
         }
-        let shift = SIMD8<Float>(repeating: logSumExp[r])
-        let sv = SIMD8<Float>(repeating: scale)
-        var i = 0
-        while i + 8 <= vocab {
-          store8(expOfNonPositive(load8(row + i) - shift) * sv, out + i)
-          i += 8
-        }
-        if i < vocab {
-          let n = vocab - i
-          storePartial8(expOfNonPositive(loadPartial8(row + i, n) - shift) * sv, out + i, n)
-        }
+        kernels.exp_scaled_row(row, out, vocab, logSumExp[r], scale)
         out[Int(target)] -= scale
       }
     }

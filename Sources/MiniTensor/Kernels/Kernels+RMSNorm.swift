@@ -1,3 +1,5 @@
+internal import CKernels
+
 extension Kernels {
   /// RMSNorm forward as in Hugging Face Llama: `y = x / sqrt(mean(x²) + eps) · w` per row.
   ///
@@ -12,24 +14,11 @@ extension Kernels {
     rstd: UnsafeMutablePointer<Float>, rows: Int, dim: Int, eps: Float
   ) {
     precondition(rows >= 0 && dim > 0, "rmsNormForward: rows \(rows), dim \(dim)")
+    let kernels = activeKernels
     parallelFor(rows, grain: rowGrain(width: 2 * dim)) { range in
-      for r in range {
-        let xr = x + r * dim
-        let yr = y + r * dim
-        let meanSquare = dot(xr, xr, dim) / Double(dim)
-        let s = Float(1 / (meanSquare + Double(eps)).squareRoot())
-        rstd[r] = s
-        let sv = SIMD8<Float>(repeating: s)
-        var i = 0
-        while i + 8 <= dim {
-          store8(load8(xr + i) * sv * load8(weight + i), yr + i)
-          i += 8
-        }
-        while i < dim {
-          yr[i] = xr[i] * s * weight[i]
-          i += 1
-        }
-      }
+      let first = range.lowerBound
+      kernels.rmsnorm_forward(
+        x + first * dim, weight, y + first * dim, rstd + first, range.count, dim, eps)
     }
   }
 
@@ -62,34 +51,15 @@ extension Kernels {
     defer { partials.deallocate() }
     partials.initialize(repeating: 0, count: blocks * dim)
     let blockGrain = max(1, rowGrain(width: 4 * dim) / max(1, rows / blocks))
+    let kernels = activeKernels
     parallelFor(blocks, grain: blockGrain) { blockRange in
       for block in blockRange {
         let dw = partials + block * dim
-        for r in (rows * block / blocks)..<(rows * (block + 1) / blocks) {
-          let dyr = dy + r * dim
-          let xr = x + r * dim
-          let dxr = dx + r * dim
-          let s = rstd[r]
-          let gx = dot3(dyr, weight, xr, dim)
-          let c = Float(Double(s) * Double(s) * Double(s) * gx / Double(dim))
-          let sv = SIMD8<Float>(repeating: s)
-          let cv = SIMD8<Float>(repeating: -c)
-          var i = 0
-          while i + 8 <= dim {
-            let dyv = load8(dyr + i)
-            let xv = load8(xr + i)
-            store8((sv * dyv * load8(weight + i)).addingProduct(cv, xv), dxr + i)
-            store8(load8(dw + i).addingProduct(dyv * xv, sv), dw + i)
-            i += 8
-          }
-          while i < dim {
-            let dyv = dyr[i]
-            let xv = xr[i]
-            dxr[i] = (s * dyv * weight[i]).addingProduct(-c, xv)
-            dw[i] = dw[i].addingProduct(dyv * xv, s)
-            i += 1
-          }
-        }
+        let first = rows * block / blocks
+        let count = rows * (block + 1) / blocks - first
+        kernels.rmsnorm_backward(
+          dy + first * dim, x + first * dim, weight, rstd + first, dx + first * dim, dw, count,
+          dim)
       }
     }
     for i in 0..<dim {

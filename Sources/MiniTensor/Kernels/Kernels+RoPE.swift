@@ -1,3 +1,5 @@
+internal import CKernels
+
 #if canImport(Glibc)
   import Glibc
 #endif
@@ -158,6 +160,7 @@ extension Kernels {
     if batch * sequence * heads == 0 { return }
     let half = headDim / 2
     let rowWidth = heads * headDim
+    let kernels = activeKernels
     table.cos.withUnsafeBufferPointer { cosBuffer in
       table.sin.withUnsafeBufferPointer { sinBuffer in
         let cosBase = cosBuffer.baseAddress!
@@ -167,28 +170,7 @@ extension Kernels {
             let position = startPosition + row % sequence
             let c = cosBase + position * half
             let s = sinBase + position * half
-            for h in 0..<heads {
-              let x1 = x + row * rowWidth + h * headDim
-              let x2 = x1 + half
-              var i = 0
-              while i + 8 <= half {
-                let a = load8(x1 + i)
-                let b = load8(x2 + i)
-                let cv = load8(c + i)
-                let sv = load8(s + i) * sign
-                store8((a * cv).addingProduct(-b, sv), x1 + i)
-                store8((b * cv).addingProduct(a, sv), x2 + i)
-                i += 8
-              }
-              while i < half {
-                let a = x1[i]
-                let b = x2[i]
-                let sv = s[i] * sign
-                x1[i] = (a * c[i]).addingProduct(-b, sv)
-                x2[i] = (b * c[i]).addingProduct(a, sv)
-                i += 1
-              }
-            }
+            kernels.rope_row(x + row * rowWidth, c, s, heads, headDim, sign)
           }
         }
       }

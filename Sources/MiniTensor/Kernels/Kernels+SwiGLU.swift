@@ -1,3 +1,5 @@
+internal import CKernels
+
 extension Kernels {
   /// SwiGLU: `h = silu(gate) ⊙ up`, `silu(g) = g · σ(g)`, element-wise over `count` elements.
   ///
@@ -9,17 +11,9 @@ extension Kernels {
     count: Int
   ) {
     precondition(count >= 0, "swigluForward: count \(count)")
+    let kernels = activeKernels
     forEightLanes(count) { start, end in
-      var i = start
-      while i + 8 <= end {
-        let g = load8(gate + i)
-        store8(g * sigmoid(g) * load8(up + i), output + i)
-        i += 8
-      }
-      if i < end {
-        let g = loadPartial8(gate + i, end - i)
-        storePartial8(g * sigmoid(g) * loadPartial8(up + i, end - i), output + i, end - i)
-      }
+      kernels.swiglu_forward(gate + start, up + start, output + start, end - start)
     }
   }
 
@@ -36,39 +30,19 @@ extension Kernels {
     dGate: UnsafeMutablePointer<Float>, dUp: UnsafeMutablePointer<Float>, count: Int
   ) {
     precondition(count >= 0, "swigluBackward: count \(count)")
+    let kernels = activeKernels
     forEightLanes(count) { start, end in
-      var i = start
-      while i + 8 <= end {
-        let (dg, du) = swigluGradients(load8(dh + i), load8(gate + i), load8(up + i))
-        store8(dg, dGate + i)
-        store8(du, dUp + i)
-        i += 8
-      }
-      if i < end {
-        let n = end - i
-        let (dg, du) = swigluGradients(
-          loadPartial8(dh + i, n), loadPartial8(gate + i, n), loadPartial8(up + i, n))
-        storePartial8(dg, dGate + i, n)
-        storePartial8(du, dUp + i, n)
-      }
+      kernels.swiglu_backward(
+        dh + start, gate + start, up + start, dGate + start, dUp + start, end - start)
     }
-  }
-
-  /// `(dGate, dUp)` for eight lanes.
-  @inline(__always)
-  static func swigluGradients(_ d: SIMD8<Float>, _ g: SIMD8<Float>, _ u: SIMD8<Float>)
-    -> (SIMD8<Float>, SIMD8<Float>)
-  {
-    let s = sigmoid(g)
-    let dSilu = s * (1 + g * (1 - s))
-    return (d * u * dSilu, d * (g * s))
   }
 
   /// Elements per thread for element-wise kernels heavy enough to use `exp`.
   static let elementwiseGrain = 16_384
 
   /// Calls `body(start, end)` on disjoint ranges covering `0..<count`, split over threads at
-  /// multiples of eight so every element takes the same vector path whatever the thread count.
+  /// multiples of eight. (Each element's result does not depend on where a range starts: the
+  /// kernels run the tail of a range through the same vector code.)
   @inline(__always)
   static func forEightLanes(_ count: Int, _ body: (Int, Int) -> Void) {
     let groups = (count + 7) / 8

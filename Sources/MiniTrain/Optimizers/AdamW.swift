@@ -169,55 +169,15 @@ private struct AdamWConstants {
   let correction2: Float
 
   /// Updates `count` elements: `p ← p·decay; m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)g·g;
-  /// p ← p − step · m / (√v / c₂ + ε)`, in eight-lane vectors then a scalar tail with the same
-  /// operations (no fused multiply-add, so both give identical bits).
+  /// p ← p − step · m / (√v / c₂ + ε)` (MiniTensor's AdamW kernel: no fused multiply-add, so
+  /// every element gets the same bits on every instruction set and thread count).
   @inline(__always)
   func apply(
     p: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>,
     v: UnsafeMutablePointer<Float>, count: Int, stepSize: Float, decayFactor: Float?
   ) {
-    let (b1, b2, c1, c2) = (beta1, beta2, 1 - beta1, 1 - beta2)
-    let (b1v, b2v, c1v, c2v) = (
-      SIMD8<Float>(repeating: b1), SIMD8<Float>(repeating: b2), SIMD8<Float>(repeating: c1),
-      SIMD8<Float>(repeating: c2)
-    )
-    let correction = SIMD8<Float>(repeating: correction2)
-    let eps = SIMD8<Float>(repeating: epsilon)
-    let stepv = SIMD8<Float>(repeating: stepSize)
-    let decays = decayFactor != nil
-    let decay = decayFactor ?? 1
-    let decayv = SIMD8<Float>(repeating: decay)
-    var i = 0
-    while i + 8 <= count {
-      var pv = Self.load(p + i)
-      if decays { pv = pv * decayv }
-      let gv = Self.load(g + i)
-      let mv = b1v * Self.load(m + i) + c1v * gv
-      let vv = b2v * Self.load(v + i) + c2v * gv * gv
-      Self.store(mv, m + i)
-      Self.store(vv, v + i)
-      let denominator = vv.squareRoot() / correction + eps
-      Self.store(pv - stepv * (mv / denominator), p + i)
-      i += 8
-    }
-    while i < count {
-      if decays { p[i] *= decay }
-      let gi = g[i]
-      m[i] = b1 * m[i] + c1 * gi
-      v[i] = b2 * v[i] + c2 * gi * gi
-      let denominator = v[i].squareRoot() / correction2 + epsilon
-      p[i] -= stepSize * (m[i] / denominator)
-      i += 1
-    }
-  }
-
-  @inline(__always)
-  static func load(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
-  }
-
-  @inline(__always)
-  static func store(_ value: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: value, as: SIMD8<Float>.self)
+    Kernels.adamWUpdate(
+      p: p, g: g, m: m, v: v, count: count, beta1: beta1, beta2: beta2, epsilon: epsilon,
+      correction2: correction2, stepSize: stepSize, decayFactor: decayFactor)
   }
 }

@@ -1,0 +1,456 @@
+// The element-wise and row kernels, written once over 16-lane vectors (clang's vector
+// extensions) and compiled once per instruction set: each elementwise_*.c file defines
+// CK_SUFFIX, CK_FMA and the target attribute, then includes this file. On AVX-512 a vector is
+// one register, on AVX2 two, on SSE2 four; the lanes, and so every summation order, are the same
+// on every path. Multiply-adds are fused only through CK_FMA, never by the compiler, so the AVX2
+// and AVX-512 paths give the same bits.
+//
+// Not a public header: included only by the elementwise_*.c files.
+
+#include <math.h>
+#include <string.h>
+
+#pragma clang fp contract(off)
+// The helpers below pass 16-lane vectors by value; they are always inlined, so the calling
+// convention the warning is about never applies.
+#pragma clang diagnostic ignored "-Wpsabi"
+#define CK_INLINE static inline __attribute__((always_inline))
+
+#define CK_CAT2(a, b) a##b
+#define CK_CAT(a, b) CK_CAT2(a, b)
+#define CK_NAME(name) CK_CAT(name, CK_SUFFIX)
+
+typedef float ck_vf __attribute__((vector_size(64)));
+typedef int32_t ck_vi __attribute__((vector_size(64)));
+typedef float ck_v8 __attribute__((vector_size(32)));
+
+enum { LANES = 16, FLOAT_BLOCK = 256 };
+
+CK_INLINE ck_vf splat(float x) { return (ck_vf){0} + x; }
+
+CK_INLINE ck_vf load(const float *p) {
+  ck_vf v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+
+CK_INLINE void store(float *p, ck_vf v) { memcpy(p, &v, sizeof v); }
+
+// The first n (< 16) floats at p, `fill` in the other lanes.
+CK_INLINE ck_vf load_partial(const float *p, ptrdiff_t n, float fill) {
+  float t[LANES];
+  for (int i = 0; i < LANES; i++) t[i] = i < n ? p[i] : fill;
+  return load(t);
+}
+
+CK_INLINE void store_partial(float *p, ck_vf v, ptrdiff_t n) {
+  float t[LANES];
+  store(t, v);
+  memcpy(p, t, (size_t)n * sizeof(float));
+}
+
+// a where mask, else b.
+CK_INLINE ck_vf pick(ck_vi mask, ck_vf a, ck_vf b) {
+  return (ck_vf)(((ck_vi)a & mask) | ((ck_vi)b & ~mask));
+}
+
+// The lanes' sum in a fixed order: halves in float down to four, then double.
+CK_INLINE double lane_sum(ck_vf v) {
+  const ck_v8 lo = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7);
+  const ck_v8 hi = __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+  const ck_v8 s = lo + hi;
+  const float a = s[0] + s[4], b = s[1] + s[5], c = s[2] + s[6], d = s[3] + s[7];
+  return ((double)a + (double)c) + ((double)b + (double)d);
+}
+
+// e^x, Cephes-style (as MiniTensor's `Kernels.exp`): x = n·ln2 + r, a degree-6 polynomial for
+// e^r, 2^n from exponent bits (in two halves when `wide`, so n may reach 128).
+CK_INLINE ck_vf exp_core(ck_vf x, int wide) {
+  const float magic = 12582912.0f;  // 1.5·2^23: adding it rounds to an integer
+  const ck_vf shifted = x * splat(1.44269504f) + splat(magic);
+  const ck_vf nf = shifted - splat(magic);
+  const ck_vi n = (ck_vi)shifted - (ck_vi)splat(magic);
+  ck_vf r = CK_FMA(nf, splat(-0.693359375f), x);
+  r = CK_FMA(nf, splat(2.1219444e-4f), r);
+  ck_vf p = splat(1.98756915e-4f);
+  p = CK_FMA(p, r, splat(1.3981999507e-3f));
+  p = CK_FMA(p, r, splat(8.3334519073e-3f));
+  p = CK_FMA(p, r, splat(4.1665795894e-2f));
+  p = CK_FMA(p, r, splat(1.6666665459e-1f));
+  p = CK_FMA(p, r, splat(5.0000001201e-1f));
+  const ck_vf y = CK_FMA(p, r * r, r + splat(1.0f));
+  if (!wide) return y * (ck_vf)((n + 127) << 23);
+  const ck_vi half = n >> 1;
+  const ck_vi rest = n - half;
+  return y * (ck_vf)((half + 127) << 23) * (ck_vf)((rest + 127) << 23);
+}
+
+// e^x over the whole float range: +∞ above 88.72, 0 below −87.34, NaN stays NaN.
+CK_INLINE ck_vf exp_any(ck_vf x) {
+  const ck_vf y = pick(x > splat(88.722839f), splat(INFINITY), exp_core(x, 1));
+  return pick(x < splat(-87.336548f), splat(0.0f), y);
+}
+
+// e^x for x ≤ 0 (shifted logits, log-probabilities).
+CK_INLINE ck_vf exp_nonpositive(ck_vf x) {
+  return pick(x < splat(-87.336548f), splat(0.0f), exp_core(x, 0));
+}
+
+CK_INLINE ck_vf sigmoid(ck_vf x) { return splat(1.0f) / (splat(1.0f) + exp_any(-x)); }
+
+// Σ a·b: float lanes within blocks of FLOAT_BLOCK, double across blocks.
+CK_INLINE double dot(const float *a, const float *b, ptrdiff_t n) {
+  double total = 0;
+  for (ptrdiff_t start = 0; start < n; start += FLOAT_BLOCK) {
+    const ptrdiff_t end = start + FLOAT_BLOCK < n ? start + FLOAT_BLOCK : n;
+    ck_vf acc0 = splat(0.0f), acc1 = splat(0.0f);
+    ptrdiff_t i = start;
+    for (; i + 2 * LANES <= end; i += 2 * LANES) {
+      acc0 = CK_FMA(load(a + i), load(b + i), acc0);
+      acc1 = CK_FMA(load(a + i + LANES), load(b + i + LANES), acc1);
+    }
+    if (i + LANES <= end) {
+      acc0 = CK_FMA(load(a + i), load(b + i), acc0);
+      i += LANES;
+    }
+    if (i < end)
+      acc1 = CK_FMA(load_partial(a + i, end - i, 0), load_partial(b + i, end - i, 0), acc1);
+    total += lane_sum(acc0 + acc1);
+  }
+  return total;
+}
+
+// Σ a·b·c, summed as `dot`.
+CK_INLINE double dot3(const float *a, const float *b, const float *c, ptrdiff_t n) {
+  double total = 0;
+  for (ptrdiff_t start = 0; start < n; start += FLOAT_BLOCK) {
+    const ptrdiff_t end = start + FLOAT_BLOCK < n ? start + FLOAT_BLOCK : n;
+    ck_vf acc0 = splat(0.0f), acc1 = splat(0.0f);
+    ptrdiff_t i = start;
+    for (; i + 2 * LANES <= end; i += 2 * LANES) {
+      acc0 = CK_FMA(load(a + i) * load(b + i), load(c + i), acc0);
+      acc1 = CK_FMA(load(a + i + LANES) * load(b + i + LANES), load(c + i + LANES), acc1);
+    }
+    if (i + LANES <= end) {
+      acc0 = CK_FMA(load(a + i) * load(b + i), load(c + i), acc0);
+      i += LANES;
+    }
+    if (i < end) {
+      const ptrdiff_t m = end - i;
+      acc1 = CK_FMA(load_partial(a + i, m, 0) * load_partial(b + i, m, 0),
+                    load_partial(c + i, m, 0), acc1);
+    }
+    total += lane_sum(acc0 + acc1);
+  }
+  return total;
+}
+
+// Σ p, summed as `dot`.
+CK_INLINE double sum(const float *p, ptrdiff_t n) {
+  double total = 0;
+  for (ptrdiff_t start = 0; start < n; start += FLOAT_BLOCK) {
+    const ptrdiff_t end = start + FLOAT_BLOCK < n ? start + FLOAT_BLOCK : n;
+    ck_vf acc = splat(0.0f);
+    ptrdiff_t i = start;
+    for (; i + LANES <= end; i += LANES) acc += load(p + i);
+    if (i < end) acc += load_partial(p + i, end - i, 0);
+    total += lane_sum(acc);
+  }
+  return total;
+}
+
+// The largest of n (≥ 1) floats, ignoring NaNs.
+CK_INLINE float max_element(const float *p, ptrdiff_t n) {
+  ck_vf best = splat(-INFINITY);
+  ptrdiff_t i = 0;
+  for (; i + LANES <= n; i += LANES) {
+    const ck_vf v = load(p + i);
+    best = pick(v > best, v, best);
+  }
+  if (i < n) {
+    const ck_vf v = load_partial(p + i, n - i, -INFINITY);
+    best = pick(v > best, v, best);
+  }
+  float result = best[0];
+  for (int lane = 1; lane < LANES; lane++)
+    if (best[lane] > result) result = best[lane];
+  return result;
+}
+
+// Writes e^(x − shift) to `out` (when not NULL) and returns their sum, summed as `dot`.
+CK_INLINE double exp_shifted_sum(const float *x, ptrdiff_t n, float shift, float *out) {
+  const ck_vf s = splat(shift);
+  double total = 0;
+  for (ptrdiff_t start = 0; start < n; start += FLOAT_BLOCK) {
+    const ptrdiff_t end = start + FLOAT_BLOCK < n ? start + FLOAT_BLOCK : n;
+    ck_vf acc = splat(0.0f);
+    ptrdiff_t i = start;
+    for (; i + LANES <= end; i += LANES) {
+      const ck_vf e = exp_nonpositive(load(x + i) - s);
+      if (out) store(out + i, e);
+      acc += e;
+    }
+    if (i < end) {
+      const ck_vf e = exp_nonpositive(load_partial(x + i, end - i, -INFINITY) - s);
+      if (out) store_partial(out + i, e, end - i);
+      acc += e;
+    }
+    total += lane_sum(acc);
+  }
+  return total;
+}
+
+static double CK_NAME(log_sum_exp_)(const float *x, ptrdiff_t n) {
+  float running_max = -INFINITY;
+  double total = 0;
+  for (ptrdiff_t start = 0; start < n; start += FLOAT_BLOCK) {
+    const ptrdiff_t m = n - start < FLOAT_BLOCK ? n - start : FLOAT_BLOCK;
+    const float block_max = max_element(x + start, m);
+    if (block_max > running_max) {
+      if (total > 0) total *= exp((double)running_max - (double)block_max);
+      running_max = block_max;
+    }
+    if (running_max > -INFINITY) {
+      total += exp_shifted_sum(x + start, m, running_max, NULL);
+    } else {
+      // Only −∞ and NaN so far: the maximum skips NaN, so look for it here.
+      for (ptrdiff_t i = start; i < start + m; i++)
+        if (isnan(x[i])) return NAN;
+    }
+  }
+  return (double)running_max + log(total);
+}
+
+static void CK_NAME(softmax_row_)(const float *x, float *y, ptrdiff_t n) {
+  const float m = max_element(x, n);
+  const double total = exp_shifted_sum(x, n, m, y);
+  const ck_vf factor = splat((float)(1 / total));
+  ptrdiff_t i = 0;
+  for (; i + LANES <= n; i += LANES) store(y + i, load(y + i) * factor);
+  if (i < n) store_partial(y + i, load_partial(y + i, n - i, 0) * factor, n - i);
+}
+
+static void CK_NAME(softmax_backward_row_)(const float *dy, const float *y, float *dx,
+                                           ptrdiff_t n, float scale) {
+  const ck_vf inner = splat((float)dot(dy, y, n));
+  const ck_vf s = splat(scale);
+  ptrdiff_t i = 0;
+  for (; i + LANES <= n; i += LANES) store(dx + i, load(y + i) * (load(dy + i) - inner) * s);
+  if (i < n) {
+    const ptrdiff_t m = n - i;
+    store_partial(dx + i, load_partial(y + i, m, 0) * (load_partial(dy + i, m, 0) - inner) * s, m);
+  }
+}
+
+static void CK_NAME(shift_row_)(const float *x, float *y, ptrdiff_t n, float shift) {
+  const ck_vf s = splat(shift);
+  ptrdiff_t i = 0;
+  for (; i + LANES <= n; i += LANES) store(y + i, load(x + i) - s);
+  if (i < n) store_partial(y + i, load_partial(x + i, n - i, 0) - s, n - i);
+}
+
+static void CK_NAME(log_softmax_backward_row_)(const float *dy, const float *y, float *dx,
+                                               ptrdiff_t n) {
+  const ck_vf total = splat((float)sum(dy, n));
+  ptrdiff_t i = 0;
+  for (; i + LANES <= n; i += LANES)
+    store(dx + i, load(dy + i) - exp_nonpositive(load(y + i)) * total);
+  if (i < n) {
+    const ptrdiff_t m = n - i;
+    store_partial(dx + i,
+                  load_partial(dy + i, m, 0) - exp_nonpositive(load_partial(y + i, m, 0)) * total,
+                  m);
+  }
+}
+
+static void CK_NAME(exp_scaled_row_)(const float *x, float *out, ptrdiff_t n, float shift,
+                                     float scale) {
+  const ck_vf s = splat(shift), k = splat(scale);
+  ptrdiff_t i = 0;
+  for (; i + LANES <= n; i += LANES) store(out + i, exp_nonpositive(load(x + i) - s) * k);
+  if (i < n)
+    store_partial(out + i, exp_nonpositive(load_partial(x + i, n - i, 0) - s) * k, n - i);
+}
+
+static void CK_NAME(rmsnorm_forward_)(const float *x, const float *w, float *y, float *rstd,
+                                      ptrdiff_t rows, ptrdiff_t dim, float eps) {
+  for (ptrdiff_t r = 0; r < rows; r++) {
+    const float *xr = x + r * dim;
+    float *yr = y + r * dim;
+    const double mean_square = dot(xr, xr, dim) / (double)dim;
+    const float s = (float)(1 / sqrt(mean_square + (double)eps));
+    rstd[r] = s;
+    const ck_vf sv = splat(s);
+    ptrdiff_t i = 0;
+    for (; i + LANES <= dim; i += LANES) store(yr + i, load(xr + i) * sv * load(w + i));
+    if (i < dim) {
+      const ptrdiff_t m = dim - i;
+      store_partial(yr + i, load_partial(xr + i, m, 0) * sv * load_partial(w + i, m, 0), m);
+    }
+  }
+}
+
+static void CK_NAME(rmsnorm_backward_)(const float *dy, const float *x, const float *w,
+                                       const float *rstd, float *dx, float *dw, ptrdiff_t rows,
+                                       ptrdiff_t dim) {
+  for (ptrdiff_t r = 0; r < rows; r++) {
+    const float *dyr = dy + r * dim;
+    const float *xr = x + r * dim;
+    float *dxr = dx + r * dim;
+    const float s = rstd[r];
+    const double gx = dot3(dyr, w, xr, dim);
+    const float c = (float)((double)s * (double)s * (double)s * gx / (double)dim);
+    const ck_vf sv = splat(s), cv = splat(-c);
+    ptrdiff_t i = 0;
+    for (; i + LANES <= dim; i += LANES) {
+      const ck_vf d = load(dyr + i), xv = load(xr + i);
+      store(dxr + i, CK_FMA(cv, xv, sv * d * load(w + i)));
+      store(dw + i, CK_FMA(d * xv, sv, load(dw + i)));
+    }
+    if (i < dim) {
+      const ptrdiff_t m = dim - i;
+      const ck_vf d = load_partial(dyr + i, m, 0), xv = load_partial(xr + i, m, 0);
+      store_partial(dxr + i, CK_FMA(cv, xv, sv * d * load_partial(w + i, m, 0)), m);
+      store_partial(dw + i, CK_FMA(d * xv, sv, load_partial(dw + i, m, 0)), m);
+    }
+  }
+}
+
+static void CK_NAME(swiglu_forward_)(const float *g, const float *u, float *h, ptrdiff_t n) {
+  ptrdiff_t i = 0;
+  for (; i + LANES <= n; i += LANES) {
+    const ck_vf gv = load(g + i);
+    store(h + i, gv * sigmoid(gv) * load(u + i));
+  }
+  if (i < n) {
+    const ptrdiff_t m = n - i;
+    const ck_vf gv = load_partial(g + i, m, 0);
+    store_partial(h + i, gv * sigmoid(gv) * load_partial(u + i, m, 0), m);
+  }
+}
+
+CK_INLINE void swiglu_gradients(ck_vf d, ck_vf g, ck_vf u, ck_vf *dg, ck_vf *du) {
+  const ck_vf s = sigmoid(g);
+  const ck_vf dsilu = s * (splat(1.0f) + g * (splat(1.0f) - s));
+  *dg = d * u * dsilu;
+  *du = d * (g * s);
+}
+
+static void CK_NAME(swiglu_backward_)(const float *dh, const float *g, const float *u, float *dg,
+                                      float *du, ptrdiff_t n) {
+  ptrdiff_t i = 0;
+  ck_vf a, b;
+  for (; i + LANES <= n; i += LANES) {
+    swiglu_gradients(load(dh + i), load(g + i), load(u + i), &a, &b);
+    store(dg + i, a);
+    store(du + i, b);
+  }
+  if (i < n) {
+    const ptrdiff_t m = n - i;
+    swiglu_gradients(load_partial(dh + i, m, 0), load_partial(g + i, m, 0),
+                     load_partial(u + i, m, 0), &a, &b);
+    store_partial(dg + i, a, m);
+    store_partial(du + i, b, m);
+  }
+}
+
+CK_INLINE void rotate(float *x1, float *x2, ck_vf c, ck_vf s, ptrdiff_t m) {
+  const ck_vf a = m == LANES ? load(x1) : load_partial(x1, m, 0);
+  const ck_vf b = m == LANES ? load(x2) : load_partial(x2, m, 0);
+  const ck_vf r1 = CK_FMA(-b, s, a * c);
+  const ck_vf r2 = CK_FMA(a, s, b * c);
+  if (m == LANES) {
+    store(x1, r1);
+    store(x2, r2);
+  } else {
+    store_partial(x1, r1, m);
+    store_partial(x2, r2, m);
+  }
+}
+
+static void CK_NAME(rope_row_)(float *x, const float *cos, const float *sin, ptrdiff_t heads,
+                               ptrdiff_t head_dim, float sign) {
+  const ptrdiff_t half = head_dim / 2;
+  for (ptrdiff_t h = 0; h < heads; h++) {
+    float *x1 = x + h * head_dim;
+    float *x2 = x1 + half;
+    ptrdiff_t i = 0;
+    for (; i + LANES <= half; i += LANES)
+      rotate(x1 + i, x2 + i, load(cos + i), load(sin + i) * splat(sign), LANES);
+    if (i < half) {
+      const ptrdiff_t m = half - i;
+      rotate(x1 + i, x2 + i, load_partial(cos + i, m, 0),
+             load_partial(sin + i, m, 0) * splat(sign), m);
+    }
+  }
+}
+
+CK_INLINE void adamw_lanes(float *p, const float *g, float *m, float *v, ptrdiff_t n,
+                               ck_vf b1, ck_vf b2, ck_vf c1, ck_vf c2, ck_vf correction,
+                               ck_vf eps, ck_vf step, ck_vf decay, int decays) {
+  const int full = n == LANES;
+  ck_vf pv = full ? load(p) : load_partial(p, n, 0);
+  if (decays) pv = pv * decay;
+  const ck_vf gv = full ? load(g) : load_partial(g, n, 0);
+  const ck_vf mv = b1 * (full ? load(m) : load_partial(m, n, 0)) + c1 * gv;
+  const ck_vf vv = b2 * (full ? load(v) : load_partial(v, n, 0)) + c2 * gv * gv;
+  const ck_vf denominator = __builtin_elementwise_sqrt(vv) / correction + eps;
+  const ck_vf updated = pv - step * (mv / denominator);
+  if (full) {
+    store(m, mv);
+    store(v, vv);
+    store(p, updated);
+  } else {
+    store_partial(m, mv, n);
+    store_partial(v, vv, n);
+    store_partial(p, updated, n);
+  }
+}
+
+static void CK_NAME(adamw_)(float *p, const float *g, float *m, float *v, ptrdiff_t n, float b1,
+                            float b2, float c1, float c2, float correction2, float eps,
+                            float step, float decay, int decays) {
+  const ck_vf b1v = splat(b1), b2v = splat(b2), c1v = splat(c1), c2v = splat(c2);
+  const ck_vf cv = splat(correction2), ev = splat(eps), sv = splat(step), dv = splat(decay);
+  ptrdiff_t i = 0;
+  for (; i + LANES <= n; i += LANES)
+    adamw_lanes(p + i, g + i, m + i, v + i, LANES, b1v, b2v, c1v, c2v, cv, ev, sv, dv, decays);
+  if (i < n)
+    adamw_lanes(p + i, g + i, m + i, v + i, n - i, b1v, b2v, c1v, c2v, cv, ev, sv, dv, decays);
+}
+
+static double CK_NAME(dot_)(const float *a, const float *b, ptrdiff_t n) { return dot(a, b, n); }
+
+static void CK_NAME(attention_decode_head_)(const float *q, const float *k, const float *v,
+                                            ptrdiff_t stride, ptrdiff_t length,
+                                            ptrdiff_t head_dim, float scale, float *scores,
+                                            float *out) {
+  for (ptrdiff_t j = 0; j < length; j++)
+    scores[j] = (float)dot(q, k + j * stride, head_dim) * scale;
+  CK_NAME(softmax_row_)(scores, scores, length);
+  memset(out, 0, (size_t)head_dim * sizeof(float));
+  for (ptrdiff_t j = 0; j < length; j++) {
+    const ck_vf a = splat(scores[j]);
+    const float *vj = v + j * stride;
+    ptrdiff_t i = 0;
+    for (; i + LANES <= head_dim; i += LANES)
+      store(out + i, CK_FMA(a, load(vj + i), load(out + i)));
+    if (i < head_dim) {
+      const ptrdiff_t m = head_dim - i;
+      const ck_vf acc = CK_FMA(a, load_partial(vj + i, m, 0), load_partial(out + i, m, 0));
+      store_partial(out + i, acc, m);
+    }
+  }
+}
+
+// The table entries of this instruction set, minus the matrix-vector products (f32.c, q8.c).
+#define CK_ELEMENTWISE_ENTRIES                                                          \
+  .rmsnorm_forward = CK_NAME(rmsnorm_forward_), .rmsnorm_backward = CK_NAME(rmsnorm_backward_), \
+  .softmax_row = CK_NAME(softmax_row_),                                                  \
+  .softmax_backward_row = CK_NAME(softmax_backward_row_),                                \
+  .log_sum_exp = CK_NAME(log_sum_exp_), .shift_row = CK_NAME(shift_row_),                \
+  .log_softmax_backward_row = CK_NAME(log_softmax_backward_row_),                        \
+  .exp_scaled_row = CK_NAME(exp_scaled_row_), .swiglu_forward = CK_NAME(swiglu_forward_), \
+  .swiglu_backward = CK_NAME(swiglu_backward_), .rope_row = CK_NAME(rope_row_),          \
+  .adamw = CK_NAME(adamw_), .dot = CK_NAME(dot_),                                        \
+  .attention_decode_head = CK_NAME(attention_decode_head_)
