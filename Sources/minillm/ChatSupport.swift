@@ -63,7 +63,9 @@ struct SamplingFlags: ParsableArguments {
 
 /// A chat session over `--model DIR` (with `--template` when given) and its defaults from
 /// `generation_config.json`; errors name the flag and the file.
-func loadChatSession(model path: String, template: String?) throws -> ChatSession {
+func loadChatSession(
+  model path: String, template: String?, adapter: String? = nil
+) throws -> ChatSession {
   let chosen: ChatTemplate?
   do {
     chosen = try template.map { try ChatTemplate.named($0) }
@@ -71,9 +73,10 @@ func loadChatSession(model path: String, template: String?) throws -> ChatSessio
     throw CommandLineError("--template: \(error)")
   }
   do {
-    return try ChatSession(directory: path, template: chosen)
+    return try ChatSession(directory: path, template: chosen, adapter: adapter)
   } catch {
-    throw CommandLineError("--model: \(error)")
+    throw CommandLineError(
+      "\(adapter != nil && "\(error)".contains("adapter") ? "--adapter" : "--model"): \(error)")
   }
 }
 

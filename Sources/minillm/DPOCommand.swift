@@ -64,6 +64,8 @@ struct DPOCommand: ParsableCommand {
 
   @OptionGroup var training: TrainingFlags<DPOHelp>
 
+  @OptionGroup var lora: LoRAFlags
+
   func validate() throws {
     if let beta, !(beta > 0 && beta.isFinite) {
       throw ValidationError("--beta: must be > 0, got \(beta)")
@@ -81,34 +83,42 @@ struct DPOCommand: ParsableCommand {
 extension DPOCommand: TrainingStage {
   func prepare(stored: RunConfiguration<DPOSettings>?, in run: TrainingRun) throws -> (
     configuration: RunConfiguration<DPOSettings>,
-    session: () throws -> TrainingSession<ModelWithFiles<Llama>, DPOObjective, PreferenceLoader>
+    session: () throws -> TrainingSession<
+      ModelWithFiles<FineTuneModel>, DPOObjective, PreferenceLoader
+    >
   ) {
     let (input, common) = try inputs.load(
       PreferenceTrainingData.self, training: training,
       stored: stored.map { ($0.stage.data, $0.training) },
       run: run)
+    var settings = input.settings
+    settings.lora = try lora.options.resolve(over: stored?.stage.data.lora)
     let given = DPOSettings.Options(
       kind: loss, beta: beta, labelSmoothing: labelSmoothing, precompute: precomputeReference)
     let (criterion, precompute) = try given.resolve(over: stored?.stage)
     let configuration = RunConfiguration(
-      stage: DPOSettings(data: input.settings, loss: criterion, precomputeReference: precompute),
+      stage: DPOSettings(data: settings, loss: criterion, precomputeReference: precompute),
       training: common)
     return (
       configuration,
       {
-        let policy = input.base.llama
+        // With adapters the reference is the base with them disabled: no second copy.
         let reference: DPOObjective.Reference =
           precompute
           ? .cached(
             try run.referenceLogProbabilities(input, batchSize: max(1, common.microBatchSize * 2)))
-          : .model(try loadLlama(input.base.path))
+          : .model(settings.lora == nil ? try loadLlama(input.base.path) : input.base.llama)
+        let model = try FineTuneModel(
+          base: input.base.llama, lora: settings.lora, seed: common.seed,
+          baseModelPath: input.base.path)
+        let policy = model.llama
         let (loader, evaluation, trainingPairs, heldOut) = input.batches(
           common, communicator: run.communicator)
         return TrainingSession(
-          model: ModelWithFiles(policy, files: input.base.chatFiles),
+          model: ModelWithFiles(model, files: input.base.chatFiles),
           objective: DPOObjective(policy: policy, reference: reference, criterion: criterion),
           loader: loader, evaluationBatches: evaluation,
-          summary: "\(policy.parameterCount) parameters from \(input.base.path) (policy and "
+          summary: "\(model.parameterSummary) from \(input.base.path) (policy and "
             + "frozen reference), \(criterion.kind.rawValue) loss with β \(criterion.beta), "
             + "\(trainingPairs) training pairs (\(heldOut) held out)", unit: "pairs")
       }

@@ -46,6 +46,8 @@ struct RewardCommand: ParsableCommand {
 
   @OptionGroup var training: TrainingFlags<RewardHelp>
 
+  @OptionGroup var lora: LoRAFlags
+
   func run() throws {
     try runTraining(self, label: "reward", runFlags: inputs.run, threads: training.threads)
   }
@@ -55,15 +57,17 @@ extension RewardCommand: TrainingStage {
   func prepare(stored: RunConfiguration<RewardSettings>?, in run: TrainingRun) throws -> (
     configuration: RunConfiguration<RewardSettings>,
     session: () throws -> TrainingSession<
-      ModelWithFiles<RewardModel>, RewardObjective, PreferenceLoader
+      ModelWithFiles<FineTuneRewardModel>, RewardObjective, PreferenceLoader
     >
   ) {
     let (input, common) = try inputs.load(
       PreferenceTrainingData.self, training: training,
       stored: stored.map { ($0.stage.data, $0.training) },
       run: run)
+    var settings = input.settings
+    settings.lora = try lora.options.resolve(over: stored?.stage.data.lora)
     return (
-      RunConfiguration(stage: RewardSettings(data: input.settings), training: common),
+      RunConfiguration(stage: RewardSettings(data: settings), training: common),
       {
         let rewardModel: RewardModel
         do {
@@ -71,14 +75,17 @@ extension RewardCommand: TrainingStage {
         } catch {
           throw CommandLineError("--model: \(error)")
         }
+        let model = try FineTuneRewardModel(
+          rewardModel, lora: settings.lora, seed: common.seed, baseModelPath: input.base.path)
         let (loader, evaluation, trainingPairs, heldOut) = input.batches(
           common, communicator: run.communicator)
         return TrainingSession(
-          model: ModelWithFiles(rewardModel, files: input.base.chatFiles),
-          objective: RewardObjective(model: rewardModel), loader: loader,
+          model: ModelWithFiles(model, files: input.base.chatFiles),
+          objective: RewardObjective(model: model.reward), loader: loader,
           evaluationBatches: evaluation,
-          summary: "\(rewardModel.parameterCount) parameters (decoder of \(input.base.path) and a "
-            + "scalar head), \(trainingPairs) training pairs (\(heldOut) held out)", unit: "pairs")
+          summary:
+            "\(model.parameterSummary) from \(input.base.path), \(trainingPairs) training pairs (\(heldOut) held out)",
+          unit: "pairs")
       }
     )
   }

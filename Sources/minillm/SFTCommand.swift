@@ -40,6 +40,8 @@ struct SFTCommand: ParsableCommand {
 
   @OptionGroup var training: TrainingFlags<SFTHelp>
 
+  @OptionGroup var lora: LoRAFlags
+
   func run() throws {
     try runTraining(self, label: "sft", runFlags: inputs.run, threads: training.threads)
   }
@@ -49,22 +51,27 @@ extension SFTCommand: TrainingStage {
   func prepare(stored: RunConfiguration<SFTSettings>?, in run: TrainingRun) throws -> (
     configuration: RunConfiguration<SFTSettings>,
     session: () throws -> TrainingSession<
-      ModelWithFiles<Llama>, SupervisedFineTuningObjective, SFTLoader
+      ModelWithFiles<FineTuneModel>, SupervisedFineTuningObjective, SFTLoader
     >
   ) {
     let (input, common) = try inputs.load(
       SFTTrainingData.self, training: training, stored: stored.map { ($0.stage.data, $0.training) },
       run: run)
+    var settings = input.settings
+    settings.lora = try lora.options.resolve(over: stored?.stage.data.lora)
     return (
-      RunConfiguration(stage: SFTSettings(data: input.settings), training: common),
+      RunConfiguration(stage: SFTSettings(data: settings), training: common),
       {
         let (loader, evaluation, trainingSamples, heldOut) = input.batches(
           common, communicator: run.communicator)
+        let model = try FineTuneModel(
+          base: input.base.llama, lora: settings.lora, seed: common.seed,
+          baseModelPath: input.base.path)
         return TrainingSession(
-          model: ModelWithFiles(input.base.llama, files: input.base.chatFiles),
-          objective: SupervisedFineTuningObjective(model: input.base.llama), loader: loader,
+          model: ModelWithFiles(model, files: input.base.chatFiles),
+          objective: SupervisedFineTuningObjective(model: model.llama), loader: loader,
           evaluationBatches: evaluation,
-          summary: "\(input.base.llama.parameterCount) parameters from \(input.base.path), "
+          summary: "\(model.parameterSummary) from \(input.base.path), "
             + "\(trainingSamples) training samples (\(heldOut) held out), "
             + "\(input.index.supervisedTokens) of \(input.index.tokens) tokens supervised")
       }

@@ -68,6 +68,8 @@ public final class ModelWithFiles<Inner: TrainableModel>: TrainableModel {
 
   public var arena: ParameterArena { inner.arena }
 
+  public var outputFolderName: String { inner.outputFolderName }
+
   public func visitParameters(_ visitor: (Parameter) throws -> Void) rethrows {
     try inner.visitParameters(visitor)
   }

@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+import MiniLlama
+import MiniTrain
+
+/// `minillm lora merge`: adapters folded into their base, as PEFT's `merge_and_unload`.
+struct LoRACommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "lora", abstract: "Work with LoRA adapters.", subcommands: [LoRAMergeCommand.self])
+}
+
+struct LoRAMergeCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "merge",
+    abstract: "Write a model directory whose weights are the base's with the adapters merged in.",
+    discussion: """
+      Each adapted projection becomes W + (alpha/r)·B·A (alpha/√r with use_rslora), as PEFT's \
+      merge_and_unload computes it; the other weights are copied. OUT gets config.json, \
+      model.safetensors and generation_config.json, and BASE's tokenizer files, so it can be \
+      used by generate, chat and `export gguf` like any model directory.
+      """)
+
+  @Option(help: "Base model directory the adapters were trained on.")
+  var model: String
+
+  @Option(help: "Adapter folder (adapter_config.json + adapter_model.safetensors).")
+  var adapter: String
+
+  @Option(help: "Output model directory (must not exist yet, or be empty).")
+  var out: String
+
+  func run() throws {
+    let base = try loadModel(model)
+    let merged = try AdapterFlag(adapter: adapter).merged(base)
+    let existing = (try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []
+    guard existing.isEmpty else {
+      throw CommandLineError("--out: \(out) is not empty; choose a new folder")
+    }
+    do {
+      try merged.save(to: out)
+      for name in [
+        "tokenizer.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+        "generation_config.json",
+      ] {
+        let source = (model as NSString).appendingPathComponent(name)
+        guard FileManager.default.fileExists(atPath: source) else { continue }
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: source))
+        try ModelDirectory(path: out).writeJSON(bytes, to: name)
+      }
+    } catch {
+      throw CommandLineError("--out: \(error)")
+    }
+    print(out)
+  }
+}
+
+extension AdapterFlag {
+  init(adapter: String) {
+    self.init()
+    self.adapter = adapter
+  }
+
+  /// `base` with the adapters merged into its weights.
+  func merged(_ base: Llama) throws -> Llama {
+    guard let adapter else { return base }
+    do {
+      return try LoRAModel(base: base, adapterDirectory: adapter).merged()
+    } catch {
+      throw CommandLineError("--adapter: \(error)")
+    }
+  }
+}
