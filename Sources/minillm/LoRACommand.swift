@@ -16,8 +16,9 @@ struct LoRAMergeCommand: ParsableCommand {
     discussion: """
       Each adapted projection becomes W + (alpha/r)·B·A (alpha/√r with use_rslora), as PEFT's \
       merge_and_unload computes it; the other weights are copied. OUT gets config.json, \
-      model.safetensors and generation_config.json, and BASE's tokenizer files, so it can be \
-      used by generate, chat and `export gguf` like any model directory.
+      model.safetensors and generation_config.json, and the tokenizer and chat files of the \
+      adapter folder (else of BASE), so it can be used by generate, chat and `export gguf` \
+      like any model directory.
       """)
 
   @Option(help: "Base model directory the adapters were trained on.")
@@ -42,8 +43,10 @@ struct LoRAMergeCommand: ParsableCommand {
         "tokenizer.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
         "generation_config.json",
       ] {
-        let source = (model as NSString).appendingPathComponent(name)
-        guard FileManager.default.fileExists(atPath: source) else { continue }
+        // The adapter folder's chat files (written by a LoRA run) win over the base's.
+        let sources = [adapter, model].map { ($0 as NSString).appendingPathComponent(name) }
+        guard let source = sources.first(where: { FileManager.default.fileExists(atPath: $0) })
+        else { continue }
         let bytes = try Data(contentsOf: URL(fileURLWithPath: source))
         try ModelDirectory(path: out).writeJSON(bytes, to: name)
       }

@@ -1,3 +1,4 @@
+import Foundation
 import MiniTensor
 import MiniTokenize
 
@@ -84,8 +85,16 @@ public final class ChatSession {
     directory path: String, template: ChatTemplate? = nil, options: ChatOptions? = nil,
     adapter: String? = nil
   ) throws {
-    let directory = ModelDirectory(path: path)
-    _ = try directory.loadConfig()  // first, so a wrong path is reported as such
+    let modelDirectory = ModelDirectory(path: path)
+    _ = try modelDirectory.loadConfig()  // first, so a wrong path is reported as such
+    // An adapter folder written with its chat files (by `minillm sft --lora-rank`) supplies
+    // the tokenizer, template and sampling defaults; otherwise the model directory does.
+    let directory =
+      adapter.map { ModelDirectory(path: $0) }
+      .flatMap {
+        FileManager.default.fileExists(atPath: $0.file("tokenizer_config.json")) ? $0 : nil
+      }
+      ?? modelDirectory
     let tokenizer = try directory.loadTokenizer()
     let template = try template ?? directory.loadChatTemplate()
     let generation = try directory.loadGenerationConfig()

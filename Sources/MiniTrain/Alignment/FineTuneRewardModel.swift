@@ -75,6 +75,8 @@ public final class FineTuneRewardModel: TrainableModel {
 
   public var outputFolderName: String { lora == nil ? "model" : "adapter" }
 
+  public var adapterBaseConfig: LlamaConfig? { lora?.base.config }
+
   /// One line for the run's summary.
   public var parameterSummary: String {
     guard let lora else {

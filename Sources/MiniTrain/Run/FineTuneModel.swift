@@ -60,6 +60,8 @@ public final class FineTuneModel: TrainableModel {
 
   public var outputFolderName: String { lora?.outputFolderName ?? llama.outputFolderName }
 
+  public var adapterBaseConfig: LlamaConfig? { lora?.base.config }
+
   /// One line for the run's summary: the trained parameters and, with adapters, the base's.
   public var parameterSummary: String {
     guard let lora else { return "\(llama.parameterCount) parameters" }

@@ -15,4 +15,6 @@ extension LoRAModel: TrainableModel {
 
   /// `adapter`.
   public var outputFolderName: String { "adapter" }
+
+  public var adapterBaseConfig: LlamaConfig? { base.config }
 }

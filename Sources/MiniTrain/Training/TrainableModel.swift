@@ -15,10 +15,14 @@ public protocol TrainableModel: Module {
   /// The folder of the run that receives the final ``save(to:)``: `model` (the default), or
   /// `adapter` for low-rank adapters.
   var outputFolderName: String { get }
+  /// The base's architecture when ``save(to:)`` writes an adapter folder (which has no
+  /// `config.json`); `nil` (the default) for a model directory.
+  var adapterBaseConfig: LlamaConfig? { get }
 }
 
 extension TrainableModel {
   public var outputFolderName: String { "model" }
+  public var adapterBaseConfig: LlamaConfig? { nil }
 }
 
 extension TrainableModel {
