@@ -145,4 +145,49 @@ import Testing
     #expect(model.arena.count == model.lora!.adapters.reduce(0) { $0 + $1.a.count + $1.b.count })
     #expect(model.lora!.adapters.allSatisfy { $0.b.value.scalars.contains { $0 != 0 } })
   }
+
+  @Test func aLoRARewardModelTrainsItsAdaptersAndHeadAndRoundTrips() throws {
+    let language = Llama(config: tinyConfig(vocabulary: 64, maxPositions: 16), seed: 9)
+    let trunkValues = language.arena.values.scalars
+    let model = try FineTuneRewardModel(
+      try RewardModel(languageModel: language, seed: 1), lora: LoRAConfiguration(rank: 4),
+      seed: 2)
+    let lora = try #require(model.lora)
+    #expect(model.arena.parameters.last?.name == FineTuneRewardModel.adapterHeadName)
+    let samples = (0..<4).map { i in
+      PreferenceSample(
+        promptIDs: [1, Int32(10 + i), 5], chosenIDs: [20, 21, 2], rejectedIDs: [40, 41, 42, 2])
+    }
+    struct Fixed: DataLoader {
+      let batch: PreferenceBatch
+      mutating func next() -> PreferenceBatch { batch }
+      var cursor: Int { 0 }
+      mutating func restore(_ cursor: Int) {}
+      var epoch: Int { 0 }
+    }
+    let batch = PreferenceBatch(samples: samples, pairIndices: Array(0..<4))
+    let objective = RewardObjective(model: model.reward)
+    let before = try objective.loss(on: batch, tape: nil).loss.value.item
+    let trainer = Trainer(
+      model: model, objective: objective, optimizer: AdamW(learningRate: 1e-2),
+      schedule: LearningRateSchedule(
+        kind: .constant, peakLearningRate: 1e-2, minimumLearningRate: 1e-2, totalSteps: 10),
+      loader: Fixed(batch: batch), configuration: TrainingConfiguration(totalSteps: 10))
+    for _ in 0..<10 { try trainer.step() }
+    let after = try objective.loss(on: batch, tape: nil).loss.value.item
+    #expect(after < before - 0.1, "reward loss \(before) → \(after)")
+    #expect(!lora.base.arena.hasGradients)
+    #expect(language.arena.values.scalars == trunkValues)
+
+    let folder = try temporaryDirectory("reward-adapter")
+    try model.save(to: folder)
+    let config = try String(contentsOfFile: folder + "/adapter_config.json", encoding: .utf8)
+    #expect(config.contains("SEQ_CLS") && config.contains("\"score\""))
+    let reloaded = try FineTuneRewardModel(
+      try RewardModel(languageModel: language, seed: 7), lora: LoRAConfiguration(rank: 4),
+      seed: 3)
+    try reloaded.loadWeights(fromDirectory: folder)
+    #expect(
+      reloaded.reward.rewards(batch).value.scalars == model.reward.rewards(batch).value.scalars)
+  }
 }
