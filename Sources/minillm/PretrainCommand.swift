@@ -28,6 +28,14 @@ struct PretrainCommand: ParsableCommand {
   @Option(help: "A model config.json (Hugging Face keys) instead of --preset.")
   var config: String?
 
+  @Option(
+    help:
+      "Continue pretraining this model directory (its config and weights) instead of fresh weights of --preset/--config."
+  )
+  var model: String?
+
+  @OptionGroup var lora: LoRAFlags
+
   @Option(help: "Token shard folder made by `minillm data pretrain`.")
   var data: String?
 
@@ -39,8 +47,8 @@ struct PretrainCommand: ParsableCommand {
   @OptionGroup var training: TrainingFlags<PretrainHelp>
 
   func validate() throws {
-    if preset != nil && config != nil {
-      throw ValidationError("give --preset or --config, not both")
+    if [preset, config, model].compactMap({ $0 }).count > 1 {
+      throw ValidationError("give one of --preset, --config and --model")
     }
     if let seqLen, seqLen <= 0 { throw ValidationError("--seq-len: must be > 0, got \(seqLen)") }
   }
@@ -65,12 +73,19 @@ extension PretrainCommand: TrainingStage {
   func prepare(stored: RunConfiguration<PretrainSettings>?, in run: TrainingRun) throws -> (
     configuration: RunConfiguration<PretrainSettings>,
     session: () throws -> TrainingSession<
-      ModelWithFiles<Llama>, CausalLanguageModelObjective, TokenWindowLoader
+      ModelWithFiles<FineTuneModel>, CausalLanguageModelObjective, TokenWindowLoader
     >
   ) {
     let input = try PretrainTrainingData.load(data: data, stored: stored?.stage, run: run)
+    let basePath =
+      self.model.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+      ?? stored?.stage.baseModel
+    let adapters = try lora.options.resolve(over: stored?.stage.lora)
+    if adapters != nil && basePath == nil {
+      throw CommandLineError("--lora-rank: needs --model (the pretrained base to adapt)")
+    }
     let (model, presetName) = try input.model(
-      preset: preset, config: config, stored: stored?.stage)
+      preset: preset, config: config, stored: stored?.stage, baseModel: basePath)
     let sequenceLength = seqLen ?? stored?.stage.sequenceLength ?? model.maxPositions
     guard sequenceLength <= model.maxPositions else {
       throw CommandLineError(
@@ -87,9 +102,10 @@ extension PretrainCommand: TrainingStage {
       try input.microBatchesPerEpoch(
         $0, $1, sequenceLength: sequenceLength, processes: processes)
     }
-    let configuration = RunConfiguration(
-      stage: input.settings(model: model, preset: presetName, sequenceLength: sequenceLength),
-      training: common)
+    var settings = input.settings(model: model, preset: presetName, sequenceLength: sequenceLength)
+    settings.baseModel = basePath
+    settings.lora = adapters
+    let configuration = RunConfiguration(stage: settings, training: common)
     return (configuration, { try input.session(configuration, communicator: run.communicator) })
   }
 }

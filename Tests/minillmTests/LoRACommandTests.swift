@@ -75,4 +75,30 @@ import Testing
       ["generate", "--model", fixture.base, "--adapter", folder, "--ids", "1,2", "--greedy"])
     #expect(bad.status != 0 && bad.error.contains("--adapter"), "\(bad.error)")
   }
+
+  @Test func continuedPretrainingTrainsAdaptersOnTheGivenModel() throws {
+    guard let fixture = SFTFixture.load() else { return }
+    let run = try temporaryDirectory("lora-pretrain") + "/run"
+    let result = try runMinillmCapturing(
+      fixture.executable,
+      [
+        "pretrain", "--model", fixture.base, "--data", fixture.directory + "/pretrain", "--out",
+        run, "--steps", "6", "--seq-len", "32", "--lr", "5e-3", "--threads", "1",
+        "--lora-rank", "4",
+      ])
+    #expect(result.status == 0, "\(result.error)")
+    #expect(result.error.contains("LoRA parameters (r 4"))
+    #expect(FileManager.default.fileExists(atPath: run + "/adapter/adapter_model.safetensors"))
+    let stored = try RunConfiguration<PretrainSettings>.read(run + "/config.json")
+    #expect(stored.stage.lora?.rank == 4 && stored.stage.baseModel != nil)
+    _ = try LoRAModel(base: try Llama(directory: fixture.base), adapterDirectory: run + "/adapter")
+
+    let refused = try runMinillmCapturing(
+      fixture.executable,
+      [
+        "pretrain", "--preset", "nano", "--data", fixture.directory + "/pretrain", "--out",
+        run + "2", "--lora-rank", "4",
+      ])
+    #expect(refused.status != 0 && refused.error.contains("--model"), "\(refused.error)")
+  }
 }

@@ -16,9 +16,14 @@ public struct PretrainSettings: StageSettings {
   public var model: LlamaConfig
   /// Tokens per training window.
   public var sequenceLength: Int
+  /// The model continued (`--model`, absolute), when the run does not start from fresh weights.
+  public var baseModel: String?
+  /// The low-rank adapters trained on that base (`nil`: the whole model trains).
+  public var lora: LoRAConfiguration?
 
   enum CodingKeys: String, CodingKey {
-    case data, preset, model
+    case data, preset, model, lora
+    case baseModel = "base_model"
     case dataTokens = "data_tokens"
     case tokenizerSHA256 = "tokenizer_sha256"
     case sequenceLength = "sequence_length"
@@ -27,7 +32,7 @@ public struct PretrainSettings: StageSettings {
   /// Settings from their parts.
   public init(
     data: String, dataTokens: Int, tokenizerSHA256: String, preset: String?, model: LlamaConfig,
-    sequenceLength: Int
+    sequenceLength: Int, baseModel: String? = nil, lora: LoRAConfiguration? = nil
   ) {
     self.data = data
     self.dataTokens = dataTokens
@@ -35,6 +40,8 @@ public struct PretrainSettings: StageSettings {
     self.preset = preset
     self.model = model
     self.sequenceLength = sequenceLength
+    self.baseModel = baseModel
+    self.lora = lora
   }
 
   public func structuralDifferences(from stored: PretrainSettings) -> [String] {
@@ -43,6 +50,8 @@ public struct PretrainSettings: StageSettings {
     differences.compare("--data (tokens)", dataTokens, stored.dataTokens)
     differences.compare("--data (tokenizer)", tokenizerSHA256, stored.tokenizerSHA256)
     differences.compare("--seq-len", sequenceLength, stored.sequenceLength)
+    differences.compare("--model", baseModel, stored.baseModel)
+    differences.compare("--lora-…", lora, stored.lora)
     return differences.lines
   }
 }
