@@ -18,6 +18,8 @@ struct EvalCommand: ParsableCommand {
   @Option(help: "Model directory.")
   var model: String
 
+  @OptionGroup var adapter: AdapterFlag
+
   @Option(help: "Token shard folder made by `minillm data pretrain`.")
   var data: String
 
@@ -40,7 +42,7 @@ struct EvalCommand: ParsableCommand {
 
   func run() throws {
     try threads.apply()
-    let llama = try loadModel(model)
+    let llama = try adapter.apply(to: try loadModel(model))
     let dataset: TokenDataset
     do {
       dataset = try TokenDataset(directory: data)
