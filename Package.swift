@@ -10,11 +10,15 @@ let package = Package(
     .library(name: "MiniTokenize", targets: ["MiniTokenize"]),
     .library(name: "MiniTrain", targets: ["MiniTrain"]),
     .library(name: "MiniDistributed", targets: ["MiniDistributed"]),
+    .library(name: "MiniServe", targets: ["MiniServe"]),
     .executable(name: "minillm", targets: ["minillm"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    // The HTTP server under `minillm serve` (swift-nio underneath); only MiniServe depends on it.
+    // Its default traits (swift-configuration, full Foundation) are not needed.
+    .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
   ],
   targets: [
     // System libraries.
@@ -63,6 +67,15 @@ let package = Package(
       dependencies: ["MiniSupport", "MiniTensor", "MiniAutograd", "MiniLlama", "MiniTokenize"]
     ),
     .target(name: "MiniDistributed", dependencies: ["MiniTrain", "MiniTensor", "CMPI"]),
+    // The OpenAI-compatible server: routes, the continuous-batching engine, the chat page.
+    .target(
+      name: "MiniServe",
+      dependencies: [
+        "MiniSupport", "MiniTensor", "MiniLlama", "MiniTokenize",
+        .product(name: "Hummingbird", package: "hummingbird"),
+        .product(name: "Logging", package: "swift-log"),
+      ]
+    ),
     // The demo's data builder: internal to the CLI (no product).
     .target(name: "MiniDemo", dependencies: ["MiniTensor", "MiniTokenize", "MiniTrain", "CZlib"]),
 
@@ -71,7 +84,7 @@ let package = Package(
       name: "minillm",
       dependencies: [
         "MiniTensor", "MiniAutograd", "MiniLlama", "MiniTokenize", "MiniTrain", "MiniDistributed",
-        "MiniDemo",
+        "MiniDemo", "MiniServe",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]
@@ -128,6 +141,12 @@ let package = Package(
     .testTarget(
       name: "MiniDistributedTests",
       dependencies: ["MiniDistributed", "MiniTrain", "MiniTokenize", "MiniTensor", "TestSupport"]),
+    .testTarget(
+      name: "MiniServeTests",
+      dependencies: [
+        "MiniServe", "MiniLlama", "MiniTokenize", "MiniTensor", "TestSupport",
+        "PipelineTestSupport",
+      ]),
     .testTarget(
       name: "MiniDemoTests", dependencies: ["MiniDemo", "MiniLlama", "MiniTokenize", "TestSupport"]),
   ],

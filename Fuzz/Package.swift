@@ -11,6 +11,7 @@ let fuzzers: [(name: String, libraries: [String])] = [
   ("FuzzGGUF", ["MiniLlama"]),
   ("FuzzLlamaConfig", ["MiniLlama"]),
   ("FuzzTokenizerModel", ["MiniTokenize"]),
+  ("FuzzTokenizerJSON", ["MiniTokenize"]),
   ("FuzzChatTemplate", ["MiniTokenize"]),
   ("FuzzCorpusReader", ["MiniTokenize"]),
   ("FuzzSFTShard", ["MiniTokenize"]),

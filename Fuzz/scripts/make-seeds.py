@@ -199,6 +199,57 @@ def seeds_chat(out):
         "added_tokens_decoder": {"1": {"content": "<s>", "special": True}}}))
 
 
+def byte_alphabet():
+    """GPT-2's byte-level characters, byte by byte."""
+    printable = list(range(0x21, 0x7F)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
+    table, extra = {}, 0
+    for b in range(256):
+        if b in printable:
+            table[b] = chr(b)
+        else:
+            table[b] = chr(256 + extra)
+            extra += 1
+    return [table[b] for b in range(256)]
+
+
+LLAMA3_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|"
+                r" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+
+
+def seeds_tokenizer_json(out):
+    alphabet = byte_alphabet()
+    vocab = {c: i for i, c in enumerate(alphabet)}
+    merges = [("Ġ", "t"), ("h", "e"), ("Ġt", "he"), ("l", "l"), ("ä", "½"), ("1", "2")]
+    for a, b in merges:
+        vocab.setdefault(a + b, len(vocab))
+    added = [{"id": len(vocab) + i, "content": t, "single_word": False, "lstrip": False,
+              "rstrip": False, "normalized": False, "special": True}
+             for i, t in enumerate(["<|im_start|>", "<|im_end|>"])]
+    byte_level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True,
+                  "use_regex": True}
+    variants = {
+        "gpt2": (None, byte_level, True),
+        "string-merges": (None, byte_level, False),
+        "llama3": (None, {"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": LLAMA3_SPLIT}, "behavior": "Isolated",
+             "invert": False}, dict(byte_level, use_regex=False)]}, True),
+        "smollm-nfc": ({"type": "NFC"}, {"type": "Sequence", "pretokenizers": [
+            {"type": "Digits", "individual_digits": True}, byte_level]}, True),
+    }
+    for name, (normalizer, pre, pairs) in variants.items():
+        write(out, name + ".json", json.dumps({
+            "version": "1.0", "truncation": None, "padding": None, "added_tokens": added,
+            "normalizer": normalizer, "pre_tokenizer": pre, "post_processor": None,
+            "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True,
+                        "use_regex": True},
+            "model": {"type": "BPE", "dropout": None, "unk_token": None,
+                      "continuing_subword_prefix": None, "end_of_word_suffix": None,
+                      "fuse_unk": False, "byte_fallback": False,
+                      "ignore_merges": name == "llama3", "vocab": vocab,
+                      "merges": [[a, b] if pairs else a + " " + b for a, b in merges]}},
+            ensure_ascii=False))
+
+
 def seeds_corpus(out):
     fixtures = os.path.join(ROOT, "Tests/MiniTokenizeTests/Fixtures")
     samples = {
@@ -281,6 +332,7 @@ def main():
     seeds_gguf(os.path.join(out, "FuzzGGUF"))
     seeds_config(os.path.join(out, "FuzzLlamaConfig"))
     seeds_tokenizer(os.path.join(out, "FuzzTokenizerModel"))
+    seeds_tokenizer_json(os.path.join(out, "FuzzTokenizerJSON"))
     seeds_chat(os.path.join(out, "FuzzChatTemplate"))
     seeds_corpus(os.path.join(out, "FuzzCorpusReader"))
     seeds_shards(os.path.join(out, "FuzzSFTShard"), preference=False)

@@ -66,10 +66,16 @@ extension Llama {
   }
 
   /// Bytes of weights one decoding step reads: every projection and the head (quantized or
-  /// not), the norms, and one embedding row.
+  /// not), the norms and biases, and one embedding row.
   public var decodeWeightBytes: Int {
     let norms = 4 * config.hiddenSize * (2 * config.layerCount + 1)
+    let biases = blocks.reduce(0) { sum, block in
+      let attention = block.attention
+      return sum
+        + [attention.qBias, attention.kBias, attention.vBias, attention.oBias]
+        .reduce(0) { $0 + 4 * ($1?.count ?? 0) }
+    }
     let embeddingRow = 4 * config.hiddenSize
-    return embeddingRow + norms + linearWeights.reduce(0) { $0 + $1.byteCount }
+    return embeddingRow + norms + biases + linearWeights.reduce(0) { $0 + $1.byteCount }
   }
 }

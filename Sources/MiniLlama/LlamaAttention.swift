@@ -4,7 +4,7 @@ import MiniTensor
 /// Causal grouped-query self-attention with rotary positions, as `transformers`'
 /// `LlamaAttention`: `q_proj`, `k_proj`, `v_proj`, RoPE on queries and keys, scaled dot-product
 /// attention in which key/value head `h / (headCount / kvHeadCount)` serves query head `h`, then
-/// `o_proj`.
+/// `o_proj`. Projections may carry a bias, as Qwen2's q/k/v do (`Qwen2Attention`).
 public struct LlamaAttention {
   /// `[headCount · headDim, hiddenSize]`.
   public let qProj: LinearWeight
@@ -23,6 +23,14 @@ public struct LlamaAttention {
   /// The layer whose keys and values this attention keeps in a ``KVCache``.
   public let layerIndex: Int
   let ropeTable: RopeTable
+  /// `q_proj.bias`, `[headCount · headDim]` (Qwen2, or Llama with `attention_bias`).
+  public internal(set) var qBias: Parameter? = nil
+  /// `k_proj.bias`, `[kvHeadCount · headDim]`.
+  public internal(set) var kBias: Parameter? = nil
+  /// `v_proj.bias`, `[kvHeadCount · headDim]`.
+  public internal(set) var vBias: Parameter? = nil
+  /// `o_proj.bias`, `[hiddenSize]` (Llama with `attention_bias` only).
+  public internal(set) var oBias: Parameter? = nil
 
   /// Attention of `x` `[batch, sequence, hiddenSize]` (already normalised) over itself and,
   /// with a cache, every earlier position; result `[batch, sequence, hiddenSize]`.
@@ -36,9 +44,9 @@ public struct LlamaAttention {
     _ x: Variable, startPosition: Int, cache: KVCache?, tape: Tape?
   ) -> Variable {
     let (batch, sequence) = (x.shape[0], x.shape[1])
-    let queries = qProj(x, tape: tape).reshaped([batch, sequence, headCount, headDim])
-    let keys = kProj(x, tape: tape).reshaped([batch, sequence, kvHeadCount, headDim])
-    let values = vProj(x, tape: tape).reshaped([batch, sequence, kvHeadCount, headDim])
+    let queries = project(x, qProj, qBias, tape).reshaped([batch, sequence, headCount, headDim])
+    let keys = project(x, kProj, kBias, tape).reshaped([batch, sequence, kvHeadCount, headDim])
+    let values = project(x, vProj, vBias, tape).reshaped([batch, sequence, kvHeadCount, headDim])
     let q = rope(queries, table: ropeTable, startPosition: startPosition)
     let k = rope(keys, table: ropeTable, startPosition: startPosition)
     let mixed: Variable
@@ -50,6 +58,15 @@ public struct LlamaAttention {
     } else {
       mixed = causalAttention(q: q, k: k, v: values)
     }
-    return oProj(mixed.reshaped([batch, sequence, headCount * headDim]), tape: tape)
+    return project(mixed.reshaped([batch, sequence, headCount * headDim]), oProj, oBias, tape)
+  }
+
+  /// `x · Wᵀ (+ b)`: the bias broadcasts over the rows, and its gradient is the sum over them.
+  func project(
+    _ x: Variable, _ weight: LinearWeight, _ bias: Parameter?, _ tape: Tape?
+  ) -> Variable {
+    let y = weight(x, tape: tape)
+    guard let bias else { return y }
+    return y + bias.variable(on: tape)
   }
 }

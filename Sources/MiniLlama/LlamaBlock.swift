@@ -49,7 +49,8 @@ public struct LlamaBlock {
 extension LlamaBlock {
   /// Layer `index` of `config`, its weights declared in Hugging Face order through `declare`:
   /// projections normal(0, `initializerRange`), the residual ones (`o_proj`, `down_proj`) scaled
-  /// by `1/sqrt(2·layers)` as GPT-2 does, norms at 1.
+  /// by `1/sqrt(2·layers)` as GPT-2 does, norms at 1, biases (``LlamaConfig/biasedProjections``)
+  /// at 0 as `transformers` initialises them.
   init(
     index: Int, config: LlamaConfig, ropeTable: RopeTable,
     declare: (String, ParameterInitializer) -> Parameter
@@ -58,10 +59,18 @@ extension LlamaBlock {
     let normal = ParameterInitializer.normal(standardDeviation: config.initializerRange)
     let residual = ParameterInitializer.normal(
       standardDeviation: config.initializerRange / Float(2 * config.layerCount).squareRoot())
+    let biased = Set(config.biasedProjections)
+    func bias(_ projection: String) -> Parameter? {
+      biased.contains(projection) ? declare(p + "self_attn.\(projection).bias", .zeros) : nil
+    }
     let q = declare(p + "self_attn.q_proj.weight", normal)
+    let qBias = bias("q_proj")
     let k = declare(p + "self_attn.k_proj.weight", normal)
+    let kBias = bias("k_proj")
     let v = declare(p + "self_attn.v_proj.weight", normal)
+    let vBias = bias("v_proj")
     let o = declare(p + "self_attn.o_proj.weight", residual)
+    let oBias = bias("o_proj")
     let gate = declare(p + "mlp.gate_proj.weight", normal)
     let up = declare(p + "mlp.up_proj.weight", normal)
     let down = declare(p + "mlp.down_proj.weight", residual)
@@ -72,7 +81,8 @@ extension LlamaBlock {
     attention = LlamaAttention(
       qProj: .dense(q), kProj: .dense(k), vProj: .dense(v), oProj: .dense(o),
       headCount: config.headCount, kvHeadCount: config.kvHeadCount, headDim: config.headDim,
-      layerIndex: index, ropeTable: ropeTable)
+      layerIndex: index, ropeTable: ropeTable, qBias: qBias, kBias: kBias, vBias: vBias,
+      oBias: oBias)
     mlp = LlamaMLP(gateProj: .dense(gate), upProj: .dense(up), downProj: .dense(down))
   }
 
@@ -101,7 +111,8 @@ extension LlamaBlock {
         vProj: try map(attention.vProj), oProj: try map(attention.oProj),
         headCount: attention.headCount, kvHeadCount: attention.kvHeadCount,
         headDim: attention.headDim, layerIndex: attention.layerIndex,
-        ropeTable: attention.ropeTable),
+        ropeTable: attention.ropeTable, qBias: attention.qBias, kBias: attention.kBias,
+        vBias: attention.vBias, oBias: attention.oBias),
       postAttentionNorm: postAttentionNorm,
       mlp: LlamaMLP(
         gateProj: try map(mlp.gateProj), upProj: try map(mlp.upProj),

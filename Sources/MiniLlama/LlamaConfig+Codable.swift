@@ -59,15 +59,46 @@ extension LlamaConfig: Codable {
     } catch {
       throw LlamaConfigError.invalid(key: "(root)", "expected a JSON object")
     }
-    if let type = try c.string("model_type"), type != "llama" {
-      throw LlamaConfigError.invalid(key: "model_type", "expected \"llama\", got \"\(type)\"")
+    let architecture: LlamaArchitecture
+    if let type = try c.string("model_type") {
+      guard let known = LlamaArchitecture(rawValue: type) else {
+        throw LlamaConfigError.invalid(
+          key: "model_type", "expected \"llama\", \"mistral\" or \"qwen2\", got \"\(type)\"")
+      }
+      architecture = known
+    } else {
+      architecture = .llama
     }
     if let act = try c.string("hidden_act"), act != "silu" {
       throw LlamaConfigError.invalid(
         key: "hidden_act", "only \"silu\" is supported, got \"\(act)\"")
     }
-    for key in ["attention_bias", "mlp_bias"] where try c.boolean(key) == true {
-      throw LlamaConfigError.invalid(key: key, "biases are not supported")
+    if try c.boolean("mlp_bias") == true {
+      throw LlamaConfigError.invalid(key: "mlp_bias", "MLP biases are not supported")
+    }
+    // Qwen2 and Mistral fix their biases; only Llama reads the flag, as transformers does.
+    var attentionBias = false
+    if architecture == .llama { attentionBias = try c.boolean("attention_bias") ?? false }
+    let maxPositions = try c.integer("max_position_embeddings") ?? 2048
+    let layerTypes = ConfigKey("layer_types")
+    if c.contains(layerTypes), (try? c.decodeNil(forKey: layerTypes)) == false {
+      guard let types = try? c.decode([String].self, forKey: layerTypes) else {
+        throw LlamaConfigError.invalid(key: "layer_types", "expected a list of strings")
+      }
+      if let other = types.first(where: { $0 != "full_attention" }) {
+        throw LlamaConfigError.invalid(
+          key: "layer_types", "only \"full_attention\" layers are supported, got \"\(other)\"")
+      }
+    }
+    // A sliding window is a different attention mask; one that covers every position is none.
+    var windowInUse = true
+    if architecture == .qwen2 { windowInUse = try c.boolean("use_sliding_window") ?? false }
+    if architecture != .llama, windowInUse, let window = try c.integer("sliding_window"),
+      window < maxPositions
+    {
+      throw LlamaConfigError.invalid(
+        key: "sliding_window",
+        "sliding-window attention (\(window) of \(maxPositions) positions) is not supported")
     }
     let headCount = try c.required("num_attention_heads")
     let hidden = try c.required("hidden_size")
@@ -140,22 +171,25 @@ extension LlamaConfig: Codable {
       layerCount: try c.required("num_hidden_layers"), headCount: headCount,
       kvHeadCount: try c.integer("num_key_value_heads"),
       headDim: headDim,
-      maxPositions: try c.integer("max_position_embeddings") ?? 2048,
+      maxPositions: maxPositions,
       rmsNormEps: Float(try c.number("rms_norm_eps") ?? 1e-6),
       ropeTheta: theta, ropeScaling: scaling,
       tieWordEmbeddings: try c.boolean("tie_word_embeddings") ?? false,
       bosTokenId: try c.integer("bos_token_id"), eosTokenIds: eos,
       padTokenId: try c.integer("pad_token_id"),
       initializerRange: Float(try c.number("initializer_range") ?? 0.02))
+    self.architecture = architecture
+    self.attentionBias = attentionBias
     try validate()
   }
 
-  /// Encodes the Hugging Face keys `LlamaForCausalLM` and llama.cpp's converter read, writing
+  /// Encodes the Hugging Face keys `LlamaForCausalLM` (or the Mistral or Qwen2 class) and
+  /// llama.cpp's converter read, writing
   /// `tie_word_embeddings` explicitly and RoPE settings in both the old and the new spelling.
   public func encode(to encoder: any Encoder) throws {
     var c = encoder.container(keyedBy: ConfigKey.self)
-    try c.encode(["LlamaForCausalLM"], forKey: ConfigKey("architectures"))
-    try c.encode("llama", forKey: ConfigKey("model_type"))
+    try c.encode([architecture.className], forKey: ConfigKey("architectures"))
+    try c.encode(architecture.rawValue, forKey: ConfigKey("model_type"))
     try c.encode(vocabSize, forKey: ConfigKey("vocab_size"))
     try c.encode(hiddenSize, forKey: ConfigKey("hidden_size"))
     try c.encode(intermediateSize, forKey: ConfigKey("intermediate_size"))
@@ -168,10 +202,19 @@ extension LlamaConfig: Codable {
     try c.encode(ropeTheta, forKey: ConfigKey("rope_theta"))
     try c.encode(tieWordEmbeddings, forKey: ConfigKey("tie_word_embeddings"))
     try c.encode("silu", forKey: ConfigKey("hidden_act"))
-    try c.encode(false, forKey: ConfigKey("attention_bias"))
-    try c.encode(false, forKey: ConfigKey("mlp_bias"))
+    switch architecture {
+    case .llama:
+      try c.encode(attentionBias, forKey: ConfigKey("attention_bias"))
+      try c.encode(false, forKey: ConfigKey("mlp_bias"))
+      try c.encode(1, forKey: ConfigKey("pretraining_tp"))
+    case .mistral:
+      try c.encodeNil(forKey: ConfigKey("sliding_window"))
+    case .qwen2:
+      try c.encode(false, forKey: ConfigKey("use_sliding_window"))
+      try c.encodeNil(forKey: ConfigKey("sliding_window"))
+      try c.encode(layerCount, forKey: ConfigKey("max_window_layers"))
+    }
     try c.encode(0.0, forKey: ConfigKey("attention_dropout"))
-    try c.encode(1, forKey: ConfigKey("pretraining_tp"))
     try c.encode(Double(initializerRange), forKey: ConfigKey("initializer_range"))
     try c.encode(true, forKey: ConfigKey("use_cache"))
     try c.encode("float32", forKey: ConfigKey("torch_dtype"))

@@ -12,6 +12,25 @@ public enum RopeScaling: Sendable, Equatable {
     originalMaxPositions: Int)
 }
 
+/// The Hugging Face model families that share the Llama decoder (`model_type`).
+public enum LlamaArchitecture: String, Sendable, Equatable, CaseIterable {
+  /// `LlamaForCausalLM`: no biases unless `attention_bias` (then on q, k, v and o).
+  case llama
+  /// `MistralForCausalLM` without a sliding window: the Llama decoder under another name.
+  case mistral
+  /// `Qwen2ForCausalLM`: biases on the q, k and v projections.
+  case qwen2
+
+  /// The `architectures` entry of `config.json`.
+  public var className: String {
+    switch self {
+    case .llama: "LlamaForCausalLM"
+    case .mistral: "MistralForCausalLM"
+    case .qwen2: "Qwen2ForCausalLM"
+    }
+  }
+}
+
 /// A Llama architecture, with Hugging Face `config.json` key names.
 ///
 /// Decoding validates every value and names the key of the first bad one; both the older
@@ -49,6 +68,20 @@ public struct LlamaConfig: Sendable, Equatable {
   public var padTokenId: Int?
   /// Standard deviation of the initial weights (`initializer_range`).
   public var initializerRange: Float
+  /// The family (`model_type`); with ``attentionBias`` it decides which projections have biases.
+  public var architecture: LlamaArchitecture = .llama
+  /// Llama's `attention_bias`: biases on the q, k, v and o projections (Qwen2's q/k/v biases
+  /// come with ``LlamaArchitecture/qwen2`` and need no flag).
+  public var attentionBias: Bool = false
+
+  /// The attention projections that carry a bias (`"q_proj"`, …), in Hugging Face order.
+  public var biasedProjections: [String] {
+    switch architecture {
+    case .qwen2: ["q_proj", "k_proj", "v_proj"]
+    case .llama where attentionBias: ["q_proj", "k_proj", "v_proj", "o_proj"]
+    case .llama, .mistral: []
+    }
+  }
 
   /// A configuration; call `validate()` (or decode) to check it.
   public init(
@@ -136,6 +169,11 @@ public struct LlamaConfig: Sendable, Equatable {
     if !(Float(ropeTheta) > 1) || !Float(ropeTheta).isFinite {
       throw .invalid(key: "rope_theta", "must be a finite number > 1, got \(ropeTheta)")
     }
+    if attentionBias && architecture != .llama {
+      throw .invalid(
+        key: "attention_bias",
+        "only model_type llama has this flag (\(architecture.rawValue) fixes its biases)")
+    }
     if !(initializerRange >= 0) || !initializerRange.isFinite {
       throw .invalid(key: "initializer_range", "must be ≥ 0, got \(initializerRange)")
     }
@@ -198,7 +236,12 @@ public struct LlamaConfig: Sendable, Equatable {
     let attention = hiddenSize * headCount * headDim * 2 + hiddenSize * kvHeadCount * headDim * 2
     let mlp = 3 * hiddenSize * intermediateSize
     let norms = 2 * hiddenSize
-    return layerCount * (attention + mlp + norms) + hiddenSize + vocabSize * hiddenSize
+    let biasSizes = [
+      "q_proj": headCount * headDim, "k_proj": kvHeadCount * headDim,
+      "v_proj": kvHeadCount * headDim, "o_proj": hiddenSize,
+    ]
+    let biases = biasedProjections.reduce(0) { $0 + biasSizes[$1]! }
+    return layerCount * (attention + mlp + norms + biases) + hiddenSize + vocabSize * hiddenSize
   }
 
   /// All parameters (the head counted once when tied).

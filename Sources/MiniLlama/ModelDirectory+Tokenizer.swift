@@ -45,6 +45,14 @@ extension ModelDirectory {
   /// Loads `tokenizer.model`.
   /// - Throws: `ModelDirectoryError` naming `tokenizer.model` when it is missing or unreadable.
   public func loadTokenizer() throws -> SentencePieceTokenizer {
+    if isGGUFFile {
+      let reader = try GGUFReader(path: path)
+      let kind = reader.value("tokenizer.ggml.model")?.stringValue ?? "none"
+      throw ModelDirectoryError(
+        path: path,
+        "the vocabulary inside a GGUF file (tokenizer.ggml.model \"\(kind)\") cannot be used "
+          + "yet; run `minillm import gguf` and put the model's tokenizer files in the directory")
+    }
     let modelPath = file("tokenizer.model")
     guard FileManager.default.fileExists(atPath: modelPath) else {
       throw ModelDirectoryError(
@@ -55,6 +63,31 @@ extension ModelDirectory {
       return try SentencePieceTokenizer(contentsOf: modelPath)
     } catch {
       throw ModelDirectoryError(path: modelPath, "\(error)")
+    }
+  }
+
+  /// Whether `tokenizer_config.json` is a JSON object with a `chat_template` key (of any
+  /// value; ``loadChatTemplate()`` tells whether it is one MiniLLM reads).
+  public var hasChatTemplate: Bool {
+    guard let data = FileManager.default.contents(atPath: file("tokenizer_config.json")),
+      let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+    else { return false }
+    return object["chat_template"] != nil
+  }
+
+  /// The tokenizer as `AutoTokenizer` finds it: `tokenizer.model` (sentencepiece) when present,
+  /// else `tokenizer.json` (byte-level BPE), with the special tokens, BOS/EOS flags and
+  /// `chat_template` of `tokenizer_config.json`.
+  /// - Throws: `ModelDirectoryError` naming the file at fault, or the directory when it has
+  ///   neither tokenizer file.
+  public func loadPretrainedTokenizer() throws -> PretrainedTokenizer {
+    do {
+      return try PretrainedTokenizer(directory: path)
+    } catch let error as TokenizerError {
+      if case .loadFailed(let file, let message) = error {
+        throw ModelDirectoryError(path: file, message)
+      }
+      throw ModelDirectoryError(path: path, "\(error)")
     }
   }
 

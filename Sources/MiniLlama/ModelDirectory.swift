@@ -2,7 +2,8 @@ import Foundation
 import MiniTensor
 
 /// A Hugging Face model directory: `config.json`, `model.safetensors` (or shards listed in
-/// `model.safetensors.index.json`), `generation_config.json`, and tokenizer files.
+/// `model.safetensors.index.json`), `generation_config.json`, and tokenizer files. The path may
+/// also be a GGUF file (``isGGUFFile``), whose configuration and weights load the same way.
 ///
 /// Loading validates the configuration and every weight's presence and shape against it; saving
 /// writes each file atomically so `transformers.LlamaForCausalLM.from_pretrained` and llama.cpp's
@@ -19,8 +20,9 @@ public struct ModelDirectory: Sendable {
     URL(fileURLWithPath: path).appendingPathComponent(name).path
   }
 
-  /// Reads and validates `config.json`.
+  /// Reads and validates `config.json` (or, when ``path`` is a GGUF file, its metadata).
   public func loadConfig() throws -> LlamaConfig {
+    if isGGUFFile { return try LlamaConfig(gguf: GGUFReader(path: path)) }
     let configPath = file("config.json")
     guard FileManager.default.fileExists(atPath: configPath) else {
       throw ModelDirectoryError(path: configPath, "not found; is \(path) a model directory?")
@@ -29,9 +31,11 @@ public struct ModelDirectory: Sendable {
   }
 
   /// Memory-maps the weights and checks them against `config`: every expected tensor present
-  /// with its shape, nothing unexpected. F32 weights are zero-copy views of the mapped files.
+  /// with its shape, nothing unexpected. F32 weights are zero-copy views of the mapped files;
+  /// F16 and BF16 ones are converted. A GGUF file's tensors are dequantised (``loadGGUF()``).
   /// A tied model may also carry `lm_head.weight` (equal to the embedding), which is ignored.
   public func loadWeights(for config: LlamaConfig) throws -> [String: Tensor] {
+    if isGGUFFile { return try Self.ggufWeights(GGUFReader(path: path), config: config) }
     let files = try weightFiles()
     var owner: [String: SafeTensorsFile] = [:]
     for (name, file) in files {

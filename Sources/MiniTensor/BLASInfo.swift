@@ -1,4 +1,5 @@
 internal import COpenBLAS
+import Foundation
 
 /// The name of the OpenBLAS kernel set chosen for this CPU when the library loaded (e.g.
 /// `Haswell`, `SkylakeX`, `Zen`; a generic name such as `Prescott` means the slow portable
@@ -7,4 +8,48 @@ internal import COpenBLAS
 public func blasCoreName() -> String {
   guard let name = openblas_get_corename() else { return "unknown" }
   return String(cString: name)
+}
+
+/// Which of OpenBLAS's x86 kernel sets a CPU can run, for an executable that sets
+/// `OPENBLAS_CORETYPE` itself: Debian's `DYNAMIC_ARCH` OpenBLAS falls back to its portable
+/// `Prescott` kernels on CPUs it does not recognise (about 3× slower than the AVX2 ones), and
+/// on AMD CPUs with AVX-512 it may pick its AVX2 `Haswell` or `Zen` kernels (about half the speed
+/// of its `SkylakeX` ones there).
+public enum BLASCoreChoice {
+  /// Kernel sets that use no AVX2/FMA (OpenBLAS's names for pre-Haswell x86 cores).
+  public static let genericCores: Set<String> = [
+    "Prescott", "Katmai", "Coppermine", "Northwood", "Banias", "Core2", "Penryn", "Dunnington",
+    "Nehalem", "Atom", "Sandybridge", "Barcelona", "Bobcat", "Bulldozer", "Piledriver",
+    "Steamroller", "Excavator", "Unknown",
+  ]
+
+  /// AVX2 kernel sets that leave AVX-512 unused on a CPU that has it.
+  public static let avx2Cores: Set<String> = ["Haswell", "Zen"]
+
+  /// Whether `target` (from ``preferredCore(cpuFlags:)``) uses more of the CPU than the
+  /// kernels `current`: any target beats a generic set, and `SkylakeX` beats the AVX2 sets.
+  public static func isStronger(_ target: String, than current: String) -> Bool {
+    if genericCores.contains(current) { return true }
+    return target == "SkylakeX" && avx2Cores.contains(current)
+  }
+
+  /// `SkylakeX` when `cpuFlags` include AVX-512 (F, DQ, BW, VL; OpenBLAS's SkylakeX kernels
+  /// measure about 10 % faster than `Haswell` on such Xeons), `Haswell` with AVX2 and FMA,
+  /// else `nil`.
+  /// - Parameter cpuFlags: the CPU's flags as `/proc/cpuinfo` names them; `nil` reads them.
+  public static func preferredCore(cpuFlags: Set<Substring>? = nil) -> String? {
+    guard let flags = cpuFlags ?? currentCPUFlags(),
+      flags.contains("avx2"), flags.contains("fma")
+    else { return nil }
+    let avx512: Set<Substring> = ["avx512f", "avx512dq", "avx512bw", "avx512vl"]
+    return avx512.isSubset(of: flags) ? "SkylakeX" : "Haswell"
+  }
+
+  /// The flags of the `flags` line of `/proc/cpuinfo`, or `nil` where there is none.
+  static func currentCPUFlags() -> Set<Substring>? {
+    guard let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+      let line = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
+    else { return nil }
+    return Set(line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == ":" }))
+  }
 }

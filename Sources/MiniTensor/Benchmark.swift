@@ -64,6 +64,20 @@ package struct LoadProbe {
   }
 }
 
+/// Why a shapes file cannot be used.
+package enum GemmShapeFileError: Error, CustomStringConvertible {
+  /// `cannot read PATH: why`.
+  case unreadable(String)
+  /// `PATH:LINE: expected 'M N K NN|NT|TN', got 'LINE'`.
+  case badLine(String)
+
+  package var description: String {
+    switch self {
+    case .unreadable(let message), .badLine(let message): message
+    }
+  }
+}
+
 /// One GEMM shape of the benchmark: `m × k` times `k × n`, with the layout of the operands
 /// (`NN`, `NT`: the second transposed, `TN`: the first transposed).
 package struct GemmShape: Codable, Sendable {
@@ -85,6 +99,31 @@ package struct GemmShape: Codable, Sendable {
       let k = Int(fields[2]), m > 0, n > 0, k > 0, ["NN", "NT", "TN"].contains(String(fields[3]))
     else { return nil }
     self.init(m: m, n: n, k: k, layout: String(fields[3]))
+  }
+
+  /// The shapes of a shapes file: one `M N K NN|NT|TN` line each; blank lines and `#`
+  /// comments are skipped.
+  /// - Throws: ``GemmShapeFileError`` naming the file (and line) that cannot be read.
+  package static func list(contentsOf path: String) throws -> [GemmShape] {
+    let text: String
+    do {
+      text = try String(contentsOfFile: path, encoding: .utf8)
+    } catch {
+      throw GemmShapeFileError.unreadable("cannot read \(path): \(error.localizedDescription)")
+    }
+    var result: [GemmShape] = []
+    for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
+    {
+      let content = line.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false)[0]
+      let fields = content.split(whereSeparator: \.isWhitespace)
+      if fields.isEmpty { continue }
+      guard let shape = GemmShape(fields: fields) else {
+        throw GemmShapeFileError.badLine(
+          "\(path):\(number + 1): expected 'M N K NN|NT|TN', got '\(line)'")
+      }
+      result.append(shape)
+    }
+    return result
   }
 
   /// The products of the `tiny` preset's training step and square references.

@@ -1,34 +1,15 @@
 import Foundation
 import MiniTensor
 
-/// Debian's OpenBLAS is built with `DYNAMIC_ARCH`; on CPUs it does not recognise (for example
-/// a Xeon under a hypervisor reporting a generic model name) it falls back to its portable
-/// `Prescott` kernels, about 3× slower than the AVX2 ones the CPU could run, and on AMD CPUs
-/// with AVX-512 (Zen 4/5) OpenBLAS 0.3.21 may pick its AVX2 `Haswell` or `Zen` kernels, about
-/// half the speed of its `SkylakeX` ones there (2048×1376×512 sgemm on 2 threads ≈ 257 vs
-/// ≈ 490 GFLOP/s on a Zen 5 EPYC). OpenBLAS reads `OPENBLAS_CORETYPE` only when it loads, before
+/// Debian's OpenBLAS may pick weaker kernels than the CPU runs (see ``BLASCoreChoice``: on a
+/// Zen 5 EPYC, 2048×1376×512 sgemm on 2 threads ≈ 257 GFLOP/s with its AVX2 kernels vs ≈ 490
+/// with `SkylakeX`). OpenBLAS reads `OPENBLAS_CORETYPE` only when it loads, before
 /// `main`, so the executable sets it and replaces itself once (`execv`) with the same
 /// arguments. A value the user set is always kept. Library users set the same variable
 /// themselves (Docs/Performance.md); `blasCoreName()` reports the kernels in use.
 enum BLASCore {
-  /// Kernel sets that use no AVX2/FMA (OpenBLAS's names for pre-Haswell x86 cores).
-  static let genericCores: Set<String> = [
-    "Prescott", "Katmai", "Coppermine", "Northwood", "Banias", "Core2", "Penryn", "Dunnington",
-    "Nehalem", "Atom", "Sandybridge", "Barcelona", "Bobcat", "Bulldozer", "Piledriver",
-    "Steamroller", "Excavator", "Unknown",
-  ]
-
   /// Marks the re-executed process so it never loops.
   static let marker = "MINILLM_BLAS_REEXEC"
-
-  /// AVX2 kernel sets that leave AVX-512 unused on a CPU that has it.
-  static let avx2Cores: Set<String> = ["Haswell", "Zen"]
-
-  /// Whether `target` (from ``preferredCore()``) uses more of the CPU than the kernels `current`.
-  static func isStronger(_ target: String, than current: String) -> Bool {
-    if genericCores.contains(current) { return true }
-    return target == "SkylakeX" && avx2Cores.contains(current)
-  }
 
   /// Re-executes the process with a faster `OPENBLAS_CORETYPE` when OpenBLAS picked a weaker
   /// kernel set than the CPU supports (generic kernels on a CPU with AVX2 and FMA, AVX2 kernels
@@ -36,7 +17,8 @@ enum BLASCore {
   static func reexecIfWeaker() {
     let environment = ProcessInfo.processInfo.environment
     guard environment["OPENBLAS_CORETYPE"] == nil, environment[marker] == nil,
-      let target = preferredCore(), isStronger(target, than: blasCoreName())
+      let target = BLASCoreChoice.preferredCore(),
+      BLASCoreChoice.isStronger(target, than: blasCoreName())
     else { return }
     setenv("OPENBLAS_CORETYPE", target, 1)
     setenv(marker, "1", 1)
@@ -46,18 +28,6 @@ enum BLASCore {
     execv("/proc/self/exe", &argv)
     // execv returned: keep running with the kernels we have.
     for pointer in argv { free(pointer) }
-  }
-
-  /// `SkylakeX` when the CPU reports AVX-512 (F, DQ, BW, VL; OpenBLAS's SkylakeX kernels measure
-  /// about 10 % faster than `Haswell` on such Xeons), `Haswell` with AVX2 and FMA, else `nil`.
-  static func preferredCore() -> String? {
-    guard let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-      let flagsLine = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
-    else { return nil }
-    let flags = Set(flagsLine.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == ":" }))
-    guard flags.contains("avx2"), flags.contains("fma") else { return nil }
-    let avx512: Set<Substring> = ["avx512f", "avx512dq", "avx512bw", "avx512vl"]
-    return avx512.isSubset(of: flags) ? "SkylakeX" : "Haswell"
   }
 
   /// The kernel set in use and how it was chosen, for benchmark output.

@@ -29,7 +29,16 @@ struct GemmBench: ParsableCommand {
   var seconds: Double = 2
 
   func run() throws {
-    var list = try shapes.map(Self.readShapes) ?? GemmShape.defaults
+    var list =
+      try shapes.map { path in
+        do {
+          return try GemmShape.list(contentsOf: path)
+        } catch GemmShapeFileError.unreadable(let message) {
+          throw ValidationError("--shapes: \(message)")
+        } catch {
+          throw ValidationError("\(error)")
+        }
+      } ?? GemmShape.defaults
     if let shape {
       guard let parsed = GemmShape(fields: shape.split(separator: ",")) else {
         throw ValidationError("--shape: expected 'M,N,K,NN|NT|TN', got '\(shape)'")
@@ -60,31 +69,6 @@ struct GemmBench: ParsableCommand {
         ])
       }
     }
-    let json = try JSONSerialization.data(
-      withJSONObject: [
-        "benchmark": "gemm", "results": results, "blas_core": blasCoreName(),
-      ] as [String: Any], options: [.sortedKeys])
-    print(String(decoding: json, as: UTF8.self))
-  }
-
-  static func readShapes(_ path: String) throws -> [GemmShape] {
-    let text: String
-    do {
-      text = try String(contentsOfFile: path, encoding: .utf8)
-    } catch {
-      throw ValidationError("--shapes: cannot read \(path): \(error.localizedDescription)")
-    }
-    var result: [GemmShape] = []
-    for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
-    {
-      let content = line.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false)[0]
-      let fields = content.split(whereSeparator: \.isWhitespace)
-      if fields.isEmpty { continue }
-      guard let shape = GemmShape(fields: fields) else {
-        throw ValidationError("\(path):\(number + 1): expected 'M N K NN|NT|TN', got '\(line)'")
-      }
-      result.append(shape)
-    }
-    return result
+    try printJSON(["benchmark": "gemm", "results": results, "blas_core": blasCoreName()])
   }
 }

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import MiniLlama
-import MiniTensor
 
 struct GenerateBench: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -61,46 +60,10 @@ struct GenerateBench: ParsableCommand {
         "--prompt-tokens + --new-tokens = \(promptTokens + newTokens) exceeds max_position_embeddings \(config.maxPositions)"
       )
     }
-    let runner = q8 ? llama.quantized() : llama
-    let probe = LoadProbe()
-    let (prefillRates, decodeRates, output) = GenerationBenchmark(
-      model: runner, promptTokens: promptTokens, newTokens: newTokens
-    ).run(repeats: repeats)
-    let foreign = probe.foreignCores()
-    let prefill = BenchClock.summary(prefillRates)
-    let decode = BenchClock.summary(decodeRates)
-    let weightBytes = Double(runner.decodeWeightBytes)
-    let peakRSS = BenchClock.peakRSSMegabytes()
-    print(
-      "model \(name): \(config.parameterCount) parameters, weights \(q8 ? "q8_0" : "f32"), threads \(threadCount())"
-    )
-    print("OpenBLAS core: \(BLASCore.description)")
-    print(
-      String(
-        format: "prefill  %.1f tokens/s median (min %.1f, max %.1f), %d-token prompt",
-        prefill.median, prefill.min, prefill.max, promptTokens))
-    print(
-      String(
-        format: "decode   %.1f tokens/s median (min %.1f, max %.1f), %d new tokens", decode.median,
-        decode.min, decode.max, output.count))
-    print(
-      String(
-        format: "         %.1f MB of weights read per token → %.1f GB/s", weightBytes * 1e-6,
-        weightBytes * decode.median * 1e-9))
-    print(
-      String(
-        format: "peak RSS %.0f MiB;  other processes used %.2f cores meanwhile", peakRSS, foreign))
-    try printJSONLine([
-      "benchmark": "generate", "model": name, "weights": q8 ? "q8_0" : "f32",
-      "threads": threadCount(), "prompt_tokens": promptTokens, "new_tokens": output.count,
-      "repeats": repeats, "prefill_tokens_per_s": rounded(prefill.median, 1),
-      "prefill_tokens_per_s_min": rounded(prefill.min, 1),
-      "prefill_tokens_per_s_max": rounded(prefill.max, 1),
-      "decode_tokens_per_s": rounded(decode.median, 1),
-      "decode_tokens_per_s_min": rounded(decode.min, 1),
-      "decode_tokens_per_s_max": rounded(decode.max, 1),
-      "weight_bytes_per_token": Int(weightBytes), "peak_rss_mb": rounded(peakRSS, 1),
-      "foreign_cores": rounded(foreign, 2), "blas_core": blasCoreName(),
-    ])
+    let report = GenerationBenchmark(
+      model: q8 ? llama.quantized() : llama, promptTokens: promptTokens, newTokens: newTokens
+    ).report(name: name, repeats: repeats, blasCore: BLASCore.description)
+    for line in report.lines { print(line) }
+    try printJSON(report.json)
   }
 }

@@ -5,14 +5,11 @@ import MiniTensor
 
 extension LlamaConfig.Preset: ExpressibleByArgument {}
 
-/// The GEMM peak a benchmark's MFU is measured against: a square `size³` sgemm (NN) through
-/// MiniTensor on the current thread setting, median GFLOP/s over `seconds` of calls.
-func measureGemmPeak(size: Int = 2048, seconds: Double = 2) -> Double {
-  GemmShape(m: size, n: size, k: size, layout: "NN").measure(minimumSeconds: seconds).median
-}
-
-/// Prints `object` as one JSON line (keys sorted).
-func printJSONLine(_ object: [String: Any]) throws {
-  let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+/// Prints `object` as one JSON line on standard output (keys sorted; `/` escaped as `\/`
+/// unless `escapingSlashes` is false).
+func printJSON(_ object: [String: Any], escapingSlashes: Bool = true) throws {
+  let options: JSONSerialization.WritingOptions =
+    escapingSlashes ? [.sortedKeys] : [.sortedKeys, .withoutEscapingSlashes]
+  let data = try JSONSerialization.data(withJSONObject: object, options: options)
   print(String(decoding: data, as: UTF8.self))
 }

@@ -1,8 +1,6 @@
 import ArgumentParser
 import Foundation
-import MiniAutograd
 import MiniLlama
-import MiniTensor
 import MiniTrain
 
 struct TrainBench: ParsableCommand {
@@ -53,110 +51,12 @@ struct TrainBench: ParsableCommand {
     guard batch >= 1, sequence >= 2 else {
       throw CommandLineError("--batch-size must be ≥ 1 and --seq-len ≥ 2")
     }
-    let bench = TrainingStepBenchmark(
-      config: LlamaConfig.preset(preset), batch: batch, sequence: sequence)
-    let config = bench.config
-    let probe = LoadProbe()
-    let (samples, losses, profile) = bench.run(steps: steps, warmup: warmup, profile: gemmProfile)
-    let foreign = probe.foreignCores()
-    let peakRSS = BenchClock.peakRSSMegabytes()
-    let gemmPeak = measureGemmPeak(seconds: gemmSeconds)
-    let step = BenchClock.summary(samples.map(\.total))
-    let phase = { (key: KeyPath<TrainingStepBenchmark.Sample, Double>) in
-      BenchClock.summary(samples.map { $0[keyPath: key] }).median
-    }
-    let cpuPerStep = phase(\.cpuSeconds)
-    let faultsPerStep = phase(\.minorFaults)
-    let missesPerStep = phase(\.bufferMisses)
-    let tokensPerStep = Double(batch * sequence)
-    let flopsPerToken = bench.flopsPerToken
-    let tokensPerSecond = tokensPerStep / step.median
-    let gflops = flopsPerToken * tokensPerSecond * 1e-9
-    let memory = bench.memoryEstimateMegabytes
-
-    print(
-      "preset \(preset.rawValue): \(config.parameterCount) parameters, batch \(batch) × seq \(sequence), threads \(threadCount())"
-    )
-    print("OpenBLAS core: \(BLASCore.description)")
-    print(
-      String(
-        format: "step      %.3f s median (min %.3f, max %.3f) over %d steps after %d warm-up",
-        step.median, step.min, step.max, steps, warmup))
-    print(
-      String(
-        format: "  forward+loss %.3f s   backward %.3f s   adamw %.3f s   zero-grad %.4f s",
-        phase(\.forward), phase(\.backward), phase(\.optimizer), phase(\.zero)))
-    print(
-      String(
-        format:
-          "  CPU time %.3f s per step (both threads);  %.0f minor page faults, %.0f new tensor buffers per step",
-        cpuPerStep, faultsPerStep, missesPerStep))
-    print(
-      String(
-        format: "tokens/s  %.1f (min %.1f, max %.1f)", tokensPerSecond, tokensPerStep / step.max,
-        tokensPerStep / step.min))
-    print(
-      String(
-        format: "GFLOP/s   %.1f at %.1f MFLOP/token;  GEMM peak %.1f GFLOP/s (2048³);  MFU %.2f",
-        gflops, flopsPerToken * 1e-6, gemmPeak, gflops / gemmPeak))
-    print(
-      String(
-        format:
-          "peak RSS  %.0f MiB (estimate of what the step must hold: %.0f MiB = weights, grads, 2 moments %.0f + activations %.0f)",
-        peakRSS, memory.total, memory.state, memory.activations))
-    print(
-      String(
-        format: "loss      %.4f → %.4f;  other processes used %.2f cores meanwhile",
-        losses.first ?? 0, losses.last ?? 0, foreign))
-    if gemmProfile {
-      Self.printProfile(profile, steps: steps, stepSeconds: step.median)
-    }
-    var json: [String: Any] = [
-      "benchmark": "train", "preset": preset.rawValue, "batch": batch, "seq_len": sequence,
-      "threads": threadCount(), "steps": steps, "warmup": warmup,
-      "parameters": config.parameterCount, "flops_per_token": flopsPerToken,
-      "step_s_median": rounded(step.median, 4), "step_s_min": rounded(step.min, 4),
-      "step_s_max": rounded(step.max, 4), "forward_s": rounded(phase(\.forward), 4),
-      "backward_s": rounded(phase(\.backward), 4), "optimizer_s": rounded(phase(\.optimizer), 4),
-      "zero_grad_s": rounded(phase(\.zero), 5), "cpu_s_per_step": rounded(cpuPerStep, 4),
-      "minor_faults_per_step": faultsPerStep, "buffer_misses_per_step": missesPerStep,
-      "tokens_per_s": rounded(tokensPerSecond, 1), "gflops": rounded(gflops, 1),
-      "gemm_peak_gflops": rounded(gemmPeak, 1), "mfu": rounded(gflops / gemmPeak, 3),
-      "peak_rss_mb": rounded(peakRSS, 1), "estimated_memory_mb": rounded(memory.total, 1),
-      "loss_first": Double(losses.first ?? 0), "loss_last": Double(losses.last ?? 0),
-      "foreign_cores": rounded(foreign, 2), "blas_core": blasCoreName(),
-    ]
-    if gemmProfile {
-      json["gemm_profile"] = profile.map { entry -> [String: Any] in
-        [
-          "layout": entry.layout, "m": entry.m, "n": entry.n, "k": entry.k,
-          "calls_per_step": Double(entry.calls) / Double(steps),
-          "seconds_per_step": rounded(entry.seconds / Double(steps), 5),
-          "gflops": rounded(entry.gflops, 1),
-        ]
-      }
-    }
-    try printJSONLine(json)
-  }
-
-  /// The per-shape GEMM table of `--gemm-profile`: products of the largest shares first, then
-  /// the total against the step's wall time.
-  static func printProfile(_ profile: [GEMMProfile.Entry], steps: Int, stepSeconds: Double) {
-    print("GEMMs by shape (per step; seconds summed over the threads that ran them):")
-    print("  layout        m ×      n ×      k   calls   seconds   GFLOP/s")
-    for entry in profile {
-      print(
-        String(
-          format: "  %@   %6d × %6d × %6d %7.1f %9.4f %9.1f", entry.layout, entry.m, entry.n,
-          entry.k, Double(entry.calls) / Double(steps), entry.seconds / Double(steps),
-          entry.gflops))
-    }
-    let seconds = profile.reduce(0) { $0 + $1.seconds } / Double(steps)
-    let flops = profile.reduce(0) { $0 + $1.flops } / Double(steps)
-    print(
-      String(
-        format:
-          "  all products: %.3f s (summed over threads), %.1f GFLOP, %.1f GFLOP/s;  step %.3f s",
-        seconds, flops * 1e-9, seconds > 0 ? flops / seconds * 1e-9 : 0, stepSeconds))
+    let report = TrainingStepBenchmark(
+      config: LlamaConfig.preset(preset), batch: batch, sequence: sequence
+    ).report(
+      name: preset.rawValue, steps: steps, warmup: warmup, profile: gemmProfile,
+      gemmSeconds: gemmSeconds, blasCore: BLASCore.description)
+    for line in report.lines { print(line) }
+    try printJSON(report.json)
   }
 }

@@ -79,7 +79,7 @@ struct ChatCommand: ParsableCommand {
         session.reset()
         writeOutput("[history cleared]\n")
       case "/history":
-        writeOutput(Self.describeHistory(of: session))
+        writeOutput(session.transcript)
       case _ where message.hasPrefix("/") && !message.contains(" "):
         printError("unknown command \(message) (commands: /reset, /history, /exit)")
       default:
@@ -114,16 +114,5 @@ struct ChatCommand: ParsableCommand {
           + String(format: "%.1f", Double(turn.replyTokens.count) / max(seconds, 1e-9))
           + " tokens/s, stopped at \(ending)]")
     }
-  }
-
-  /// The system prompt and the kept exchanges, one `role: text` line each.
-  static func describeHistory(of session: ChatSession) -> String {
-    var text = ""
-    if let system = session.options.systemPrompt { text += "system: \(system)\n" }
-    if session.history.isEmpty { text += "(no history)\n" }
-    for exchange in session.history {
-      text += "user: \(exchange.user)\nassistant: \(exchange.assistant)\n"
-    }
-    return text
   }
 }

@@ -66,17 +66,12 @@ struct SamplingFlags: ParsableArguments {
 func loadChatSession(
   model path: String, template: String?, adapter: String? = nil
 ) throws -> ChatSession {
-  let chosen: ChatTemplate?
-  do {
-    chosen = try template.map { try ChatTemplate.named($0) }
-  } catch {
-    throw CommandLineError("--template: \(error)")
-  }
+  let chosen = try flagged("--template") { try template.map { try ChatTemplate.named($0) } }
   do {
     return try ChatSession(directory: path, template: chosen, adapter: adapter)
   } catch {
-    throw CommandLineError(
-      "\(adapter != nil && "\(error)".contains("adapter") ? "--adapter" : "--model"): \(error)")
+    let flag = adapter != nil && "\(error)".contains("adapter") ? "--adapter" : "--model"
+    throw CommandLineError("\(flag): \(error)")
   }
 }
 

@@ -1,18 +1,11 @@
 import ArgumentParser
 import Foundation
-import MiniLlama
-import MiniTensor
-import MiniTokenize
 import MiniTrain
 
-/// `minillm dpo`'s defaults: AdamW 0.9/0.95 without weight decay, as TRL's trainers, lr 5e-6
-/// with warmup and cosine decay, clip 1, for one epoch of 8 pairs per step as 4 micro-batches
-/// of 2, with 5% of the pairs held out.
+/// `minillm dpo`'s defaults (``DPOStage/defaults``) and wording for the shared training flags.
 enum DPOHelp: TrainingFlagHelp {
-  static let unit = "pairs"
-  static let defaults = TrainingDefaults(
-    learningRate: 5e-6, epochs: 1, batchSize: 8, microBatchSize: 2, weightDecay: 0,
-    evalFraction: 0.05)
+  static let unit = DPOStage.unit
+  static let defaults = DPOStage.defaults
   static let seedHelp = "Seed of the data order and of the held-out split (default 0)."
   static let batchSizeHelp = "Pairs per optimizer step (default 8)."
   static let microBatchSizeHelp =
@@ -64,8 +57,6 @@ struct DPOCommand: ParsableCommand {
 
   @OptionGroup var training: TrainingFlags<DPOHelp>
 
-  @OptionGroup var lora: LoRAFlags
-
   func validate() throws {
     if let beta, !(beta > 0 && beta.isFinite) {
       throw ValidationError("--beta: must be > 0, got \(beta)")
@@ -76,53 +67,11 @@ struct DPOCommand: ParsableCommand {
   }
 
   func run() throws {
-    try runTraining(self, label: "dpo", runFlags: inputs.run, threads: training.threads)
-  }
-}
-
-extension DPOCommand: TrainingStage {
-  func prepare(stored: RunConfiguration<DPOSettings>?, in run: TrainingRun) throws -> (
-    configuration: RunConfiguration<DPOSettings>,
-    session: () throws -> TrainingSession<
-      ModelWithFiles<FineTuneModel>, DPOObjective, PreferenceLoader
-    >
-  ) {
-    let (input, common) = try inputs.load(
-      PreferenceTrainingData.self, training: training,
-      stored: stored.map { ($0.stage.data, $0.training) },
-      run: run)
-    var settings = input.settings
-    settings.lora = try lora.options.resolve(over: stored?.stage.data.lora)
     let given = DPOSettings.Options(
       kind: loss, beta: beta, labelSmoothing: labelSmoothing, precompute: precomputeReference)
-    let (criterion, precompute) = try given.resolve(over: stored?.stage)
-    let configuration = RunConfiguration(
-      stage: DPOSettings(data: settings, loss: criterion, precomputeReference: precompute),
-      training: common)
-    return (
-      configuration,
-      {
-        // With adapters the reference is the base with them disabled: no second copy.
-        let reference: DPOObjective.Reference =
-          precompute
-          ? .cached(
-            try run.referenceLogProbabilities(input, batchSize: max(1, common.microBatchSize * 2)))
-          : .model(settings.lora == nil ? try loadLlama(input.base.path) : input.base.llama)
-        let model = try FineTuneModel(
-          base: input.base.llama, lora: settings.lora, seed: common.seed,
-          baseModelPath: input.base.path)
-        let policy = model.llama
-        let (loader, evaluation, trainingPairs, heldOut) = input.batches(
-          common, communicator: run.communicator)
-        return TrainingSession(
-          model: ModelWithFiles(model, files: input.base.chatFiles),
-          objective: DPOObjective(policy: policy, reference: reference, criterion: criterion),
-          loader: loader, evaluationBatches: evaluation,
-          summary: "\(model.parameterSummary) from \(input.base.path) (policy and "
-            + "frozen reference), \(criterion.kind.rawValue) loss with β \(criterion.beta), "
-            + "\(trainingPairs) training pairs (\(heldOut) held out)", unit: "pairs")
-      }
-    )
+    try runTraining(
+      DPOStage(inputs.inputs(training), loss: given), label: "dpo", runFlags: inputs.run,
+      threads: training.threads)
   }
 }
 

@@ -42,22 +42,12 @@ struct DataPretrain: AsyncParsableCommand {
   @Option(help: "Close a shard once it holds this many tokens.")
   var shardTokens = 100_000_000
 
-  @Option(help: "Fail when more than this fraction of records is malformed.")
-  var maxBadFraction = 0.01
-
-  @Flag(help: "Replace the shards of an existing OUTPUT.")
-  var overwrite = false
+  @OptionGroup var limits: DataLimitFlags
 
   func validate() throws {
-    guard !input.isEmpty else { throw CommandLineError("--input: give at least one file") }
-    for path in input where !FileManager.default.isReadableFile(atPath: path) {
-      throw CommandLineError("--input: cannot read \(path)")
-    }
+    try checkInputs(input)
     guard minTokens >= 1 else { throw CommandLineError("--min-tokens: \(minTokens) < 1") }
     guard shardTokens >= 1 else { throw CommandLineError("--shard-tokens: \(shardTokens) < 1") }
-    guard maxBadFraction >= 0 && maxBadFraction <= 1 else {
-      throw CommandLineError("--max-bad-fraction: \(maxBadFraction) is not in [0, 1]")
-    }
   }
 
   func run() async throws {
@@ -66,8 +56,8 @@ struct DataPretrain: AsyncParsableCommand {
     options.format = try parseFormat(format)
     options.minimumDocumentTokens = minTokens
     options.shardTokenLimit = shardTokens
-    options.maximumBadFraction = maxBadFraction
-    options.overwrite = overwrite
+    options.maximumBadFraction = limits.maxBadFraction
+    options.overwrite = limits.overwrite
     let index = try await runPretrain(
       inputs: input, tokenizer: model, output: output, options: options, label: "data pretrain")
     print(
@@ -81,24 +71,15 @@ func runPretrain(
   inputs: [String], tokenizer: SentencePieceTokenizer, output: String, options: PretrainOptions,
   label: String
 ) async throws -> TokenShardIndex {
-  let display = ProgressDisplay<PretrainProgress>(label: label)
-  let index: TokenShardIndex
-  do {
-    index = try await PretrainPipeline.run(
+  try await ProgressDisplay<PretrainProgress>.run(
+    label: label, failure: { ($0 as? PretrainError)?.rejectionLines },
+    report: {
+      $0.sources.flatMap { $0.reportLines(minimumDocumentTokens: options.minimumDocumentTokens) }
+    }
+  ) { progress in
+    try await PretrainPipeline.run(
       inputs: inputs, tokenizer: tokenizer,
       tokenizerFile: ("tokenizer.model", tokenizer.modelBytes),
-      output: output, options: options
-    ) { display.update($0) }
-  } catch {
-    display.finish()
-    for line in (error as? PretrainError)?.rejectionLines ?? [] { printError(line) }
-    throw error
+      output: output, options: options, progress: progress)
   }
-  display.finish()
-  for line in index.sources.flatMap({
-    $0.reportLines(minimumDocumentTokens: options.minimumDocumentTokens)
-  }) {
-    printError(line)
-  }
-  return index
 }

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import MiniTokenize
 
@@ -7,13 +8,18 @@ struct CommandLineError: Error, CustomStringConvertible {
   init(_ description: String) { self.description = description }
 }
 
+/// Runs `body`, turning what it throws into one line naming `flag` (`--model: …`).
+func flagged<T>(_ flag: String, _ body: () throws -> T) throws -> T {
+  do {
+    return try body()
+  } catch {
+    throw CommandLineError("\(flag): \(error)")
+  }
+}
+
 /// Loads `--tokenizer PATH` (a folder holding tokenizer.model, or the .model file itself).
 func loadTokenizer(_ path: String) throws -> SentencePieceTokenizer {
-  do {
-    return try SentencePieceTokenizer(contentsOf: path)
-  } catch {
-    throw CommandLineError("--tokenizer: \(error)")
-  }
+  try flagged("--tokenizer") { try SentencePieceTokenizer(contentsOf: path) }
 }
 
 /// Parses `--format auto|<format>`: nil for auto.
@@ -24,6 +30,30 @@ func parseFormat(_ text: String) throws -> CorpusFormat? {
     throw CommandLineError("--format: '\(text)' is not auto|\(names)")
   }
   return format
+}
+
+/// Checks `--input`: at least one file, each readable.
+func checkInputs(_ paths: [String]) throws {
+  guard !paths.isEmpty else { throw CommandLineError("--input: give at least one file") }
+  for path in paths where !FileManager.default.isReadableFile(atPath: path) {
+    throw CommandLineError("--input: cannot read \(path)")
+  }
+}
+
+/// The flags every `data` command ends with: how many malformed records fail the run, and
+/// whether to replace OUTPUT.
+struct DataLimitFlags: ParsableArguments {
+  @Option(help: "Fail when more than this fraction of records is malformed.")
+  var maxBadFraction = 0.01
+
+  @Flag(help: "Replace the shards of an existing OUTPUT.")
+  var overwrite = false
+
+  func validate() throws {
+    guard maxBadFraction >= 0 && maxBadFraction <= 1 else {
+      throw CommandLineError("--max-bad-fraction: \(maxBadFraction) is not in [0, 1]")
+    }
+  }
 }
 
 /// Writes one line to stderr.

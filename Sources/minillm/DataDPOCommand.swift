@@ -69,22 +69,10 @@ struct DataDPO: AsyncParsableCommand {
 
   func run() async throws {
     let directory = self.model.map { ModelDirectory(path: $0) }
-    let spm: SentencePieceTokenizer
-    if let tokenizer {
-      spm = try loadTokenizer(tokenizer)
-    } else {
-      do {
-        spm = try directory!.loadTokenizer()
-      } catch {
-        throw CommandLineError("--model: \(error)")
-      }
-    }
+    let spm =
+      try tokenizer.map(loadTokenizer) ?? flagged("--model") { try directory!.loadTokenizer() }
     let renderer = try data.renderer(tokenizer: spm) {
-      do {
-        return try directory?.loadChatTemplate()
-      } catch {
-        throw CommandLineError("--model: \(error)")
-      }
+      try flagged("--model") { try directory?.loadChatTemplate() }
     }
     let generator = try directory.map {
       try RejectedAnswerSampler(

@@ -1,12 +1,11 @@
 import Foundation
 import MiniTokenize
 
-/// Shows a data pipeline's progress on stderr: a line rewritten in place on a terminal, a plain
-/// log line every few seconds otherwise.
+/// Shows a data pipeline's progress on stderr as a ``StatusLine``; off a terminal, each file
+/// read gets a line too.
 final class ProgressDisplay<Progress: PipelineProgressReport> {
   let label: String
-  let isTerminal = isatty(STDERR_FILENO) != 0
-  private var lastShown = -1.0
+  private let status = StatusLine(terminalInterval: 0.25, firstShownAt: -1)
   private var last: Progress?
   private var currentFile = ""
 
@@ -16,27 +15,36 @@ final class ProgressDisplay<Progress: PipelineProgressReport> {
     last = progress
     if progress.currentFile != currentFile {
       currentFile = progress.currentFile
-      if !isTerminal { printError("[\(label)] reading \(currentFile)") }
+      if !status.isTerminal { printError("[\(label)] reading \(currentFile)") }
     }
-    guard progress.hasRecords, progress.elapsed - lastShown >= (isTerminal ? 0.25 : 10) else {
-      return
+    guard progress.hasRecords, status.isDue(at: progress.elapsed) else { return }
+    status.show(progress.line(label: label))
+  }
+
+  /// Runs `pipeline` with its progress shown, then prints `report`'s lines (what each source
+  /// dropped); when it fails, prints the lines `failure` finds in the error (the rejections so
+  /// far) and rethrows.
+  static func run<Index>(
+    label: String, failure: (any Error) -> [String]?, report: (Index) -> [String],
+    _ pipeline: ((Progress) -> Void) async throws -> Index
+  ) async throws -> Index {
+    let display = ProgressDisplay(label: label)
+    let index: Index
+    do {
+      index = try await pipeline { display.update($0) }
+    } catch {
+      display.finish()
+      for line in failure(error) ?? [] { printError(line) }
+      throw error
     }
-    lastShown = progress.elapsed
-    show(progress)
+    display.finish()
+    for line in report(index) { printError(line) }
+    return index
   }
 
   func finish() {
     guard let last, last.hasRecords else { return }
-    show(last)
-    if isTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
-  }
-
-  private func show(_ progress: Progress) {
-    let line = progress.line(label: label)
-    if isTerminal {
-      FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8))
-    } else {
-      printError(line)
-    }
+    status.show(last.line(label: label))
+    status.finish()
   }
 }

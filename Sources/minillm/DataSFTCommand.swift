@@ -41,15 +41,8 @@ struct DataSFT: AsyncParsableCommand {
     // tokenizer_config.json has a chat_template), else ChatML.
     let renderer = try data.renderer(tokenizer: model) {
       let folder = ModelDirectory(path: tokenizer)
-      guard let bytes = FileManager.default.contents(atPath: folder.file("tokenizer_config.json")),
-        let object = try? JSONSerialization.jsonObject(with: bytes) as? [String: Any],
-        object["chat_template"] != nil
-      else { return nil }
-      do {
-        return try folder.loadChatTemplate()
-      } catch {
-        throw CommandLineError("--tokenizer: \(error)")
-      }
+      guard folder.hasChatTemplate else { return nil }
+      return try flagged("--tokenizer") { try folder.loadChatTemplate() }
     }
     var options = SFTOptions()
     try data.apply(to: &options)

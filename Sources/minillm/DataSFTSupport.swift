@@ -46,21 +46,11 @@ struct ChatDataFlags<Kind: ChatDataKind>: ParsableArguments {
   @Option(help: "Close a shard once it holds this many \(Kind.unit).")
   var shardSamples = 50_000
 
-  @Option(help: "Fail when more than this fraction of records is malformed.")
-  var maxBadFraction = 0.01
-
-  @Flag(help: "Replace the shards of an existing OUTPUT.")
-  var overwrite = false
+  @OptionGroup var limits: DataLimitFlags
 
   func validate() throws {
-    guard !input.isEmpty else { throw CommandLineError("--input: give at least one file") }
-    for path in input where !FileManager.default.isReadableFile(atPath: path) {
-      throw CommandLineError("--input: cannot read \(path)")
-    }
+    try checkInputs(input)
     guard maxLength >= 2 else { throw CommandLineError("--max-length: \(maxLength) < 2") }
-    guard maxBadFraction >= 0 && maxBadFraction <= 1 else {
-      throw CommandLineError("--max-bad-fraction: \(maxBadFraction) is not in [0, 1]")
-    }
     guard shardSamples >= 1 else { throw CommandLineError("--shard-samples: \(shardSamples) < 1") }
   }
 
@@ -74,8 +64,8 @@ struct ChatDataFlags<Kind: ChatDataKind>: ParsableArguments {
     values["date"] = date
     options.placeholders = values
     options.samplesPerShard = shardSamples
-    options.maximumBadFraction = maxBadFraction
-    options.overwrite = overwrite
+    options.maximumBadFraction = limits.maxBadFraction
+    options.overwrite = limits.overwrite
   }
 
   /// `--template` bound to `tokenizer`, else the template `fallback` gives (a model folder's),
@@ -99,17 +89,8 @@ struct ChatDataFlags<Kind: ChatDataKind>: ParsableArguments {
     sources: (Index) -> [ChatDataSource],
     _ pipeline: ((ChatDataProgress) -> Void) async throws -> Index
   ) async throws -> Index {
-    let display = ProgressDisplay<ChatDataProgress>(label: Kind.label)
-    let index: Index
-    do {
-      index = try await pipeline { display.update($0) }
-    } catch {
-      display.finish()
-      for line in (error as? ChatDataError)?.rejectionLines ?? [] { printError(line) }
-      throw error
-    }
-    display.finish()
-    for line in sources(index).flatMap({ $0.reportLines(unit: Kind.unit) }) { printError(line) }
-    return index
+    try await ProgressDisplay<ChatDataProgress>.run(
+      label: Kind.label, failure: { ($0 as? ChatDataError)?.rejectionLines },
+      report: { sources($0).flatMap { $0.reportLines(unit: Kind.unit) } }, pipeline)
   }
 }

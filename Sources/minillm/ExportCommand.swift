@@ -12,11 +12,12 @@ struct ExportCommand: ParsableCommand {
 
 extension GGMLType: ExpressibleByArgument {
   public init?(argument: String) {
-    guard let type = GGMLType.allCases.first(where: { $0.name == argument }) else { return nil }
+    guard let type = GGMLType.allCases.first(where: { $0.name == argument && $0.canEncode })
+    else { return nil }
     self = type
   }
 
-  public static var allValueStrings: [String] { allCases.map(\.name) }
+  public static var allValueStrings: [String] { allCases.filter(\.canEncode).map(\.name) }
 
   public var defaultValueDescription: String { name }
 }

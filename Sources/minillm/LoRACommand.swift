@@ -37,7 +37,7 @@ struct LoRAMergeCommand: ParsableCommand {
     guard existing.isEmpty else {
       throw CommandLineError("--out: \(out) is not empty; choose a new folder")
     }
-    do {
+    try flagged("--out") {
       try merged.save(to: out)
       for name in [
         "tokenizer.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
@@ -50,8 +50,6 @@ struct LoRAMergeCommand: ParsableCommand {
         let bytes = try Data(contentsOf: URL(fileURLWithPath: source))
         try ModelDirectory(path: out).writeJSON(bytes, to: name)
       }
-    } catch {
-      throw CommandLineError("--out: \(error)")
     }
     print(out)
   }
@@ -66,10 +64,6 @@ extension AdapterFlag {
   /// `base` with the adapters merged into its weights.
   func merged(_ base: Llama) throws -> Llama {
     guard let adapter else { return base }
-    do {
-      return try LoRAModel(base: base, adapterDirectory: adapter).merged()
-    } catch {
-      throw CommandLineError("--adapter: \(error)")
-    }
+    return try flagged("--adapter") { try LoRAModel(base: base, adapterDirectory: adapter).merged() }
   }
 }

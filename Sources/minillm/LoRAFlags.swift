@@ -45,10 +45,6 @@ struct AdapterFlag: ParsableArguments {
   /// `base` with the adapters of `--adapter`, or `base` itself.
   func apply(to base: Llama) throws -> Llama {
     guard let adapter else { return base }
-    do {
-      return try LoRAModel(base: base, adapterDirectory: adapter).model
-    } catch {
-      throw CommandLineError("--adapter: \(error)")
-    }
+    return try flagged("--adapter") { try LoRAModel(base: base, adapterDirectory: adapter).model }
   }
 }

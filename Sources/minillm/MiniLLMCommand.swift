@@ -9,7 +9,8 @@ struct MiniLLMCommand: AsyncParsableCommand {
       TokenizerCommand.self, DataCommand.self, PretrainCommand.self, SFTCommand.self,
       RewardCommand.self, ScoreCommand.self, DPOCommand.self, ForwardCommand.self,
       GenerateCommand.self, ChatCommand.self, EvalCommand.self, BenchCommand.self,
-      ReportCommand.self, DemoCommand.self, ExportCommand.self, LoRACommand.self,
+      ReportCommand.self, DemoCommand.self, ExportCommand.self, ImportCommand.self,
+      ServeCommand.self, LoRACommand.self,
     ]
   )
 

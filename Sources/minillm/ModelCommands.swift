@@ -33,11 +33,7 @@ func checkContext(_ count: Int, of config: LlamaConfig, flag: String) throws {
 
 /// Loads `--model DIR`, turning any error into one line naming the file.
 func loadModel(_ path: String) throws -> Llama {
-  do {
-    return try Llama(directory: path)
-  } catch {
-    throw CommandLineError("--model: \(error)")
-  }
+  try flagged("--model") { try Llama(directory: path) }
 }
 
 /// Options shared by the commands that run a model.
@@ -76,7 +72,7 @@ struct ForwardCommand: ParsableCommand {
 
   func run() throws {
     try threads.apply()
-    let llama = try adapter.apply(to: try loadModel(model))
+    let llama = try adapter.apply(to: loadModel(model))
     let tokens = try parseIds(ids, vocabSize: llama.config.vocabSize)
     try checkContext(tokens.count, of: llama.config, flag: "--ids")
     let logits = llama(tokens).value.reshaped([tokens.count, llama.config.vocabSize])
@@ -169,26 +165,26 @@ struct GenerateCommand: ParsableCommand {
   func run() throws {
     try threads.apply()
     if chat, let prompt { return try answer(prompt) }
-    let llama = try adapter.apply(to: try loadModel(model))
-    let generation: GenerationConfig
-    do {
-      generation = try ModelDirectory(path: model).loadGenerationConfig()
-    } catch {
-      throw CommandLineError("--model: \(error)")
+    let llama = try adapter.apply(to: loadModel(model))
+    let generation = try flagged("--model") {
+      try ModelDirectory(path: model).loadGenerationConfig()
     }
     var tokenizer: SentencePieceTokenizer?
     if prompt != nil || format == .text {
-      tokenizer = try loadTokenizer(model)
+      let directory = ModelDirectory(path: model)
+      if directory.isGGUFFile {
+        do {
+          tokenizer = try directory.loadTokenizer()
+        } catch {
+          throw CommandLineError("--model: \(error)")
+        }
+      } else {
+        tokenizer = try loadTokenizer(model)
+      }
     }
-    let promptIds: [Int32]
-    if let prompt, let tokenizer {
-      var encoded: [Int32] = []
-      try tokenizer.encode(prompt, appendingTo: &encoded)
-      if let bos = tokenizer.specialIDs.bos { encoded.insert(Int32(bos), at: 0) }
-      promptIds = encoded
-    } else {
-      promptIds = try parseIds(ids ?? "", vocabSize: llama.config.vocabSize)
-    }
+    let promptIds =
+      try prompt.flatMap { try tokenizer?.encodePrompt($0) }
+      ?? parseIds(ids ?? "", vocabSize: llama.config.vocabSize)
     try checkContext(promptIds.count, of: llama.config, flag: ids != nil ? "--ids" : "--prompt")
     let stops =
       try stopIds.map {

@@ -1,8 +1,5 @@
 import ArgumentParser
 import Foundation
-import MiniLlama
-import MiniTensor
-import MiniTokenize
 import MiniTrain
 
 struct PretrainCommand: ParsableCommand {
@@ -54,58 +51,17 @@ struct PretrainCommand: ParsableCommand {
   }
 
   func run() throws {
-    try runTraining(self, label: "pretrain", runFlags: runFlags, threads: training.threads)
+    let stage = PretrainStage(
+      data: data, preset: preset, config: config, model: model, sequenceLength: seqLen,
+      options: training.options, lora: lora.options)
+    try runTraining(stage, label: "pretrain", runFlags: runFlags, threads: training.threads)
   }
 }
 
 /// `minillm pretrain`'s defaults and wording for the shared training flags.
 enum PretrainHelp: TrainingFlagHelp {
-  static let unit = "windows"
-  static let defaults = TrainingDefaults(
-    learningRate: 5e-4, epochs: 1, batchSize: 8, evalFraction: 0.02)
+  static let unit = PretrainStage.unit
+  static let defaults = PretrainStage.defaults
   static let seedHelp = "Seed of the initial weights and of the data order (default 0)."
   static let batchSizeHelp = "Sequences per optimizer step (default: the preset's, 8)."
-}
-
-extension PretrainCommand: TrainingStage {
-  /// The settings of this session, and its model, windows and loader: each of several
-  /// processes takes its share of every batch and of the held-out batches.
-  func prepare(stored: RunConfiguration<PretrainSettings>?, in run: TrainingRun) throws -> (
-    configuration: RunConfiguration<PretrainSettings>,
-    session: () throws -> TrainingSession<
-      ModelWithFiles<FineTuneModel>, CausalLanguageModelObjective, TokenWindowLoader
-    >
-  ) {
-    let input = try PretrainTrainingData.load(data: data, stored: stored?.stage, run: run)
-    let basePath =
-      self.model.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
-      ?? stored?.stage.baseModel
-    let adapters = try lora.options.resolve(over: stored?.stage.lora)
-    if adapters != nil && basePath == nil {
-      throw CommandLineError("--lora-rank: needs --model (the pretrained base to adapt)")
-    }
-    let (model, presetName) = try input.model(
-      preset: preset, config: config, stored: stored?.stage, baseModel: basePath)
-    let sequenceLength = seqLen ?? stored?.stage.sequenceLength ?? model.maxPositions
-    guard sequenceLength <= model.maxPositions else {
-      throw CommandLineError(
-        "--seq-len: \(sequenceLength) exceeds the model's max_position_embeddings \(model.maxPositions)"
-      )
-    }
-    // A preset's own batch size comes before the stage's default.
-    var presetLayer = TrainingOptions()
-    presetLayer.batchSize = presetName.flatMap(LlamaConfig.Preset.init(rawValue:))?.batchSize
-    let processes = run.communicator.worldSize
-    let common = try training.resolve(
-      stored: stored?.training, lower: [presetLayer], processes: processes
-    ) {
-      try input.microBatchesPerEpoch(
-        $0, $1, sequenceLength: sequenceLength, processes: processes)
-    }
-    var settings = input.settings(model: model, preset: presetName, sequenceLength: sequenceLength)
-    settings.baseModel = basePath
-    settings.lora = adapters
-    let configuration = RunConfiguration(stage: settings, training: common)
-    return (configuration, { try input.session(configuration, communicator: run.communicator) })
-  }
 }

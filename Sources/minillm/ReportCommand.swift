@@ -30,20 +30,13 @@ struct ReportCommand: ParsableCommand {
   func run() throws {
     try threads.apply()
     let directory = RunDirectory(path: runPath)
-    var report: RunReport
-    do {
-      report = try RunReport(run: directory)
-    } catch {
-      throw CommandLineError("--run: \(error)")
-    }
+    var report = try flagged("--run") { try RunReport(run: directory) }
     if maxNewTokens > 0, !prompt.isEmpty,
       let llama = try? Llama(directory: directory.modelPath),
       let tokenizer = try? SentencePieceTokenizer(contentsOf: directory.modelPath)
     {
       for text in prompt {
-        var ids: [Int32] = []
-        try tokenizer.encode(text, appendingTo: &ids)
-        if let bos = tokenizer.specialIDs.bos { ids.insert(Int32(bos), at: 0) }
+        let ids = try tokenizer.encodePrompt(text)
         guard !ids.isEmpty, ids.count < llama.config.maxPositions else { continue }
         let options = GenerationOptions(
           maxNewTokens: min(maxNewTokens, llama.config.maxPositions - ids.count),

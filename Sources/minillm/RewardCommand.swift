@@ -1,18 +1,12 @@
 import ArgumentParser
 import Foundation
-import MiniLlama
-import MiniTokenize
 import MiniTrain
 
-/// `minillm reward`'s defaults: AdamW 0.9/0.95 without weight decay, as TRL's trainers, lr
-/// 1e-5 with warmup and cosine decay, clip 1, for one epoch of 8 pairs per step as 2
-/// micro-batches of 4, with 5% of the pairs held out so the accuracy is measured on pairs the
-/// model never saw.
+/// `minillm reward`'s defaults (``RewardStage/defaults``) and wording for the shared training
+/// flags.
 enum RewardHelp: TrainingFlagHelp {
-  static let unit = "pairs"
-  static let defaults = TrainingDefaults(
-    learningRate: 1e-5, epochs: 1, batchSize: 8, microBatchSize: 4, weightDecay: 0,
-    evalFraction: 0.05)
+  static let unit = RewardStage.unit
+  static let defaults = RewardStage.defaults
   static let seedHelp =
     "Seed of the head's initial weights, the data order and the held-out split (default 0)."
   static let batchSizeHelp = "Pairs per optimizer step (default 8)."
@@ -46,48 +40,10 @@ struct RewardCommand: ParsableCommand {
 
   @OptionGroup var training: TrainingFlags<RewardHelp>
 
-  @OptionGroup var lora: LoRAFlags
-
   func run() throws {
-    try runTraining(self, label: "reward", runFlags: inputs.run, threads: training.threads)
-  }
-}
-
-extension RewardCommand: TrainingStage {
-  func prepare(stored: RunConfiguration<RewardSettings>?, in run: TrainingRun) throws -> (
-    configuration: RunConfiguration<RewardSettings>,
-    session: () throws -> TrainingSession<
-      ModelWithFiles<FineTuneRewardModel>, RewardObjective, PreferenceLoader
-    >
-  ) {
-    let (input, common) = try inputs.load(
-      PreferenceTrainingData.self, training: training,
-      stored: stored.map { ($0.stage.data, $0.training) },
-      run: run)
-    var settings = input.settings
-    settings.lora = try lora.options.resolve(over: stored?.stage.data.lora)
-    return (
-      RunConfiguration(stage: RewardSettings(data: settings), training: common),
-      {
-        let rewardModel: RewardModel
-        do {
-          rewardModel = try RewardModel(languageModel: input.base.llama, seed: common.seed)
-        } catch {
-          throw CommandLineError("--model: \(error)")
-        }
-        let model = try FineTuneRewardModel(
-          rewardModel, lora: settings.lora, seed: common.seed, baseModelPath: input.base.path)
-        let (loader, evaluation, trainingPairs, heldOut) = input.batches(
-          common, communicator: run.communicator)
-        return TrainingSession(
-          model: ModelWithFiles(model, files: input.base.chatFiles),
-          objective: RewardObjective(model: model.reward), loader: loader,
-          evaluationBatches: evaluation,
-          summary:
-            "\(model.parameterSummary) from \(input.base.path), \(trainingPairs) training pairs (\(heldOut) held out)",
-          unit: "pairs")
-      }
-    )
+    try runTraining(
+      RewardStage(inputs.inputs(training)), label: "reward", runFlags: inputs.run,
+      threads: training.threads)
   }
 }
 

@@ -1,17 +1,11 @@
 import ArgumentParser
 import Foundation
-import MiniLlama
-import MiniTokenize
 import MiniTrain
 
-/// `minillm sft`'s defaults and wording for the shared training flags: AdamW 0.9/0.95, lr 2e-5
-/// with warmup and cosine decay, clip 1 (baby-llama2-chinese's SFT settings) and 3 epochs, the
-/// usual SFT length (transformers' and LLaMA-Factory's default), enough for a small data set
-/// such as a self-cognition one to be learnt without many passes over it.
+/// `minillm sft`'s defaults (``SFTStage/defaults``) and wording for the shared training flags.
 enum SFTHelp: TrainingFlagHelp {
-  static let unit = "samples"
-  static let defaults = TrainingDefaults(
-    learningRate: 2e-5, epochs: 3, batchSize: 8, evalFraction: 0.02)
+  static let unit = SFTStage.unit
+  static let defaults = SFTStage.defaults
   static let seedHelp = "Seed of the data order and of the held-out split (default 0)."
   static let batchSizeHelp = "Samples per optimizer step (default 8)."
 }
@@ -40,42 +34,10 @@ struct SFTCommand: ParsableCommand {
 
   @OptionGroup var training: TrainingFlags<SFTHelp>
 
-  @OptionGroup var lora: LoRAFlags
-
   func run() throws {
-    try runTraining(self, label: "sft", runFlags: inputs.run, threads: training.threads)
-  }
-}
-
-extension SFTCommand: TrainingStage {
-  func prepare(stored: RunConfiguration<SFTSettings>?, in run: TrainingRun) throws -> (
-    configuration: RunConfiguration<SFTSettings>,
-    session: () throws -> TrainingSession<
-      ModelWithFiles<FineTuneModel>, SupervisedFineTuningObjective, SFTLoader
-    >
-  ) {
-    let (input, common) = try inputs.load(
-      SFTTrainingData.self, training: training, stored: stored.map { ($0.stage.data, $0.training) },
-      run: run)
-    var settings = input.settings
-    settings.lora = try lora.options.resolve(over: stored?.stage.data.lora)
-    return (
-      RunConfiguration(stage: SFTSettings(data: settings), training: common),
-      {
-        let (loader, evaluation, trainingSamples, heldOut) = input.batches(
-          common, communicator: run.communicator)
-        let model = try FineTuneModel(
-          base: input.base.llama, lora: settings.lora, seed: common.seed,
-          baseModelPath: input.base.path)
-        return TrainingSession(
-          model: ModelWithFiles(model, files: input.base.chatFiles),
-          objective: SupervisedFineTuningObjective(model: model.llama), loader: loader,
-          evaluationBatches: evaluation,
-          summary: "\(model.parameterSummary) from \(input.base.path), "
-            + "\(trainingSamples) training samples (\(heldOut) held out), "
-            + "\(input.index.supervisedTokens) of \(input.index.tokens) tokens supervised")
-      }
-    )
+    try runTraining(
+      SFTStage(inputs.inputs(training)), label: "sft", runFlags: inputs.run,
+      threads: training.threads)
   }
 }
 

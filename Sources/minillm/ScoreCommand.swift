@@ -56,12 +56,7 @@ struct ScoreCommand: ParsableCommand {
 
   func run() throws {
     try threads.apply()
-    let rewardModel: RewardModel
-    do {
-      rewardModel = try RewardModel(directory: model)
-    } catch {
-      throw CommandLineError("--model: \(error)")
-    }
+    let rewardModel = try flagged("--model") { try RewardModel(directory: model) }
     if let data {
       try scorePairs(rewardModel, data: data)
     } else if let prompt {
@@ -78,16 +73,17 @@ struct ScoreCommand: ParsableCommand {
           + "max_position_embeddings \(rewardModel.config.maxPositions) and not scored")
     }
     for (pair, chosen, rejected) in scores {
-      printJSON([
-        "pair": pair, "chosen": chosen, "rejected": rejected, "margin": chosen - rejected,
-      ])
+      try printJSON(
+        ["pair": pair, "chosen": chosen, "rejected": rejected, "margin": chosen - rejected],
+        escapingSlashes: false)
     }
     let count = Double(max(1, scores.count))
-    printJSON([
-      "pairs": scores.count,
-      "accuracy": Double(scores.filter { $0.chosen > $0.rejected }.count) / count,
-      "mean_margin": scores.map { $0.chosen - $0.rejected }.reduce(0, +) / count,
-    ])
+    try printJSON(
+      [
+        "pairs": scores.count,
+        "accuracy": Double(scores.filter { $0.chosen > $0.rejected }.count) / count,
+        "mean_margin": scores.map { $0.chosen - $0.rejected }.reduce(0, +) / count,
+      ], escapingSlashes: false)
   }
 
   func scoreResponses(_ rewardModel: RewardModel, prompt: String) throws {
@@ -102,25 +98,13 @@ struct ScoreCommand: ParsableCommand {
     } catch {
       throw CommandLineError("--model: \(error)")
     }
-    let renderer: ChatRenderer
-    do {
-      renderer = try ChatRenderer(template: chatTemplate, tokenizer: tokenizer)
-    } catch {
-      throw CommandLineError("--template: \(error)")
+    let renderer = try flagged("--template") {
+      try ChatRenderer(template: chatTemplate, tokenizer: tokenizer)
     }
     let rewards = try rewardModel.scores(
       ofResponses: response, to: prompt, system: system, renderer: renderer, batchSize: batchSize)
     for (reply, reward) in zip(response, rewards) {
-      printJSON(["response": reply, "reward": Double(reward)])
+      try printJSON(["response": reply, "reward": Double(reward)], escapingSlashes: false)
     }
   }
-}
-
-/// Prints one JSON object as a line on standard output (keys sorted).
-func printJSON(_ object: [String: Any]) {
-  guard
-    let data = try? JSONSerialization.data(
-      withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-  else { return }
-  print(String(decoding: data, as: UTF8.self))
 }

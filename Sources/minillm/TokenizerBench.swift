@@ -12,11 +12,13 @@ struct TokenizeBench: AsyncParsableCommand {
       Without --input, builds a corpus of at least --megabytes from the Debian packages fortunes-zh
       and manpages-zh (repeated as needed), one document per line. With --peer SCRIPT, runs
       the Python sentencepiece script SCRIPT (one process) on the same file in the same run and
-      reports the ratio.
+      reports the ratio. With a byte-level BPE tokenizer.json as --tokenizer, encodes the lines
+      on one thread and on every core; --compare-tokenizers runs Hugging Face tokenizers on them.
       """
   )
 
-  @Option(help: "A folder holding tokenizer.model, or the .model file (e.g. the ChatGLM2 model).")
+  @Option(
+    help: "A folder holding tokenizer.model or tokenizer.json, or the .model or .json file.")
   var tokenizer: String
 
   @Option(help: "A plain-text corpus (one document per line); default: built from Debian texts.")
@@ -31,11 +33,14 @@ struct TokenizeBench: AsyncParsableCommand {
   @Option(help: "Python interpreter for --peer (needs `pip install sentencepiece`).")
   var python = "python3"
 
+  @Flag(help: "With a tokenizer.json: also run Python tokenizers (from --python) on the text.")
+  var compareTokenizers = false
+
   @Option(help: "Keep the built corpus at this path instead of a temporary file.")
   var keepCorpus: String?
 
   func run() async throws {
-    let model = try loadTokenizer(tokenizer)
+    let bpe = ByteLevelBench.tokenizerJSON(at: tokenizer)
     let workDirectory = (NSTemporaryDirectory() as NSString).appendingPathComponent(
       "minillm-bench-tokenize-\(getpid())")
     try FileManager.default.createDirectory(
@@ -50,6 +55,12 @@ struct TokenizeBench: AsyncParsableCommand {
       printError(
         "[bench tokenize] built \(corpus): \(String(format: "%.1f", Double(size) / 1e6)) MB")
     }
+    if let bpe {
+      try ByteLevelBench.run(
+        json: bpe, corpus: corpus, python: python, compare: compareTokenizers)
+      return
+    }
+    let model = try loadTokenizer(tokenizer)
     var options = PretrainOptions()
     options.format = .text
     options.minimumDocumentTokens = 1  // encode and keep every document, as the peer does
@@ -60,14 +71,13 @@ struct TokenizeBench: AsyncParsableCommand {
       label: "bench tokenize")
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) * 1e-9
     let bytes = try Self.textBytes(corpus)
-    var usage = rusage()
-    getrusage(Int32(RUSAGE_SELF.rawValue), &usage)
+    let peakRSS = BenchClock.peakRSSMegabytes()
     var result: [String: Any] = [
       "benchmark": "tokenize", "documents": index.totalDocuments, "tokens": index.totalTokens,
       "bytes": bytes, "seconds": rounded(seconds, 3),
       "tokens_per_s": rounded(Double(index.totalTokens) / seconds, 1),
       "mb_per_s": rounded(Double(bytes) / seconds / 1e6, 3),
-      "peak_rss_mb": rounded(Double(usage.ru_maxrss) / 1024, 1),
+      "peak_rss_mb": rounded(peakRSS, 1),
       "cores": ProcessInfo.processInfo.activeProcessorCount,
     ]
     print(
@@ -75,7 +85,7 @@ struct TokenizeBench: AsyncParsableCommand {
         format:
           "minillm data pretrain: %d documents, %d tokens in %.2f s: %.0f tokens/s, %.2f MB/s, peak RSS %.0f MB",
         index.totalDocuments, index.totalTokens, seconds, Double(index.totalTokens) / seconds,
-        Double(bytes) / seconds / 1e6, Double(usage.ru_maxrss) / 1024))
+        Double(bytes) / seconds / 1e6, peakRSS))
     if let peer {
       let peerResult = try Self.runPeer(
         python: python, script: peer, model: tokenizer, corpus: corpus)
@@ -92,8 +102,7 @@ struct TokenizeBench: AsyncParsableCommand {
         result["same_tokens_as_peer"] = peerTokens == index.totalTokens
       }
     }
-    let json = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
-    print(String(decoding: json, as: UTF8.self))
+    try printJSON(result)
   }
 
   /// UTF-8 bytes of the non-blank lines (what is tokenised), as the peer counts them.
@@ -107,11 +116,19 @@ struct TokenizeBench: AsyncParsableCommand {
   static func runPeer(python: String, script: String, model: String, corpus: String) throws
     -> [String: Any]
   {
+    try runProcessJSON(
+      python: python,
+      arguments: [
+        script, "--model", SentencePieceTokenizer.modelPath(for: model), "--input", corpus,
+      ])
+  }
+
+  /// Runs `python arguments…`; the JSON object of its last line of output.
+  static func runProcessJSON(python: String, arguments: [String]) throws -> [String: Any] {
+    let script = arguments[0]
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = [
-      python, script, "--model", SentencePieceTokenizer.modelPath(for: model), "--input", corpus,
-    ]
+    process.arguments = [python] + arguments
     let pipe = Pipe()
     process.standardOutput = pipe
     try process.run()
@@ -122,7 +139,7 @@ struct TokenizeBench: AsyncParsableCommand {
       let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
     else {
       throw CommandLineError(
-        "--peer: \(script) failed (status \(process.terminationStatus)); is sentencepiece installed for \(python)?"
+        "--peer: \(script) failed (status \(process.terminationStatus)); is the peer library installed for \(python)?"
       )
     }
     return object

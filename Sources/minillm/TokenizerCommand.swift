@@ -133,13 +133,8 @@ struct TokenizerTrain: ParsableCommand {
         "--output: cannot create the folder \(output): \(error.localizedDescription)")
     }
     try tokenizer.write(to: modelPath)
-    var vocabulary = ""
-    for id in 0..<tokenizer.vocabularySize {
-      vocabulary += "\(tokenizer.piece(for: id) ?? "")\t\(tokenizer.score(for: id))\n"
-    }
-    try Data(vocabulary.utf8).write(
-      to: URL(fileURLWithPath: (output as NSString).appendingPathComponent("tokenizer.vocab")),
-      options: .atomic)
+    try tokenizer.writeVocabulary(
+      to: (output as NSString).appendingPathComponent("tokenizer.vocab"))
     print(
       "trained \(modelType.rawValue) tokenizer: \(tokenizer.vocabularySize) pieces from "
         + "\(sentences.count) sentences in \(String(format: "%.1f", Date().timeIntervalSince(started))) s"
@@ -176,9 +171,7 @@ struct TokenizerEncode: ParsableCommand {
     case .pieces: print(try model.encodeAsPieces(text).joined(separator: " "))
     case .json:
       let object: [String: Any] = ["ids": ids, "pieces": try model.encodeAsPieces(text)]
-      let data = try JSONSerialization.data(
-        withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-      print(String(decoding: data, as: UTF8.self))
+      try printJSON(object, escapingSlashes: false)
     }
   }
 }

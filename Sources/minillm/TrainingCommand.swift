@@ -10,11 +10,8 @@ import MiniTrain
 func runTraining<Stage: TrainingStage>(
   _ stage: Stage, label: String, runFlags: RunFlags, threads: ThreadOptions
 ) throws {
-  let processes: DataParallelJob
-  do {
-    processes = try DataParallelJob.join(environment: ProcessInfo.processInfo.environment)
-  } catch {
-    throw CommandLineError("mpirun: \(error)")
+  let processes = try flagged("mpirun") {
+    try DataParallelJob.join(environment: ProcessInfo.processInfo.environment)
   }
   let isPrimary = processes.communicator.isPrimary
   let run = TrainingRun(

@@ -33,8 +33,8 @@ protocol FineTuneFlagHelp: TrainingFlagHelp {
   static var maxLengthHelp: String { get }
 }
 
-/// The input flags of a fine-tuning stage: `--model`, `--data`, the run folder and
-/// `--max-length` (each may come from the stored run on `--resume`).
+/// The input flags of a fine-tuning stage: `--model`, `--data`, the run folder, `--max-length`
+/// and the LoRA flags (each may come from the stored run on `--resume`).
 struct FineTuneFlags<Stage: FineTuneFlagHelp>: ParsableArguments {
   @Option(help: ArgumentHelp(Stage.modelHelp))
   var model: String?
@@ -47,25 +47,19 @@ struct FineTuneFlags<Stage: FineTuneFlagHelp>: ParsableArguments {
   @Option(help: ArgumentHelp(Stage.maxLengthHelp))
   var maxLength: Int?
 
+  @OptionGroup var lora: LoRAFlags
+
   func validate() throws {
     if let maxLength, maxLength < 2 {
       throw ValidationError("--max-length: must be ≥ 2, got \(maxLength)")
     }
   }
 
-  /// The model and data of the session, and its training settings: `training` over the stored
-  /// run's over the stage's defaults, checked against the data.
-  func load<Input: FineTuneTrainingData>(
-    _: Input.Type, training: TrainingFlags<Stage>,
-    stored: (data: FineTuneDataSettings, training: TrainingSettings)?, run: TrainingRun
-  ) throws -> (input: Input, training: TrainingSettings) {
-    let input = try Input.load(
-      model: model, data: data, maxLength: maxLength, stored: stored?.data, run: run)
-    let processes = run.communicator.worldSize
-    let common = try training.resolve(stored: stored?.training, processes: processes) {
-      try input.microBatchesPerEpoch($0, $1, processes: processes)
-    }
-    return (input, common)
+  /// The stage's inputs, with the training flags given as the top layer of its settings.
+  func inputs(_ training: TrainingFlags<Stage>) -> FineTuneInputs {
+    FineTuneInputs(
+      model: model, data: data, maxLength: maxLength, options: training.options,
+      lora: lora.options)
   }
 }
 
@@ -161,49 +155,10 @@ struct TrainingFlags<Stage: TrainingFlagHelp>: ParsableArguments {
   @OptionGroup var threads: ThreadOptions
 
   func validate() throws {
-    func positive<T: Numeric & Comparable>(_ value: T?, _ flag: String, allowZero: Bool = false)
-      throws
-    {
-      guard let value else { return }
-      if allowZero ? value < 0 : value <= 0 {
-        throw ValidationError("\(flag): must be \(allowZero ? "≥ 0" : "> 0"), got \(value)")
-      }
-    }
-    for (value, flag) in [
-      (lr, "--lr"), (minLr, "--min-lr"), (weightDecay, "--weight-decay"), (beta1, "--beta1"),
-      (beta2, "--beta2"), (clip, "--clip"),
-    ] {
-      if let value, !value.isFinite {
-        throw ValidationError("\(flag): must be finite, got \(value)")
-      }
-    }
-    for (value, flag) in [(epochs, "--epochs"), (evalFraction, "--eval-fraction")] {
-      if let value, !value.isFinite {
-        throw ValidationError("\(flag): must be finite, got \(value)")
-      }
-    }
-    try positive(steps, "--steps", allowZero: true)
-    try positive(epochs, "--epochs")
-    try positive(batchSize, "--batch-size")
-    try positive(microBatchSize, "--micro-batch-size")
-    try positive(lr, "--lr")
-    try positive(minLr, "--min-lr", allowZero: true)
-    try positive(warmupSteps, "--warmup-steps", allowZero: true)
-    try positive(decaySteps, "--decay-steps")
-    try positive(weightDecay, "--weight-decay", allowZero: true)
-    try positive(clip, "--clip", allowZero: true)
-    try positive(evalEvery, "--eval-every", allowZero: true)
-    try positive(evalBatches, "--eval-batches", allowZero: true)
-    try positive(saveEvery, "--save-every", allowZero: true)
-    try positive(keep, "--keep")
-    try positive(keepEvery, "--keep-every", allowZero: true)
-    for (value, flag) in [(beta1, "--beta1"), (beta2, "--beta2")] {
-      if let value, !(value >= 0 && value < 1) {
-        throw ValidationError("\(flag): must be in [0, 1), got \(value)")
-      }
-    }
-    if let evalFraction, !(evalFraction >= 0 && evalFraction < 0.5) {
-      throw ValidationError("--eval-fraction: must be in [0, 0.5), got \(evalFraction)")
+    do {
+      try options.validate()
+    } catch {
+      throw ValidationError("\(error)")
     }
   }
 
@@ -232,16 +187,6 @@ struct TrainingFlags<Stage: TrainingFlagHelp>: ParsableArguments {
     options.keepEvery = keepEvery
     options.seed = seed
     return options
-  }
-
-  /// The training settings of this session (see ``TrainingOptions/resolve(over:lower:defaults:processes:microBatchesPerEpoch:)``).
-  func resolve(
-    stored: TrainingSettings?, lower: [TrainingOptions] = [], processes: Int,
-    microBatchesPerEpoch: (_ microBatchSize: Int, _ evalFraction: Double) throws -> Int
-  ) throws -> TrainingSettings {
-    try options.resolve(
-      over: stored, lower: lower, defaults: Stage.defaults, processes: processes,
-      microBatchesPerEpoch: microBatchesPerEpoch)
   }
 }
 

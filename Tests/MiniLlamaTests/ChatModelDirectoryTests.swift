@@ -75,6 +75,23 @@ struct ChatModelDirectoryTests {
     #expect(ChatTemplate(jinja: jinja, eosToken: "</s>", specialTokens: []) == nil)
   }
 
+  @Test func hasChatTemplateTellsAFolderWithATemplateKeyFromOneWithout() throws {
+    let path = try makeChatModelDirectory(tokenizer: try tinyChatTokenizer())
+    let directory = ModelDirectory(path: path)
+    #expect(directory.hasChatTemplate)
+    let configPath = directory.file("tokenizer_config.json")
+    var config = try Self.jsonObject(configPath)
+    config["chat_template"] = "{{ messages }}"
+    try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: configPath))
+    #expect(directory.hasChatTemplate, "a template MiniLLM cannot read still counts")
+    #expect(throws: ModelDirectoryError.self) { try directory.loadChatTemplate() }
+    config["chat_template"] = nil
+    try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: configPath))
+    #expect(!directory.hasChatTemplate)
+    try FileManager.default.removeItem(atPath: configPath)
+    #expect(!directory.hasChatTemplate)
+  }
+
   @Test func generationConfigReadsWritesAndValidates() throws {
     let path = try temporaryDirectory("generation")
     let file = (path as NSString).appendingPathComponent("generation_config.json")

@@ -37,6 +37,23 @@ struct ChatSessionTests {
     }
   }
 
+  @Test func transcriptListsTheSystemPromptAndTheKeptExchanges() throws {
+    let tokenizer = try tinyChatTokenizer()
+    let path = try makeChatModelDirectory(tokenizer: tokenizer, maxPositions: 256)
+    let session = try ChatSession(
+      directory: path, options: ChatOptions(historyLimit: 1, maxNewTokens: 3, sampling: .greedy))
+    #expect(session.transcript == "(no history)\n")
+    session.options.systemPrompt = "你是小助手"
+    let first = try session.respond(to: "你好")
+    #expect(session.transcript == "system: 你是小助手\nuser: 你好\nassistant: \(first)\n")
+    let second = try session.respond(to: "hello world")
+    #expect(
+      session.transcript == "system: 你是小助手\nuser: hello world\nassistant: \(second)\n",
+      "the history limit drops the first exchange")
+    session.reset()
+    #expect(session.transcript == "system: 你是小助手\n(no history)\n")
+  }
+
   @Test func historyLimitZeroAnswersEachMessageAlone() throws {
     let tokenizer = try tinyChatTokenizer()
     let path = try makeChatModelDirectory(tokenizer: tokenizer)

@@ -166,7 +166,9 @@ struct GGUFReaderTests {
     try expectRejected(oneTensor(dims: [4, 0], type: 0, dataBytes: 16), field: "tensor 't'.ne[1]")
     try expectRejected(
       oneTensor(dims: [1 << 62], type: 0, dataBytes: 16), field: "tensor 't'.ne[0]")
-    try expectRejected(oneTensor(dims: [32], type: 2, dataBytes: 18), field: "tensor 't'.type")
+    try expectRejected(oneTensor(dims: [32], type: 99, dataBytes: 18), field: "tensor 't'.type")
+    try expectRejected(oneTensor(dims: [32], type: 16, dataBytes: 18), field: "tensor 't'.type")
+    try expectRejected(oneTensor(dims: [32], type: 12, dataBytes: 144), field: "tensor 't'.ne[0]")
     try expectRejected(oneTensor(dims: [16], type: 8, dataBytes: 34), field: "tensor 't'.ne[0]")
     try expectRejected(
       oneTensor(dims: [4], type: 0, offset: 3, dataBytes: 64), field: "tensor 't'.offset")

@@ -43,6 +43,15 @@ public final class ChatSession {
   /// What happened in the last turn; `nil` before the first and after `reset()`.
   public private(set) var lastTurn: ChatTurn?
 
+  /// The system prompt and the kept exchanges, one `role: text` line each (`(no history)`
+  /// when there is no exchange yet): what the next prompt will include, before the budget.
+  public var transcript: String {
+    var text = options.systemPrompt.map { "system: \($0)\n" } ?? ""
+    if history.isEmpty { text += "(no history)\n" }
+    for exchange in history { text += "user: \(exchange.user)\nassistant: \(exchange.assistant)\n" }
+    return text
+  }
+
   private var sampler: Sampler
   private var cache: KVCache?
   /// The tokens whose keys and values `cache` holds.
@@ -74,7 +83,8 @@ public final class ChatSession {
     sampler = Sampler(options.sampling)
   }
 
-  /// A session over a model directory: the model, `tokenizer.model`, the chat template of
+  /// A session over a model directory: the model, its tokenizer (`tokenizer.model`, else
+  /// `tokenizer.json`), the chat template of
   /// `tokenizer_config.json` (or `template`), and the stop ids of `generation_config.json`.
   /// - Parameter options: `nil` takes sampling and reply length from `generation_config.json`
   ///   (see `ChatOptions(generationConfig:maxPositions:)`).
@@ -95,7 +105,7 @@ public final class ChatSession {
         FileManager.default.fileExists(atPath: $0.file("tokenizer_config.json")) ? $0 : nil
       }
       ?? modelDirectory
-    let tokenizer = try directory.loadTokenizer()
+    let tokenizer = try directory.loadPretrainedTokenizer().tokenizer
     let template = try template ?? directory.loadChatTemplate()
     let generation = try directory.loadGenerationConfig()
     var model = try Llama(directory: path)

@@ -1,32 +1,81 @@
-/// The storage type of a GGUF tensor (`ggml_type`); the ones MiniLLM writes and reads.
+/// The storage type of a GGUF tensor (`ggml_type`): the ones MiniLLM reads (all of them) and
+/// writes (``canEncode``: f32, f16, q8_0).
 public enum GGMLType: UInt32, Sendable, CaseIterable {
   /// 32-bit IEEE floats.
   case f32 = 0
   /// 16-bit IEEE floats.
   case f16 = 1
+  /// Blocks of 32 4-bit values with a `Float16` scale (`(q − 8)·d`).
+  case q4_0 = 2
+  /// Blocks of 32 4-bit values with a scale and a minimum (`q·d + m`).
+  case q4_1 = 3
+  /// Blocks of 32 5-bit values with a scale (`(q − 16)·d`).
+  case q5_0 = 6
+  /// Blocks of 32 5-bit values with a scale and a minimum.
+  case q5_1 = 7
   /// Blocks of 32 values: a `Float16` scale `d` then 32 `Int8` `q`, value = `d·q`.
   case q8_0 = 8
+  /// Super-blocks of 256 2-bit values in 16 groups with 4-bit scales and minimums.
+  case q2_K = 10
+  /// Super-blocks of 256 3-bit values in 16 groups with 6-bit scales.
+  case q3_K = 11
+  /// Super-blocks of 256 4-bit values in 8 groups with 6-bit scales and minimums.
+  case q4_K = 12
+  /// Super-blocks of 256 5-bit values in 8 groups with 6-bit scales and minimums.
+  case q5_K = 13
+  /// Super-blocks of 256 6-bit values in 16 groups with 8-bit scales.
+  case q6_K = 14
+  /// bfloat16: the upper 16 bits of a `Float`.
+  case bf16 = 30
 
-  /// The name llama.cpp prints (`"f32"`, `"f16"`, `"q8_0"`).
+  /// The name llama.cpp prints (`"f32"`, `"q4_K"`, …).
   public var name: String {
     switch self {
     case .f32: "f32"
     case .f16: "f16"
+    case .bf16: "bf16"
+    case .q4_0: "q4_0"
+    case .q4_1: "q4_1"
+    case .q5_0: "q5_0"
+    case .q5_1: "q5_1"
     case .q8_0: "q8_0"
+    case .q2_K: "q2_K"
+    case .q3_K: "q3_K"
+    case .q4_K: "q4_K"
+    case .q5_K: "q5_K"
+    case .q6_K: "q6_K"
     }
   }
 
   /// Values per block (1 for the float types).
-  public var blockSize: Int { self == .q8_0 ? Q8_0.blockSize : 1 }
+  public var blockSize: Int {
+    switch self {
+    case .f32, .f16, .bf16: 1
+    case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0: 32
+    case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K: 256
+    }
+  }
 
   /// Bytes per block.
   public var blockByteCount: Int {
     switch self {
     case .f32: 4
-    case .f16: 2
+    case .f16, .bf16: 2
+    case .q4_0: 18
+    case .q4_1: 20
+    case .q5_0: 22
+    case .q5_1: 24
     case .q8_0: Q8_0.blockByteCount
+    case .q2_K: 84
+    case .q3_K: 110
+    case .q4_K: 144
+    case .q5_K: 176
+    case .q6_K: 210
     }
   }
+
+  /// Whether ``encode(_:into:)`` can write this type (the others are read only).
+  public var canEncode: Bool { [.f32, .f16, .q8_0].contains(self) }
 
   /// Bytes of a row of `count` values.
   /// - Precondition: `count` is a multiple of `blockSize`.
@@ -37,6 +86,7 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
 
   /// Encodes `values` (a whole number of blocks) into `output`, which has
   /// `rowByteCount(values.count)` bytes.
+  /// - Precondition: ``canEncode``.
   public func encode(
     _ values: UnsafeBufferPointer<Float>, into output: UnsafeMutableRawBufferPointer
   ) {
@@ -55,10 +105,12 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
       }
     case .q8_0:
       Q8_0.quantize(values, into: output)
+    default:
+      preconditionFailure("GGMLType.encode: \(name) is read only")
     }
   }
 
-  /// Decodes `count` values from `bytes` (dequantizing `q8_0`).
+  /// Decodes `count` values from `bytes`, dequantising block formats exactly as ggml does.
   public func decode(_ bytes: UnsafeRawBufferPointer, count: Int) -> [Float] {
     precondition(
       bytes.count == rowByteCount(count),
@@ -78,8 +130,20 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
             bitPattern: UInt16(
               littleEndian: bytes.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self))))
       }
+    case .bf16:
+      return (0..<count).map {
+        Float(
+          bitPattern: UInt32(
+            UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self)))
+            << 16)
+      }
     case .q8_0:
       return Q8_0.dequantize(bytes, count: count)
+    default:
+      return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+        GGMLDequantize.run(self, bytes, into: buffer)
+        initialized = count
+      }
     }
   }
 }

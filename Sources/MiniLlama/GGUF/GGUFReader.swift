@@ -183,7 +183,9 @@ public struct GGUFReader: Sendable {
       let rawType = try cursor.read(UInt32.self, field: field + ".type")
       guard let type = GGMLType(rawValue: rawType) else {
         throw GGUFError(
-          path: path, field: field + ".type", "type \(rawType) is not one of f32, f16, q8_0")
+          path: path, field: field + ".type",
+          "type \(rawType) is not one of "
+            + GGMLType.allCases.map(\.name).joined(separator: ", "))
       }
       guard dimensions[0] % type.blockSize == 0 else {
         throw GGUFError(

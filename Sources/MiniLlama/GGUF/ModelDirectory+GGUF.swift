@@ -24,7 +24,17 @@ public struct GGUFExportOptions: Sendable, Equatable {
     switch type {
     case .f32: 0
     case .f16: 1
+    case .q4_0: 2
+    case .q4_1: 3
     case .q8_0: 7
+    case .q5_0: 8
+    case .q5_1: 9
+    case .q2_K: 10
+    case .q3_K: 12
+    case .q4_K: 15
+    case .q5_K: 17
+    case .q6_K: 18
+    case .bf16: 32
     }
   }
 }
@@ -59,6 +69,10 @@ extension ModelDirectory {
   /// The complete description of the GGUF file `exportGGUF` writes (metadata and tensors, with
   /// the weights memory-mapped), without writing it.
   public func ggufWriter(options: GGUFExportOptions = GGUFExportOptions()) throws -> GGUFWriter {
+    guard options.type.canEncode else {
+      throw GGUFExportError(
+        key: "type", "\(options.type.name) cannot be written yet; choose f32, f16 or q8_0")
+    }
     let config = try loadConfig()
     let weights = try loadWeights(for: config)
     let vocabulary = try GGUFVocabulary(directory: self, config: config)
@@ -76,6 +90,11 @@ extension ModelDirectory {
   static func architectureMetadata(
     _ config: LlamaConfig, options: GGUFExportOptions, directoryPath: String
   ) throws -> [(String, GGUFValue)] {
+    guard config.biasedProjections.isEmpty else {
+      throw GGUFExportError(
+        key: config.architecture == .qwen2 ? "model_type" : "attention_bias",
+        "the GGUF writer has no \(config.architecture.rawValue) layout with attention biases yet")
+    }
     let name =
       options.name
       ?? URL(fileURLWithPath: directoryPath).standardizedFileURL

@@ -43,39 +43,8 @@ extension ChatTemplate {
     _ jinja: String, eosToken: String, specialTokens: [String],
     shape: (addsBOS: Bool, hasSystem: Bool, hasTool: Bool)
   ) -> ChatTemplate? {
-    // A probe template whose strings are unique markers; its Jinja is the pattern, with each
-    // marker standing for the escaped text of one field.
-    enum Field: Int, CaseIterable {
-      case name, systemPrefix, systemSuffix, userPrefix, userSuffix, assistantPrefix
-      case assistantTail, toolPrefix, toolSuffix
-    }
-    func marker(_ field: Field) -> String { "\u{E000}\(field.rawValue)\u{E001}" }
-    let probe = ChatTemplate(
-      name: marker(.name),
-      system: shape.hasSystem
-        ? RoleFormat(prefix: marker(.systemPrefix), suffix: marker(.systemSuffix)) : nil,
-      user: RoleFormat(prefix: marker(.userPrefix), suffix: marker(.userSuffix)),
-      assistant: RoleFormat(prefix: marker(.assistantPrefix)),
-      tool: shape.hasTool
-        ? RoleFormat(prefix: marker(.toolPrefix), suffix: marker(.toolSuffix)) : nil,
-      eos: marker(.assistantTail), addsBOS: shape.addsBOS)
-    var pattern = "^"
-    var groups: [Field] = []
-    var rest = Substring(probe.jinja)
-    while let start = rest.range(of: "\u{E000}") {
-      pattern += NSRegularExpression.escapedPattern(for: String(rest[..<start.lowerBound]))
-      guard let end = rest[start.upperBound...].range(of: "\u{E001}"),
-        let raw = Int(rest[start.upperBound..<end.lowerBound]), let field = Field(rawValue: raw)
-      else { return nil }
-      // The body of a single-quoted Jinja literal: any character but a quote or a backslash,
-      // or a backslash escape.
-      pattern += #"((?:[^'\\]|\\.)*)"#
-      groups.append(field)
-      rest = rest[end.upperBound...]
-    }
-    pattern += NSRegularExpression.escapedPattern(for: String(rest)) + "$"
-    guard
-      let regex = try? NSRegularExpression(pattern: pattern, options: [.dotMatchesLineSeparators]),
+    let (regex, groups) = shapePatterns[shapeIndex(shape)]
+    guard let regex,
       let match = regex.firstMatch(
         in: jinja, range: NSRange(jinja.startIndex..<jinja.endIndex, in: jinja))
     else { return nil }
@@ -115,6 +84,56 @@ extension ChatTemplate {
       eos: eosToken, afterEOS: afterEOS, specialTokens: kept, addsBOS: shape.addsBOS)
     guard template.validationProblem == nil, template.jinja == jinja else { return nil }
     return template
+  }
+
+  /// The fields of a MiniLLM template, in the order `jinja` writes their literals.
+  fileprivate enum Field: Int, CaseIterable {
+    case name, systemPrefix, systemSuffix, userPrefix, userSuffix, assistantPrefix
+    case assistantTail, toolPrefix, toolSuffix
+  }
+
+  private static func shapeIndex(_ shape: (addsBOS: Bool, hasSystem: Bool, hasTool: Bool)) -> Int {
+    (shape.addsBOS ? 4 : 0) + (shape.hasSystem ? 2 : 0) + (shape.hasTool ? 1 : 0)
+  }
+
+  /// For each combination of optional parts (indexed by `shapeIndex`), the regex matching the
+  /// Jinja text `jinja` writes, with one group per field literal; compiled once, on first use.
+  private static let shapePatterns: [(NSRegularExpression?, [Field])] = (0..<8).map { index in
+    pattern(for: (index & 4 != 0, index & 2 != 0, index & 1 != 0))
+  }
+
+  /// The regex of one shape: the Jinja of a probe template whose strings are unique markers,
+  /// with each marker standing for the escaped text of one field.
+  private static func pattern(for shape: (addsBOS: Bool, hasSystem: Bool, hasTool: Bool))
+    -> (NSRegularExpression?, [Field])
+  {
+    func marker(_ field: Field) -> String { "\u{E000}\(field.rawValue)\u{E001}" }
+    let probe = ChatTemplate(
+      name: marker(.name),
+      system: shape.hasSystem
+        ? RoleFormat(prefix: marker(.systemPrefix), suffix: marker(.systemSuffix)) : nil,
+      user: RoleFormat(prefix: marker(.userPrefix), suffix: marker(.userSuffix)),
+      assistant: RoleFormat(prefix: marker(.assistantPrefix)),
+      tool: shape.hasTool
+        ? RoleFormat(prefix: marker(.toolPrefix), suffix: marker(.toolSuffix)) : nil,
+      eos: marker(.assistantTail), addsBOS: shape.addsBOS)
+    var pattern = "^"
+    var groups: [Field] = []
+    var rest = Substring(probe.jinja)
+    while let start = rest.range(of: "\u{E000}") {
+      pattern += NSRegularExpression.escapedPattern(for: String(rest[..<start.lowerBound]))
+      guard let end = rest[start.upperBound...].range(of: "\u{E001}"),
+        let raw = Int(rest[start.upperBound..<end.lowerBound]), let field = Field(rawValue: raw)
+      else { return (nil, []) }
+      // The body of a single-quoted Jinja literal: any character but a quote or a backslash,
+      // or a backslash escape.
+      pattern += #"((?:[^'\\]|\\.)*)"#
+      groups.append(field)
+      rest = rest[end.upperBound...]
+    }
+    pattern += NSRegularExpression.escapedPattern(for: String(rest)) + "$"
+    let regex = try? NSRegularExpression(pattern: pattern, options: [.dotMatchesLineSeparators])
+    return (regex, groups)
   }
 
   /// The text of a Jinja literal's body as `escaped` writes it; `nil` for an unknown escape.

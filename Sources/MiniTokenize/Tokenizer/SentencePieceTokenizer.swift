@@ -96,6 +96,14 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
     }
   }
 
+  /// The ids of `text` after the BOS id (when the tokenizer has one), as a base model's
+  /// prompt begins.
+  public func encodePrompt(_ text: String) throws -> [Int32] {
+    var ids = specialIDs.bos.map { [Int32($0)] } ?? []
+    try encode(text, appendingTo: &ids)
+    return ids
+  }
+
   /// Appends the ids of valid UTF-8 bytes (no BOS or EOS) to `ids`.
   public func encode(utf8: UnsafeRawBufferPointer, appendingTo ids: inout [Int32]) throws {
     if let nativeEncoder {
@@ -271,6 +279,19 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
   /// Writes `modelBytes` to `path` atomically.
   public func write(to path: String) throws {
     try writeFileAtomically(modelBytes, to: path)
+  }
+
+  /// The vocabulary as sentencepiece's trainer lists it in `NAME.vocab`: one `piece<TAB>score`
+  /// line per id, in id order.
+  public var vocabularyListing: String {
+    var text = ""
+    for id in 0..<vocabularySize { text += "\(piece(for: id) ?? "")\t\(score(for: id))\n" }
+    return text
+  }
+
+  /// Writes ``vocabularyListing`` to `path` atomically.
+  public func writeVocabulary(to path: String) throws {
+    try writeFileAtomically(Array(vocabularyListing.utf8), to: path)
   }
 
   static func string(_ message: [CChar], status: Int32) -> String {

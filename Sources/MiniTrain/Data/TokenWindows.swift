@@ -33,6 +33,13 @@ public struct TokenWindows: Sendable {
   /// Number of windows.
   public var count: Int { indices.count }
 
+  /// The first `count` windows (all when there are fewer).
+  public func prefix(_ count: Int) -> TokenWindows {
+    TokenWindows(
+      dataset: dataset, sequenceLength: sequenceLength,
+      indices: indices.lowerBound..<min(indices.upperBound, indices.lowerBound + max(0, count)))
+  }
+
   /// Splits off the last `heldOutFraction` of the windows (at least one when there are two or
   /// more) for evaluation. One window between the two parts is left out so that no token is
   /// both trained on and held out.

@@ -1,3 +1,7 @@
+import Foundation
+import MiniLlama
+import MiniTokenize
+
 extension CausalLanguageModelObjective {
   /// The mean next-token loss over the first `count` windows of `windows`, in batches of
   /// `batchSize` windows, without a tape (`minillm eval`).
@@ -20,5 +24,47 @@ extension CausalLanguageModelObjective {
       progress(done, lossSum / Double(tokens), tokens)
     }
     return (lossSum / Double(tokens), tokens)
+  }
+}
+
+extension TokenWindows {
+  /// The windows of the token shards in `data` that `model` is evaluated on (`minillm eval`),
+  /// checked against it: `sequenceLength` inputs each (default: the model's context, at most
+  /// 1024), the first `limit` of them (default: all).
+  /// - Parameters:
+  ///   - modelPath: the model directory; its `tokenizer.model`, when it has one, is compared
+  ///     with the shards' tokenizer.
+  ///   - warn: told when the shards were tokenised with another tokenizer than the model's.
+  /// - Throws: ``TrainingRunError/setting(_:_:)`` naming `--data` (unreadable shards, a
+  ///   vocabulary larger than the model's, no whole window) or `--seq-len` (longer than the
+  ///   model's context).
+  public static func evaluation(
+    of data: String, for model: LlamaConfig, modelPath: String, sequenceLength: Int? = nil,
+    limit: Int? = nil, warn: (String) -> Void = { _ in }
+  ) throws -> TokenWindows {
+    let dataset = try setting("--data") { try TokenDataset(directory: data) }
+    let vocabulary = dataset.index.tokenizer.vocabularySize
+    guard vocabulary <= model.vocabSize else {
+      throw TrainingRunError.setting(
+        "--data", "vocabulary \(vocabulary) is larger than the model's \(model.vocabSize)")
+    }
+    let modelTokenizer = (modelPath as NSString).appendingPathComponent("tokenizer.model")
+    if let tokenizer = try? SentencePieceTokenizer(contentsOf: modelTokenizer),
+      tokenizer.sha256 != dataset.index.tokenizer.sha256
+    {
+      warn("warning: \(data) was tokenised with another tokenizer than \(modelTokenizer)")
+    }
+    let length = sequenceLength ?? min(model.maxPositions, 1024)
+    guard length <= model.maxPositions else {
+      throw TrainingRunError.setting(
+        "--seq-len", "\(length) exceeds the model's max_position_embeddings \(model.maxPositions)")
+    }
+    let windows = TokenWindows(dataset: dataset, sequenceLength: length)
+    let count = min(windows.count, limit ?? .max)
+    guard count > 0 else {
+      throw TrainingRunError.setting(
+        "--data", "\(dataset.count) tokens hold no window of \(length) + 1")
+    }
+    return windows.prefix(count)
   }
 }

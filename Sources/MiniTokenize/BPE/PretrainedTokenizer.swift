@@ -1,0 +1,97 @@
+import Foundation
+import MiniSupport
+
+/// The tokenizer of a Hugging Face model directory, as `AutoTokenizer.from_pretrained` finds it:
+/// `tokenizer.model` (sentencepiece) when present, else `tokenizer.json` (byte-level BPE), with
+/// the special tokens, BOS/EOS flags and chat template of `tokenizer_config.json`.
+public struct PretrainedTokenizer: Sendable {
+  /// The tokenizer; its `specialIDs` carry the BOS, EOS, unknown and pad tokens named in
+  /// `tokenizer_config.json` (else the model's own).
+  public var tokenizer: any Tokenizer
+  /// `bos_token`, `eos_token`, `unk_token`, `pad_token` of `tokenizer_config.json`.
+  public var bosToken: String?
+  public var eosToken: String?
+  public var unknownToken: String?
+  public var padToken: String?
+  /// `add_bos_token` / `add_eos_token` (false when absent).
+  public var addsBOS: Bool
+  public var addsEOS: Bool
+  /// The Jinja `chat_template` (the `default` one when the file lists several).
+  public var chatTemplate: String?
+
+  /// Reads the tokenizer files of `directory`.
+  /// - Throws: `TokenizerError.loadFailed` naming the file (and field) at fault, or when the
+  ///   directory has neither `tokenizer.model` nor `tokenizer.json`.
+  public init(directory: String) throws {
+    let folder = URL(fileURLWithPath: directory)
+    let modelPath = folder.appendingPathComponent("tokenizer.model").path
+    let jsonPath = folder.appendingPathComponent("tokenizer.json").path
+    let configPath = folder.appendingPathComponent("tokenizer_config.json").path
+    var config: [String: JSONValue] = [:]
+    if let data = FileManager.default.contents(atPath: configPath) {
+      do {
+        config = try data.withUnsafeBytes { bytes throws(JSONFailure) in
+          try JSONParser.parseObject(bytes, keeping: nil)
+        }
+      } catch {
+        throw TokenizerError.loadFailed(path: configPath, message: "not a JSON object: \(error)")
+      }
+    }
+    let reader = TokenizerJSONReader(origin: configPath)
+    func token(_ key: String) throws -> String? {
+      switch config[key] {
+      case nil, .null: return nil
+      case .string(let text): return text
+      case .object(let members): return try reader.string(members["content"], "$.\(key).content")
+      case let other?:
+        throw reader.failure("$.\(key)", "expected a string or an object, found \(other.kindName)")
+      }
+    }
+    func flag(_ key: String) throws -> Bool {
+      guard let value = config[key], value != .null else { return false }
+      return try reader.bool(value, "$.\(key)")
+    }
+    bosToken = try token("bos_token")
+    eosToken = try token("eos_token")
+    unknownToken = try token("unk_token")
+    padToken = try token("pad_token")
+    addsBOS = try flag("add_bos_token")
+    addsEOS = try flag("add_eos_token")
+    switch config["chat_template"] {
+    case nil, .null: chatTemplate = nil
+    case .string(let text): chatTemplate = text
+    case .array(let list):
+      chatTemplate = nil
+      for (index, item) in list.enumerated() {
+        let entry = try reader.object(item, "$.chat_template[\(index)]")
+        if try reader.string(entry["name"], "$.chat_template[\(index)].name") == "default" {
+          chatTemplate = try reader.string(entry["template"], "$.chat_template[\(index)].template")
+        }
+      }
+    case let other?:
+      throw reader.failure(
+        "$.chat_template", "expected a string or a list, found \(other.kindName)")
+    }
+    if FileManager.default.fileExists(atPath: modelPath) {
+      tokenizer = try SentencePieceTokenizer(contentsOf: modelPath)
+      return
+    }
+    guard FileManager.default.fileExists(atPath: jsonPath) else {
+      throw TokenizerError.loadFailed(
+        path: directory, message: "has neither tokenizer.model nor tokenizer.json")
+    }
+    var bpe = try ByteLevelBPETokenizer(contentsOf: jsonPath)
+    func id(_ token: String?, _ key: String) throws -> Int? {
+      guard let token else { return nil }
+      guard let id = bpe.id(for: token) else {
+        throw reader.failure("$.\(key)", "'\(token)' is not a token of \(jsonPath)")
+      }
+      return id
+    }
+    bpe.specialIDs = SpecialTokenIDs(
+      unknown: try id(unknownToken, "unk_token") ?? bpe.specialIDs.unknown,
+      bos: try id(bosToken, "bos_token"), eos: try id(eosToken, "eos_token"),
+      pad: try id(padToken, "pad_token"))
+    tokenizer = bpe
+  }
+}

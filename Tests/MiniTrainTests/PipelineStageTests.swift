@@ -1,0 +1,157 @@
+import Foundation
+import MiniLlama
+import MiniTokenize
+import MiniTrain
+import PipelineTestSupport
+import TestSupport
+import Testing
+
+/// The pipeline's own stages (`PretrainStage`, `SFTStage`, `RewardStage`, `DPOStage`) run by a
+/// Swift program through ``TrainingRun``, as the `minillm` training commands run them: the
+/// same settings checks, `RUN/config.json`, `RUN/model` and result line, without the CLI.
+@Suite(.serialized) struct PipelineStageTests {
+  /// A few steps of every stage's settings: small batches, no evaluation beyond one batch.
+  static func options(steps: Int) -> TrainingOptions {
+    var options = TrainingOptions()
+    options.steps = steps
+    options.batchSize = 2
+    options.microBatchSize = 1
+    options.evalBatches = 1
+    options.evalFraction = 0.2
+    return options
+  }
+
+  static func config(_ path: String) throws -> [String: Any] {
+    let data = try Data(contentsOf: URL(fileURLWithPath: path + "/config.json"))
+    return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+  }
+
+  @Test func pretrainStageTrainsAModelFromAConfigFileOnTokenShards() throws {
+    let folder = try temporaryDirectory()
+    let data = folder + "/data"
+    _ = try writeDataset(
+      patternDocuments(count: 60, vocabulary: 64), vocabulary: 64, into: data)
+    let configPath = folder + "/model.json"
+    try JSONEncoder().encode(tinyConfig(vocabulary: 64, maxPositions: 16))
+      .write(to: URL(fileURLWithPath: configPath))
+    var messages: [String] = []
+    let run = TrainingRun(directory: folder + "/run", label: "pretrain") { messages.append($0) }
+    let stage = PretrainStage(data: data, config: configPath, options: Self.options(steps: 3))
+    let result = try #require(try run.run(stage))
+
+    #expect(result.summary.progress.step == 3)
+    let stored = try Self.config(folder + "/run")
+    #expect(stored["stage"] as? String == "pretrain")
+    #expect(stored["sequence_length"] as? Int == 16, "the model's context by default")
+    #expect(stored["batch_size"] as? Int == 2)
+    #expect(FileManager.default.fileExists(atPath: folder + "/run/model/model.safetensors"))
+    #expect(messages.contains { $0.hasPrefix("[pretrain] ") && $0.contains("3 steps of 2") })
+  }
+
+  @Test func stagesRefuseSettingsOutOfRangeNamingTheFlag() throws {
+    var options = TrainingOptions()
+    options.learningRate = -1
+    #expect(throws: TrainingRunError.setting("--lr", "must be > 0, got -1.0")) {
+      try options.validate()
+    }
+    options = TrainingOptions()
+    options.evalFraction = 0.5
+    #expect(throws: TrainingRunError.setting("--eval-fraction", "must be in [0, 0.5), got 0.5")) {
+      try options.validate()
+    }
+    options = TrainingOptions()
+    options.beta2 = .nan
+    #expect(throws: TrainingRunError.setting("--beta2", "must be finite, got nan")) {
+      try options.validate()
+    }
+    #expect(throws: Never.self) { try Self.options(steps: 3).validate() }
+
+    let folder = try temporaryDirectory()
+    _ = try writeDataset(
+      patternDocuments(count: 60, vocabulary: 64), vocabulary: 64, into: folder + "/data")
+    let configPath = folder + "/model.json"
+    try JSONEncoder().encode(tinyConfig(vocabulary: 64, maxPositions: 16))
+      .write(to: URL(fileURLWithPath: configPath))
+    let stage = PretrainStage(
+      data: folder + "/data", config: configPath, sequenceLength: 17,
+      options: Self.options(steps: 1))
+    #expect(
+      throws: TrainingRunError.setting(
+        "--seq-len", "17 exceeds the model's max_position_embeddings 16")
+    ) { try TrainingRun(directory: folder + "/run", label: "pretrain").run(stage) }
+  }
+
+  /// A chat model, and SFT and preference shards made with its tokenizer and template.
+  static func fineTuneInputs(in folder: String) async throws -> (
+    model: String, sft: String, preference: String
+  ) {
+    let tokenizer = try tinyChatTokenizer()
+    let model = try makeChatModelDirectory(tokenizer: tokenizer, maxPositions: 64)
+    let renderer = try ChatRenderer(template: .chatml, tokenizer: tokenizer)
+    let words = chatTrainingLines(count: 60)
+    var sftLines = ""
+    var pairLines = ""
+    for index in stride(from: 0, to: 57, by: 3) {
+      let (question, answer, other) = (words[index], words[index + 1], words[index + 2])
+      sftLines += try jsonLine(["instruction": question, "input": "", "output": answer])
+      pairLines += try jsonLine(["prompt": question, "chosen": answer, "rejected": other])
+    }
+    let sftFile = folder + "/sft.jsonl"
+    let pairFile = folder + "/pairs.jsonl"
+    try Data(sftLines.utf8).write(to: URL(fileURLWithPath: sftFile))
+    try Data(pairLines.utf8).write(to: URL(fileURLWithPath: pairFile))
+    var sftOptions = SFTOptions()
+    sftOptions.maxLength = 64
+    _ = try await SFTPipeline.run(
+      inputs: [sftFile], renderer: renderer,
+      tokenizerFile: ("tokenizer.model", tokenizer.modelBytes), output: folder + "/sft",
+      options: sftOptions)
+    var pairOptions = PreferenceOptions()
+    pairOptions.maxLength = 64
+    _ = try await PreferencePipeline.run(
+      inputs: [pairFile], renderer: renderer,
+      tokenizerFile: ("tokenizer.model", tokenizer.modelBytes), output: folder + "/pairs",
+      options: pairOptions)
+    return (model, folder + "/sft", folder + "/pairs")
+  }
+
+  static func jsonLine(_ object: [String: String]) throws -> String {
+    String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self) + "\n"
+  }
+
+  @Test func fineTuningStagesRunFromAModelAndShardsWithoutTheCLI() async throws {
+    let folder = try temporaryDirectory()
+    let (model, sft, pairs) = try await Self.fineTuneInputs(in: folder)
+
+    let sftRun = TrainingRun(directory: folder + "/sft-run", label: "sft")
+    let sftResult = try #require(
+      try sftRun.run(
+        SFTStage(FineTuneInputs(model: model, data: sft, options: Self.options(steps: 2)))))
+    #expect(sftResult.summary.progress.step == 2)
+    let sftConfig = try Self.config(folder + "/sft-run")
+    #expect(sftConfig["stage"] as? String == "sft")
+    #expect(sftConfig["max_length"] as? Int == 64, "the model's context by default")
+    #expect(sftConfig["data_samples"] as? Int == 19)
+    let chatModel = folder + "/sft-run/model"
+    #expect(try ModelDirectory(path: chatModel).loadChatTemplate() == .chatml)
+
+    let rewardRun = TrainingRun(directory: folder + "/reward-run", label: "reward")
+    try rewardRun.run(
+      RewardStage(FineTuneInputs(model: chatModel, data: pairs, options: Self.options(steps: 2))))
+    let rewardModel = try Self.config(folder + "/reward-run/model")
+    #expect(rewardModel["architectures"] as? [String] == ["LlamaForSequenceClassification"])
+    #expect(try Self.config(folder + "/reward-run")["data_pairs"] as? Int == 19)
+
+    let dpoRun = TrainingRun(directory: folder + "/dpo-run", label: "dpo")
+    let dpo = DPOStage(
+      FineTuneInputs(model: chatModel, data: pairs, maxLength: 48, options: Self.options(steps: 2)),
+      loss: DPOSettings.Options(beta: 0.25))
+    let dpoResult = try #require(try dpoRun.run(dpo))
+    let dpoConfig = try Self.config(folder + "/dpo-run")
+    #expect(dpoConfig["beta"] as? Double == 0.25)
+    #expect(dpoConfig["max_length"] as? Int == 48)
+    #expect(dpoConfig["precompute_reference"] as? Bool == true)
+    #expect(FileManager.default.fileExists(atPath: folder + "/dpo-run/reference_logps.safetensors"))
+    #expect(dpoResult.json.contains("\"eval_reward_accuracy\""))
+  }
+}

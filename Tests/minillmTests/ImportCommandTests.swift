@@ -1,0 +1,78 @@
+import Foundation
+import MiniLlama
+import MiniTensor
+import PipelineTestSupport
+import TestSupport
+import Testing
+
+/// `--model F.gguf` and `minillm import gguf`.
+@Suite struct ImportCommandTests {
+  /// A GGUF file of a random tiny `llama` model, written with llama.cpp's names and q/k rows.
+  func ggufFile() throws -> String {
+    let config = tinyConfig()
+    let weights = Llama(config: config, seed: 4).weights
+    var writer = GGUFWriter()
+    writer.set("general.architecture", .string("llama"))
+    for (key, value) in [
+      ("block_count", config.layerCount), ("context_length", config.maxPositions),
+      ("embedding_length", config.hiddenSize), ("feed_forward_length", config.intermediateSize),
+      ("attention.head_count", config.headCount), ("attention.head_count_kv", config.kvHeadCount),
+    ] {
+      writer.set("llama.\(key)", .uint32(UInt32(value)))
+    }
+    writer.set("llama.attention.layer_norm_rms_epsilon", .float32(config.rmsNormEps))
+    writer.set("tokenizer.ggml.model", .string("llama"))
+    var tensors = [
+      GGUFTensor(
+        name: "token_embd.weight", type: .q8_0, values: weights["model.embed_tokens.weight"]!)
+    ]
+    for i in 0..<config.layerCount {
+      for (gguf, hf) in [
+        ("attn_norm", "input_layernorm"), ("attn_q", "self_attn.q_proj"),
+        ("attn_k", "self_attn.k_proj"), ("attn_v", "self_attn.v_proj"),
+        ("attn_output", "self_attn.o_proj"), ("ffn_norm", "post_attention_layernorm"),
+        ("ffn_gate", "mlp.gate_proj"), ("ffn_up", "mlp.up_proj"), ("ffn_down", "mlp.down_proj"),
+      ] {
+        let values = weights["model.layers.\(i).\(hf).weight"]!
+        tensors.append(
+          GGUFTensor(
+            name: "blk.\(i).\(gguf).weight", type: values.shape.count == 1 ? .f32 : .f16,
+            values: values))
+      }
+    }
+    tensors.append(
+      GGUFTensor(name: "output_norm.weight", type: .f32, values: weights["model.norm.weight"]!))
+    tensors.append(
+      GGUFTensor(name: "output.weight", type: .f16, values: weights["lm_head.weight"]!))
+    writer.tensors = tensors
+    let path = try temporaryDirectory("cli-gguf") + "/model.gguf"
+    try writer.write(to: path)
+    return path
+  }
+
+  @Test func forwardOnAGGUFEqualsForwardOnItsImportedDirectory() throws {
+    guard let executable = minillmExecutable() else { return }
+    let file = try ggufFile()
+    let out = try temporaryDirectory("cli-import") + "/model"
+    let imported = try runMinillmCapturing(executable, ["import", "gguf", file, "--out", out])
+    #expect(imported.status == 0, "\(imported.error)")
+    #expect(imported.error.contains("LlamaForCausalLM"))
+    let again = try runMinillmCapturing(executable, ["import", "gguf", file, "--out", out])
+    #expect(again.status != 0 && again.error.contains("--overwrite"))
+
+    let ids = "1,5,9,33,2"
+    let fromFile = try runMinillmCapturing(
+      executable, ["forward", "--model", file, "--ids", ids, "--json"])
+    let fromDirectory = try runMinillmCapturing(
+      executable, ["forward", "--model", out, "--ids", ids, "--json"])
+    #expect(fromFile.status == 0, "\(fromFile.error)")
+    #expect(!fromFile.output.isEmpty && fromFile.output == fromDirectory.output)
+
+    let text = try runMinillmCapturing(executable, ["generate", "--model", file, "--prompt", "hi"])
+    #expect(text.status != 0)
+    #expect(text.error.contains("--model") && text.error.contains("tokenizer.ggml.model"))
+    let notGGUF = try runMinillmCapturing(
+      executable, ["import", "gguf", out + "/config.json", "--out", out + "2"])
+    #expect(notGGUF.status != 0 && notGGUF.error.contains("not a GGUF file"))
+  }
+}
