@@ -32,7 +32,9 @@ struct LoRAMergeCommand: ParsableCommand {
 
   func run() throws {
     let base = try loadModel(model)
-    let merged = try AdapterFlag(adapter: adapter).merged(base)
+    let merged = try flagged("--adapter") {
+      try LoRAModel(base: base, adapterDirectory: adapter).merged()
+    }
     let existing = (try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []
     guard existing.isEmpty else {
       throw CommandLineError("--out: \(out) is not empty; choose a new folder")
@@ -52,18 +54,5 @@ struct LoRAMergeCommand: ParsableCommand {
       }
     }
     print(out)
-  }
-}
-
-extension AdapterFlag {
-  init(adapter: String) {
-    self.init()
-    self.adapter = adapter
-  }
-
-  /// `base` with the adapters merged into its weights.
-  func merged(_ base: Llama) throws -> Llama {
-    guard let adapter else { return base }
-    return try flagged("--adapter") { try LoRAModel(base: base, adapterDirectory: adapter).merged() }
   }
 }

@@ -167,14 +167,14 @@ import Testing
     }
     let batch = PreferenceBatch(samples: samples, pairIndices: Array(0..<4))
     let objective = RewardObjective(model: model.reward)
-    let before = try objective.loss(on: batch, tape: nil).loss.value.item
+    let before = objective.loss(on: batch, tape: nil).loss.value.item
     let trainer = Trainer(
       model: model, objective: objective, optimizer: AdamW(learningRate: 1e-2),
       schedule: LearningRateSchedule(
         kind: .constant, peakLearningRate: 1e-2, minimumLearningRate: 1e-2, totalSteps: 10),
       loader: Fixed(batch: batch), configuration: TrainingConfiguration(totalSteps: 10))
     for _ in 0..<10 { try trainer.step() }
-    let after = try objective.loss(on: batch, tape: nil).loss.value.item
+    let after = objective.loss(on: batch, tape: nil).loss.value.item
     #expect(after < before - 0.1, "reward loss \(before) → \(after)")
     #expect(!lora.base.arena.hasGradients)
     #expect(language.arena.values.scalars == trunkValues)
