@@ -1,4 +1,3 @@
-import Foundation
 import MiniTensor
 import MiniTokenize
 
@@ -97,14 +96,7 @@ public final class ChatSession {
   ) throws {
     let modelDirectory = ModelDirectory(path: path)
     _ = try modelDirectory.loadConfig()  // first, so a wrong path is reported as such
-    // An adapter folder written with its chat files (by `minillm sft --lora-rank`) supplies
-    // the tokenizer, template and sampling defaults; otherwise the model directory does.
-    let directory =
-      adapter.map { ModelDirectory(path: $0) }
-      .flatMap {
-        FileManager.default.fileExists(atPath: $0.file("tokenizer_config.json")) ? $0 : nil
-      }
-      ?? modelDirectory
+    let directory = modelDirectory.chatFiles(adapter: adapter)
     let tokenizer = try directory.loadPretrainedTokenizer().tokenizer
     let template = try template ?? directory.loadChatTemplate()
     let generation = try directory.loadGenerationConfig()

@@ -216,3 +216,15 @@ extension LoRAModel {
     }
   }
 }
+
+extension ModelDirectory {
+  /// Where the chat files (tokenizer, chat template, generation defaults) of this model run with
+  /// the adapters of `adapter` are: the adapter folder when it has them (a LoRA run of
+  /// `minillm sft` writes them there; it has a `tokenizer_config.json`), else this directory.
+  public func chatFiles(adapter: String?) -> ModelDirectory {
+    guard let adapter else { return self }
+    let folder = ModelDirectory(path: adapter)
+    return FileManager.default.fileExists(atPath: folder.file("tokenizer_config.json"))
+      ? folder : self
+  }
+}
