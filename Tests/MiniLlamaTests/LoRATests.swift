@@ -115,6 +115,43 @@ struct LoRATests {
       atol: 1e-4)
   }
 
+  @Test("adapters on biased attention (Qwen2) add to x·Wᵀ + b; the biases stay frozen")
+  func biasedAttention() throws {
+    var config = LlamaConfig(
+      vocabSize: 50, hiddenSize: 32, intermediateSize: 48, layerCount: 2, headCount: 4,
+      kvHeadCount: 2, maxPositions: 32, ropeTheta: 10_000, initializerRange: 0.2)
+    config.architecture = .qwen2
+    let base = Llama(config: config, seed: 3)
+    let biases = base.arena.parameters.filter { $0.name.hasSuffix(".bias") }
+    #expect(biases.count == 6)
+    for (i, bias) in biases.enumerated() {
+      bias.assign(Self.values(bias.shape, seed: 60 + UInt64(i), scale: 0.5))
+    }
+    let biasValues = biases.map(\.value.scalars)
+    let ids: [Int32] = [1, 4, 9, 16, 25, 36, 49, 3]
+    let before = base(ids, batch: 2).value.scalars
+    let lora = LoRAModel(base: base, configuration: LoRAConfiguration(rank: 4), seed: 5)
+    #expect(lora.adapters.count == 14)
+    // B is zero: the adapted model is the biased base.
+    #expect(lora.model(ids, batch: 2).value.scalars == before)
+
+    Self.randomize(lora, seed: 70)
+    let adapted = lora.model(ids, batch: 2).value.scalars
+    #expect(adapted != before)
+    _ = lora.model.valueAndGradient { lora.model.languageModelLoss(ids, batch: 2, tape: $0) }
+    // The biases are the base's: frozen, with no gradient buffer.
+    #expect(!base.arena.hasGradients)
+    #expect(lora.arena.parameters.allSatisfy { $0.gradient.scalars.contains { $0 != 0 } })
+    #expect(biases.map(\.value.scalars) == biasValues)
+    // Merged: each biased projection is x·(W + s·BA)ᵀ + b, the same model.
+    let merged = lora.merged()
+    for bias in biases {
+      #expect(merged.arena.parameter(named: bias.name)?.value.scalars == bias.value.scalars)
+    }
+    // Tolerance: W + s·BA rounded once versus two products added.
+    expectClose(merged(ids, batch: 2).value.scalars, adapted, rtol: 0, atol: 1e-4)
+  }
+
   @Test("rsLoRA scales by alpha/√r")
   func scales() {
     #expect(LoRAConfiguration(rank: 16, alpha: 32).scale == 2)

@@ -11,11 +11,11 @@ struct PEFTInteropTests {
   static let script = """
     import json, sys
     import torch
-    from transformers import LlamaForCausalLM
+    from transformers import AutoModelForCausalLM
     from peft import LoraConfig, PeftModel, get_peft_model
     mode, base_dir, adapter_dir = sys.argv[1], sys.argv[2], sys.argv[3]
     ids = torch.tensor(json.loads(sys.argv[4]))
-    base = LlamaForCausalLM.from_pretrained(base_dir, attn_implementation="eager").float().eval()
+    base = AutoModelForCausalLM.from_pretrained(base_dir, attn_implementation="eager").float().eval()
     if mode == "load":
         model = PeftModel.from_pretrained(base, adapter_dir).eval()
         with torch.no_grad():
@@ -42,12 +42,20 @@ struct PEFTInteropTests {
       .appendingPathComponent("minillm-peft-\(label)-\(UUID().uuidString)").path
   }
 
-  static func base(tied: Bool) -> Llama {
-    let config = LlamaConfig(
+  /// A Llama (`tied`: with tied embeddings) or a Qwen2, whose q/k/v biases get random values
+  /// so that the adapters add to a biased projection.
+  static func base(_ kind: String) -> Llama {
+    var config = LlamaConfig(
       vocabSize: 61, hiddenSize: 32, intermediateSize: 48, layerCount: 2, headCount: 4,
-      kvHeadCount: 2, maxPositions: 32, ropeTheta: 10_000, tieWordEmbeddings: tied,
+      kvHeadCount: 2, maxPositions: 32, ropeTheta: 10_000, tieWordEmbeddings: kind == "tied",
       initializerRange: 0.2)
-    return Llama(config: config, seed: 17)
+    if kind == "qwen2" { config.architecture = .qwen2 }
+    let model = Llama(config: config, seed: 17)
+    for (i, bias) in model.arena.parameters.filter({ $0.name.hasSuffix(".bias") }).enumerated() {
+      var rng = PhiloxRNG(seed: 200 + UInt64(i))
+      bias.assign(Tensor((0..<bias.count).map { _ in rng.nextUniform() - 0.5 }, shape: bias.shape))
+    }
+    return model
   }
 
   static let ids: [[Int32]] = [[1, 5, 9, 60, 33, 2, 0, 18], [4, 4, 7, 12, 3, 59, 21, 8]]
@@ -70,14 +78,15 @@ struct PEFTInteropTests {
     try #require(object[key] as? [Double]).map(Float.init)
   }
 
-  @Test(.requires(.python("torch", "transformers", "peft")), arguments: [false, true])
-  func peftLoadsOurAdapterAndMergesIt(tied: Bool) throws {
+  @Test(
+    .requires(.python("torch", "transformers", "peft")), arguments: ["llama", "tied", "qwen2"])
+  func peftLoadsOurAdapterAndMergesIt(kind: String) throws {
     let (basePath, adapterPath) = (Self.folder("base"), Self.folder("adapter"))
     defer {
       try? FileManager.default.removeItem(atPath: basePath)
       try? FileManager.default.removeItem(atPath: adapterPath)
     }
-    let base = Self.base(tied: tied)
+    let base = Self.base(kind)
     try base.save(to: basePath)
     let lora = LoRAModel(
       base: base,
@@ -102,14 +111,14 @@ struct PEFTInteropTests {
     expectClose(merged, ours, rtol: 0, atol: 1e-4)
   }
 
-  @Test(.requires(.python("torch", "transformers", "peft")))
-  func anAdapterMadeByPEFTLoadsWithTheSameLogits() throws {
+  @Test(.requires(.python("torch", "transformers", "peft")), arguments: ["llama", "qwen2"])
+  func anAdapterMadeByPEFTLoadsWithTheSameLogits(kind: String) throws {
     let (basePath, adapterPath) = (Self.folder("base"), Self.folder("adapter"))
     defer {
       try? FileManager.default.removeItem(atPath: basePath)
       try? FileManager.default.removeItem(atPath: adapterPath)
     }
-    try Self.base(tied: false).save(to: basePath)
+    try Self.base(kind).save(to: basePath)
     let theirs = try Self.run("make", base: basePath, adapter: adapterPath)
     let lora = try LoRAModel(base: try Llama(directory: basePath), adapterDirectory: adapterPath)
     #expect(lora.configuration.targets == ["q_proj", "v_proj", "up_proj"])

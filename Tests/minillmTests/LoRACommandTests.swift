@@ -70,6 +70,30 @@ import Testing
     #expect(!viaAdapter.isEmpty)
     #expect(try reply(["generate", "--model", merged]) == viaAdapter)
 
+    // A GGUF --model takes the adapter as its model directory does.
+    let gguf = folder + "/base.gguf"
+    let export = try runMinillmCapturing(
+      fixture.executable,
+      ["export", "gguf", "--model", fixture.base, "--out", gguf, "--type", "f32"])
+    #expect(export.status == 0, "\(export.error)")
+    #expect(try reply(["generate", "--model", gguf, "--adapter", run + "/adapter"]) == viaAdapter)
+    func evalLoss(_ model: String) throws -> Double? {
+      let result = try runMinillmCapturing(
+        fixture.executable,
+        [
+          "eval", "--model", model, "--adapter", run + "/adapter", "--data",
+          fixture.directory + "/pretrain", "--seq-len", "32", "--max-windows", "4", "--threads",
+          "1",
+        ])
+      #expect(result.status == 0, "\(result.error)")
+      return result.output.split(separator: "\n").first { $0.hasPrefix("loss ") }
+        .flatMap { Double($0.dropFirst(5)) }
+    }
+    let (directoryLoss, ggufLoss) = (try evalLoss(fixture.base), try evalLoss(gguf))
+    #expect(directoryLoss != nil && ggufLoss != nil)
+    // Tolerance: the same f32 weights; the GGUF's q/k rows are permuted and back.
+    #expect(abs((directoryLoss ?? 0) - (ggufLoss ?? 1)) < 1e-4)
+
     let bad = try runMinillmCapturing(
       fixture.executable,
       ["generate", "--model", fixture.base, "--adapter", folder, "--ids", "1,2", "--greedy"])
