@@ -14,12 +14,15 @@ public enum LinearWeight {
   /// int8 blocks of 32 with one scale each, as ggml's `q8_0`, quantized from the weight called
   /// `name`; for inference only.
   case q8_0(Q8Matrix, name: String)
+  /// A frozen base (dense or q8_0) with trainable low-rank adapters (``LoRALinear``).
+  case lora(LoRALinear)
 
   /// The Hugging Face name of the weight (e.g. `model.layers.0.self_attn.q_proj.weight`).
   public var name: String {
     switch self {
     case .dense(let parameter): parameter.name
     case .q8_0(_, let name): name
+    case .lora(let adapter): adapter.base.name
     }
   }
 
@@ -28,6 +31,7 @@ public enum LinearWeight {
     switch self {
     case .dense(let parameter): parameter.shape
     case .q8_0(let matrix, _): [matrix.rows, matrix.cols]
+    case .lora(let adapter): adapter.base.shape
     }
   }
 
@@ -36,6 +40,7 @@ public enum LinearWeight {
     switch self {
     case .dense: "f32"
     case .q8_0: "q8_0"
+    case .lora(let adapter): adapter.base.formatName
     }
   }
 
@@ -44,14 +49,17 @@ public enum LinearWeight {
     switch self {
     case .dense: false
     case .q8_0: true
+    case .lora(let adapter): adapter.base.isQuantized
     }
   }
 
-  /// Whether a tape can train this weight (only `Float` weights can).
+  /// Whether a tape can train this weight (only `Float` weights can; adapted weights train
+  /// their adapters).
   public var isTrainable: Bool {
     switch self {
     case .dense: true
     case .q8_0: false
+    case .lora: true
     }
   }
 
@@ -60,6 +68,7 @@ public enum LinearWeight {
     switch self {
     case .dense(let parameter): 4 * parameter.count
     case .q8_0(let matrix, _): matrix.byteCount
+    case .lora(let adapter): adapter.base.byteCount + 4 * (adapter.a.count + adapter.b.count)
     }
   }
 
@@ -77,6 +86,8 @@ public enum LinearWeight {
         tape == nil && x.tape == nil,
         "\(name) is q8_0, for inference only: train the Float model, then call quantized()")
       return Variable(matrix.linear(x.value))
+    case .lora(let adapter):
+      return adapter(x, tape: tape)
     }
   }
 
@@ -85,7 +96,7 @@ public enum LinearWeight {
     switch self {
     case .dense(let parameter) where Q8Matrix.canQuantize(parameter.shape):
       .q8_0(Q8Matrix(parameter.value), name: parameter.name)
-    case .dense, .q8_0: self
+    case .dense, .q8_0, .lora: self
     }
   }
 }

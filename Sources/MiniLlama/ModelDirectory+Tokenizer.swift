@@ -10,14 +10,17 @@ extension ModelDirectory {
   /// - Parameters:
   ///   - sampling: the default sampling written to `generation_config.json`.
   ///   - maxNewTokens: the default reply length written there, if any.
+  ///   - config: the model's architecture, when the folder has no `config.json` (a LoRA
+  ///     adapter folder); read from `config.json` otherwise.
   /// - Throws: `ModelDirectoryError` when `config.json` is missing or its vocabulary is smaller
   ///   than the tokenizer's; `ChatTemplateError` when the template's special tokens are not
   ///   pieces of the tokenizer; write errors naming the file.
   public func installTokenizer(
     _ tokenizer: SentencePieceTokenizer, template: ChatTemplate,
-    sampling: SamplingOptions = .seedDefaults, maxNewTokens: Int? = nil
+    sampling: SamplingOptions = .seedDefaults, maxNewTokens: Int? = nil,
+    config given: LlamaConfig? = nil
   ) throws {
-    let config = try loadConfig()
+    let config = try given ?? loadConfig()
     guard tokenizer.vocabularySize <= config.vocabSize else {
       throw ModelDirectoryError(
         path: file("config.json"),

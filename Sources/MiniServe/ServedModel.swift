@@ -42,20 +42,27 @@ public final class ServedModel: @unchecked Sendable {
 
   /// A model directory: the weights, `tokenizer.model`, the chat template of
   /// `tokenizer_config.json` (or `template`) and the stop ids of `generation_config.json`.
-  /// - Parameter name: the id clients use (default: the directory's last path component).
+  /// - Parameters:
+  ///   - name: the id clients use (default: the directory's last path component).
+  ///   - adapter: a PEFT LoRA adapter folder merged into the weights (``LoRAModel/merged()``),
+  ///     so decoding costs what the base's does; its chat files, when it has them, replace the
+  ///     directory's (``ModelDirectory/chatFiles(adapter:)``).
   /// - Throws: `ModelDirectoryError` naming the missing or bad file; `ChatTemplateError` when
-  ///   the template does not fit the tokenizer.
+  ///   the template does not fit the tokenizer; `LoRAConfigurationError` for a bad adapter.
   public convenience init(
-    directory path: String, template: ChatTemplate? = nil, name: String? = nil
+    directory path: String, template: ChatTemplate? = nil, name: String? = nil,
+    adapter: String? = nil
   )
     throws
   {
-    let directory = ModelDirectory(path: path)
-    _ = try directory.loadConfig()  // first, so a wrong path is reported as such
+    let modelDirectory = ModelDirectory(path: path)
+    _ = try modelDirectory.loadConfig()  // first, so a wrong path is reported as such
+    let directory = modelDirectory.chatFiles(adapter: adapter)
     let tokenizer = try directory.loadTokenizer()
     let template = try template ?? directory.loadChatTemplate()
     let generation = try directory.loadGenerationConfig()
-    let model = try Llama(directory: path)
+    var model = try Llama(directory: path)
+    if let adapter { model = try LoRAModel(base: model, adapterDirectory: adapter).merged() }
     let trimmed = path.hasSuffix("/") ? String(path.dropLast()) : path
     let base = trimmed.split(separator: "/").last.map(String.init) ?? "model"
     try self.init(

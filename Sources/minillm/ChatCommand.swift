@@ -24,6 +24,8 @@ struct ChatCommand: ParsableCommand {
     help: "Keep at most N previous exchanges in the prompt (0: none; default: all that fit).")
   var history: Int?
 
+  @OptionGroup var adapter: AdapterFlag
+
   @Option(help: "System prompt, kept at the head of every prompt.")
   var system: String?
 
@@ -52,7 +54,8 @@ struct ChatCommand: ParsableCommand {
 
   func run() throws {
     try threads.apply()
-    let session = try loadChatSession(model: model, template: template)
+    let session = try loadChatSession(
+      model: model, template: template, adapter: adapter.adapter)
     try session.apply(maxNewTokens: maxNewTokens, sampling: sampling)
     session.options.historyLimit = history
     session.options.systemPrompt = system

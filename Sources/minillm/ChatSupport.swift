@@ -63,9 +63,24 @@ struct SamplingFlags: ParsableArguments {
 
 /// A chat session over `--model DIR` (with `--template` when given) and its defaults from
 /// `generation_config.json`; errors name the flag and the file.
-func loadChatSession(model path: String, template: String?) throws -> ChatSession {
+func loadChatSession(
+  model path: String, template: String?, adapter: String? = nil
+) throws -> ChatSession {
   let chosen = try flagged("--template") { try template.map { try ChatTemplate.named($0) } }
-  return try flagged("--model") { try ChatSession(directory: path, template: chosen) }
+  return try flaggedModel(adapter: adapter) {
+    try ChatSession(directory: path, template: chosen, adapter: adapter)
+  }
+}
+
+/// Runs `body`, which loads `--model` with `--adapter`: an error about the adapter folder names
+/// `--adapter`, any other `--model`.
+func flaggedModel<T>(adapter: String?, _ body: () throws -> T) throws -> T {
+  do {
+    return try body()
+  } catch {
+    let flag = adapter != nil && "\(error)".contains("adapter") ? "--adapter" : "--model"
+    throw CommandLineError("\(flag): \(error)")
+  }
 }
 
 extension ChatSession {

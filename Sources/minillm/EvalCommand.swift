@@ -17,6 +17,8 @@ struct EvalCommand: ParsableCommand {
   @Option(help: "Model directory.")
   var model: String
 
+  @OptionGroup var adapter: AdapterFlag
+
   @Option(help: "Token shard folder made by `minillm data pretrain`.")
   var data: String
 
@@ -39,7 +41,7 @@ struct EvalCommand: ParsableCommand {
 
   func run() throws {
     try threads.apply()
-    let llama = try loadModel(model)
+    let llama = try adapter.apply(to: loadModel(model))
     let windows = try TokenWindows.evaluation(
       of: data, for: llama.config, modelPath: model, sequenceLength: seqLen, limit: maxWindows,
       warn: printError)

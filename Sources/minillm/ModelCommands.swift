@@ -59,6 +59,8 @@ struct ForwardCommand: ParsableCommand {
   @Option(help: "Model directory (config.json + model.safetensors).")
   var model: String
 
+  @OptionGroup var adapter: AdapterFlag
+
   @Option(help: "Comma-separated token ids, e.g. 1,2,3.")
   var ids: String
 
@@ -70,7 +72,7 @@ struct ForwardCommand: ParsableCommand {
 
   func run() throws {
     try threads.apply()
-    let llama = try loadModel(model)
+    let llama = try adapter.apply(to: loadModel(model))
     let tokens = try parseIds(ids, vocabSize: llama.config.vocabSize)
     try checkContext(tokens.count, of: llama.config, flag: "--ids")
     let logits = llama(tokens).value.reshaped([tokens.count, llama.config.vocabSize])
@@ -108,6 +110,8 @@ struct GenerateCommand: ParsableCommand {
 
   @Option(help: "Prompt as comma-separated token ids.")
   var ids: String?
+
+  @OptionGroup var adapter: AdapterFlag
 
   @Option(help: "Prompt text, encoded with the model directory's tokenizer.model.")
   var prompt: String?
@@ -161,7 +165,7 @@ struct GenerateCommand: ParsableCommand {
   func run() throws {
     try threads.apply()
     if chat, let prompt { return try answer(prompt) }
-    let llama = try loadModel(model)
+    let llama = try adapter.apply(to: loadModel(model))
     let generation = try flagged("--model") {
       try ModelDirectory(path: model).loadGenerationConfig()
     }
@@ -211,7 +215,7 @@ struct GenerateCommand: ParsableCommand {
 extension GenerateCommand {
   /// `--chat`: answers `message` through the model directory's chat template.
   func answer(_ message: String) throws {
-    let session = try loadChatSession(model: model, template: nil)
+    let session = try loadChatSession(model: model, template: nil, adapter: adapter.adapter)
     try session.apply(maxNewTokens: maxNewTokens, sampling: sampling)
     session.options.historyLimit = 0
     let start = DispatchTime.now().uptimeNanoseconds

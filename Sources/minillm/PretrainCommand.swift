@@ -25,6 +25,14 @@ struct PretrainCommand: ParsableCommand {
   @Option(help: "A model config.json (Hugging Face keys) instead of --preset.")
   var config: String?
 
+  @Option(
+    help:
+      "Continue pretraining this model directory (its config and weights) instead of fresh weights of --preset/--config."
+  )
+  var model: String?
+
+  @OptionGroup var lora: LoRAFlags
+
   @Option(help: "Token shard folder made by `minillm data pretrain`.")
   var data: String?
 
@@ -36,16 +44,16 @@ struct PretrainCommand: ParsableCommand {
   @OptionGroup var training: TrainingFlags<PretrainHelp>
 
   func validate() throws {
-    if preset != nil && config != nil {
-      throw ValidationError("give --preset or --config, not both")
+    if [preset, config, model].compactMap({ $0 }).count > 1 {
+      throw ValidationError("give one of --preset, --config and --model")
     }
     if let seqLen, seqLen <= 0 { throw ValidationError("--seq-len: must be > 0, got \(seqLen)") }
   }
 
   func run() throws {
     let stage = PretrainStage(
-      data: data, preset: preset, config: config, sequenceLength: seqLen,
-      options: training.options)
+      data: data, preset: preset, config: config, model: model, sequenceLength: seqLen,
+      options: training.options, lora: lora.options)
     try runTraining(stage, label: "pretrain", runFlags: runFlags, threads: training.threads)
   }
 }

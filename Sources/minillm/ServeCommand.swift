@@ -22,6 +22,8 @@ struct ServeCommand: AsyncParsableCommand {
     help: "Chat template: chatml, human-robot or a JSON spec file (default: the directory's).")
   var template: String?
 
+  @OptionGroup var adapter: AdapterFlag
+
   @Option(help: "Address to bind (default: loopback only).")
   var host = "127.0.0.1"
 
@@ -59,17 +61,10 @@ struct ServeCommand: AsyncParsableCommand {
 
   func run() async throws {
     try threads.apply()
-    let chosen: ChatTemplate?
-    do {
-      chosen = try template.map { try ChatTemplate.named($0) }
-    } catch {
-      throw CommandLineError("--template: \(error)")
-    }
-    let served: ServedModel
-    do {
-      served = try ServedModel(directory: model, template: chosen, name: name)
-    } catch {
-      throw CommandLineError("--model: \(error)")
+    let chosen = try flagged("--template") { try template.map { try ChatTemplate.named($0) } }
+    let served = try flaggedModel(adapter: adapter.adapter) {
+      try ServedModel(
+        directory: model, template: chosen, name: self.name, adapter: adapter.adapter)
     }
     if let ctx, ctx > served.maxPositions {
       throw CommandLineError("--ctx: \(ctx) exceeds the model's context of \(served.maxPositions)")

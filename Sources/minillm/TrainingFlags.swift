@@ -33,8 +33,8 @@ protocol FineTuneFlagHelp: TrainingFlagHelp {
   static var maxLengthHelp: String { get }
 }
 
-/// The input flags of a fine-tuning stage: `--model`, `--data`, the run folder and
-/// `--max-length` (each may come from the stored run on `--resume`).
+/// The input flags of a fine-tuning stage: `--model`, `--data`, the run folder, `--max-length`
+/// and the LoRA flags (each may come from the stored run on `--resume`).
 struct FineTuneFlags<Stage: FineTuneFlagHelp>: ParsableArguments {
   @Option(help: ArgumentHelp(Stage.modelHelp))
   var model: String?
@@ -47,6 +47,8 @@ struct FineTuneFlags<Stage: FineTuneFlagHelp>: ParsableArguments {
   @Option(help: ArgumentHelp(Stage.maxLengthHelp))
   var maxLength: Int?
 
+  @OptionGroup var lora: LoRAFlags
+
   func validate() throws {
     if let maxLength, maxLength < 2 {
       throw ValidationError("--max-length: must be ≥ 2, got \(maxLength)")
@@ -55,7 +57,9 @@ struct FineTuneFlags<Stage: FineTuneFlagHelp>: ParsableArguments {
 
   /// The stage's inputs, with the training flags given as the top layer of its settings.
   func inputs(_ training: TrainingFlags<Stage>) -> FineTuneInputs {
-    FineTuneInputs(model: model, data: data, maxLength: maxLength, options: training.options)
+    FineTuneInputs(
+      model: model, data: data, maxLength: maxLength, options: training.options,
+      lora: lora.options)
   }
 }
 

@@ -1,7 +1,9 @@
 import Foundation
 import MiniLlama
 import MiniServe
+import MiniTensor
 import MiniTokenize
+import TestSupport
 import Testing
 
 @Suite("MiniServer: the OpenAI API", .serialized)
@@ -66,6 +68,44 @@ struct ServerAPITests {
     #expect(usage["completion_tokens"] == tokens.count)
     #expect(usage["total_tokens"] == prompt.count + tokens.count)
     #expect(choice["finish_reason"] as? String == (stopped ? "stop" : "length"))
+  }
+
+  @Test("a LoRA adapter is served merged into the weights")
+  func servesAnAdapterMerged() async throws {
+    let directory = try servedModelDirectory()
+    let base = try Llama(directory: directory)
+    let lora = LoRAModel(base: base, configuration: LoRAConfiguration(rank: 2), seed: 3)
+    for (i, parameter) in lora.arena.parameters.enumerated() {
+      var rng = PhiloxRNG(seed: 40 + UInt64(i))
+      parameter.assign(
+        Tensor(
+          (0..<parameter.count).map { _ in 0.4 * rng.nextUniform() - 0.2 }, shape: parameter.shape))
+    }
+    let adapter = try temporaryDirectory("serve-adapter")
+    try lora.saveAdapter(to: adapter)
+    let served = try ServedModel(directory: directory, name: "tiny", adapter: adapter)
+    let server = try await TestServer.start(served: served)
+    defer { Task { await server.stop() } }
+    let response = try await server.send(
+      "POST", "/v1/chat/completions",
+      json: chatBody("你好 hello model", maxTokens: 20, temperature: 0))
+    #expect(response.status == 200)
+    let choice = try #require((response.json["choices"] as? [[String: Any]])?.first)
+    let content = try #require((choice["message"] as? [String: Any])?["content"] as? String)
+
+    // The reference: the merged model's greedy generation of the rendered prompt.
+    let prompt = try served.renderer.renderPrompt(
+      for: Conversation(messages: [Message(role: .user, content: "你好 hello model")]))
+    let merged = lora.merged()
+    #expect(merged(prompt).value.scalars != base(prompt).value.scalars)
+    let tokens = merged.generate(
+      prompt: prompt,
+      options: GenerationOptions(maxNewTokens: 20, stopTokens: served.stopTokenIDs))
+    let stopped = tokens.last.map { served.stopTokenIDs.contains($0) } ?? false
+    #expect(
+      content
+        == (try served.renderer.tokenizer.decode(
+          (stopped ? tokens.dropLast() : tokens[...]).map(Int.init))))
   }
 
   @Test("streamed chunks join to the non-streamed reply; usage chunk; data: [DONE]")

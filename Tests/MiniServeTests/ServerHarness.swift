@@ -57,14 +57,15 @@ final class TestServer: Sendable {
   /// The server's log lines so far.
   var lines: [String] { log.lines.withLock { $0 } }
 
-  /// Starts a server on the shared model with `configuration` (its port is replaced by 0).
-  static func start(_ configuration: ServerConfiguration = ServerConfiguration()) async throws
-    -> TestServer
-  {
+  /// Starts a server on `served` (default: the shared model) with `configuration` (its port is
+  /// replaced by 0).
+  static func start(
+    _ configuration: ServerConfiguration = ServerConfiguration(), served: ServedModel? = nil
+  ) async throws -> TestServer {
     var configuration = configuration
     configuration.host = "127.0.0.1"
     configuration.port = 0
-    let served = try ServedModel(directory: servedModelDirectory(), name: "tiny")
+    let served = try served ?? ServedModel(directory: servedModelDirectory(), name: "tiny")
     let log = LogBox()
     let server = try MiniServer(served: served, configuration: configuration) { log.append($0) }
     let (ports, continuation) = AsyncStream.makeStream(of: Int.self)

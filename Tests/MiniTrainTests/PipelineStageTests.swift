@@ -154,4 +154,51 @@ import Testing
     #expect(FileManager.default.fileExists(atPath: folder + "/dpo-run/reference_logps.safetensors"))
     #expect(dpoResult.json.contains("\"eval_reward_accuracy\""))
   }
+
+  @Test func stagesTrainLoRAAdaptersWhenGivenARank() async throws {
+    let folder = try temporaryDirectory()
+    let (model, sft, pairs) = try await Self.fineTuneInputs(in: folder)
+    let lora = LoRAOptions(rank: 4, targets: ["q_proj", "v_proj"])
+    func inputs(_ data: String) -> FineTuneInputs {
+      FineTuneInputs(model: model, data: data, options: Self.options(steps: 2), lora: lora)
+    }
+
+    let sftResult = try #require(
+      try TrainingRun(directory: folder + "/sft-run", label: "sft").run(SFTStage(inputs(sft))))
+    #expect(sftResult.modelPath == folder + "/sft-run/adapter")
+    #expect(!FileManager.default.fileExists(atPath: folder + "/sft-run/model"))
+    let stored = try RunConfiguration<SFTSettings>.read(folder + "/sft-run/config.json")
+    #expect(stored.stage.data.lora?.rank == 4 && stored.stage.data.lora?.alpha == 8)
+    let adapter = try LoRAModel(
+      base: try Llama(directory: model), adapterDirectory: sftResult.modelPath)
+    #expect(adapter.configuration.targets == ["q_proj", "v_proj"])
+    #expect(try ModelDirectory(path: sftResult.modelPath).loadChatTemplate() == .chatml)
+
+    let reward = try #require(
+      try TrainingRun(directory: folder + "/reward-run", label: "reward").run(
+        RewardStage(inputs(pairs))))
+    #expect(reward.modelPath == folder + "/reward-run/adapter")
+    let dpo = try #require(
+      try TrainingRun(directory: folder + "/dpo-run", label: "dpo").run(DPOStage(inputs(pairs))))
+    #expect(dpo.modelPath == folder + "/dpo-run/adapter")
+
+    // Continued pretraining of the model, as adapters; without a model a rank is refused.
+    _ = try writeDataset(
+      patternDocuments(count: 60, vocabulary: 64), vocabulary: 64, into: folder + "/data")
+    let pretrain = try #require(
+      try TrainingRun(directory: folder + "/pretrain-run", label: "pretrain").run(
+        PretrainStage(
+          data: folder + "/data", model: model, sequenceLength: 16,
+          options: Self.options(steps: 2), lora: lora)))
+    #expect(pretrain.modelPath == folder + "/pretrain-run/adapter")
+    let pretrainConfig = try RunConfiguration<PretrainSettings>.read(
+      folder + "/pretrain-run/config.json")
+    #expect(pretrainConfig.stage.lora?.rank == 4 && pretrainConfig.stage.baseModel != nil)
+    let fresh = PretrainStage(
+      data: folder + "/data", preset: "nano", options: Self.options(steps: 1), lora: lora)
+    #expect(
+      throws: TrainingRunError.setting(
+        "--lora-rank", "needs --model (the pretrained base to adapt)")
+    ) { try TrainingRun(directory: folder + "/fresh-run", label: "pretrain").run(fresh) }
+  }
 }

@@ -87,17 +87,21 @@ public final class ChatSession {
   /// `tokenizer_config.json` (or `template`), and the stop ids of `generation_config.json`.
   /// - Parameter options: `nil` takes sampling and reply length from `generation_config.json`
   ///   (see `ChatOptions(generationConfig:maxPositions:)`).
+  /// - Parameter adapter: a PEFT LoRA adapter folder applied to the model (see ``LoRAModel``).
   /// - Throws: `ModelDirectoryError` naming the missing or bad file; `ChatTemplateError` when
-  ///   the template does not fit the tokenizer.
+  ///   the template does not fit the tokenizer; `LoRAConfigurationError` for a bad adapter.
   public convenience init(
-    directory path: String, template: ChatTemplate? = nil, options: ChatOptions? = nil
+    directory path: String, template: ChatTemplate? = nil, options: ChatOptions? = nil,
+    adapter: String? = nil
   ) throws {
-    let directory = ModelDirectory(path: path)
-    _ = try directory.loadConfig()  // first, so a wrong path is reported as such
+    let modelDirectory = ModelDirectory(path: path)
+    _ = try modelDirectory.loadConfig()  // first, so a wrong path is reported as such
+    let directory = modelDirectory.chatFiles(adapter: adapter)
     let tokenizer = try directory.loadPretrainedTokenizer().tokenizer
     let template = try template ?? directory.loadChatTemplate()
     let generation = try directory.loadGenerationConfig()
-    let model = try Llama(directory: path)
+    var model = try Llama(directory: path)
+    if let adapter { model = try LoRAModel(base: model, adapterDirectory: adapter).model }
     try self.init(
       model: model, renderer: try ChatRenderer(template: template, tokenizer: tokenizer),
       options: options

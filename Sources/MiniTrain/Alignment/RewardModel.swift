@@ -36,6 +36,17 @@ public final class RewardModel: TrainableModel {
     score = trunk.arena.parameter(named: Self.headName)!
   }
 
+  /// A reward model over an existing trunk and head, such as a trunk with LoRA adapters and a
+  /// head that trains beside them in the adapters' arena (``FineTuneRewardModel``).
+  /// - Precondition: `score` is `[1, hiddenSize]`.
+  public init(trunk: Llama, score: Parameter) {
+    precondition(
+      score.shape == [1, trunk.config.hiddenSize],
+      "RewardModel: head \(score.shape) for hidden size \(trunk.config.hiddenSize)")
+    self.trunk = trunk
+    self.score = score
+  }
+
   /// The architecture.
   public var config: LlamaConfig { trunk.config }
 

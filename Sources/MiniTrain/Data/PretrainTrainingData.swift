@@ -37,13 +37,19 @@ public struct PretrainTrainingData {
   /// preset `preset` (the data's vocabulary for `nano`, the tokenizer's BOS and EOS), else the
   /// stored model, else `nano`.
   /// - Throws: ``TrainingRunError`` naming `--config` or `--preset`.
-  public func model(preset: String?, config: String?, stored: PretrainSettings?) throws -> (
+  /// With `baseModel` (`--model`, continued pretraining) the config is that directory's.
+  public func model(
+    preset: String?, config: String?, stored: PretrainSettings?, baseModel: String? = nil
+  ) throws -> (
     model: LlamaConfig, preset: String?
   ) {
     let vocabulary = dataset.index.tokenizer.vocabularySize
     var model: LlamaConfig
     var presetName = stored?.preset
-    if let config {
+    if let baseModel {
+      model = try setting("--model") { try ModelDirectory(path: baseModel).loadConfig() }
+      presetName = nil
+    } else if let config {
       model = try setting("--config") { try LlamaConfig.load(contentsOf: config) }
       presetName = nil
     } else if let name = preset ?? (stored == nil ? "nano" : nil) {
@@ -66,7 +72,7 @@ public struct PretrainTrainingData {
     }
     guard model.vocabSize >= vocabulary else {
       throw TrainingRunError.setting(
-        config != nil ? "--config" : "--preset",
+        baseModel != nil ? "--model" : config != nil ? "--config" : "--preset",
         "vocab_size \(model.vocabSize) is smaller than the data's vocabulary \(vocabulary) "
           + "(\(path)/index.json)")
     }
@@ -107,15 +113,28 @@ public struct PretrainTrainingData {
   public func session(
     _ configuration: RunConfiguration<PretrainSettings>, communicator: any Communicator
   ) throws -> TrainingSession<
-    ModelWithFiles<Llama>, CausalLanguageModelObjective, TokenWindowLoader
+    ModelWithFiles<FineTuneModel>, CausalLanguageModelObjective, TokenWindowLoader
   > {
     let (settings, common) = (configuration.stage, configuration.training)
-    let llama = Llama(config: settings.model, seed: common.seed)
+    let model: FineTuneModel
+    if let basePath = settings.baseModel {
+      let base = try loadLlama(basePath)
+      guard base.config == settings.model else {
+        throw TrainingRunError.setting(
+          "--model", "\(basePath)/config.json changed since the run began")
+      }
+      model = try FineTuneModel(
+        base: base, lora: settings.lora, seed: common.seed, baseModelPath: basePath)
+    } else {
+      model = try FineTuneModel(
+        base: Llama(config: settings.model, seed: common.seed), lora: nil)
+    }
+    let llama = model.llama
     let (training, heldOut) = TokenWindows(
       dataset: dataset, sequenceLength: settings.sequenceLength
     ).split(heldOutFraction: common.evalFraction)
     return TrainingSession(
-      model: ModelWithFiles(llama, files: tokenizerPath.map(TokenizerFile.init(path:))),
+      model: ModelWithFiles(model, files: tokenizerPath.map(TokenizerFile.init(path:))),
       objective: CausalLanguageModelObjective(model: llama),
       loader: TokenWindowLoader(
         windows: training, batchSize: common.microBatchSize, shuffle: true, seed: common.seed,
@@ -123,7 +142,7 @@ public struct PretrainTrainingData {
       evaluationBatches: communicator.share(
         of: try heldOut.sequentialBatches(
           batchSize: common.microBatchSize, limit: common.evalBatches)),
-      summary: "\(llama.parameterCount) parameters, \(training.count) training windows of "
+      summary: "\(model.parameterSummary), \(training.count) training windows of "
         + "\(settings.sequenceLength) tokens (\(heldOut.count) held out)")
   }
 }

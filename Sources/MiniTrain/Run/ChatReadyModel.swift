@@ -29,11 +29,15 @@ public struct ChatModelFiles: ModelDirectoryFiles {
     self.generation = generation
   }
 
-  public func install(in directory: String) throws {
+  /// Writes the files into a model directory, or into a LoRA adapter folder (which has no
+  /// `config.json` of its own: the base's `config` is given).
+  public func install(in directory: String, config: LlamaConfig?) throws {
     try ModelDirectory(path: directory).installTokenizer(
       tokenizer, template: template, sampling: generation.sampling,
-      maxNewTokens: generation.maxNewTokens)
+      maxNewTokens: generation.maxNewTokens, config: config)
   }
+
+  public func install(in directory: String) throws { try install(in: directory, config: nil) }
 }
 
 /// A copy of a `tokenizer.model` file (the data's, for a pretrained model).
@@ -68,13 +72,21 @@ public final class ModelWithFiles<Inner: TrainableModel>: TrainableModel {
 
   public var arena: ParameterArena { inner.arena }
 
+  public var outputFolderName: String { inner.outputFolderName }
+
+  public var adapterBaseConfig: LlamaConfig? { inner.adapterBaseConfig }
+
   public func visitParameters(_ visitor: (Parameter) throws -> Void) rethrows {
     try inner.visitParameters(visitor)
   }
 
   public func save(to directory: String) throws {
     try inner.save(to: directory)
-    try files?.install(in: directory)
+    if let chat = files as? ChatModelFiles, let config = inner.adapterBaseConfig {
+      try chat.install(in: directory, config: config)
+    } else {
+      try files?.install(in: directory)
+    }
   }
 
   public func loadWeights(fromDirectory directory: String) throws {

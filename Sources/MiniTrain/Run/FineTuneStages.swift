@@ -13,16 +13,21 @@ public struct FineTuneInputs: Sendable {
   public var maxLength: Int?
   /// The training settings given: the top layer over the stored run's and the defaults.
   public var options: TrainingOptions
+  /// The LoRA settings given, over the stored run's: with a rank (given or stored), low-rank
+  /// adapters train on the frozen base and the run writes `RUN/adapter/` instead of
+  /// `RUN/model/`.
+  public var lora: LoRAOptions
 
   /// Inputs from their parts.
   public init(
     model: String?, data: String?, maxLength: Int? = nil,
-    options: TrainingOptions = TrainingOptions()
+    options: TrainingOptions = TrainingOptions(), lora: LoRAOptions = LoRAOptions()
   ) {
     self.model = model
     self.data = data
     self.maxLength = maxLength
     self.options = options
+    self.lora = lora
   }
 
   /// The model and data of the session, and its training settings: ``options`` over the
@@ -39,10 +44,21 @@ public struct FineTuneInputs: Sendable {
     ) { try input.microBatchesPerEpoch($0, $1, processes: processes) }
     return (input, training)
   }
+
+  /// The data settings of the session: `input`'s, with the adapters of ``lora`` over the
+  /// stored run's.
+  func settings(
+    _ input: some FineTuneTrainingData, stored: FineTuneDataSettings?
+  ) throws -> FineTuneDataSettings {
+    var settings = input.settings
+    settings.lora = try lora.resolve(over: stored?.lora)
+    return settings
+  }
 }
 
 /// Supervised fine-tuning as `minillm sft` runs it: next-token loss on the assistant's
-/// replies of SFT shards, from a base model, saved as a chat-ready model directory.
+/// replies of SFT shards, from a base model, saved as a chat-ready model directory (or, with
+/// LoRA, as an adapter folder with the chat files).
 public struct SFTStage: TrainingStage {
   /// What the data is counted in.
   public static let unit = "samples"
@@ -61,23 +77,26 @@ public struct SFTStage: TrainingStage {
   public func prepare(stored: RunConfiguration<SFTSettings>?, in run: TrainingRun) throws -> (
     configuration: RunConfiguration<SFTSettings>,
     session: () throws -> TrainingSession<
-      ModelWithFiles<Llama>, SupervisedFineTuningObjective, SFTLoader
+      ModelWithFiles<FineTuneModel>, SupervisedFineTuningObjective, SFTLoader
     >
   ) {
     let (input, training) = try inputs.load(
       SFTTrainingData.self, defaults: Self.defaults,
       stored: stored.map { ($0.stage.data, $0.training) }, run: run)
+    let settings = try inputs.settings(input, stored: stored?.stage.data)
     return (
-      RunConfiguration(stage: SFTSettings(data: input.settings), training: training),
+      RunConfiguration(stage: SFTSettings(data: settings), training: training),
       {
         let (loader, evaluation, trainingSamples, heldOut) = input.batches(
           training, communicator: run.communicator)
         let base = input.base
+        let model = try FineTuneModel(
+          base: base.llama, lora: settings.lora, seed: training.seed, baseModelPath: base.path)
         return TrainingSession(
-          model: ModelWithFiles(base.llama, files: base.chatFiles),
-          objective: SupervisedFineTuningObjective(model: base.llama), loader: loader,
+          model: ModelWithFiles(model, files: base.chatFiles),
+          objective: SupervisedFineTuningObjective(model: model.llama), loader: loader,
           evaluationBatches: evaluation,
-          summary: "\(base.llama.parameterCount) parameters from \(base.path), "
+          summary: "\(model.parameterSummary) from \(base.path), "
             + "\(trainingSamples) training samples (\(heldOut) held out), "
             + "\(input.index.supervisedTokens) of \(input.index.tokens) tokens supervised")
       }
@@ -106,26 +125,29 @@ public struct RewardStage: TrainingStage {
   public func prepare(stored: RunConfiguration<RewardSettings>?, in run: TrainingRun) throws -> (
     configuration: RunConfiguration<RewardSettings>,
     session: () throws -> TrainingSession<
-      ModelWithFiles<RewardModel>, RewardObjective, PreferenceLoader
+      ModelWithFiles<FineTuneRewardModel>, RewardObjective, PreferenceLoader
     >
   ) {
     let (input, training) = try inputs.load(
       PreferenceTrainingData.self, defaults: Self.defaults,
       stored: stored.map { ($0.stage.data, $0.training) }, run: run)
+    let settings = try inputs.settings(input, stored: stored?.stage.data)
     return (
-      RunConfiguration(stage: RewardSettings(data: input.settings), training: training),
+      RunConfiguration(stage: RewardSettings(data: settings), training: training),
       {
         let rewardModel = try setting("--model") {
           try RewardModel(languageModel: input.base.llama, seed: training.seed)
         }
+        let model = try FineTuneRewardModel(
+          rewardModel, lora: settings.lora, seed: training.seed, baseModelPath: input.base.path)
         let (loader, evaluation, trainingPairs, heldOut) = input.batches(
           training, communicator: run.communicator)
         return TrainingSession(
-          model: ModelWithFiles(rewardModel, files: input.base.chatFiles),
-          objective: RewardObjective(model: rewardModel), loader: loader,
+          model: ModelWithFiles(model, files: input.base.chatFiles),
+          objective: RewardObjective(model: model.reward), loader: loader,
           evaluationBatches: evaluation,
-          summary: "\(rewardModel.parameterCount) parameters (decoder of \(input.base.path) and a "
-            + "scalar head), \(trainingPairs) training pairs (\(heldOut) held out)", unit: "pairs")
+          summary: "\(model.parameterSummary) from \(input.base.path), \(trainingPairs) "
+            + "training pairs (\(heldOut) held out)", unit: "pairs")
       }
     )
   }
@@ -156,32 +178,39 @@ public struct DPOStage: TrainingStage {
 
   public func prepare(stored: RunConfiguration<DPOSettings>?, in run: TrainingRun) throws -> (
     configuration: RunConfiguration<DPOSettings>,
-    session: () throws -> TrainingSession<ModelWithFiles<Llama>, DPOObjective, PreferenceLoader>
+    session: () throws -> TrainingSession<
+      ModelWithFiles<FineTuneModel>, DPOObjective, PreferenceLoader
+    >
   ) {
     let (input, training) = try inputs.load(
       PreferenceTrainingData.self, defaults: Self.defaults,
       stored: stored.map { ($0.stage.data, $0.training) }, run: run)
+    let settings = try inputs.settings(input, stored: stored?.stage.data)
     let (criterion, precompute) = try loss.resolve(over: stored?.stage)
     let configuration = RunConfiguration(
-      stage: DPOSettings(data: input.settings, loss: criterion, precomputeReference: precompute),
+      stage: DPOSettings(data: settings, loss: criterion, precomputeReference: precompute),
       training: training)
     return (
       configuration,
       {
-        let policy = input.base.llama
+        // With adapters the reference is the base with them disabled: no second copy.
         let reference: DPOObjective.Reference =
           precompute
           ? .cached(
             try run.referenceLogProbabilities(
               input, batchSize: max(1, training.microBatchSize * 2)))
-          : .model(try loadLlama(input.base.path))
+          : .model(settings.lora == nil ? try loadLlama(input.base.path) : input.base.llama)
+        let model = try FineTuneModel(
+          base: input.base.llama, lora: settings.lora, seed: training.seed,
+          baseModelPath: input.base.path)
+        let policy = model.llama
         let (loader, evaluation, trainingPairs, heldOut) = input.batches(
           training, communicator: run.communicator)
         return TrainingSession(
-          model: ModelWithFiles(policy, files: input.base.chatFiles),
+          model: ModelWithFiles(model, files: input.base.chatFiles),
           objective: DPOObjective(policy: policy, reference: reference, criterion: criterion),
           loader: loader, evaluationBatches: evaluation,
-          summary: "\(policy.parameterCount) parameters from \(input.base.path) (policy and "
+          summary: "\(model.parameterSummary) from \(input.base.path) (policy and "
             + "frozen reference), \(criterion.kind.rawValue) loss with β \(criterion.beta), "
             + "\(trainingPairs) training pairs (\(heldOut) held out)", unit: "pairs")
       }

@@ -2,7 +2,8 @@ import Foundation
 import MiniLlama
 
 /// Pretraining as `minillm pretrain` runs it: a Llama from a preset or a `config.json`, fresh
-/// from the seed, trained on token shards with next-token prediction.
+/// from the seed, trained on token shards with next-token prediction; or continued pretraining
+/// of a model directory (``model``), whole or as LoRA adapters (``lora``).
 ///
 /// ```swift
 /// var options = TrainingOptions()
@@ -23,6 +24,12 @@ public struct PretrainStage: TrainingStage {
   public var preset: String?
   /// A model `config.json` (Hugging Face keys) instead of ``preset``.
   public var config: String?
+  /// A model directory (or GGUF file) whose config and weights are pretrained further, instead
+  /// of fresh weights of ``preset`` or ``config`` (else the stored run's).
+  public var model: String?
+  /// The LoRA settings given, over the stored run's: with a rank, adapters train on the frozen
+  /// ``model`` and the run writes `RUN/adapter/`.
+  public var lora: LoRAOptions
   /// Tokens per training window (else the stored run's, else the model's context).
   public var sequenceLength: Int?
   /// The training settings given: the top layer over the stored run's and ``defaults``.
@@ -30,14 +37,17 @@ public struct PretrainStage: TrainingStage {
 
   /// A stage of the inputs given; what is `nil` comes from the stored run or the defaults.
   public init(
-    data: String?, preset: String? = nil, config: String? = nil, sequenceLength: Int? = nil,
-    options: TrainingOptions = TrainingOptions()
+    data: String?, preset: String? = nil, config: String? = nil, model: String? = nil,
+    sequenceLength: Int? = nil, options: TrainingOptions = TrainingOptions(),
+    lora: LoRAOptions = LoRAOptions()
   ) {
     self.data = data
     self.preset = preset
     self.config = config
+    self.model = model
     self.sequenceLength = sequenceLength
     self.options = options
+    self.lora = lora
   }
 
   /// The settings of this session, and its model, windows and loader: each of several
@@ -47,13 +57,20 @@ public struct PretrainStage: TrainingStage {
     -> (
       configuration: RunConfiguration<PretrainSettings>,
       session: () throws -> TrainingSession<
-        ModelWithFiles<Llama>, CausalLanguageModelObjective, TokenWindowLoader
+        ModelWithFiles<FineTuneModel>, CausalLanguageModelObjective, TokenWindowLoader
       >
     )
   {
     let input = try PretrainTrainingData.load(data: data, stored: stored?.stage, run: run)
+    let basePath =
+      self.model.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+      ?? stored?.stage.baseModel
+    let adapters = try lora.resolve(over: stored?.stage.lora)
+    if adapters != nil && basePath == nil {
+      throw TrainingRunError.setting("--lora-rank", "needs --model (the pretrained base to adapt)")
+    }
     let (model, presetName) = try input.model(
-      preset: preset, config: config, stored: stored?.stage)
+      preset: preset, config: config, stored: stored?.stage, baseModel: basePath)
     let length = sequenceLength ?? stored?.stage.sequenceLength ?? model.maxPositions
     guard length <= model.maxPositions else {
       throw TrainingRunError.setting(
@@ -68,9 +85,10 @@ public struct PretrainStage: TrainingStage {
     ) {
       try input.microBatchesPerEpoch($0, $1, sequenceLength: length, processes: processes)
     }
-    let configuration = RunConfiguration(
-      stage: input.settings(model: model, preset: presetName, sequenceLength: length),
-      training: training)
+    var settings = input.settings(model: model, preset: presetName, sequenceLength: length)
+    settings.baseModel = basePath
+    settings.lora = adapters
+    let configuration = RunConfiguration(stage: settings, training: training)
     return (configuration, { try input.session(configuration, communicator: run.communicator) })
   }
 }

@@ -16,9 +16,14 @@ public struct PretrainSettings: StageSettings {
   public var model: LlamaConfig
   /// Tokens per training window.
   public var sequenceLength: Int
+  /// The model continued (`--model`, absolute), when the run does not start from fresh weights.
+  public var baseModel: String?
+  /// The low-rank adapters trained on that base (`nil`: the whole model trains).
+  public var lora: LoRAConfiguration?
 
   enum CodingKeys: String, CodingKey {
-    case data, preset, model
+    case data, preset, model, lora
+    case baseModel = "base_model"
     case dataTokens = "data_tokens"
     case tokenizerSHA256 = "tokenizer_sha256"
     case sequenceLength = "sequence_length"
@@ -27,7 +32,7 @@ public struct PretrainSettings: StageSettings {
   /// Settings from their parts.
   public init(
     data: String, dataTokens: Int, tokenizerSHA256: String, preset: String?, model: LlamaConfig,
-    sequenceLength: Int
+    sequenceLength: Int, baseModel: String? = nil, lora: LoRAConfiguration? = nil
   ) {
     self.data = data
     self.dataTokens = dataTokens
@@ -35,6 +40,8 @@ public struct PretrainSettings: StageSettings {
     self.preset = preset
     self.model = model
     self.sequenceLength = sequenceLength
+    self.baseModel = baseModel
+    self.lora = lora
   }
 
   public func structuralDifferences(from stored: PretrainSettings) -> [String] {
@@ -43,6 +50,8 @@ public struct PretrainSettings: StageSettings {
     differences.compare("--data (tokens)", dataTokens, stored.dataTokens)
     differences.compare("--data (tokenizer)", tokenizerSHA256, stored.tokenizerSHA256)
     differences.compare("--seq-len", sequenceLength, stored.sequenceLength)
+    differences.compare("--model", baseModel, stored.baseModel)
+    differences.compare("--lora-…", lora, stored.lora)
     return differences.lines
   }
 }
@@ -72,9 +81,11 @@ public struct FineTuneDataSettings: Codable, Equatable, Sendable {
   public var tokenizerSHA256: String
   /// Samples are cut to this many tokens; pairs longer than it are left out.
   public var maxLength: Int
+  /// The low-rank adapters trained on the frozen base (`nil`: the whole model trains).
+  public var lora: LoRAConfiguration?
 
   enum CodingKeys: String, CodingKey {
-    case model, data
+    case model, data, lora
     case baseModel = "base_model"
     case dataSamples = "data_samples"
     case dataPairs = "data_pairs"
@@ -86,7 +97,7 @@ public struct FineTuneDataSettings: Codable, Equatable, Sendable {
   /// Settings from their parts.
   public init(
     baseModel: String, model: LlamaConfig, data: String, unit: Unit, dataCount: Int,
-    dataTokens: Int, tokenizerSHA256: String, maxLength: Int
+    dataTokens: Int, tokenizerSHA256: String, maxLength: Int, lora: LoRAConfiguration? = nil
   ) {
     self.baseModel = baseModel
     self.model = model
@@ -96,6 +107,7 @@ public struct FineTuneDataSettings: Codable, Equatable, Sendable {
     self.dataTokens = dataTokens
     self.tokenizerSHA256 = tokenizerSHA256
     self.maxLength = maxLength
+    self.lora = lora
   }
 
   public init(from decoder: any Decoder) throws {
@@ -113,6 +125,8 @@ public struct FineTuneDataSettings: Codable, Equatable, Sendable {
     dataTokens = try container.decode(Int.self, forKey: .dataTokens)
     tokenizerSHA256 = try container.decode(String.self, forKey: .tokenizerSHA256)
     maxLength = try container.decode(Int.self, forKey: .maxLength)
+    lora = try container.decodeIfPresent(LoRAConfiguration.self, forKey: .lora)
+    try lora?.validate()
   }
 
   public func encode(to encoder: any Encoder) throws {
@@ -124,6 +138,7 @@ public struct FineTuneDataSettings: Codable, Equatable, Sendable {
     try container.encode(dataTokens, forKey: .dataTokens)
     try container.encode(tokenizerSHA256, forKey: .tokenizerSHA256)
     try container.encode(maxLength, forKey: .maxLength)
+    try container.encodeIfPresent(lora, forKey: .lora)
   }
 
   /// The differences that stop a resumed run from continuing exactly.
@@ -134,6 +149,7 @@ public struct FineTuneDataSettings: Codable, Equatable, Sendable {
     differences.compare("--data (tokens)", dataTokens, stored.dataTokens)
     differences.compare("--data (tokenizer)", tokenizerSHA256, stored.tokenizerSHA256)
     differences.compare("--max-length", maxLength, stored.maxLength)
+    differences.compare("--lora-…", lora, stored.lora)
     return differences.lines
   }
 }

@@ -218,11 +218,12 @@ public final class TrainingRun {
       note("[\(label)] stopped at step \(summary.progress.step); continue with --resume")
       return nil
     }
-    if communicator.isPrimary { try session.model.save(to: directory.modelPath) }
-    note("[\(label)] model written to \(directory.modelPath)")
+    let outputPath = directory.path + "/" + session.model.outputFolderName
+    if communicator.isPrimary { try session.model.save(to: outputPath) }
+    note("[\(label)] \(session.model.outputFolderName) written to \(outputPath)")
     return TrainingRunResult(
-      summary: summary, modelPath: directory.modelPath,
-      json: try Self.json(summary, modelPath: directory.modelPath))
+      summary: summary, modelPath: outputPath,
+      json: try Self.json(summary, modelPath: outputPath))
   }
 
   /// The figures of `summary` as one JSON object.

@@ -1,7 +1,7 @@
 import Foundation
 
 /// A training run's folder: `metrics.jsonl`, `config.json`, `checkpoints/`, the final model
-/// directory `model/`, `report.html`, and for DPO `reference_logps.safetensors`.
+/// directory `model/` (or a LoRA run's `adapter/`), `report.html`, and for DPO `reference_logps.safetensors`.
 public struct RunDirectory: Sendable {
   /// The folder.
   public let path: String
@@ -21,7 +21,7 @@ public struct RunDirectory: Sendable {
 
   /// Entries a run writes; `overwrite` deletes these and nothing else.
   public static let runEntries = [
-    "checkpoints", "model", "metrics.jsonl", "config.json", "report.html",
+    "checkpoints", "model", "adapter", "metrics.jsonl", "config.json", "report.html",
     "reference_logps.safetensors",
   ]
 
@@ -33,6 +33,8 @@ public struct RunDirectory: Sendable {
   public var configurationPath: String { path + "/config.json" }
   /// `model/`, the final model directory.
   public var modelPath: String { path + "/model" }
+  /// `adapter/`, the final adapters of a LoRA run (PEFT's files).
+  public var adapterPath: String { path + "/adapter" }
   /// `report.html`.
   public var reportPath: String { path + "/report.html" }
   /// `reference_logps.safetensors`, a DPO run's reference log-likelihoods (see

@@ -12,6 +12,17 @@ public protocol TrainableModel: Module {
   func save(to directory: String) throws
   /// Reads the weights of a directory written by ``save(to:)`` into the arena.
   func loadWeights(fromDirectory directory: String) throws
+  /// The folder of the run that receives the final ``save(to:)``: `model` (the default), or
+  /// `adapter` for low-rank adapters.
+  var outputFolderName: String { get }
+  /// The base's architecture when ``save(to:)`` writes an adapter folder (which has no
+  /// `config.json`); `nil` (the default) for a model directory.
+  var adapterBaseConfig: LlamaConfig? { get }
+}
+
+extension TrainableModel {
+  public var outputFolderName: String { "model" }
+  public var adapterBaseConfig: LlamaConfig? { nil }
 }
 
 extension TrainableModel {
