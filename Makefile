@@ -103,7 +103,11 @@ fuzz: fuzz-build fuzz-seeds
 # build of MiniTensor stops at a compiler "circular reference" error in HeaderJSON.swift).
 SANITIZE_FILTER ?= SentencePieceTokenizer|NativeBPEEncoder|Q8Matrix|KernelReference
 ASAN_FLAGS = $(BUILD_FLAGS) --scratch-path .build-asan --sanitize=address
-UBSAN_FLAGS = $(BUILD_FLAGS) --scratch-path .build-ubsan --sanitize=undefined
+# swiftc has no `-sanitize=undefined` on Linux: the C and C++ targets are instrumented through
+# clang and the link pulls in clang's UBSan runtime.
+UBSAN_FLAGS = $(BUILD_FLAGS) --scratch-path .build-ubsan \
+  -Xcc -fsanitize=undefined -Xcxx -fsanitize=undefined \
+  -Xswiftc -Xclang-linker -Xswiftc -fsanitize=undefined
 sanitize:
 	$(SWIFT) build $(ASAN_FLAGS) --build-tests
 	ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test $(ASAN_FLAGS) --skip-build --filter '$(SANITIZE_FILTER)'
