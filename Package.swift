@@ -149,7 +149,7 @@ let package = Package(
     .testTarget(
       name: "minillmTests",
       dependencies: [
-        "MiniTrain", "MiniLlama", "MiniTokenize", "MiniTensor", "TestSupport",
+        "MiniEval", "MiniTrain", "MiniLlama", "MiniTokenize", "MiniTensor", "TestSupport",
         "PipelineTestSupport",
       ]),
     .testTarget(

@@ -49,6 +49,8 @@ public struct EvalReport: Sendable {
       for task in group.subtasks {
         var members = Self.metricMembers(task.metrics)
         members["alias"] = isGroup ? " - \(task.task)" : task.task
+        members["name"] = task.task
+        members["sample_len"] = task.documentCount
         results[task.task] = members
         configs[task.task] = Self.configObject(task)
         versions[task.task] = task.config.version
@@ -64,6 +66,7 @@ public struct EvalReport: Sendable {
       "results": results, "group_subtasks": groupSubtasks, "configs": configs,
       "versions": versions, "n-shot": shots, "higher_is_better": higher, "n-samples": counts,
       "config": settings,
+      "total_evaluation_time_seconds": String(tasks.reduce(0) { $0 + $1.seconds }),
     ]
     if !groupEntries.isEmpty { object["groups"] = groupEntries }
     if !samples.isEmpty { object["samples"] = samples }

@@ -91,6 +91,12 @@ struct EvalCommand: ParsableCommand {
       }
     }
     print(report.markdownTable)
+    let documents = report.groups.flatMap(\.subtasks).reduce(0) { $0 + $1.documentCount }
+    let seconds = report.groups.flatMap(\.subtasks).reduce(0) { $0 + $1.seconds }
+    print(
+      String(
+        format: "%d documents in %.2f s (%.2f documents/s)", documents, seconds,
+        Double(documents) / max(seconds, 1e-9)))
     if let output {
       try flagged("--output") { try report.write(to: output) }
       print("results: \(output)")
