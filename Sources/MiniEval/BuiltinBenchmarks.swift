@@ -1,16 +1,18 @@
 import Foundation
 import MiniTokenize
 
-/// The multiple-choice exams shipped as one CSV file per subject, run with the harness's prompts:
-/// `ceval:DIR` (C-Eval: `val/<subject>_val.csv` evaluated, `dev/<subject>_dev.csv` for few-shot;
-/// CMMLU's `test/<subject>.csv` and `dev/<subject>.csv` read the same way) and `mmlu:DIR`
-/// (MMLU: `test/<subject>_test.csv`, `dev/<subject>_dev.csv`). Rows are `id?, question, A, B,
-/// C, D, answer` with a header (C-Eval, CMMLU) or without one (MMLU); the answer is a letter.
+/// The multiple-choice exams shipped as one CSV file per subject, run with the harness's prompts
+/// and descriptions: `ceval:DIR` (C-Eval: `val/<subject>_val.csv` evaluated, else `test/`;
+/// `dev/<subject>_dev.csv` for few-shot), `cmmlu:DIR` (CMMLU: `test/<subject>.csv`,
+/// `dev/<subject>.csv`) and `mmlu:DIR` (MMLU: `test/<subject>_test.csv`, `dev/<subject>_dev.csv`).
+/// Rows are `id?, question, A, B, C, D, answer` with a header (C-Eval, CMMLU, any case) or
+/// without one (MMLU); the answer is a letter. Few-shot examples are the first rows of `dev`.
 public enum BuiltinBenchmark: String, Sendable, CaseIterable {
   case ceval
+  case cmmlu
   case mmlu
 
-  /// Parses `ceval:DIR` or `mmlu:DIR`; `nil` for anything else (a task file).
+  /// Parses `ceval:DIR`, `cmmlu:DIR` or `mmlu:DIR`; `nil` for anything else (a task file).
   public static func parse(_ specification: String) -> (BuiltinBenchmark, String)? {
     guard let colon = specification.firstIndex(of: ":"),
       let kind = BuiltinBenchmark(rawValue: String(specification[..<colon]))
@@ -22,7 +24,7 @@ public enum BuiltinBenchmark: String, Sendable, CaseIterable {
   /// - Throws: `EvalError` naming the file (and row) when a folder has no CSV files, a column
   ///   is missing, an answer is not one of A–D or a choice is empty.
   public func tasks(in directory: String) throws -> [EvalTask] {
-    let folders = self == .mmlu ? ["test", "val"] : ["val", "test"]
+    let folders = self == .ceval ? ["val", "test"] : ["test", "val"]
     guard
       let evaluated = folders.first(where: {
         !csvFiles(in: directory + "/" + $0).isEmpty
@@ -40,23 +42,37 @@ public enum BuiltinBenchmark: String, Sendable, CaseIterable {
       let dev = devFiles.first { Self.subject(of: $0) == subject }
       let pool = try dev.map { try Self.readExam(directory + "/dev/" + $0) } ?? []
       return EvalTask(
-        config: config(subject: subject, split: evaluated), documents: documents,
+        config: taskConfig(subject: subject, split: evaluated), documents: documents,
         fewshotDocuments: pool, origin: path)
     }
   }
 
   /// The group name the subjects are reported under.
-  public var groupName: String { self == .ceval ? "ceval-valid" : "mmlu" }
+  public var groupName: String {
+    switch self {
+    case .ceval: "ceval-valid"
+    case .cmmlu: "cmmlu"
+    case .mmlu: "mmlu"
+    }
+  }
 
-  private func config(subject: String, split: String) -> TaskConfig {
+  /// The task of one subject (`split` the evaluated folder): the harness's prompt, description,
+  /// metrics and version for this exam.
+  public func taskConfig(subject: String, split: String) -> TaskConfig {
     let text: String
     let description: String
     let name: String
     switch self {
     case .ceval:
       text = "{{question.strip()}}\nA. {{A}}\nB. {{B}}\nC. {{C}}\nD. {{D}}\n答案："
-      description = "以下是中国关于\(subject)的单项选择题，请选出其中的正确答案。\n\n"
+      let named = Self.cevalSubjectNames[subject] ?? subject
+      description = "以下是中国关于\(named)的单项选择题，请选出其中的正确答案。\n\n"
       name = "ceval-valid_\(subject)"
+    case .cmmlu:
+      text = "{{question.strip()}}\nA. {{A}}\nB. {{B}}\nC. {{C}}\nD. {{D}}\n答案："
+      let named = Self.cmmluSubjectNames[subject] ?? subject
+      description = "以下是关于\(named)的单项选择题，请直接给出正确答案的选项。\n\n"
+      name = "cmmlu_\(subject)"
     case .mmlu:
       text = "{{question.strip()}}\nA. {{A}}\nB. {{B}}\nC. {{C}}\nD. {{D}}\nAnswer:"
       let spaced = subject.replacingOccurrences(of: "_", with: " ")
@@ -74,7 +90,7 @@ public enum BuiltinBenchmark: String, Sendable, CaseIterable {
     config.metrics =
       self == .mmlu
       ? [TaskMetric(name: "acc")] : [TaskMetric(name: "acc"), TaskMetric(name: "acc_norm")]
-    config.version = self == .mmlu ? 1 : 2
+    config.version = self == .ceval ? 2 : 1
     return config
   }
 

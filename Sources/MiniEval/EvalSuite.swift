@@ -1,6 +1,6 @@
 import Foundation
 
-/// Runs the tasks named on a command line: task YAML files, `ceval:DIR` or `mmlu:DIR`.
+/// Runs the tasks named on a command line: task YAML files, `ceval:DIR`, `cmmlu:DIR` or `mmlu:DIR`.
 public enum EvalSuite {
   /// The tasks of one specification, under the name their group is reported as.
   /// - Throws: `EvalError` naming the file, key or row at fault.

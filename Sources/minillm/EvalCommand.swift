@@ -10,7 +10,7 @@ struct EvalCommand: ParsableCommand {
     commandName: "eval",
     abstract: "Benchmarks scored as lm-evaluation-harness scores them, or loss on token shards.",
     discussion: """
-      With --task: runs lm-evaluation-harness task files (local json/csv data), ceval:DIR or
+      With --task: runs lm-evaluation-harness task files (local json/csv data), ceval:DIR, cmmlu:DIR or
       mmlu:DIR, prints the harness's results table and writes its results JSON to --output.
       With --data: the shards are cut into windows of --seq-len + 1 tokens (consecutive windows
       share one token, so every token after the first is predicted once); prints loss,
@@ -22,7 +22,7 @@ struct EvalCommand: ParsableCommand {
 
   @Option(
     name: .customLong("task"),
-    help: "A task YAML file, ceval:DIR or mmlu:DIR (repeatable).")
+    help: "A task YAML file, ceval:DIR, cmmlu:DIR or mmlu:DIR (repeatable).")
   var tasks: [String] = []
 
   @Option(help: "Few-shot examples per prompt (default: the task's num_fewshot, else 0).")

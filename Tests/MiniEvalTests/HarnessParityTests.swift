@@ -341,3 +341,37 @@ struct HarnessParityTests {
     }
   }
 }
+
+@Suite("Built-in exams against the harness's task files")
+struct BuiltinExamTaskTests {
+  static let script = #"""
+    import glob, json, os, yaml, lm_eval
+    root = os.path.join(os.path.dirname(lm_eval.__file__), "tasks")
+    out = {}
+    for kind, pattern in (("ceval", "ceval/ceval-valid_*.yaml"), ("cmmlu", "cmmlu/cmmlu_*.yaml"),
+                          ("mmlu", "mmlu/default/mmlu_*.yaml")):
+        for path in sorted(glob.glob(os.path.join(root, pattern))):
+            d = yaml.safe_load(open(path, encoding="utf-8"))
+            if "dataset_name" in d:
+                out.setdefault(kind, {})[d["dataset_name"]] = [d["task"], d["description"]]
+    print(json.dumps(out))
+    """#
+
+  @Test(
+    "names and describes every subject as the harness does",
+    .requires(.python("lm_eval", "yaml")))
+  func descriptions() throws {
+    let python = try PythonRunner.requirePeers(importing: ["lm_eval", "yaml"])
+    let output = try python.run(["-c", Self.script]).get()
+    let object = try #require(try JSONSerialization.jsonObject(with: output) as? [String: Any])
+    for benchmark in BuiltinBenchmark.allCases {
+      let subjects = try #require(object[benchmark.rawValue] as? [String: [String]])
+      #expect(subjects.count > 40, "\(benchmark): \(subjects.count) subjects")
+      for (subject, expected) in subjects {
+        let config = benchmark.taskConfig(subject: subject, split: "test")
+        #expect(config.task == expected[0])
+        #expect(config.description == expected[1], "\(benchmark) \(subject)")
+      }
+    }
+  }
+}
