@@ -344,7 +344,8 @@ extension TaskConfig {
         }
         var metric = TaskMetric(name: try name.string("\(key).metric"))
         let supported: Set<String> = [
-          "acc", "acc_norm", "exact_match", "perplexity", "word_perplexity", "byte_perplexity",
+          "acc", "acc_norm", "acc_bytes", "exact_match", "perplexity", "word_perplexity",
+          "byte_perplexity",
           "bits_per_byte",
         ]
         guard supported.contains(metric.name) else {
