@@ -174,4 +174,32 @@ struct TaskFileTests {
     }
     #expect(missing.message.contains("answer"))
   }
+
+  @Test func mmluAndCmmluLayoutsAreRead() throws {
+    let directory = try temporaryDirectory()
+    try write(
+      "q one,a,b,c,d,C\n\"q, two\",a,b,c,d,A\n", "mmlu/test/high_school_physics_test.csv",
+      in: directory)
+    try write("q dev,a,b,c,d,D\n", "mmlu/dev/high_school_physics_dev.csv", in: directory)
+    let mmlu = try #require(try BuiltinBenchmark.mmlu.tasks(in: directory + "/mmlu").first)
+    #expect(mmlu.config.task == "mmlu_high_school_physics")
+    #expect(mmlu.documents.count == 2)
+    #expect(mmlu.documents[1]["question"] == .string("q, two"))
+    #expect(mmlu.documents[0]["answer"] == .string("C"))
+    #expect(mmlu.fewshotDocuments.count == 1)
+    let header = ",Question,A,B,C,D,Answer\n"
+    try write(header + "0,问题,甲,乙,丙,丁,B\n", "cmmlu/test/agronomy.csv", in: directory)
+    try write(header + "0,例题,甲,乙,丙,丁,A\n", "cmmlu/dev/agronomy.csv", in: directory)
+    let cmmlu = try #require(try BuiltinBenchmark.cmmlu.tasks(in: directory + "/cmmlu").first)
+    #expect(cmmlu.config.task == "cmmlu_agronomy")
+    #expect(cmmlu.config.description.contains("农学"))
+    #expect(cmmlu.documents[0]["question"] == .string("问题"))
+    #expect(cmmlu.documents[0]["id"] == .int(0))
+    let prompter = try TaskPrompter(
+      config: cmmlu.config, columns: Set(cmmlu.documents[0].fields.map(\.0)), origin: "cmmlu")
+    #expect(
+      try prompter.context(cmmlu.documents[0], examples: cmmlu.fewshotDocuments)
+        == cmmlu.config.description + "例题\nA. 甲\nB. 乙\nC. 丙\nD. 丁\n答案： A\n\n"
+        + "问题\nA. 甲\nB. 乙\nC. 丙\nD. 丁\n答案：")
+  }
 }
