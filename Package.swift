@@ -11,11 +11,14 @@ let package = Package(
     .library(name: "MiniTrain", targets: ["MiniTrain"]),
     .library(name: "MiniDistributed", targets: ["MiniDistributed"]),
     .library(name: "MiniServe", targets: ["MiniServe"]),
+    .library(name: "MiniEval", targets: ["MiniEval"]),
     .executable(name: "minillm", targets: ["minillm"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    // lm-evaluation-harness task files are YAML; only MiniEval reads them.
+    .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     // The HTTP server under `minillm serve` (swift-nio underneath); only MiniServe depends on it.
     // Its default traits (swift-configuration, full Foundation) are not needed.
     .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
@@ -68,6 +71,15 @@ let package = Package(
       dependencies: ["MiniSupport", "MiniTensor", "MiniAutograd", "MiniLlama", "MiniTokenize"]
     ),
     .target(name: "MiniDistributed", dependencies: ["MiniTrain", "MiniTensor", "CMPI"]),
+    // Benchmarks scored as lm-evaluation-harness scores them: task YAML, few-shot contexts,
+    // log-likelihood multiple choice, rolling perplexity, greedy generation with filters.
+    .target(
+      name: "MiniEval",
+      dependencies: [
+        "MiniSupport", "MiniTensor", "MiniLlama", "MiniTokenize",
+        .product(name: "Yams", package: "Yams"),
+      ]
+    ),
     // The OpenAI-compatible server: routes, the continuous-batching engine, the chat page.
     .target(
       name: "MiniServe",
@@ -85,7 +97,7 @@ let package = Package(
       name: "minillm",
       dependencies: [
         "MiniTensor", "MiniAutograd", "MiniLlama", "MiniTokenize", "MiniTrain", "MiniDistributed",
-        "MiniDemo", "MiniServe",
+        "MiniDemo", "MiniServe", "MiniEval",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]
@@ -137,7 +149,7 @@ let package = Package(
     .testTarget(
       name: "minillmTests",
       dependencies: [
-        "MiniTrain", "MiniLlama", "MiniTokenize", "MiniTensor", "TestSupport",
+        "MiniEval", "MiniTrain", "MiniLlama", "MiniTokenize", "MiniTensor", "TestSupport",
         "PipelineTestSupport",
       ]),
     .testTarget(
@@ -148,6 +160,11 @@ let package = Package(
       dependencies: [
         "MiniServe", "MiniLlama", "MiniTokenize", "MiniTensor", "TestSupport",
         "PipelineTestSupport",
+      ]),
+    .testTarget(
+      name: "MiniEvalTests",
+      dependencies: [
+        "MiniEval", "MiniLlama", "MiniTokenize", "MiniTensor", "TestSupport", "PipelineTestSupport",
       ]),
     .testTarget(
       name: "MiniDemoTests", dependencies: ["MiniDemo", "MiniLlama", "MiniTokenize", "TestSupport"]),

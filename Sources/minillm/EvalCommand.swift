@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MiniEval
 import MiniLlama
 import MiniTokenize
 import MiniTrain
@@ -7,11 +8,13 @@ import MiniTrain
 struct EvalCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "eval",
-    abstract: "Mean next-token loss and perplexity of a model on token shards.",
+    abstract: "Benchmarks scored as lm-evaluation-harness scores them, or loss on token shards.",
     discussion: """
-      The shards are cut into windows of --seq-len + 1 tokens (consecutive windows share one
-      token, so every token after the first is predicted once). Prints loss, perplexity and
-      tokens, then one JSON line.
+      With --task: runs lm-evaluation-harness task files (local json/csv data), ceval:DIR, cmmlu:DIR or
+      mmlu:DIR, prints the harness's results table and writes its results JSON to --output.
+      With --data: the shards are cut into windows of --seq-len + 1 tokens (consecutive windows
+      share one token, so every token after the first is predicted once); prints loss,
+      perplexity and tokens, then one JSON line.
       """)
 
   @Option(help: "Model directory.")
@@ -19,8 +22,28 @@ struct EvalCommand: ParsableCommand {
 
   @OptionGroup var adapter: AdapterFlag
 
+  @Option(
+    name: .customLong("task"),
+    help: "A task YAML file, ceval:DIR, cmmlu:DIR or mmlu:DIR (repeatable).")
+  var tasks: [String] = []
+
+  @Option(help: "Few-shot examples per prompt (default: the task's num_fewshot, else 0).")
+  var numFewshot: Int?
+
+  @Option(help: "Evaluate the first N documents of each task.")
+  var limit: Int?
+
+  @Flag(help: "Keep every document's prompt, responses and scores in the results JSON.")
+  var logSamples = false
+
+  @Option(help: "Seed of the few-shot sampler (the harness's fewshot_random_seed).")
+  var seed = 1234
+
+  @Option(help: "Results JSON written with --task.")
+  var output: String?
+
   @Option(help: "Token shard folder made by `minillm data pretrain`.")
-  var data: String
+  var data: String?
 
   @Option(help: "Tokens per window (default: the model's max_position_embeddings, at most 1024).")
   var seqLen: Int?
@@ -34,13 +57,56 @@ struct EvalCommand: ParsableCommand {
   @OptionGroup var threads: ThreadOptions
 
   func validate() throws {
+    if tasks.isEmpty == (data == nil) {
+      throw ValidationError("give either --task (benchmarks) or --data (token shards)")
+    }
     if let seqLen, seqLen <= 0 { throw ValidationError("--seq-len: must be > 0") }
     guard batchSize > 0 else { throw ValidationError("--batch-size: must be > 0") }
     if let maxWindows, maxWindows <= 0 { throw ValidationError("--max-windows: must be > 0") }
+    if let numFewshot, numFewshot < 0 { throw ValidationError("--num-fewshot: must be >= 0") }
+    if let limit, limit <= 0 { throw ValidationError("--limit: must be > 0") }
   }
 
   func run() throws {
     try threads.apply()
+    if let data {
+      try runShards(data)
+    } else {
+      try runTasks()
+    }
+  }
+
+  private func runTasks() throws {
+    let llama = try adapter.apply(to: loadModel(model))
+    let evalModel = try flagged("--model") { try EvalModel(model: llama, directory: model) }
+    let options = EvalOptions(
+      numFewshot: numFewshot, limit: limit, fewshotSeed: seed, keepSamples: logSamples)
+    var settings = ["model": model, "fewshot_seed": String(seed)]
+    if let limit { settings["limit"] = String(limit) }
+    let status = StatusLine(terminalInterval: 0.25)
+    let report = try flagged("--task") {
+      try EvalSuite.run(
+        model: evalModel, specifications: tasks, options: options, settings: settings
+      ) { task, done, total in
+        guard status.isDue(at: status.elapsed, always: done == total) else { return }
+        status.show("[eval] \(task) \(done)/\(total)")
+        if done == total { status.finish() }
+      }
+    }
+    print(report.markdownTable)
+    let documents = report.groups.flatMap(\.subtasks).reduce(0) { $0 + $1.documentCount }
+    let seconds = report.groups.flatMap(\.subtasks).reduce(0) { $0 + $1.seconds }
+    print(
+      String(
+        format: "%d documents in %.2f s (%.2f documents/s)", documents, seconds,
+        Double(documents) / max(seconds, 1e-9)))
+    if let output {
+      try flagged("--output") { try report.write(to: output) }
+      print("results: \(output)")
+    }
+  }
+
+  private func runShards(_ data: String) throws {
     let llama = try adapter.apply(to: loadModel(model))
     let windows = try TokenWindows.evaluation(
       of: data, for: llama.config, modelPath: model, sequenceLength: seqLen, limit: maxWindows,

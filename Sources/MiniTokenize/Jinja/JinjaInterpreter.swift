@@ -299,6 +299,21 @@ struct JinjaInterpreter {
       default: break
       }
     }
+    if case .array(let items) = value {
+      switch name {
+      // Python's `list.index(x)` (lm-evaluation-harness templates turn a letter into an index).
+      case "index":
+        guard let wanted = args.first else { break }
+        guard let position = items.firstIndex(of: wanted) else {
+          throw JinjaError("\(wanted.pythonRepr) is not in list")
+        }
+        return .int(position)
+      case "count":
+        guard let wanted = args.first else { break }
+        return .int(items.filter { $0 == wanted }.count)
+      default: break
+      }
+    }
     if case .object(let members) = value {
       switch name {
       case "items": return .array(members.map { .array([.string($0.0), $0.1]) })
