@@ -14,12 +14,16 @@ public enum LinearWeight {
   /// int8 blocks of 32 with one scale each, as ggml's `q8_0`, quantized from the weight called
   /// `name`; for inference only.
   case q8_0(Q8Matrix, name: String)
+  /// ggml blocks as a GGUF file stores them (q4_0, q4_1, q8_0, q4_K, q6_K), for the weight
+  /// called `name`; products as llama.cpp computes them, for inference only.
+  case ggml(GGMLMatrix, name: String)
 
   /// The Hugging Face name of the weight (e.g. `model.layers.0.self_attn.q_proj.weight`).
   public var name: String {
     switch self {
     case .dense(let parameter): parameter.name
     case .q8_0(_, let name): name
+    case .ggml(_, let name): name
     }
   }
 
@@ -28,22 +32,25 @@ public enum LinearWeight {
     switch self {
     case .dense(let parameter): parameter.shape
     case .q8_0(let matrix, _): [matrix.rows, matrix.cols]
+    case .ggml(let matrix, _): [matrix.rows, matrix.cols]
     }
   }
 
-  /// The storage, as ggml names it: `f32` or `q8_0`.
+  /// The storage, as ggml names it: `f32`, `q8_0`, `q4_0`, `q4_K`, ….
   public var formatName: String {
     switch self {
     case .dense: "f32"
     case .q8_0: "q8_0"
+    case .ggml(let matrix, _): matrix.format.rawValue
     }
   }
 
-  /// Whether the weight is stored quantized (q8_0).
+  /// Whether the weight is stored quantized (q8_0 or ggml blocks).
   public var isQuantized: Bool {
     switch self {
     case .dense: false
     case .q8_0: true
+    case .ggml: true
     }
   }
 
@@ -52,6 +59,7 @@ public enum LinearWeight {
     switch self {
     case .dense: true
     case .q8_0: false
+    case .ggml: false
     }
   }
 
@@ -60,6 +68,7 @@ public enum LinearWeight {
     switch self {
     case .dense(let parameter): 4 * parameter.count
     case .q8_0(let matrix, _): matrix.byteCount
+    case .ggml(let matrix, _): matrix.byteCount
     }
   }
 
@@ -77,6 +86,11 @@ public enum LinearWeight {
         tape == nil && x.tape == nil,
         "\(name) is q8_0, for inference only: train the Float model, then call quantized()")
       return Variable(matrix.linear(x.value))
+    case .ggml(let matrix, let name):
+      precondition(
+        tape == nil && x.tape == nil,
+        "\(name) is \(matrix.format.rawValue), for inference only: it cannot be trained")
+      return Variable(matrix.linear(x.value))
     }
   }
 
@@ -85,7 +99,7 @@ public enum LinearWeight {
     switch self {
     case .dense(let parameter) where Q8Matrix.canQuantize(parameter.shape):
       .q8_0(Q8Matrix(parameter.value), name: parameter.name)
-    case .dense, .q8_0: self
+    case .dense, .q8_0, .ggml: self
     }
   }
 }

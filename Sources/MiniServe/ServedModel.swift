@@ -55,7 +55,7 @@ public final class ServedModel: @unchecked Sendable {
     let tokenizer = try directory.loadTokenizer()
     let template = try template ?? directory.loadChatTemplate()
     let generation = try directory.loadGenerationConfig()
-    let model = try Llama(directory: path)
+    let model = try Llama.forInference(directory: path)
     let trimmed = path.hasSuffix("/") ? String(path.dropLast()) : path
     let base = trimmed.split(separator: "/").last.map(String.init) ?? "model"
     try self.init(

@@ -39,7 +39,7 @@ struct EvalCommand: ParsableCommand {
 
   func run() throws {
     try threads.apply()
-    let llama = try loadModel(model)
+    let llama = try flagged("--model") { try Llama(directory: model) }
     let windows = try TokenWindows.evaluation(
       of: data, for: llama.config, modelPath: model, sequenceLength: seqLen, limit: maxWindows,
       warn: printError)

@@ -1,0 +1,173 @@
+import Foundation
+import MiniLlama
+import MiniTensor
+import TestSupport
+import Testing
+
+/// GGUF files quantized by llama.cpp's own `llama_model_quantize`, run with their blocks kept
+/// (`Llama.forInference`): the same logits as llama.cpp within the activations' rounding, and
+/// the same greedy tokens.
+@Suite("GGUF quantized inference")
+struct GGUFQuantizedTests {
+  /// A model directory of a shape every format quantizes whole (rows of 256 values), with the
+  /// test tokenizer (the exporter writes its vocabulary).
+  static func directory(tied: Bool, seed: UInt64) throws -> (path: String, config: LlamaConfig) {
+    let tokenizer = try GGUFTestModel.tokenizer.get()
+    let config = LlamaConfig(
+      vocabSize: tokenizer.vocabularySize, hiddenSize: 256, intermediateSize: 512, layerCount: 2,
+      headCount: 4, kvHeadCount: 2, maxPositions: 128, tieWordEmbeddings: tied, bosTokenId: 1,
+      eosTokenIds: [2], initializerRange: 0.1)
+    let path = try temporaryDirectory("gguf-quant-model")
+    try Llama(config: config, seed: seed).save(to: path)
+    try tokenizer.write(to: path + "/tokenizer.model")
+    try Data(GGUFTestModel.defaultTokenizerConfig.utf8).write(
+      to: URL(fileURLWithPath: path + "/tokenizer_config.json"))
+    return (path, config)
+  }
+
+  /// Quantizes `source` into `destination` with llama.cpp (`llama_ftype` number `ftype`).
+  static let quantizeScript = """
+    import ctypes, sys
+    import llama_cpp
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = int(sys.argv[3])
+    params.nthread = 1
+    status = llama_cpp.llama_model_quantize(sys.argv[1].encode(), sys.argv[2].encode(), ctypes.byref(params))
+    sys.exit(1 if status != 0 else 0)
+    """
+
+  /// llama.cpp's file types: name, `llama_ftype`, tied head, the formats our model must hold.
+  static let cases: [(String, Int, Bool, Set<String>)] = [
+    ("Q4_0", 2, false, ["q4_0", "q6_K"]),
+    ("Q4_1", 3, true, ["q4_1", "q6_K"]),
+    ("Q8_0", 7, false, ["q8_0"]),
+    ("Q4_K_S", 14, true, ["q4_K", "q5_K", "q6_K"]),
+    ("Q4_K_M", 15, false, ["q4_K", "q6_K"]),
+    ("Q6_K", 18, true, ["q6_K"]),
+  ]
+
+  @Test(.requires(.python("llama_cpp")), arguments: cases)
+  func llamaCppQuantizedFilesDecodeAsLlamaCpp(
+    name: String, ftype: Int, tied: Bool, formats: Set<String>
+  ) throws {
+    let python = try PythonRunner.requirePeers(importing: ["llama_cpp"])
+    let (directory, config) = try Self.directory(tied: tied, seed: UInt64(ftype))
+    let folder = try temporaryDirectory("gguf-quant")
+    let f32 = folder + "/f32.gguf"
+    let file = folder + "/\(name).gguf"
+    try ModelDirectory(path: directory).exportGGUF(to: f32, options: GGUFExportOptions(type: .f32))
+    _ = try python.run(["-c", Self.quantizeScript, f32, file, String(ftype)]).get()
+
+    let model = try Llama.forInference(directory: file)
+    #expect(Set(model.linearWeights.map(\.formatName)) == formats, "\(name)")
+    #expect(!model.isTrainable)
+    // Decoding reads the blocks: far fewer bytes than the Float projections.
+    let floatBytes = 4 * model.linearWeights.reduce(0) { $0 + $1.shape[0] * $1.shape[1] }
+    let blockBytes = model.linearWeights.reduce(0) { $0 + $1.byteCount }
+    #expect(blockBytes * 3 < floatBytes, "\(name): \(blockBytes) bytes of blocks")
+
+    let prompts: [[Int32]] = [[1, 45, 200, 17, 399, 3, 88, 150], [1, 7], [260, 31, 5, 77, 12]]
+    let count = 32
+    let request: [String: Any] = [
+      "n_ctx": config.maxPositions, "count": count, "prompts": prompts.map { $0.map(Int.init) },
+      "texts": [String](),
+    ]
+    let requestText = String(
+      decoding: try JSONSerialization.data(withJSONObject: request), as: UTF8.self)
+    let output = try python.run(["-c", GGUFLlamaCppTests.script, file, requestText]).get()
+    let json = try #require(try JSONSerialization.jsonObject(with: output) as? [String: Any])
+    let runs = try #require(json["runs"] as? [[String: Any]])
+    try #require(runs.count == prompts.count)
+    // llama.cpp's q4_0 products (this build of llama-cpp-python runs q4_0 through its
+    // repacked x86 kernels) differ from ggml's reference arithmetic, which we follow, by up to
+    // ≈ 1.5 % of the largest logit on these models; every other format agrees to ≈ 1e-7.
+    let exact = name != "Q4_0"
+    for (prompt, run) in zip(prompts, runs) {
+      let theirs = try #require(run["tokens"] as? [Int])
+      let ours = model.generate(
+        prompt: prompt, options: GenerationOptions(maxNewTokens: count, sampling: .greedy))
+      if exact {
+        #expect(theirs == ours.map(Int.init), "\(name): greedy tokens after \(prompt)")
+      }
+      // Prefill (the prompt's logits at once): every product quantizes its input rows as
+      // llama.cpp does; the sums are the same integers, rounded to Float in another order.
+      let logits = model(prompt).value.scalars
+      // Decoding through the KV cache: one row at a time, the integer kernels.
+      let cache = KVCache(config: config)
+      let decoded = prompt.flatMap { model([$0], cache: cache).value.scalars }
+      let llamaCpp = try #require(run["logits"] as? [[Double]])
+      for position in prompt.indices {
+        let reference = llamaCpp[position].map(Float.init)
+        let scale = reference.map(abs).max() ?? 1
+        // Tolerance: 0.1 % of the largest logit for the Float sums' order (measured ≤ 1e-6
+        // relative); 2 % for q4_0 (see above).
+        let atol = (exact ? 1e-3 : 2e-2) * scale
+        let range = position * config.vocabSize..<(position + 1) * config.vocabSize
+        expectClose(
+          Array(logits[range]), reference, rtol: 0, atol: atol,
+          "\(name): prefill logits at position \(position) of \(prompt)")
+        expectClose(
+          Array(decoded[range]), reference, rtol: 0, atol: atol,
+          "\(name): decoded logits at position \(position) of \(prompt)")
+      }
+    }
+  }
+
+  /// A projection whose block scale is not finite is refused, naming the tensor.
+  @Test func aNonFiniteBlockScaleNamesTheTensor() throws {
+    let (directory, _) = try Self.directory(tied: false, seed: 3)
+    let path = try temporaryDirectory("gguf-bad-block") + "/model.gguf"
+    try ModelDirectory(path: directory).exportGGUF(
+      to: path, options: GGUFExportOptions(type: .q8_0))
+    let reader = try GGUFReader(path: path)
+    let info = try #require(reader.tensor(named: "blk.1.ffn_up.weight"))
+    #expect(info.type == .q8_0)
+    let handle = try #require(FileHandle(forUpdatingAtPath: path))
+    // The f16 scale of the tensor's first block becomes +∞.
+    try handle.seek(toOffset: UInt64(reader.dataOffset + info.offset))
+    try handle.write(contentsOf: Data([0x00, 0x7C]))
+    try handle.close()
+    #expect {
+      _ = try Llama.forInference(directory: path)
+    } throws: { error in
+      (error as? GGUFError)?.field == "tensor 'blk.1.ffn_up.weight'"
+        && "\(error)".contains("NaN or infinite")
+    }
+  }
+
+  /// An f32 export keeps its `Float` weights; a q8_0 export keeps its blocks and decodes as the
+  /// dequantised model within the activations' 8-bit rounding.
+  @Test func ourQ8_0ExportRunsOnItsBlocks() throws {
+    let (directory, config) = try Self.directory(tied: true, seed: 4)
+    let folder = try temporaryDirectory("gguf-q8")
+    try ModelDirectory(path: directory).exportGGUF(
+      to: folder + "/q8.gguf", options: GGUFExportOptions(type: .q8_0))
+    let blocks = try Llama.forInference(directory: folder + "/q8.gguf")
+    let dense = try Llama(directory: folder + "/q8.gguf")
+    #expect(Set(blocks.linearWeights.map(\.formatName)) == ["q8_0"])
+    #expect(Set(dense.linearWeights.map(\.formatName)) == ["f32"])
+    #expect(blocks.decodeWeightBytes * 3 < dense.decodeWeightBytes)
+    for (name, tensor) in dense.weights {
+      #expect(blocks.weights[name]?.scalars == tensor.scalars, "\(name)")
+    }
+    let prompt: [Int32] = [1, 17, 250, 9, 33, 120]
+    // Decoding: each input row quantized to q8_0, as `Llama.quantized()` decodes (its
+    // activation scale stays Float where ggml rounds it to f16: a rounding-level difference).
+    let reference = dense.quantized()
+    let (cache, referenceCache) = (KVCache(config: config), KVCache(config: config))
+    var decoded: [Float] = []
+    for token in prompt {
+      let ours = blocks([token], cache: cache).value.scalars
+      let theirs = reference([token], cache: referenceCache).value.scalars
+      let scale = theirs.map(abs).max() ?? 1
+      // Tolerance: 0.5 % of the largest logit (the f16 rounding of each block's scale moves a
+      // few quants by one step).
+      expectClose(ours, theirs, rtol: 0, atol: 5e-3 * scale, "decode logits of \(token)")
+      decoded += ours
+    }
+    // Prefill quantizes the same rows and sums the same products through `sgemm`.
+    let prefill = blocks(prompt).value.scalars
+    let scale = decoded.map(abs).max() ?? 1
+    expectClose(prefill, decoded, rtol: 0, atol: 1e-4 * scale, "prefill against decoding")
+  }
+}
