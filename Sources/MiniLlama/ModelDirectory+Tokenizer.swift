@@ -91,7 +91,10 @@ extension ModelDirectory {
       do {
         tokenizer = try metadata.makeTokenizer(origin: path)
       } catch {
-        throw ModelDirectoryError(path: path, "\(error)")
+        throw ModelDirectoryError(
+          path: path,
+          "the vocabulary inside (tokenizer.ggml.model \"\(metadata.model)\") cannot be used: "
+            + "\(error); give token ids instead")
       }
       let template = reader.value("tokenizer.chat_template")?.stringValue
       return PretrainedTokenizer(

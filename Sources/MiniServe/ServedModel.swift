@@ -52,7 +52,7 @@ public final class ServedModel: @unchecked Sendable {
   {
     let directory = ModelDirectory(path: path)
     _ = try directory.loadConfig()  // first, so a wrong path is reported as such
-    let tokenizer = try directory.loadTokenizer()
+    let tokenizer = try directory.loadPretrainedTokenizer().tokenizer
     let template = try template ?? directory.loadChatTemplate()
     let generation = try directory.loadGenerationConfig()
     let model = try Llama.forInference(directory: path)
