@@ -2,13 +2,13 @@
 """Decode tokens/s of `minillm bench generate --model F.gguf` beside llama.cpp on the same files.
 
   .build/peers-venv/bin/python scripts/bench-gguf-quant.py [--dir .build/bench-gguf-quant]
-      [--types Q4_0,Q4_K_M,Q8_0] [--rounds 3] [--threads 2]
+      [--types Q4_0,Q4_K_M,Q8_0] [--rounds 3] [--threads 1,2]
 
 Writes one random Llama model (vocab 32000, dim 768, 8 layers, 12 heads, ffn 2048, untied head:
 106 M parameters) as an f32 GGUF with gguf-py (q/k rows permuted to llama.cpp's RoPE layout, a
 dummy sentencepiece vocabulary), quantizes it with llama.cpp's own `llama_model_quantize` to each
-type, then alternates, per type and round, our run and llama.cpp's: 16-token prompt then 128
-greedy tokens at batch 1 on `--threads` threads (llama.cpp through llama-cpp-python, as
+type, then alternates, per type, thread count and round, our run and llama.cpp's: 16-token prompt
+then 128 greedy tokens at batch 1 on each of `--threads` thread counts (llama.cpp through llama-cpp-python, as
 ../shared/bench/infer_bench.py `llamacpp` times it: the 128 single-token evals after the
 prompt). Prints one JSON line per run and a median table at the end.
 """
@@ -124,7 +124,7 @@ def main():
     ap.add_argument("--dir", default=".build/bench-gguf-quant")
     ap.add_argument("--types", default="Q4_0,Q4_K_M,Q8_0")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", default="1,2")
     ap.add_argument("--minillm", default=".build/release/minillm")
     a = ap.parse_args()
     os.makedirs(a.dir, exist_ok=True)
@@ -138,27 +138,30 @@ def main():
             quantize(f32, files[name], FTYPES[name])
     if a.rounds == 0:
         return
-    results = {name: {"ours": [], "llama.cpp": []} for name in files}
+    counts = [int(t) for t in a.threads.split(",")]
+    results = {(name, t): {"ours": [], "llama.cpp": []} for name in files for t in counts}
     for round in range(a.rounds):
-        for name, path in files.items():
+        for (name, threads), r in results.items():
+            path = files[name]
             out = subprocess.run(
                 [a.minillm, "bench", "generate", "--model", path, "--prompt-tokens", "16",
-                 "--new-tokens", "128", "--repeats", "2", "--threads", str(a.threads)],
+                 "--new-tokens", "128", "--repeats", "2", "--threads", str(threads)],
                 check=True, capture_output=True, text=True).stdout
             ours = json.loads(out.strip().splitlines()[-1])
-            rate = ours["decode_tokens_per_s"]
-            results[name]["ours"].append(rate)
-            out = subprocess.run([sys.executable, "-c", LLAMACPP, path, str(a.threads)], check=True,
+            r["ours"].append(ours["decode_tokens_per_s"])
+            out = subprocess.run([sys.executable, "-c", LLAMACPP, path, str(threads)], check=True,
                                  capture_output=True, text=True).stdout
             theirs = json.loads(out.strip().splitlines()[-1])["decode_tokens_per_s"]
-            results[name]["llama.cpp"].append(theirs)
-            print(json.dumps({"round": round, "type": name, "ours": rate, "llama.cpp": theirs,
-                              "weights": ours.get("weights")}), flush=True)
-    print("| type | ours | llama.cpp | ours / llama.cpp |")
-    print("|---|---|---|---|")
-    for name, r in results.items():
+            r["llama.cpp"].append(theirs)
+            print(json.dumps({"round": round, "type": name, "threads": threads,
+                              "ours": r["ours"][-1], "llama.cpp": theirs,
+                              "weights": ours.get("weights"),
+                              "foreign_cores": ours.get("foreign_cores")}), flush=True)
+    print("| type | threads | ours | llama.cpp | ours / llama.cpp |")
+    print("|---|---|---|---|---|")
+    for (name, threads), r in results.items():
         o, t = statistics.median(r["ours"]), statistics.median(r["llama.cpp"])
-        print(f"| {name} | {o:.1f} ({min(r['ours']):.1f}–{max(r['ours']):.1f}) | "
+        print(f"| {name} | {threads} | {o:.1f} ({min(r['ours']):.1f}–{max(r['ours']):.1f}) | "
               f"{t:.1f} ({min(r['llama.cpp']):.1f}–{max(r['llama.cpp']):.1f}) | {o / t:.2f} |")
 
 
