@@ -108,10 +108,10 @@ struct GGUFQuantizedTests {
     let runs = try #require(json["runs"] as? [[String: Any]])
     try #require(runs.count == prompts.count)
     // llama.cpp's own q4_0, q4_1 and q5_K products differ from ggml's reference arithmetic,
-    // which we follow (q4_0 from the first token, through the repacked x86 kernels of this
-    // build; q4_1 and Q4_K_S's q5_K value projections after the first positions), by up to
-    // ≈ 5 % of the largest logit on these models: the cause is not identified. Files of q8_0,
-    // q4_K and q6_K agree to ≈ 1e-7.
+    // which we follow (q4_0 from the first token, with or without its repacked layouts; q4_1
+    // and Q4_K_S's q5_K value projections after the first positions), by up to ≈ 5 % of the
+    // largest logit on these models: the cause is not identified. Files of q8_0, q4_K and
+    // q6_K agree to ≈ 1e-7.
     let exact = !["Q4_0", "Q4_1", "Q4_K_S"].contains(name)
     for (prompt, run) in zip(prompts, runs) {
       let cache = KVCache(config: config)
