@@ -191,3 +191,34 @@ struct GGUFQuantizedTests {
     expectClose(prefill, decoded, rtol: 0, atol: 1e-4 * scale, "prefill against decoding")
   }
 }
+
+/// The block kernels' dequantization (`GGMLMatrix.dequantized()`, what prefill multiplies by)
+/// equals `GGMLType.decode` (bit for bit gguf-py's) on random blocks of every kept format.
+@Suite("GGMLMatrix dequantization")
+struct GGMLMatrixDequantizationTests {
+  @Test(arguments: GGMLMatrix.Format.allCases)
+  func dequantizationIsGGUFPys(_ format: GGMLMatrix.Format) throws {
+    let type = try #require(GGMLType(rawValue: format.ggmlType))
+    let (rows, cols) = (5, 512)
+    var rng = PhiloxRNG(seed: UInt64(format.ggmlType))
+    var bytes = (0..<rows * format.rowByteCount(cols)).map { _ in
+      UInt8(truncatingIfNeeded: rng.next())
+    }
+    // Finite f16 scales (d, and m / dmin where the format has them): exponent bits not all set.
+    let blockBytes = format.rowByteCount(format.blockSize)
+    let scaleOffsets: [Int] =
+      switch format {
+      case .q4_0, .q8_0: [0]
+      case .q4_1, .q4_K, .q5_K: [0, 2]
+      case .q6_K: [208]
+      }
+    for start in stride(from: 0, to: bytes.count, by: blockBytes) {
+      for offset in scaleOffsets { bytes[start + offset + 1] &= 0x3F }
+    }
+    let matrix = try GGMLMatrix(format: format, rows: rows, cols: cols, bytes: bytes)
+    let ours = matrix.dequantized().scalars
+    let theirs = bytes.withUnsafeBytes { type.decode($0, count: rows * cols) }
+    let first = ours.indices.first { ours[$0].bitPattern != theirs[$0].bitPattern }
+    #expect(first == nil, "\(format): first difference at \(first ?? -1)")
+  }
+}
