@@ -24,7 +24,8 @@ extension GenerationBenchmark {
     let decode = BenchClock.summary(decodeRates)
     let weightBytes = Double(model.decodeWeightBytes)
     let peakRSS = BenchClock.peakRSSMegabytes()
-    let weights = model.isQuantized ? "q8_0" : "f32"
+    // The storages of the projections and the head: `f32`, `q8_0`, or e.g. `q4_K+q6_K`.
+    let weights = Set(model.linearWeights.map(\.formatName)).sorted().joined(separator: "+")
     let lines = [
       "model \(name): \(model.config.parameterCount) parameters, weights \(weights), threads \(threadCount())",
       "OpenBLAS core: \(blasCore)", kernelEnvironmentLine(),

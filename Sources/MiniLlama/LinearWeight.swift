@@ -16,6 +16,9 @@ public enum LinearWeight {
   case q8_0(Q8Matrix, name: String)
   /// A frozen base (dense or q8_0) with trainable low-rank adapters (``LoRALinear``).
   case lora(LoRALinear)
+  /// ggml blocks as a GGUF file stores them (q4_0, q4_1, q8_0, q4_K, q6_K), for the weight
+  /// called `name`; products as llama.cpp computes them, for inference only.
+  case ggml(GGMLMatrix, name: String)
 
   /// The Hugging Face name of the weight (e.g. `model.layers.0.self_attn.q_proj.weight`).
   public var name: String {
@@ -23,6 +26,7 @@ public enum LinearWeight {
     case .dense(let parameter): parameter.name
     case .q8_0(_, let name): name
     case .lora(let adapter): adapter.base.name
+    case .ggml(_, let name): name
     }
   }
 
@@ -32,24 +36,27 @@ public enum LinearWeight {
     case .dense(let parameter): parameter.shape
     case .q8_0(let matrix, _): [matrix.rows, matrix.cols]
     case .lora(let adapter): adapter.base.shape
+    case .ggml(let matrix, _): [matrix.rows, matrix.cols]
     }
   }
 
-  /// The storage, as ggml names it: `f32` or `q8_0`.
+  /// The storage, as ggml names it: `f32`, `q8_0`, `q4_0`, `q4_K`, ….
   public var formatName: String {
     switch self {
     case .dense: "f32"
     case .q8_0: "q8_0"
     case .lora(let adapter): adapter.base.formatName
+    case .ggml(let matrix, _): matrix.format.rawValue
     }
   }
 
-  /// Whether the weight is stored quantized (q8_0).
+  /// Whether the weight is stored quantized (q8_0 or ggml blocks).
   public var isQuantized: Bool {
     switch self {
     case .dense: false
     case .q8_0: true
     case .lora(let adapter): adapter.base.isQuantized
+    case .ggml: true
     }
   }
 
@@ -60,6 +67,7 @@ public enum LinearWeight {
     case .dense: true
     case .q8_0: false
     case .lora: true
+    case .ggml: false
     }
   }
 
@@ -69,6 +77,7 @@ public enum LinearWeight {
     case .dense(let parameter): 4 * parameter.count
     case .q8_0(let matrix, _): matrix.byteCount
     case .lora(let adapter): adapter.base.byteCount + 4 * (adapter.a.count + adapter.b.count)
+    case .ggml(let matrix, _): matrix.byteCount
     }
   }
 
@@ -88,6 +97,11 @@ public enum LinearWeight {
       return Variable(matrix.linear(x.value))
     case .lora(let adapter):
       return adapter(x, tape: tape)
+    case .ggml(let matrix, let name):
+      precondition(
+        tape == nil && x.tape == nil,
+        "\(name) is \(matrix.format.rawValue), for inference only: it cannot be trained")
+      return Variable(matrix.linear(x.value))
     }
   }
 
@@ -96,7 +110,7 @@ public enum LinearWeight {
     switch self {
     case .dense(let parameter) where Q8Matrix.canQuantize(parameter.shape):
       .q8_0(Q8Matrix(parameter.value), name: parameter.name)
-    case .dense, .q8_0, .lora: self
+    case .dense, .q8_0, .lora, .ggml: self
     }
   }
 }

@@ -80,7 +80,29 @@ extension ModelDirectory {
   /// `chat_template` of `tokenizer_config.json`.
   /// - Throws: `ModelDirectoryError` naming the file at fault, or the directory when it has
   ///   neither tokenizer file.
+  ///
+  /// For a GGUF file: the vocabulary of `tokenizer.ggml.*` (`gpt2` byte-level BPE or `llama`
+  /// sentencepiece), BOS as llama.cpp adds it, and `tokenizer.chat_template`.
   public func loadPretrainedTokenizer() throws -> PretrainedTokenizer {
+    if isGGUFFile {
+      let reader = try GGUFReader(path: path)
+      guard let metadata = try reader.tokenizerMetadata() else {
+        throw ModelDirectoryError(
+          path: path, "has no vocabulary (tokenizer.ggml.model); give token ids instead")
+      }
+      let tokenizer: any Tokenizer
+      do {
+        tokenizer = try metadata.makeTokenizer(origin: path)
+      } catch {
+        throw ModelDirectoryError(
+          path: path,
+          "the vocabulary inside (tokenizer.ggml.model \"\(metadata.model)\") cannot be used: "
+            + "\(error); give token ids instead")
+      }
+      let template = reader.value("tokenizer.chat_template")?.stringValue
+      return PretrainedTokenizer(
+        tokenizer: tokenizer, addsBOS: reader.addsBOSToken, chatTemplate: template)
+    }
     do {
       return try PretrainedTokenizer(directory: path)
     } catch let error as TokenizerError {
@@ -94,9 +116,13 @@ extension ModelDirectory {
   /// The chat template in `tokenizer_config.json`, as MiniLLM writes it.
   /// - Throws: `ModelDirectoryError` naming `tokenizer_config.json` when it is missing, has no
   ///   `chat_template`, or holds a Jinja template MiniLLM did not write.
+  ///
+  /// For a GGUF file: `tokenizer.chat_template`, read by rendering it
+  /// (``ggufChatTemplate()``).
   public func loadChatTemplate() throws -> ChatTemplate {
-    let configPath = file("tokenizer_config.json")
     let hint = "give the template explicitly (chatml, human-robot or a JSON spec)"
+    if isGGUFFile { return try ggufChatTemplate().template }
+    let configPath = file("tokenizer_config.json")
     guard let data = FileManager.default.contents(atPath: configPath) else {
       throw ModelDirectoryError(
         path: configPath, "not found, so there is no chat template; \(hint)")
@@ -124,6 +150,37 @@ extension ModelDirectory {
         path: configPath, "'chat_template' is a Jinja template MiniLLM did not write; \(hint)")
     }
     return template
+  }
+
+  /// The chat template of a GGUF file: `tokenizer.chat_template` rendered on marker messages
+  /// (`ChatTemplate.probing`) with the file's BOS, EOS and control tokens, and the system
+  /// prompt the template inserts when a conversation has none.
+  /// - Throws: `ModelDirectoryError` naming the file when it has no template or one whose
+  ///   layout is not a prefix and a suffix per role.
+  public func ggufChatTemplate() throws -> (template: ChatTemplate, defaultSystemPrompt: String?) {
+    let reader = try GGUFReader(path: path)
+    guard let jinja = reader.value("tokenizer.chat_template")?.stringValue else {
+      throw ModelDirectoryError(
+        path: path,
+        "has no tokenizer.chat_template; give the template explicitly (chatml, human-robot or a JSON spec)"
+      )
+    }
+    let pretrained = try loadPretrainedTokenizer()
+    let metadata = try reader.tokenizerMetadata()
+    var specials: [String] = []
+    if let metadata {
+      for (id, token) in metadata.tokens.enumerated()
+      where !metadata.tokenTypes.isEmpty && [3, 4].contains(metadata.tokenTypes[id]) {
+        specials.append(token)
+      }
+    }
+    do {
+      return try ChatTemplate.probing(
+        jinja: jinja, bosToken: pretrained.bosToken, eosToken: pretrained.eosToken,
+        specialTokens: specials)
+    } catch {
+      throw ModelDirectoryError(path: path, "tokenizer.chat_template: \(error)")
+    }
   }
 
   /// The settings of `generation_config.json`, or `GenerationConfig()` (the seed's sampling)

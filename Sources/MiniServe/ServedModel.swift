@@ -58,11 +58,13 @@ public final class ServedModel: @unchecked Sendable {
     let modelDirectory = ModelDirectory(path: path)
     _ = try modelDirectory.loadConfig()  // first, so a wrong path is reported as such
     let directory = modelDirectory.chatFiles(adapter: adapter)
-    let tokenizer = try directory.loadTokenizer()
+    let tokenizer = try directory.loadPretrainedTokenizer().tokenizer
     let template = try template ?? directory.loadChatTemplate()
     let generation = try directory.loadGenerationConfig()
-    var model = try Llama(directory: path)
-    if let adapter { model = try LoRAModel(base: model, adapterDirectory: adapter).merged() }
+    // Adapters are merged into the Float base; without them a GGUF file's blocks stay quantized.
+    let model =
+      try adapter.map { try LoRAModel(base: Llama(directory: path), adapterDirectory: $0).merged() }
+      ?? Llama.forInference(directory: path)
     let trimmed = path.hasSuffix("/") ? String(path.dropLast()) : path
     let base = trimmed.split(separator: "/").last.map(String.init) ?? "model"
     try self.init(

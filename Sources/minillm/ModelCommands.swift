@@ -31,9 +31,10 @@ func checkContext(_ count: Int, of config: LlamaConfig, flag: String) throws {
   }
 }
 
-/// Loads `--model DIR`, turning any error into one line naming the file.
+/// Loads `--model DIR` (or `F.gguf`, its quantized projections kept as blocks) to run it,
+/// turning any error into one line naming the file.
 func loadModel(_ path: String) throws -> Llama {
-  try flagged("--model") { try Llama(directory: path) }
+  try flagged("--model") { try Llama.forInference(directory: path) }
 }
 
 /// Options shared by the commands that run a model.
@@ -113,7 +114,10 @@ struct GenerateCommand: ParsableCommand {
 
   @OptionGroup var adapter: AdapterFlag
 
-  @Option(help: "Prompt text, encoded with the model directory's tokenizer.model.")
+  @Option(
+    help:
+      "Prompt text, encoded with the model directory's tokenizer.model (a GGUF file's own vocabulary)."
+  )
   var prompt: String?
 
   @Option(
@@ -169,21 +173,23 @@ struct GenerateCommand: ParsableCommand {
     let generation = try flagged("--model") {
       try ModelDirectory(path: model).loadGenerationConfig()
     }
-    var tokenizer: SentencePieceTokenizer?
+    var tokenizer: (any Tokenizer)?
+    var encodePrompt: ((String) throws -> [Int32])?
     if prompt != nil || format == .text {
       let directory = ModelDirectory(path: model)
       if directory.isGGUFFile {
-        do {
-          tokenizer = try directory.loadTokenizer()
-        } catch {
-          throw CommandLineError("--model: \(error)")
-        }
+        // The file's own vocabulary, BOS as llama.cpp adds it.
+        let pretrained = try flagged("--model") { try directory.loadPretrainedTokenizer() }
+        tokenizer = pretrained.tokenizer
+        encodePrompt = pretrained.encodePrompt
       } else {
-        tokenizer = try loadTokenizer(model)
+        let sentencePiece = try loadTokenizer(model)
+        tokenizer = sentencePiece
+        encodePrompt = sentencePiece.encodePrompt
       }
     }
     let promptIds =
-      try prompt.flatMap { try tokenizer?.encodePrompt($0) }
+      try prompt.flatMap { try encodePrompt?($0) }
       ?? parseIds(ids ?? "", vocabSize: llama.config.vocabSize)
     try checkContext(promptIds.count, of: llama.config, flag: ids != nil ? "--ids" : "--prompt")
     let stops =

@@ -125,6 +125,68 @@ void ck_q8_dot_rows(const int8_t *wq, const float *wd, const int8_t *xq, const f
 void ck_f32_dot_rows(const float *w, ptrdiff_t ldw, const float *x, float *y, ptrdiff_t rows,
                      ptrdiff_t cols, int accumulate);
 
+/// ggml's block formats that the decoding kernels read as stored (`ggml_type` numbers).
+typedef enum ck_ggml_type {
+  /// Blocks of 32: f16 `d`, 16 bytes of nibbles; `x = (q − 8)·d`.
+  CK_GGML_Q4_0 = 2,
+  /// Blocks of 32: f16 `d` and `m`, 16 bytes of nibbles; `x = q·d + m`.
+  CK_GGML_Q4_1 = 3,
+  /// Blocks of 32: f16 `d`, 32 `int8`; `x = q·d`.
+  CK_GGML_Q8_0 = 8,
+  /// Super-blocks of 256 (144 bytes): f16 `d`, `dmin`, 12 bytes of 6-bit scales and minimums,
+  /// 128 bytes of nibbles.
+  CK_GGML_Q4_K = 12,
+  /// Super-blocks of 256 (176 bytes): q4_K's fields plus 32 bytes of fifth bits.
+  CK_GGML_Q5_K = 13,
+  /// Super-blocks of 256 (210 bytes): 128 bytes of low nibbles, 64 of high bit pairs, 16 `int8`
+  /// scales, f16 `d`.
+  CK_GGML_Q6_K = 14,
+} ck_ggml_type;
+
+/// Values per block of `type` (32, or 256 for the k-quants).
+ptrdiff_t ck_ggml_block_size(ck_ggml_type type);
+
+/// Bytes of a row of `cols` values (whole blocks) of `type`.
+ptrdiff_t ck_ggml_row_bytes(ck_ggml_type type, ptrdiff_t cols);
+
+/// Bytes of an activation row of `cols` values quantized for products with `type`.
+ptrdiff_t ck_ggml_activation_bytes(ck_ggml_type type, ptrdiff_t cols);
+
+/// Quantizes an activation row of `cols` values as ggml does for a product with `type`:
+/// q8_0 (`quantize_row_q8_0_ref`) for q4_0 and q8_0, q8_1 for q4_1, q8_K for the k-quants.
+/// `out` has `ck_ggml_activation_bytes(type, cols)` bytes.
+void ck_ggml_quantize_activation(ck_ggml_type type, const float *x, ptrdiff_t cols, void *out);
+
+/// The values the kernels see of an activation row: `x` quantized as
+/// `ck_ggml_quantize_activation` does (into `scratch`, `ck_ggml_activation_bytes` bytes), then
+/// each value `d·q` as a float into `out` (for products of many rows with `sgemm`).
+void ck_ggml_round_trip_activation(ck_ggml_type type, const float *x, ptrdiff_t cols, void *scratch,
+                                   float *out);
+
+/// `y[r]` = the dot product of row `r` of the `type` matrix `w` (`rows` rows of `cols` values,
+/// `ck_ggml_row_bytes` apart) with the quantized activation `xq`, as ggml's `ggml_vec_dot_*`:
+/// integer block sums times the blocks' scales.
+void ck_ggml_dot_rows(ck_ggml_type type, const void *w, const void *xq, float *y, ptrdiff_t rows,
+                      ptrdiff_t cols);
+
+/// `ck_ggml_dot_rows` on the kernels of `isa` (or the CPU's best set when `isa` is above it).
+void ck_ggml_dot_rows_for(ck_isa isa, ck_ggml_type type, const void *w, const void *xq, float *y,
+                          ptrdiff_t rows, ptrdiff_t cols);
+
+/// Dequantizes `rows` rows of `cols` values of `type` into `out`, value for value as ggml's
+/// `dequantize_row_*`.
+void ck_ggml_dequantize_rows(ck_ggml_type type, const void *w, float *out, ptrdiff_t rows,
+                             ptrdiff_t cols);
+
+/// 1 when every block scale (and minimum) of `blocks` blocks of `type` is finite, else 0.
+int ck_ggml_scales_are_finite(ck_ggml_type type, const void *w, ptrdiff_t blocks);
+
+/// IEEE half to float, exactly.
+float ck_half_to_float(uint16_t h);
+
+/// Float to IEEE half, rounded to nearest even (as F16C's `vcvtps2ph` with mode 0).
+uint16_t ck_float_to_half(float f);
+
 #pragma clang assume_nonnull end
 
 #ifdef __cplusplus

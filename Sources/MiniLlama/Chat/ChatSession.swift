@@ -100,13 +100,20 @@ public final class ChatSession {
     let tokenizer = try directory.loadPretrainedTokenizer().tokenizer
     let template = try template ?? directory.loadChatTemplate()
     let generation = try directory.loadGenerationConfig()
-    var model = try Llama(directory: path)
-    if let adapter { model = try LoRAModel(base: model, adapterDirectory: adapter).model }
+    // Adapters need the Float base; without them a GGUF file's blocks stay quantized.
+    let base = try adapter == nil ? Llama.forInference(directory: path) : Llama(directory: path)
+    let model = try adapter.map { try LoRAModel(base: base, adapterDirectory: $0).model } ?? base
+    var chatOptions =
+      options ?? ChatOptions(generationConfig: generation, maxPositions: model.config.maxPositions)
+    // A GGUF template's own system prompt, used when the conversation has none (Qwen2's).
+    if options == nil, directory.isGGUFFile,
+      let system = try? directory.ggufChatTemplate().defaultSystemPrompt
+    {
+      chatOptions.systemPrompt = system
+    }
     try self.init(
       model: model, renderer: try ChatRenderer(template: template, tokenizer: tokenizer),
-      options: options
-        ?? ChatOptions(generationConfig: generation, maxPositions: model.config.maxPositions),
-      stopTokenIDs: generation.eosTokenIDs)
+      options: chatOptions, stopTokenIDs: generation.eosTokenIDs)
   }
 
   /// How many tokens a prompt may take: the model's context less the reply's room.

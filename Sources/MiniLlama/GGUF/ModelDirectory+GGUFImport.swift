@@ -58,8 +58,21 @@ extension ModelDirectory {
 
   /// Every weight `config` needs, present with its shape, dequantised; no tensor left over.
   static func ggufWeights(_ reader: GGUFReader, config: LlamaConfig) throws -> [String: Tensor] {
+    try ggufWeights(reader, config: config, keepingBlocks: false).dense
+  }
+
+  /// Every weight `config` needs, present with its shape; no tensor left over. With
+  /// `keepingBlocks`, the projections and the head stored in a format with decoding kernels
+  /// (``GGMLMatrix/Format``: q4_0, q4_1, q8_0, q4_K, q6_K) stay as their blocks under their
+  /// Hugging Face names (a tied head under `model.embed_tokens.weight`, which is then also
+  /// dequantised for the embedding); everything else is dequantised.
+  /// - Throws: `GGUFError` naming the tensor at fault.
+  static func ggufWeights(
+    _ reader: GGUFReader, config: LlamaConfig, keepingBlocks: Bool
+  ) throws -> (dense: [String: Tensor], blocks: [String: GGMLMatrix]) {
     let shapes = Dictionary(uniqueKeysWithValues: config.tensorShapes.map { ($0.name, $0.shape) })
-    var result: [String: Tensor] = [:]
+    var dense: [String: Tensor] = [:]
+    var blocks: [String: GGMLMatrix] = [:]
     var used = Set<String>()
     for (gguf, hf, heads) in ggufNames(config) {
       let shape = shapes[hf]!
@@ -73,6 +86,25 @@ extension ModelDirectory {
           path: reader.path, field: "tensor '\(gguf)'.ne",
           "shape \(info.shape) does not match the metadata, which needs \(shape)")
       }
+      used.insert(gguf)
+      let isHead =
+        hf == "lm_head.weight" || (hf == "model.embed_tokens.weight" && config.tieWordEmbeddings)
+      if keepingBlocks, shape.count == 2, isHead || hf.hasSuffix("_proj.weight"),
+        let format = GGMLMatrix.Format(ggmlType: info.type.rawValue)
+      {
+        var matrix: GGMLMatrix
+        do {
+          matrix = try GGMLMatrix(
+            format: format, rows: shape[0], cols: shape[1], bytes: reader.bytes(of: info))
+        } catch {
+          throw GGUFError(path: reader.path, field: "tensor '\(gguf)'", "\(error)")
+        }
+        if let heads {
+          matrix = matrix.reorderingRows(ggufUnpermutedOrder(rows: shape[0], headCount: heads))
+        }
+        blocks[hf] = matrix
+        if hf != "model.embed_tokens.weight" { continue }
+      }
       var tensor = Tensor(reader.values(of: info), shape: shape)
       let finite = tensor.withUnsafeBufferPointer { $0.allSatisfy(\.isFinite) }
       guard finite else {
@@ -80,16 +112,29 @@ extension ModelDirectory {
           path: reader.path, field: "tensor '\(gguf)'", "holds NaN or infinite values")
       }
       if let heads { tensor = ggufUnpermutedRows(tensor, headCount: heads) }
-      result[hf] = tensor
-      used.insert(gguf)
+      dense[hf] = tensor
     }
     for info in reader.tensors where !used.contains(info.name) {
       throw GGUFError(
         path: reader.path, field: "tensor '\(info.name)'",
         "not part of a \(config.architecture.rawValue) model as the metadata describes it")
     }
-    return result
+    return (dense, blocks)
   }
+}
+
+/// The row order that undoes ``ggufPermutedRows(_:headCount:)``: row `h·d + j·d/2 + i` of the
+/// result is row `h·d + 2i + j` of the stored matrix.
+func ggufUnpermutedOrder(rows: Int, headCount: Int) -> [Int] {
+  let headDim = rows / headCount
+  let half = headDim / 2
+  var order = [Int](repeating: 0, count: rows)
+  for h in 0..<headCount {
+    for i in 0..<half {
+      for j in 0..<2 { order[h * headDim + j * half + i] = h * headDim + 2 * i + j }
+    }
+  }
+  return order
 }
 
 /// Undoes ``ggufPermutedRows(_:headCount:)``: row `h·d + j·d/2 + i` of the result is row

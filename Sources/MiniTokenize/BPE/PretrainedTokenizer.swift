@@ -19,6 +19,31 @@ public struct PretrainedTokenizer: Sendable {
   /// The Jinja `chat_template` (the `default` one when the file lists several).
   public var chatTemplate: String?
 
+  /// A tokenizer with its settings given directly (as a GGUF file's metadata gives them); the
+  /// special tokens are the pieces of `tokenizer.specialIDs`.
+  public init(tokenizer: any Tokenizer, addsBOS: Bool, addsEOS: Bool = false, chatTemplate: String?)
+  {
+    self.tokenizer = tokenizer
+    let ids = tokenizer.specialIDs
+    bosToken = ids.bos.flatMap { tokenizer.piece(for: $0) }
+    eosToken = ids.eos.flatMap { tokenizer.piece(for: $0) }
+    unknownToken = ids.unknown.flatMap { tokenizer.piece(for: $0) }
+    padToken = ids.pad.flatMap { tokenizer.piece(for: $0) }
+    self.addsBOS = addsBOS
+    self.addsEOS = addsEOS
+    self.chatTemplate = chatTemplate
+  }
+
+  /// The ids of a prompt: BOS first when ``addsBOS`` (and the tokenizer has one), then `text`
+  /// with the special tokens in it kept whole, as llama.cpp encodes a prompt.
+  public func encodePrompt(_ text: String) throws -> [Int32] {
+    var ids: [Int32] = []
+    if addsBOS, let bos = tokenizer.specialIDs.bos { ids.append(Int32(bos)) }
+    try tokenizer.encode(text, appendingTo: &ids)
+    if addsEOS, let eos = tokenizer.specialIDs.eos { ids.append(Int32(eos)) }
+    return ids
+  }
+
   /// Reads the tokenizer files of `directory`.
   /// - Throws: `TokenizerError.loadFailed` naming the file (and field) at fault, or when the
   ///   directory has neither `tokenizer.model` nor `tokenizer.json`.

@@ -1,0 +1,717 @@
+// ggml's block formats kept as llama.cpp stores them, for decoding. The activation row is
+// quantized as ggml's reference code does (quantize_row_q8_0_ref for q4_0 and q8_0 weights,
+// quantize_row_q8_1_ref for q4_1, quantize_row_q8_K_ref for q4_K and q6_K), and each block's
+// product is an exact integer sum times the blocks' scales, as ggml's ggml_vec_dot_* compute it.
+// Only the order of the `float` additions differs between the paths (and from ggml's SIMD code).
+#include <math.h>
+#include <string.h>
+
+#include "dispatch.h"
+
+#pragma clang fp contract(off)
+
+enum { QK = 32, QK_K = 256 };
+
+// The activation blocks (ggml's block_q8_0, block_q8_1, block_q8_K).
+typedef struct {
+  uint16_t d;
+  int8_t qs[QK];
+} ck_block_q8_0;
+
+typedef struct {
+  uint16_t d;
+  uint16_t s;
+  int8_t qs[QK];
+} ck_block_q8_1;
+
+typedef struct {
+  float d;
+  int8_t qs[QK_K];
+  int16_t bsums[QK_K / 16];
+} ck_block_q8_K;
+
+_Static_assert(sizeof(ck_block_q8_0) == 34, "q8_0 block");
+_Static_assert(sizeof(ck_block_q8_1) == 36, "q8_1 block");
+_Static_assert(sizeof(ck_block_q8_K) == 292, "q8_K block");
+
+float ck_half_to_float(uint16_t h) {
+  const uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+  const uint32_t exponent = (h >> 10) & 0x1f;
+  const uint32_t mantissa = h & 0x3ff;
+  uint32_t bits;
+  if (exponent == 0) {
+    // Zero or subnormal: mantissa · 2⁻²⁴, exact in float.
+    const float value = (float)mantissa * 5.9604644775390625e-8f;
+    memcpy(&bits, &value, 4);
+    bits |= sign;
+  } else if (exponent == 31) {
+    bits = sign | 0x7f800000u | (mantissa << 13);
+  } else {
+    bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
+  }
+  float result;
+  memcpy(&result, &bits, 4);
+  return result;
+}
+
+uint16_t ck_float_to_half(float f) {
+  uint32_t x;
+  memcpy(&x, &f, 4);
+  const uint16_t sign = (uint16_t)((x >> 16) & 0x8000);
+  x &= 0x7fffffffu;
+  if (x >= 0x7f800000u) return sign | 0x7c00 | (x > 0x7f800000u ? 0x200 : 0);
+  if (x < 0x38800000u) {
+    // Below the smallest normal half (2⁻¹⁴): units of 2⁻²⁴, rounded to nearest even.
+    float magnitude;
+    memcpy(&magnitude, &x, 4);
+    return sign | (uint16_t)rintf(magnitude * 16777216.0f);
+  }
+  uint32_t h = ((((x >> 23) - 127 + 15)) << 10) | ((x & 0x7fffff) >> 13);
+  const uint32_t rest = x & 0x1fff;
+  // Round to nearest even; a carry moves into the exponent (up to infinity) as it should.
+  if (rest > 0x1000 || (rest == 0x1000 && (h & 1))) h++;
+  return sign | (uint16_t)(h > 0x7c00 ? 0x7c00 : h);
+}
+
+static inline float half_at(const uint8_t *p) {
+  uint16_t h;
+  memcpy(&h, p, 2);
+  return ck_half_to_float(h);
+}
+
+ptrdiff_t ck_ggml_block_size(ck_ggml_type type) {
+  return (type == CK_GGML_Q4_K || type == CK_GGML_Q5_K || type == CK_GGML_Q6_K) ? QK_K : QK;
+}
+
+ptrdiff_t ck_ggml_row_bytes(ck_ggml_type type, ptrdiff_t cols) {
+  switch (type) {
+  case CK_GGML_Q4_0: return cols / QK * 18;
+  case CK_GGML_Q4_1: return cols / QK * 20;
+  case CK_GGML_Q8_0: return cols / QK * 34;
+  case CK_GGML_Q4_K: return cols / QK_K * 144;
+  case CK_GGML_Q5_K: return cols / QK_K * 176;
+  case CK_GGML_Q6_K: return cols / QK_K * 210;
+  }
+  return 0;
+}
+
+ptrdiff_t ck_ggml_activation_bytes(ck_ggml_type type, ptrdiff_t cols) {
+  switch (type) {
+  case CK_GGML_Q4_0:
+  case CK_GGML_Q8_0: return cols / QK * (ptrdiff_t)sizeof(ck_block_q8_0);
+  case CK_GGML_Q4_1: return cols / QK * (ptrdiff_t)sizeof(ck_block_q8_1);
+  case CK_GGML_Q4_K:
+  case CK_GGML_Q5_K:
+  case CK_GGML_Q6_K: return cols / QK_K * (ptrdiff_t)sizeof(ck_block_q8_K);
+  }
+  return 0;
+}
+
+// q8_0 and q8_1: d = max|x| / 127, q = roundf(x · (1/d)); q8_1 adds s = d · Σq (both as f16).
+static void quantize_q8_0(const float *x, ptrdiff_t n, ck_block_q8_0 *y) {
+  for (ptrdiff_t b = 0; b < n / QK; b++) {
+    const float *xb = x + QK * b;
+    float amax = 0;
+    for (int j = 0; j < QK; j++) amax = fmaxf(amax, fabsf(xb[j]));
+    const float d = amax / 127;
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    y[b].d = ck_float_to_half(d);
+    for (int j = 0; j < QK; j++) y[b].qs[j] = (int8_t)roundf(xb[j] * id);
+  }
+}
+
+static void quantize_q8_1(const float *x, ptrdiff_t n, ck_block_q8_1 *y) {
+  for (ptrdiff_t b = 0; b < n / QK; b++) {
+    const float *xb = x + QK * b;
+    float amax = 0;
+    for (int j = 0; j < QK; j++) amax = fmaxf(amax, fabsf(xb[j]));
+    const float d = amax / 127;
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    y[b].d = ck_float_to_half(d);
+    int sum = 0;
+    for (int j = 0; j < QK; j++) {
+      y[b].qs[j] = (int8_t)roundf(xb[j] * id);
+      sum += y[b].qs[j];
+    }
+    y[b].s = ck_float_to_half((float)sum * d);
+  }
+}
+
+// q8_K: the scale from the value of largest magnitude, with its sign: q = rint(−127/max · x)
+// (at most 127), d = 1 / (−127/max) in float, and the sums of each 16 quants.
+static void quantize_q8_K(const float *x, ptrdiff_t n, ck_block_q8_K *y) {
+  for (ptrdiff_t b = 0; b < n / QK_K; b++) {
+    const float *xb = x + QK_K * b;
+    float amax = 0, max = 0;
+    for (int j = 0; j < QK_K; j++) {
+      const float ax = fabsf(xb[j]);
+      if (ax > amax) {
+        amax = ax;
+        max = xb[j];
+      }
+    }
+    if (amax == 0) {
+      memset(&y[b], 0, sizeof y[b]);
+      continue;
+    }
+    const float iscale = -127.0f / max;
+    for (int j = 0; j < QK_K; j++) {
+      const int v = (int)rintf(iscale * xb[j]);
+      y[b].qs[j] = (int8_t)(v < 127 ? v : 127);
+    }
+    for (int g = 0; g < QK_K / 16; g++) {
+      int sum = 0;
+      for (int j = 0; j < 16; j++) sum += y[b].qs[16 * g + j];
+      y[b].bsums[g] = (int16_t)sum;
+    }
+    y[b].d = 1 / iscale;
+  }
+}
+
+void ck_ggml_quantize_activation(ck_ggml_type type, const float *x, ptrdiff_t cols, void *out) {
+  switch (type) {
+  case CK_GGML_Q4_0:
+  case CK_GGML_Q8_0: quantize_q8_0(x, cols, out); break;
+  case CK_GGML_Q4_1: quantize_q8_1(x, cols, out); break;
+  case CK_GGML_Q4_K:
+  case CK_GGML_Q5_K:
+  case CK_GGML_Q6_K: quantize_q8_K(x, cols, out); break;
+  }
+}
+
+// The 6-bit scale and minimum of sub-block j (0..7) of a q4_K super-block's 12 scale bytes.
+static inline void scale_min_k4(int j, const uint8_t *q, int *scale, int *min) {
+  if (j < 4) {
+    *scale = q[j] & 63;
+    *min = q[j + 4] & 63;
+  } else {
+    *scale = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+    *min = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+  }
+}
+
+void ck_ggml_round_trip_activation(ck_ggml_type type, const float *x, ptrdiff_t cols, void *scratch,
+                                   float *out) {
+  ck_ggml_quantize_activation(type, x, cols, scratch);
+  switch (type) {
+  case CK_GGML_Q4_0:
+  case CK_GGML_Q8_0: {
+    const ck_block_q8_0 *y = scratch;
+    for (ptrdiff_t b = 0; b < cols / QK; b++) {
+      const float d = ck_half_to_float(y[b].d);
+      for (int j = 0; j < QK; j++) out[QK * b + j] = d * (float)y[b].qs[j];
+    }
+    break;
+  }
+  case CK_GGML_Q4_1: {
+    const ck_block_q8_1 *y = scratch;
+    for (ptrdiff_t b = 0; b < cols / QK; b++) {
+      const float d = ck_half_to_float(y[b].d);
+      for (int j = 0; j < QK; j++) out[QK * b + j] = d * (float)y[b].qs[j];
+    }
+    break;
+  }
+  case CK_GGML_Q4_K:
+  case CK_GGML_Q5_K:
+  case CK_GGML_Q6_K: {
+    const ck_block_q8_K *y = scratch;
+    for (ptrdiff_t b = 0; b < cols / QK_K; b++)
+      for (int j = 0; j < QK_K; j++) out[QK_K * b + j] = y[b].d * (float)y[b].qs[j];
+    break;
+  }
+  }
+}
+
+// ---- Portable: ggml's reference loops, with its summation order. ----
+
+static float dot_q4_0_portable(const uint8_t *w, const ck_block_q8_0 *y, ptrdiff_t blocks) {
+  float sum = 0;
+  for (ptrdiff_t b = 0; b < blocks; b++) {
+    const uint8_t *qs = w + 18 * b + 2;
+    int s0 = 0, s1 = 0;
+    for (int j = 0; j < 16; j++) {
+      s0 += ((qs[j] & 0x0F) - 8) * y[b].qs[j];
+      s1 += ((qs[j] >> 4) - 8) * y[b].qs[j + 16];
+    }
+    sum += (float)(s0 + s1) * half_at(w + 18 * b) * ck_half_to_float(y[b].d);
+  }
+  return sum;
+}
+
+static float dot_q4_1_portable(const uint8_t *w, const ck_block_q8_1 *y, ptrdiff_t blocks) {
+  float sum = 0;
+  for (ptrdiff_t b = 0; b < blocks; b++) {
+    const uint8_t *block = w + 20 * b;
+    const uint8_t *qs = block + 4;
+    int s0 = 0, s1 = 0;
+    for (int j = 0; j < 16; j++) {
+      s0 += (qs[j] & 0x0F) * y[b].qs[j];
+      s1 += (qs[j] >> 4) * y[b].qs[j + 16];
+    }
+    sum += (half_at(block) * ck_half_to_float(y[b].d)) * (float)(s0 + s1) +
+           half_at(block + 2) * ck_half_to_float(y[b].s);
+  }
+  return sum;
+}
+
+static float dot_q8_0_portable(const uint8_t *w, const ck_block_q8_0 *y, ptrdiff_t blocks) {
+  float sum = 0;
+  for (ptrdiff_t b = 0; b < blocks; b++) {
+    const int8_t *qs = (const int8_t *)(w + 34 * b + 2);
+    int s = 0;
+    for (int j = 0; j < QK; j++) s += qs[j] * y[b].qs[j];
+    sum += (float)s * (half_at(w + 34 * b) * ck_half_to_float(y[b].d));
+  }
+  return sum;
+}
+
+static float dot_q4_K_portable(const uint8_t *w, const ck_block_q8_K *y, ptrdiff_t blocks) {
+  float sums[8] = {0};
+  float sum = 0;
+  for (ptrdiff_t b = 0; b < blocks; b++) {
+    const uint8_t *block = w + 144 * b;
+    const uint8_t *q4 = block + 16;
+    const int8_t *q8 = y[b].qs;
+    int scales[8], mins[8];
+    for (int j = 0; j < 8; j++) scale_min_k4(j, block + 4, &scales[j], &mins[j]);
+    int summins = 0;
+    for (int g = 0; g < 16; g++) summins += y[b].bsums[g] * mins[g / 2];
+    int32_t lanes[8] = {0};
+    for (int j = 0; j < 4; j++) {
+      for (int l = 0; l < 32; l++) lanes[l % 8] += scales[2 * j] * ((q4[32 * j + l] & 0xF) * q8[64 * j + l]);
+      for (int l = 0; l < 32; l++) lanes[l % 8] += scales[2 * j + 1] * ((q4[32 * j + l] >> 4) * q8[64 * j + 32 + l]);
+    }
+    const float d = half_at(block) * y[b].d;
+    for (int l = 0; l < 8; l++) sums[l] += d * (float)lanes[l];
+    sum -= half_at(block + 2) * y[b].d * (float)summins;
+  }
+  for (int l = 0; l < 8; l++) sum += sums[l];
+  return sum;
+}
+
+// q5_K: q4_K's layout plus 32 bytes of high bits (bit j of byte l for value l of sub-block j).
+static float dot_q5_K_portable(const uint8_t *w, const ck_block_q8_K *y, ptrdiff_t blocks) {
+  float sums[8] = {0};
+  float sum = 0;
+  for (ptrdiff_t b = 0; b < blocks; b++) {
+    const uint8_t *block = w + 176 * b;
+    const uint8_t *qh = block + 16, *q4 = block + 48;
+    const int8_t *q8 = y[b].qs;
+    int scales[8], mins[8];
+    for (int j = 0; j < 8; j++) scale_min_k4(j, block + 4, &scales[j], &mins[j]);
+    int summins = 0;
+    for (int g = 0; g < 16; g++) summins += y[b].bsums[g] * mins[g / 2];
+    int32_t lanes[8] = {0};
+    for (int j = 0; j < 4; j++) {
+      for (int l = 0; l < 32; l++) {
+        const int lo = (q4[32 * j + l] & 0xF) + ((qh[l] >> (2 * j)) & 1) * 16;
+        const int hi = (q4[32 * j + l] >> 4) + ((qh[l] >> (2 * j + 1)) & 1) * 16;
+        lanes[l % 8] += scales[2 * j] * (lo * q8[64 * j + l]);
+        lanes[l % 8] += scales[2 * j + 1] * (hi * q8[64 * j + 32 + l]);
+      }
+    }
+    const float d = half_at(block) * y[b].d;
+    for (int l = 0; l < 8; l++) sums[l] += d * (float)lanes[l];
+    sum -= half_at(block + 2) * y[b].d * (float)summins;
+  }
+  for (int l = 0; l < 8; l++) sum += sums[l];
+  return sum;
+}
+
+static float dot_q6_K_portable(const uint8_t *w, const ck_block_q8_K *y, ptrdiff_t blocks) {
+  float sums[8] = {0};
+  for (ptrdiff_t b = 0; b < blocks; b++) {
+    const uint8_t *block = w + 210 * b;
+    const int8_t *scales = (const int8_t *)(block + 192);
+    int8_t a[QK_K];
+    for (int c = 0; c < 2; c++) {
+      const uint8_t *ql = block + 64 * c, *qh = block + 128 + 32 * c;
+      int8_t *out = a + 128 * c;
+      for (int l = 0; l < 32; l++) {
+        out[l] = (int8_t)((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+        out[l + 32] = (int8_t)((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+        out[l + 64] = (int8_t)((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+        out[l + 96] = (int8_t)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+      }
+    }
+    int32_t lanes[8] = {0};
+    for (int i = 0; i < QK_K; i++) lanes[i % 8] += scales[i / 16] * (a[i] * y[b].qs[i]);
+    const float d = half_at(block + 208) * y[b].d;
+    for (int l = 0; l < 8; l++) sums[l] += d * (float)lanes[l];
+  }
+  float sum = 0;
+  for (int l = 0; l < 8; l++) sum += sums[l];
+  return sum;
+}
+
+static void dot_rows_portable(ck_ggml_type type, const uint8_t *w, const void *xq, float *y,
+                              ptrdiff_t rows, ptrdiff_t cols) {
+  const ptrdiff_t stride = ck_ggml_row_bytes(type, cols);
+  const ptrdiff_t blocks = cols / ck_ggml_block_size(type);
+  for (ptrdiff_t r = 0; r < rows; r++) {
+    const uint8_t *row = w + r * stride;
+    switch (type) {
+    case CK_GGML_Q4_0: y[r] = dot_q4_0_portable(row, xq, blocks); break;
+    case CK_GGML_Q4_1: y[r] = dot_q4_1_portable(row, xq, blocks); break;
+    case CK_GGML_Q8_0: y[r] = dot_q8_0_portable(row, xq, blocks); break;
+    case CK_GGML_Q4_K: y[r] = dot_q4_K_portable(row, xq, blocks); break;
+    case CK_GGML_Q5_K: y[r] = dot_q5_K_portable(row, xq, blocks); break;
+    case CK_GGML_Q6_K: y[r] = dot_q6_K_portable(row, xq, blocks); break;
+    }
+  }
+}
+
+// ---- AVX2: the same integer sums, 32 bytes at a time with vpmaddubsw / vpmaddwd. ----
+#ifdef CK_X86
+// F16C (on every AVX2 CPU) converts the blocks' f16 scales in one instruction.
+#pragma clang attribute push(__attribute__((target(CK_TARGET_AVX2 ",f16c"))), apply_to = function)
+
+static inline float half_f16c(const uint8_t *p) {
+  uint16_t h;
+  memcpy(&h, p, 2);
+  return _cvtsh_ss(h);
+}
+
+static inline float hsum_ps(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+static inline int32_t hsum_epi32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+  return _mm_cvtsi128_si32(s);
+}
+
+// The 32 nibbles of 16 bytes: low nibbles in bytes 0–15, high nibbles in bytes 16–31.
+static inline __m256i nibbles(const uint8_t *p) {
+  const __m128i raw = _mm_loadu_si128((const __m128i *)p);
+  const __m256i both =
+      _mm256_inserti128_si256(_mm256_castsi128_si256(raw), _mm_srli_epi16(raw, 4), 1);
+  return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+}
+
+// Eight int32 sums of four products each of signed x and signed y.
+static inline __m256i dot_signed(__m256i x, __m256i y) {
+  const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+  return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+}
+
+static float dot_q4_0_avx2(const uint8_t *w, const ck_block_q8_0 *y, ptrdiff_t blocks) {
+  __m256 acc = _mm256_setzero_ps();
+  const __m256i eight = _mm256_set1_epi8(8);
+  for (ptrdiff_t b = 0; b < blocks; b++) {
+    const uint8_t *block = w + 18 * b;
+    const __m256i q = _mm256_sub_epi8(nibbles(block + 2), eight);
+    const __m256i s = dot_signed(q, _mm256_loadu_si256((const __m256i *)y[b].qs));
+    const __m256 d = _mm256_set1_ps(half_f16c(block) * _cvtsh_ss(y[b].d));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc);
+  }
+  return hsum_ps(acc);
+}
+
+static float dot_q4_1_avx2(const uint8_t *w, const ck_block_q8_1 *y, ptrdiff_t blocks) {
+  __m256 acc = _mm256_setzero_ps();
+  float minimums = 0;
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (ptrdiff_t b = 0; b < blocks; b++) {
+    const uint8_t *block = w + 20 * b;
+    const __m256i pairs =
+        _mm256_maddubs_epi16(nibbles(block + 4), _mm256_loadu_si256((const __m256i *)y[b].qs));
+    const __m256 d = _mm256_set1_ps(half_f16c(block) * _cvtsh_ss(y[b].d));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones)), acc);
+    minimums += half_f16c(block + 2) * _cvtsh_ss(y[b].s);
+  }
+  return hsum_ps(acc) + minimums;
+}
+
+static float dot_q8_0_avx2(const uint8_t *w, const ck_block_q8_0 *y, ptrdiff_t blocks) {
+  __m256 acc = _mm256_setzero_ps();
+  for (ptrdiff_t b = 0; b < blocks; b++) {
+    const uint8_t *block = w + 34 * b;
+    const __m256i s = dot_signed(_mm256_loadu_si256((const __m256i *)(block + 2)),
+                                 _mm256_loadu_si256((const __m256i *)y[b].qs));
+    const __m256 d = _mm256_set1_ps(half_f16c(block) * _cvtsh_ss(y[b].d));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc);
+  }
+  return hsum_ps(acc);
+}
+
+static float dot_q4_K_avx2(const uint8_t *w, const ck_block_q8_K *y, ptrdiff_t blocks) {
+  float total = 0, minimums = 0;
+  const __m256i low = _mm256_set1_epi8(0x0F);
+  for (ptrdiff_t b = 0; b < blocks; b++) {
+    const uint8_t *block = w + 144 * b;
+    const uint8_t *q4 = block + 16;
+    const int8_t *q8 = y[b].qs;
+    int scales[8], mins[8];
+    for (int j = 0; j < 8; j++) scale_min_k4(j, block + 4, &scales[j], &mins[j]);
+    int summins = 0;
+    for (int g = 0; g < 16; g++) summins += y[b].bsums[g] * mins[g / 2];
+    __m256i sumi = _mm256_setzero_si256();
+    for (int j = 0; j < 4; j++) {
+      const __m256i raw = _mm256_loadu_si256((const __m256i *)(q4 + 32 * j));
+      const __m256i lo = _mm256_and_si256(raw, low);
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low);
+      const __m256i plo =
+          _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(q8 + 64 * j)));
+      const __m256i phi =
+          _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 64 * j + 32)));
+      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(plo, _mm256_set1_epi16((short)scales[2 * j])));
+      sumi = _mm256_add_epi32(sumi,
+                              _mm256_madd_epi16(phi, _mm256_set1_epi16((short)scales[2 * j + 1])));
+    }
+    total += half_f16c(block) * y[b].d * (float)hsum_epi32(sumi);
+    minimums += half_f16c(block + 2) * y[b].d * (float)summins;
+  }
+  return total - minimums;
+}
+
+static float dot_q5_K_avx2(const uint8_t *w, const ck_block_q8_K *y, ptrdiff_t blocks) {
+  float total = 0, minimums = 0;
+  const __m256i low = _mm256_set1_epi8(0x0F);
+  const __m256i one = _mm256_set1_epi8(1);
+  for (ptrdiff_t b = 0; b < blocks; b++) {
+    const uint8_t *block = w + 176 * b;
+    const uint8_t *q4 = block + 48;
+    const int8_t *q8 = y[b].qs;
+    int scales[8], mins[8];
+    for (int j = 0; j < 8; j++) scale_min_k4(j, block + 4, &scales[j], &mins[j]);
+    int summins = 0;
+    for (int g = 0; g < 16; g++) summins += y[b].bsums[g] * mins[g / 2];
+    const __m256i qh = _mm256_loadu_si256((const __m256i *)(block + 16));
+    __m256i sumi = _mm256_setzero_si256();
+    for (int j = 0; j < 4; j++) {
+      const __m256i raw = _mm256_loadu_si256((const __m256i *)(q4 + 32 * j));
+      // Bit 2j (2j + 1) of each high-bit byte, moved to bit 4 of the low (high) nibble's value.
+      const __m256i hlo = _mm256_slli_epi16(
+          _mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), one), 4);
+      const __m256i hhi = _mm256_slli_epi16(
+          _mm256_and_si256(_mm256_srli_epi16(qh, 2 * j + 1), one), 4);
+      const __m256i lo = _mm256_or_si256(_mm256_and_si256(raw, low), hlo);
+      const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(raw, 4), low), hhi);
+      const __m256i plo =
+          _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(q8 + 64 * j)));
+      const __m256i phi =
+          _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 64 * j + 32)));
+      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(plo, _mm256_set1_epi16((short)scales[2 * j])));
+      sumi = _mm256_add_epi32(sumi,
+                              _mm256_madd_epi16(phi, _mm256_set1_epi16((short)scales[2 * j + 1])));
+    }
+    total += half_f16c(block) * y[b].d * (float)hsum_epi32(sumi);
+    minimums += half_f16c(block + 2) * y[b].d * (float)summins;
+  }
+  return total - minimums;
+}
+
+static float dot_q6_K_avx2(const uint8_t *w, const ck_block_q8_K *y, ptrdiff_t blocks) {
+  float total = 0;
+  const __m256i low = _mm256_set1_epi8(0x0F);
+  const __m256i two = _mm256_set1_epi8(0x30);
+  for (ptrdiff_t b = 0; b < blocks; b++) {
+    const uint8_t *block = w + 210 * b;
+    const int8_t *scales = (const int8_t *)(block + 192);
+    // Σ (q − 32)·q8 = Σ q·q8 − 32·Σ q8, the second term from the 16-sums of q8_K.
+    int offset = 0;
+    for (int g = 0; g < 16; g++) offset += scales[g] * y[b].bsums[g];
+    __m256i sumi = _mm256_setzero_si256();
+    for (int c = 0; c < 2; c++) {
+      const __m256i l0 = _mm256_loadu_si256((const __m256i *)(block + 64 * c));
+      const __m256i l1 = _mm256_loadu_si256((const __m256i *)(block + 64 * c + 32));
+      const __m256i h = _mm256_loadu_si256((const __m256i *)(block + 128 + 32 * c));
+      const __m256i q[4] = {
+          _mm256_or_si256(_mm256_and_si256(l0, low),
+                          _mm256_and_si256(_mm256_slli_epi16(h, 4), two)),
+          _mm256_or_si256(_mm256_and_si256(l1, low),
+                          _mm256_and_si256(_mm256_slli_epi16(h, 2), two)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low),
+                          _mm256_and_si256(h, two)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low),
+                          _mm256_and_si256(_mm256_srli_epi16(h, 2), two)),
+      };
+      const int8_t *q8 = y[b].qs + 128 * c;
+      const int8_t *s = scales + 8 * c;
+      for (int k = 0; k < 4; k++) {
+        const __m256i pairs =
+            _mm256_maddubs_epi16(q[k], _mm256_loadu_si256((const __m256i *)(q8 + 32 * k)));
+        const __m256i scale = _mm256_inserti128_si256(
+            _mm256_castsi128_si256(_mm_set1_epi16(s[2 * k])), _mm_set1_epi16(s[2 * k + 1]), 1);
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(pairs, scale));
+      }
+    }
+    total += half_f16c(block + 208) * y[b].d * (float)(hsum_epi32(sumi) - 32 * offset);
+  }
+  return total;
+}
+
+static void dot_rows_avx2(ck_ggml_type type, const uint8_t *w, const void *xq, float *y,
+                          ptrdiff_t rows, ptrdiff_t cols) {
+  const ptrdiff_t stride = ck_ggml_row_bytes(type, cols);
+  const ptrdiff_t blocks = cols / ck_ggml_block_size(type);
+  for (ptrdiff_t r = 0; r < rows; r++) {
+    const uint8_t *row = w + r * stride;
+    // The hardware prefetchers stop at each 4 KiB page: ask for the next rows ahead.
+    _mm_prefetch((const char *)(row + 4 * stride), _MM_HINT_T0);
+    switch (type) {
+    case CK_GGML_Q4_0: y[r] = dot_q4_0_avx2(row, xq, blocks); break;
+    case CK_GGML_Q4_1: y[r] = dot_q4_1_avx2(row, xq, blocks); break;
+    case CK_GGML_Q8_0: y[r] = dot_q8_0_avx2(row, xq, blocks); break;
+    case CK_GGML_Q4_K: y[r] = dot_q4_K_avx2(row, xq, blocks); break;
+    case CK_GGML_Q5_K: y[r] = dot_q5_K_avx2(row, xq, blocks); break;
+    case CK_GGML_Q6_K: y[r] = dot_q6_K_avx2(row, xq, blocks); break;
+    }
+  }
+}
+
+#pragma clang attribute pop
+#endif
+
+void ck_ggml_dot_rows_for(ck_isa isa, ck_ggml_type type, const void *w, const void *xq, float *y,
+                          ptrdiff_t rows, ptrdiff_t cols) {
+  const ck_isa best = ck_detected_isa();
+#ifdef CK_X86
+  static int f16c = -1;
+  if (__atomic_load_n(&f16c, __ATOMIC_RELAXED) < 0) {
+    __builtin_cpu_init();
+    __atomic_store_n(&f16c, __builtin_cpu_supports("f16c") ? 1 : 0, __ATOMIC_RELAXED);
+  }
+  if ((isa < best ? isa : best) >= CK_ISA_AVX2 && __atomic_load_n(&f16c, __ATOMIC_RELAXED)) {
+    dot_rows_avx2(type, w, xq, y, rows, cols);
+    return;
+  }
+#endif
+  (void)best;
+  dot_rows_portable(type, w, xq, y, rows, cols);
+}
+
+void ck_ggml_dot_rows(ck_ggml_type type, const void *w, const void *xq, float *y, ptrdiff_t rows,
+                      ptrdiff_t cols) {
+  ck_ggml_dot_rows_for(ck_active_isa(), type, w, xq, y, rows, cols);
+}
+
+// ---- Dequantization, value for value as ggml's dequantize_row_*. ----
+
+void ck_ggml_dequantize_rows(ck_ggml_type type, const void *w, float *out, ptrdiff_t rows,
+                             ptrdiff_t cols) {
+  const uint8_t *bytes = w;
+  const ptrdiff_t n = rows * cols;
+  switch (type) {
+  case CK_GGML_Q4_0:
+    for (ptrdiff_t b = 0; b < n / QK; b++) {
+      const uint8_t *block = bytes + 18 * b;
+      const float d = half_at(block);
+      for (int j = 0; j < 16; j++) {
+        out[QK * b + j] = (float)((block[2 + j] & 0x0F) - 8) * d;
+        out[QK * b + j + 16] = (float)((block[2 + j] >> 4) - 8) * d;
+      }
+    }
+    break;
+  case CK_GGML_Q4_1:
+    for (ptrdiff_t b = 0; b < n / QK; b++) {
+      const uint8_t *block = bytes + 20 * b;
+      const float d = half_at(block), m = half_at(block + 2);
+      for (int j = 0; j < 16; j++) {
+        out[QK * b + j] = (float)(block[4 + j] & 0x0F) * d + m;
+        out[QK * b + j + 16] = (float)(block[4 + j] >> 4) * d + m;
+      }
+    }
+    break;
+  case CK_GGML_Q8_0:
+    for (ptrdiff_t b = 0; b < n / QK; b++) {
+      const uint8_t *block = bytes + 34 * b;
+      const float d = half_at(block);
+      for (int j = 0; j < QK; j++) out[QK * b + j] = (float)(int8_t)block[2 + j] * d;
+    }
+    break;
+  case CK_GGML_Q4_K:
+    for (ptrdiff_t b = 0; b < n / QK_K; b++) {
+      const uint8_t *block = bytes + 144 * b;
+      const float d = half_at(block), dmin = half_at(block + 2);
+      const uint8_t *q = block + 16;
+      float *y = out + QK_K * b;
+      for (int j = 0; j < 4; j++) {
+        int sc, m;
+        scale_min_k4(2 * j, block + 4, &sc, &m);
+        const float d1 = d * (float)sc, m1 = dmin * (float)m;
+        scale_min_k4(2 * j + 1, block + 4, &sc, &m);
+        const float d2 = d * (float)sc, m2 = dmin * (float)m;
+        for (int l = 0; l < 32; l++) y[64 * j + l] = d1 * (float)(q[32 * j + l] & 0xF) - m1;
+        for (int l = 0; l < 32; l++) y[64 * j + 32 + l] = d2 * (float)(q[32 * j + l] >> 4) - m2;
+      }
+    }
+    break;
+  case CK_GGML_Q5_K:
+    for (ptrdiff_t b = 0; b < n / QK_K; b++) {
+      const uint8_t *block = bytes + 176 * b;
+      const float d = half_at(block), dmin = half_at(block + 2);
+      const uint8_t *qh = block + 16, *q = block + 48;
+      float *y = out + QK_K * b;
+      for (int j = 0; j < 4; j++) {
+        int sc, m;
+        scale_min_k4(2 * j, block + 4, &sc, &m);
+        const float d1 = d * (float)sc, m1 = dmin * (float)m;
+        scale_min_k4(2 * j + 1, block + 4, &sc, &m);
+        const float d2 = d * (float)sc, m2 = dmin * (float)m;
+        for (int l = 0; l < 32; l++)
+          y[64 * j + l] = d1 * (float)((q[32 * j + l] & 0xF) + ((qh[l] >> (2 * j)) & 1) * 16) - m1;
+        for (int l = 0; l < 32; l++)
+          y[64 * j + 32 + l] =
+              d2 * (float)((q[32 * j + l] >> 4) + ((qh[l] >> (2 * j + 1)) & 1) * 16) - m2;
+      }
+    }
+    break;
+  case CK_GGML_Q6_K:
+    for (ptrdiff_t b = 0; b < n / QK_K; b++) {
+      const uint8_t *block = bytes + 210 * b;
+      const int8_t *scales = (const int8_t *)(block + 192);
+      const float d = half_at(block + 208);
+      float *y = out + QK_K * b;
+      for (int c = 0; c < 2; c++) {
+        const uint8_t *ql = block + 64 * c, *qh = block + 128 + 32 * c;
+        const int8_t *sc = scales + 8 * c;
+        for (int l = 0; l < 32; l++) {
+          const int is = l / 16;
+          const int8_t q1 = (int8_t)((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+          const int8_t q2 = (int8_t)((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+          const int8_t q3 = (int8_t)((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+          const int8_t q4 = (int8_t)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+          y[128 * c + l] = d * (float)sc[is] * (float)q1;
+          y[128 * c + l + 32] = d * (float)sc[is + 2] * (float)q2;
+          y[128 * c + l + 64] = d * (float)sc[is + 4] * (float)q3;
+          y[128 * c + l + 96] = d * (float)sc[is + 6] * (float)q4;
+        }
+      }
+    }
+    break;
+  }
+}
+
+// Whether every scale (d, and m / dmin where the format has one) is finite.
+int ck_ggml_scales_are_finite(ck_ggml_type type, const void *w, ptrdiff_t blocks) {
+  const uint8_t *bytes = w;
+  for (ptrdiff_t b = 0; b < blocks; b++) {
+    uint16_t first = 0, second = 0;
+    switch (type) {
+    case CK_GGML_Q4_0: memcpy(&first, bytes + 18 * b, 2); break;
+    case CK_GGML_Q8_0: memcpy(&first, bytes + 34 * b, 2); break;
+    case CK_GGML_Q4_1:
+      memcpy(&first, bytes + 20 * b, 2);
+      memcpy(&second, bytes + 20 * b + 2, 2);
+      break;
+    case CK_GGML_Q4_K:
+      memcpy(&first, bytes + 144 * b, 2);
+      memcpy(&second, bytes + 144 * b + 2, 2);
+      break;
+    case CK_GGML_Q5_K:
+      memcpy(&first, bytes + 176 * b, 2);
+      memcpy(&second, bytes + 176 * b + 2, 2);
+      break;
+    case CK_GGML_Q6_K: memcpy(&first, bytes + 210 * b + 208, 2); break;
+    }
+    if ((first & 0x7c00) == 0x7c00 || (second & 0x7c00) == 0x7c00) return 0;
+  }
+  return 1;
+}

@@ -1,0 +1,54 @@
+import MiniTokenize
+
+extension GGUFReader {
+  /// The vocabulary stored under `tokenizer.ggml.*`, or `nil` when the file has no
+  /// `tokenizer.ggml.model`.
+  /// - Throws: `GGUFError` naming the key whose value has the wrong type.
+  public func tokenizerMetadata() throws -> GGUFTokenizerMetadata? {
+    guard let modelValue = value("tokenizer.ggml.model") else { return nil }
+    func fail(_ key: String, _ message: String) -> GGUFError {
+      GGUFError(path: path, field: "tokenizer.ggml." + key, message)
+    }
+    guard let model = modelValue.stringValue else { throw fail("model", "expected a string") }
+    func array<T>(_ key: String, _ convert: (GGUFValue) -> T?) throws -> [T] {
+      guard let stored = value("tokenizer.ggml." + key) else { return [] }
+      guard let elements = stored.arrayValue else { throw fail(key, "expected an array") }
+      return try elements.enumerated().map { index, element in
+        guard let converted = convert(element) else {
+          throw fail(key, "element \(index) has the wrong type (\(element.type))")
+        }
+        return converted
+      }
+    }
+    func id(_ key: String) throws -> Int? {
+      guard let stored = value("tokenizer.ggml." + key) else { return nil }
+      guard let id = stored.integerValue, id >= 0 else {
+        throw fail(key, "expected a non-negative integer, got \(stored)")
+      }
+      return id
+    }
+    var addSpacePrefix = true
+    if let stored = value("tokenizer.ggml.add_space_prefix") {
+      guard case .bool(let flag) = stored else { throw fail("add_space_prefix", "expected a bool") }
+      addSpacePrefix = flag
+    }
+    let pre = value("tokenizer.ggml.pre")
+    if let pre, pre.stringValue == nil { throw fail("pre", "expected a string") }
+    return GGUFTokenizerMetadata(
+      model: model, pre: pre?.stringValue, tokens: try array("tokens", \.stringValue),
+      merges: try array("merges", \.stringValue),
+      tokenTypes: try array("token_type") { $0.integerValue.flatMap { Int32(exactly: $0) } },
+      scores: try array("scores") { $0.floatingValue.map(Float.init) },
+      bosID: try id("bos_token_id"), eosID: try id("eos_token_id"),
+      unknownID: try id("unknown_token_id"), paddingID: try id("padding_token_id"),
+      addSpacePrefix: addSpacePrefix)
+  }
+
+  /// Whether llama.cpp adds BOS when it encodes a prompt for this file:
+  /// `tokenizer.ggml.add_bos_token` when present, else true for a `llama` (sentencepiece)
+  /// vocabulary and false for `gpt2`.
+  public var addsBOSToken: Bool {
+    if case .bool(let flag)? = value("tokenizer.ggml.add_bos_token") { return flag }
+    return value("tokenizer.ggml.model")?.stringValue == "llama"
+  }
+}
