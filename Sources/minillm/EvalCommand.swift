@@ -77,7 +77,7 @@ struct EvalCommand: ParsableCommand {
   }
 
   private func runTasks() throws {
-    let llama = try adapter.apply(to: loadModel(model))
+    let llama = try adapter.model(model)
     let evalModel = try flagged("--model") { try EvalModel(model: llama, directory: model) }
     let options = EvalOptions(
       numFewshot: numFewshot, limit: limit, fewshotSeed: seed, keepSamples: logSamples)
@@ -107,7 +107,7 @@ struct EvalCommand: ParsableCommand {
   }
 
   private func runShards(_ data: String) throws {
-    let llama = try adapter.apply(to: loadModel(model))
+    let llama = try adapter.model(model)
     let windows = try TokenWindows.evaluation(
       of: data, for: llama.config, modelPath: model, sequenceLength: seqLen, limit: maxWindows,
       warn: printError)

@@ -42,9 +42,11 @@ struct AdapterFlag: ParsableArguments {
   )
   var adapter: String?
 
-  /// `base` with the adapters of `--adapter`, or `base` itself.
-  func apply(to base: Llama) throws -> Llama {
-    guard let adapter else { return base }
+  /// The model at `path` (a directory or GGUF file) with the adapters of `--adapter`: on the
+  /// Float weights when there are adapters, else as ``loadModel(_:)`` keeps them.
+  func model(_ path: String) throws -> Llama {
+    guard let adapter else { return try loadModel(path) }
+    let base = try flagged("--model") { try Llama(directory: path) }
     return try flagged("--adapter") { try LoRAModel(base: base, adapterDirectory: adapter).model }
   }
 }

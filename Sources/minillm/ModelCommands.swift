@@ -73,7 +73,7 @@ struct ForwardCommand: ParsableCommand {
 
   func run() throws {
     try threads.apply()
-    let llama = try adapter.apply(to: loadModel(model))
+    let llama = try adapter.model(model)
     let tokens = try parseIds(ids, vocabSize: llama.config.vocabSize)
     try checkContext(tokens.count, of: llama.config, flag: "--ids")
     let logits = llama(tokens).value.reshaped([tokens.count, llama.config.vocabSize])
@@ -169,7 +169,7 @@ struct GenerateCommand: ParsableCommand {
   func run() throws {
     try threads.apply()
     if chat, let prompt { return try answer(prompt) }
-    let llama = try adapter.apply(to: loadModel(model))
+    let llama = try adapter.model(model)
     let generation = try flagged("--model") {
       try ModelDirectory(path: model).loadGenerationConfig()
     }
