@@ -123,7 +123,15 @@ public final class ParquetFile: @unchecked Sendable {
     }
     self.columns = columns
     rowGroupRowCounts = metadata.rowGroups.map { Int($0.rowCount) }
-    rowCount = rowGroupRowCounts.reduce(0, +)
+    var total = 0
+    for count in rowGroupRowCounts {
+      let (sum, overflow) = total.addingReportingOverflow(count)
+      guard !overflow else {
+        throw ParquetError(path: path, message: "the row groups' row counts overflow")
+      }
+      total = sum
+    }
+    rowCount = total
   }
 
   /// The values of column `name` in row group `rowGroup`, `nil` for nulls.
