@@ -32,6 +32,7 @@ let package = Package(
     ),
     .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
     .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+    .systemLibrary(name: "CSnappy", pkgConfig: "snappy", providers: [.apt(["libsnappy-dev"])]),
     .systemLibrary(
       name: "CSentencePiece",
       pkgConfig: "sentencepiece",
@@ -60,7 +61,7 @@ let package = Package(
     .target(name: "MiniAutograd", dependencies: ["MiniTensor"]),
     .target(
       name: "MiniTokenize",
-      dependencies: ["MiniSupport", "CSentencePieceShim", "CZstd"]
+      dependencies: ["MiniSupport", "CSentencePieceShim", "CZstd", "CZlib", "CSnappy"]
     ),
     .target(
       name: "MiniLlama",

@@ -46,8 +46,12 @@ extension DemoPipeline {
 
   /// Whether a model directory has a chat template (then it answers through `generate --chat`).
   func isChatModel(_ run: String) -> Bool {
-    FileManager.default.fileExists(
-      atPath: (layout.model(run) as NSString).appendingPathComponent("tokenizer_config.json"))
+    // A pretrained model's tokenizer_config.json has no chat_template.
+    let path = (layout.model(run) as NSString).appendingPathComponent("tokenizer_config.json")
+    guard let data = FileManager.default.contents(atPath: path),
+      let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+    else { return false }
+    return object["chat_template"] is String
   }
 
   mutating func compare() throws -> DemoComparison {

@@ -3,8 +3,8 @@ import MiniTokenize
 
 extension ModelDirectory {
   /// Writes the tokenizer and chat files next to a saved model, so the directory is all a chat
-  /// needs (and what `transformers` reads): `tokenizer.model`, `tokenizer_config.json` (special
-  /// tokens and the template as a Jinja `chat_template`), and `generation_config.json` with the
+  /// needs (and what `transformers` reads): the ``writeTokenizerFiles(_:renderer:)`` files
+  /// (with the template as a Jinja `chat_template`), and `generation_config.json` with the
   /// stop ids (the template's end-of-turn token, the tokenizer's EOS and `config.json`'s EOS)
   /// and `sampling`. Call it after `Llama.save(to:)`, which rewrites `generation_config.json`.
   /// - Parameters:
@@ -20,17 +20,8 @@ extension ModelDirectory {
     sampling: SamplingOptions = .seedDefaults, maxNewTokens: Int? = nil,
     config given: LlamaConfig? = nil
   ) throws {
-    let config = try given ?? loadConfig()
-    guard tokenizer.vocabularySize <= config.vocabSize else {
-      throw ModelDirectoryError(
-        path: file("config.json"),
-        "vocab_size \(config.vocabSize) is smaller than the tokenizer's \(tokenizer.vocabularySize) pieces"
-      )
-    }
     let renderer = try ChatRenderer(template: template, tokenizer: tokenizer)
-    try tokenizer.write(to: file("tokenizer.model"))
-    try TokenizerConfig(renderer: renderer, modelMaxLength: config.maxPositions)
-      .write(toDirectory: path)
+    let config = try writeTokenizerFiles(tokenizer, renderer: renderer, config: given)
     var stops: [Int] = []
     for id in renderer.stopTokenIDs + config.eosTokenIds where !stops.contains(id) {
       stops.append(id)
@@ -40,6 +31,31 @@ extension ModelDirectory {
       bosTokenID: config.bosTokenId ?? tokenizer.specialIDs.bos,
       padTokenID: config.padTokenId ?? tokenizer.specialIDs.pad, maxNewTokens: maxNewTokens)
     try generation.write(to: file("generation_config.json"))
+  }
+
+  /// Writes the tokenizer files of a directory that holds `config.json` (every model directory
+  /// MiniLLM writes goes through here): `tokenizer.model`, `tokenizer.json` mirroring it and
+  /// `tokenizer_config.json`, as ``TokenizerFiles`` describes, with `renderer`'s chat template
+  /// when given and `model_max_length` from `config.json`.
+  /// - Returns: the directory's `config.json`.
+  /// - Throws: `ModelDirectoryError` when `config.json` is missing or its vocabulary is smaller
+  ///   than the tokenizer's; write errors naming the file.
+  @discardableResult
+  public func writeTokenizerFiles(
+    _ tokenizer: SentencePieceTokenizer, renderer: ChatRenderer?, config given: LlamaConfig? = nil
+  ) throws -> LlamaConfig {
+    let config = try given ?? loadConfig()
+    guard tokenizer.vocabularySize <= config.vocabSize else {
+      throw ModelDirectoryError(
+        path: file("config.json"),
+        "vocab_size \(config.vocabSize) is smaller than the tokenizer's \(tokenizer.vocabularySize) pieces"
+      )
+    }
+    try TokenizerFiles(
+      tokenizer: tokenizer, renderer: renderer, modelMaxLength: config.maxPositions
+    )
+    .write(toDirectory: path)
+    return config
   }
 
   /// Loads `tokenizer.model`.

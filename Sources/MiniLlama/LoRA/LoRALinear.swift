@@ -55,12 +55,13 @@ public final class LoRALinear {
       dropoutMask: mask)
   }
 
-  /// `W + scale · B · A` as a `Float` `[out, in]` tensor (the base dequantized when it is q8_0).
+  /// `W + scale · B · A` as a `Float` `[out, in]` tensor (the base dequantized when it is quantized).
   public func mergedWeight() -> Tensor {
     var weight: Tensor
     switch base {
     case .dense(let parameter): weight = parameter.value.contiguous()
     case .q8_0(let matrix, _): weight = matrix.dequantized()
+    case .ggml(let matrix, _): weight = matrix.dequantized()
     case .lora: preconditionFailure("LoRALinear: nested adapters")
     }
     let delta = MiniTensor.matmul(b.value, a.value)
@@ -92,6 +93,9 @@ func frozenProduct(_ x: Variable, _ weight: LinearWeight) -> Variable {
     return Variable.operation(inputs: [x], value: matrix.linear(x.value)) { dy in
       [matrix.inputGradient(dy)]
     }
+  case .ggml(let matrix, _):
+    // ggml blocks are dequantized for the product, as QLoRA dequantizes 4-bit blocks.
+    return linear(x, Variable(matrix.dequantized()))
   case .lora(let adapter):
     preconditionFailure("frozenProduct: \(adapter.base.name) is adapted")
   }

@@ -105,6 +105,19 @@ public struct PretrainedTokenizer: Sendable {
       throw TokenizerError.loadFailed(
         path: directory, message: "has neither tokenizer.model nor tokenizer.json")
     }
+    if let data = FileManager.default.contents(atPath: jsonPath),
+      let root = try? data.withUnsafeBytes({ bytes throws(JSONFailure) in
+        try JSONParser.parseObject(bytes, keeping: ["model"])
+      }),
+      root["model"]?["type"]?.string == "Unigram"
+        || root["model"]?["byte_fallback"] == .bool(true)
+    {
+      // The tokenizer.json MiniLLM writes beside tokenizer.model mirrors a sentencepiece model.
+      throw TokenizerError.loadFailed(
+        path: modelPath,
+        message: "not found; \(jsonPath) mirrors a sentencepiece model (unigram or byte "
+          + "fallback), which is read from tokenizer.model")
+    }
     var bpe = try ByteLevelBPETokenizer(contentsOf: jsonPath)
     func id(_ token: String?, _ key: String) throws -> Int? {
       guard let token else { return nil }

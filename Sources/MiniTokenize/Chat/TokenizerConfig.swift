@@ -2,9 +2,10 @@ import Foundation
 import MiniSupport
 
 /// The `tokenizer_config.json` of a model or data folder, as Hugging Face `transformers` reads
-/// it: `AutoTokenizer.from_pretrained(folder)` loads `tokenizer.model` as a `LlamaTokenizer`,
-/// and `apply_chat_template(messages, tokenize=False)` renders the same text as
-/// `ChatRenderer.text(of:addGenerationPrompt:)`.
+/// it: `AutoTokenizer.from_pretrained(folder)` loads the folder's `tokenizer.json` when
+/// ``TokenizerFiles`` wrote one (`tokenizer_class` `PreTrainedTokenizerFast`), else converts
+/// `tokenizer.model` as a `LlamaTokenizer`; `apply_chat_template(messages, tokenize=False)`
+/// renders the same text as `ChatRenderer.text(of:addGenerationPrompt:)`.
 public struct TokenizerConfig: Sendable, Equatable, Codable {
   /// One entry of `added_tokens_decoder`: a piece `transformers` must keep whole.
   public struct AddedToken: Sendable, Equatable, Codable {
@@ -24,7 +25,8 @@ public struct TokenizerConfig: Sendable, Equatable, Codable {
     }
   }
 
-  /// Always `LlamaTokenizer` (a sentencepiece model).
+  /// `PreTrainedTokenizerFast` beside a `tokenizer.json` (read as it is), else
+  /// `LlamaTokenizer` (converted from `tokenizer.model`).
   public var tokenizerClass = "LlamaTokenizer"
   /// The BOS piece.
   public var bosToken: String?
@@ -41,8 +43,8 @@ public struct TokenizerConfig: Sendable, Equatable, Codable {
   public var addEOSToken = false
   /// The longest sequence the data was made for.
   public var modelMaxLength: Int
-  /// The Jinja chat template.
-  public var chatTemplate: String
+  /// The Jinja chat template (none for a pretrained model).
+  public var chatTemplate: String?
   /// Pieces kept whole (BOS, EOS, unknown, pad and the template's special tokens) by id.
   public var addedTokensDecoder: [String: AddedToken]
   /// Decoding keeps the text as is.
@@ -79,7 +81,7 @@ public struct TokenizerConfig: Sendable, Equatable, Codable {
     try container.encode(addBOSToken, forKey: .addBOSToken)
     try container.encode(addEOSToken, forKey: .addEOSToken)
     try container.encode(modelMaxLength, forKey: .modelMaxLength)
-    try container.encode(chatTemplate, forKey: .chatTemplate)
+    try container.encodeIfPresent(chatTemplate, forKey: .chatTemplate)
     try container.encode(addedTokensDecoder, forKey: .addedTokensDecoder)
     try container.encode(cleanUpTokenizationSpaces, forKey: .cleanUpTokenizationSpaces)
     try container.encode(spacesBetweenSpecialTokens, forKey: .spacesBetweenSpecialTokens)
@@ -102,6 +104,25 @@ public struct TokenizerConfig: Sendable, Equatable, Codable {
     for id in [ids.unknown, ids.bos, ids.eos, ids.pad].compactMap({ $0 })
       + [Int(renderer.endOfTurnID)] + renderer.specialTokenIDs
     {
+      if let content = tokenizer.piece(for: id) { added[String(id)] = AddedToken(content: content) }
+    }
+    addedTokensDecoder = added
+  }
+
+  /// The configuration of a tokenizer without a chat template (a pretrained model's): its BOS,
+  /// EOS, unknown and pad pieces, and `addedTokenIDs` (default: those four) kept whole.
+  /// - Parameter modelMaxLength: the longest sequence, e.g. the model's context.
+  public init(tokenizer: some Tokenizer, modelMaxLength: Int, addedTokenIDs: [Int]? = nil) {
+    let ids = tokenizer.specialIDs
+    func piece(_ id: Int?) -> String? { id.flatMap { tokenizer.piece(for: $0) } }
+    bosToken = piece(ids.bos)
+    eosToken = piece(ids.eos)
+    unkToken = piece(ids.unknown)
+    padToken = piece(ids.pad)
+    self.modelMaxLength = modelMaxLength
+    chatTemplate = nil
+    var added: [String: AddedToken] = [:]
+    for id in addedTokenIDs ?? [ids.unknown, ids.bos, ids.eos, ids.pad].compactMap({ $0 }) {
       if let content = tokenizer.piece(for: id) { added[String(id)] = AddedToken(content: content) }
     }
     addedTokensDecoder = added

@@ -1,11 +1,13 @@
 import MiniSupport
 
 extension CorpusReader {
-  /// Tells a file's format: `.txt` and `.tsv` names (before any `.zst`) by name; otherwise by
+  /// Tells a file's format: a `.parquet` file by its column names; `.txt` and `.tsv` names
+  /// (before any `.zst`) by name; otherwise by
   /// the first byte (`[` or `{` means JSON) and the members of the first decodable record.
   /// Files that are not JSON and not named `.json`/`.jsonl` are plain text.
   /// - Throws: `InputError` when a JSON file's records match no known layout.
   public static func detectFormat(path: String) throws -> CorpusFormat {
+    if isParquet(path) { return try detectParquetFormat(path: path) }
     var name = path.lowercased()
     if name.hasSuffix(".zst") { name.removeLast(4) }
     if name.hasSuffix(".txt") { return .text }

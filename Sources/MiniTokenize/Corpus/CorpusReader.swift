@@ -1,6 +1,7 @@
 import MiniSupport
 
-/// Reads one corpus file record by record, in any format of `CorpusFormat`, plain or zstd.
+/// Reads one corpus file record by record, in any format of `CorpusFormat`, plain or zstd, or
+/// a flat Parquet file (`.parquet`) whose columns are the format's fields.
 ///
 /// JSON lines are read one line at a time and JSON arrays one element at a time, so memory stays
 /// at one record plus a read buffer whatever the file's size. A malformed record is skipped and
@@ -19,11 +20,12 @@ public final class CorpusReader {
   private let file: FileByteSource
   private let input: BufferedInput
   private let splitter: JSONArraySplitter?
+  private let parquet: ParquetRecords?
   private let placeholders: [(String, String)]
   private var sawFirstLine = false
 
   /// Opens `path`. With `format` nil the layout is detected from the file name and its first
-  /// records (see `CorpusReader.detectFormat(path:)`).
+  /// records (see `CorpusReader.detectFormat(path:)`), or a Parquet file's column names.
   /// - Parameters:
   ///   - placeholders: values for self-cognition placeholders, e.g. `["name": "MiniLLM"]` fills
   ///     `{{name}}`, `<NAME>` and `[NAME]` in conversations and preference pairs.
@@ -33,10 +35,23 @@ public final class CorpusReader {
   {
     self.path = path
     self.format = try format ?? Self.detectFormat(path: path)
+    if Self.isParquet(path) {
+      guard self.format.isJSON else {
+        throw InputError(
+          path: path,
+          message:
+            "a Parquet file's rows are records with fields, not \(self.format.rawValue) lines")
+      }
+      let file = try ParquetFile(path: path)
+      parquet = ParquetRecords(
+        file: file, columns: ParquetRecords.columns(of: file, keys: self.format.neededKeys))
+    } else {
+      parquet = nil
+    }
     let (source, file) = try FileByteSource.opening(path)
     self.file = file
     input = BufferedInput(source: source)
-    if self.format.isJSON, try Self.firstByte(path: path) == UInt8(ascii: "[") {
+    if parquet == nil, self.format.isJSON, try Self.firstByte(path: path) == UInt8(ascii: "[") {
       splitter = JSONArraySplitter(input: input, path: path)
     } else {
       splitter = nil
@@ -48,7 +63,13 @@ public final class CorpusReader {
   }
 
   /// Compressed bytes read so far and the file's size (for progress and ETA).
-  public var progress: (read: Int, total: Int) { (file.position, file.size) }
+  public var progress: (read: Int, total: Int) {
+    if let parquet {
+      let rows = max(1, parquet.file.rowCount)
+      return (Int(Double(file.size) * Double(parquet.rowsRead) / Double(rows)), file.size)
+    }
+    return (file.position, file.size)
+  }
 
   /// The next valid record, or `nil` at the end of the file.
   /// - Throws: `InputError` for unreadable files and broken JSON-array structure.
@@ -56,7 +77,15 @@ public final class CorpusReader {
     while true {
       let decoded: Result<CorpusRecord, RecordRejection>
       let line: Int
-      if let splitter {
+      if let parquet {
+        guard let (members, invalid) = try parquet.next() else { return nil }
+        line = parquet.rowsRead
+        if let invalid {
+          decoded = .failure(RecordRejection(.invalidUTF8, "column '\(invalid)' is not UTF-8"))
+        } else {
+          decoded = decode(members: members)
+        }
+      } else if let splitter {
         guard let (bytes, start) = try splitter.next() else { return nil }
         line = start
         decoded = bytes.withUnsafeBytes { decode($0) }
@@ -102,13 +131,22 @@ public final class CorpusReader {
         case .failure(let failure):
           throw RecordRejection(.invalidJSON, "invalid JSON at \(failure.byteDescription)")
         }
-        let fields = RecordFields(members)
-        switch format.kind {
-        case .document: return .success(.document(try format.decodeDocument(fields)))
-        case .conversation:
-          return .success(.conversation(filled(try format.decodeConversation(fields))))
-        case .preference: return .success(.preference(filled(try format.decodePreference(fields))))
-        }
+        return decode(members: members)
+      }
+    } catch {
+      return .failure(error)
+    }
+  }
+
+  /// Decodes a record from its top-level members (a JSON object's, or a Parquet row's).
+  private func decode(members: [String: JSONValue]) -> Result<CorpusRecord, RecordRejection> {
+    do throws(RecordRejection) {
+      let fields = RecordFields(members)
+      switch format.kind {
+      case .document: return .success(.document(try format.decodeDocument(fields)))
+      case .conversation:
+        return .success(.conversation(filled(try format.decodeConversation(fields))))
+      case .preference: return .success(.preference(filled(try format.decodePreference(fields))))
       }
     } catch {
       return .failure(error)

@@ -10,7 +10,7 @@ public protocol ModelDirectoryFiles {
   func install(in directory: String) throws
 }
 
-/// `tokenizer.model`, `tokenizer_config.json` (with the chat template) and
+/// `tokenizer.model`, `tokenizer.json`, `tokenizer_config.json` (with the chat template) and
 /// `generation_config.json`: what a chat needs beside the weights.
 public struct ChatModelFiles: ModelDirectoryFiles {
   /// The tokenizer.
@@ -40,19 +40,19 @@ public struct ChatModelFiles: ModelDirectoryFiles {
   public func install(in directory: String) throws { try install(in: directory, config: nil) }
 }
 
-/// A copy of a `tokenizer.model` file (the data's, for a pretrained model).
+/// The tokenizer files of a pretrained model, from a `tokenizer.model` file (the data's):
+/// `tokenizer.model`, `tokenizer.json` and `tokenizer_config.json` without a chat template
+/// (see `ModelDirectory.writeTokenizerFiles(_:renderer:)`).
 public struct TokenizerFile: ModelDirectoryFiles {
-  /// The file copied.
+  /// The sentencepiece model.
   public let path: String
 
-  /// A copy of `path`.
+  /// The files of the model at `path`.
   public init(path: String) { self.path = path }
 
   public func install(in directory: String) throws {
-    let file = try MappedFile(path: path)
-    try writeFileAtomically(to: directory + "/tokenizer.model") { sink in
-      try file.withUnsafeBytes { try sink.write($0) }
-    }
+    let tokenizer = try SentencePieceTokenizer(contentsOf: path)
+    try ModelDirectory(path: directory).writeTokenizerFiles(tokenizer, renderer: nil)
   }
 }
 
