@@ -101,7 +101,7 @@ fuzz: fuzz-build fuzz-seeds
 # The unit tests of the C and C++ targets (the sentencepiece shim, CKernels) under
 # AddressSanitizer, then UndefinedBehaviorSanitizer. Release builds, as the tests run (a debug
 # build of MiniTensor stops at a compiler "circular reference" error in HeaderJSON.swift).
-SANITIZE_FILTER ?= SentencePieceTokenizer|NativeBPEEncoder|Q8Matrix|KernelReference
+SANITIZE_FILTER ?= SentencePieceTokenizer|NativeBPEEncoder|Q8Matrix|KernelReference|KernelDispatch|GGMLMatrix|Parquet
 ASAN_FLAGS = $(BUILD_FLAGS) --scratch-path .build-asan --sanitize=address
 # swiftc has no `-sanitize=undefined` on Linux: the C and C++ targets are instrumented through
 # clang and the link pulls in clang's UBSan runtime.
