@@ -6,8 +6,14 @@ import MiniTokenize
 
 /// Files a saved model directory gets beside the model's own.
 public protocol ModelDirectoryFiles {
+  /// Writes the files into a model directory, or into a LoRA adapter folder (which has no
+  /// `config.json` of its own: the base's `config` is given).
+  func install(in directory: String, config: LlamaConfig?) throws
+}
+
+extension ModelDirectoryFiles {
   /// Writes the files into a directory that already holds `config.json`.
-  func install(in directory: String) throws
+  public func install(in directory: String) throws { try install(in: directory, config: nil) }
 }
 
 /// `tokenizer.model`, `tokenizer.json`, `tokenizer_config.json` (with the chat template) and
@@ -36,8 +42,6 @@ public struct ChatModelFiles: ModelDirectoryFiles {
       tokenizer, template: template, sampling: generation.sampling,
       maxNewTokens: generation.maxNewTokens, config: config)
   }
-
-  public func install(in directory: String) throws { try install(in: directory, config: nil) }
 }
 
 /// The tokenizer files of a pretrained model, from a `tokenizer.model` file (the data's):
@@ -50,9 +54,10 @@ public struct TokenizerFile: ModelDirectoryFiles {
   /// The files of the model at `path`.
   public init(path: String) { self.path = path }
 
-  public func install(in directory: String) throws {
+  public func install(in directory: String, config: LlamaConfig?) throws {
     let tokenizer = try SentencePieceTokenizer(contentsOf: path)
-    try ModelDirectory(path: directory).writeTokenizerFiles(tokenizer, renderer: nil)
+    try ModelDirectory(path: directory).writeTokenizerFiles(
+      tokenizer, renderer: nil, config: config)
   }
 }
 
@@ -82,11 +87,7 @@ public final class ModelWithFiles<Inner: TrainableModel>: TrainableModel {
 
   public func save(to directory: String) throws {
     try inner.save(to: directory)
-    if let chat = files as? ChatModelFiles, let config = inner.adapterBaseConfig {
-      try chat.install(in: directory, config: config)
-    } else {
-      try files?.install(in: directory)
-    }
+    try files?.install(in: directory, config: inner.adapterBaseConfig)
   }
 
   public func loadWeights(fromDirectory directory: String) throws {
