@@ -187,8 +187,11 @@ struct GGUFQuantizedTests {
     let decoded = prompt.flatMap { blocks([$0], cache: cache).value.scalars }
     let prefill = blocks(prompt).value.scalars
     let scale = decoded.map(abs).max() ?? 1
-    // Tolerance: 1e-4 of the largest logit (Float sums in another order).
-    expectClose(prefill, decoded, rtol: 0, atol: 1e-4 * scale, "prefill against decoding")
+    // Tolerance: 1e-2 of the largest logit. The two paths sum Floats in other orders (and
+    // OpenBLAS's kernels differ between CPUs), so an activation can land on the other side of
+    // a q8_0 rounding step: one such step moved logits by 0.23 % of the largest with OpenBLAS's
+    // Haswell kernels, none with its SkylakeX ones.
+    expectClose(prefill, decoded, rtol: 0, atol: 1e-2 * scale, "prefill against decoding")
   }
 }
 
