@@ -16,8 +16,8 @@ struct DataDPO: AsyncParsableCommand {
       template, ending with the assistant's prefix; each reply is its tokens plus the \
       end-of-turn token. When the prompt and the longer reply exceed --max-length, the prompt's \
       oldest turns are dropped (the system prompt and the last user turn stay); pairs that \
-      still do not fit are dropped and counted in index.json. OUTPUT also gets a copy of \
-      tokenizer.model and tokenizer_config.json.
+      still do not fit are dropped and counted in index.json. OUTPUT also gets the tokenizer \
+      files of a model directory (tokenizer.model, tokenizer.json, tokenizer_config.json).
 
       With --generate-rejected --model SFT_DIR, SFT data (alpaca, sharegpt, minimind, …) is \
       accepted too and turned into pairs as MINI_LLM does: each record's last assistant reply \

@@ -13,8 +13,9 @@ struct DataSFT: AsyncParsableCommand {
       {"input_ids": [...], "loss_mask": [...]} to OUTPUT/shard-NNNNN.jsonl: the mask is 1 on \
       the assistant's replies and their end-of-turn token, 0 elsewhere. OUTPUT also gets \
       index.json (kept, truncated and dropped samples per reason, malformed records per \
-      reason, sources, tokenizer SHA-256, the template), a copy of tokenizer.model and \
-      tokenizer_config.json with the template as a Jinja chat_template.
+      reason, sources, tokenizer SHA-256, the template), and the tokenizer files of a model \
+      directory: tokenizer.model, tokenizer.json and tokenizer_config.json with the template \
+      as a Jinja chat_template.
 
       Self-cognition placeholders ({{name}}, <NAME>, [NAME], {{author}}, <AUTHOR>, <DATE>, …) \
       are filled from --name, --author and --date.

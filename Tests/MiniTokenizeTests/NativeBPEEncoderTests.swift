@@ -62,10 +62,14 @@ struct NativeBPEEncoderTests {
       "tiny model, dummy prefix \(addDummyPrefix)")
   }
 
-  @Test("Unigram models encode through libsentencepiece")
+  @Test("Unigram models without byte fallback encode through libsentencepiece")
   func unigramUsesLibrary() throws {
-    let tokenizer = try trainTinyModel(vocabularySize: 450, modelType: .unigram)
+    var options = SentencePieceTrainingOptions(vocabularySize: 450, modelType: .unigram)
+    options.byteFallback = false
+    var lines = trainingLines()[...]
+    let tokenizer = try SentencePieceTokenizer.train(options: options) { lines.popFirst() }
     #expect(!tokenizer.usesNativeEncoder)
+    #expect(try trainTinyModel(vocabularySize: 450, modelType: .unigram).usesNativeUnigramEncoder)
   }
 
   @Test(

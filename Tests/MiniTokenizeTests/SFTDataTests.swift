@@ -159,16 +159,20 @@ struct SFTDataTests {
     #expect(texts.contains { $0.contains("你是 小迷你，由 MiniLLM 开发。") })
     #expect(texts.contains { $0.contains("<|im_start|>system\n默认系统<|im_end|>") })
 
-    // The folder is self-contained: tokenizer, config, index.
+    // The folder is self-contained: tokenizer files (as in a model directory), config, index.
     let copied = try SentencePieceTokenizer(contentsOf: output)
     #expect(copied.modelBytes == tokenizer.modelBytes)
+    let json = try Data(
+      contentsOf: URL(
+        fileURLWithPath: (output as NSString).appendingPathComponent("tokenizer.json")))
+    #expect(Array(json) == tokenizer.tokenizerJSON(addsBOS: false, addsEOS: false))
     let configData = try Data(
       contentsOf: URL(
         fileURLWithPath: (output as NSString).appendingPathComponent("tokenizer_config.json")))
     let config = try #require(try JSONSerialization.jsonObject(with: configData) as? [String: Any])
     #expect(config["chat_template"] as? String == ChatTemplate.chatml.jinja)
     #expect(config["eos_token"] as? String == "<|im_end|>")
-    #expect(config["tokenizer_class"] as? String == "LlamaTokenizer")
+    #expect(config["tokenizer_class"] as? String == "PreTrainedTokenizerFast")
     #expect(config["model_max_length"] as? Int == maxLength)
     #expect(config["add_bos_token"] as? Bool == false)
     let added = try #require(config["added_tokens_decoder"] as? [String: [String: Any]])

@@ -92,11 +92,17 @@ struct ChatDataRun {
     }
   }
 
-  /// Renames the shards into place and writes the tokenizer, `tokenizer_config.json` and
-  /// (last) `index.json`; removes shards of an earlier run the new index does not list.
+  /// Renames the shards into place and writes the tokenizer files and (last) `index.json`;
+  /// removes shards of an earlier run the new index does not list.
+  ///
+  /// The tokenizer files are those of every model directory MiniLLM writes (``TokenizerFiles``:
+  /// `tokenizer.model`, `tokenizer.json` mirroring it and `tokenizer_config.json` with
+  /// `renderer`'s template) when `tokenizerFile` is the renderer's sentencepiece model; else the
+  /// file as given and `tokenizer_config.json`.
   func finish(
     writer: JSONLShardWriter, tokenizerFile: (name: String, bytes: [UInt8]),
-    tokenizerConfig: TokenizerConfig, index: (_ shards: [ChatShardEntry]) throws -> [UInt8]
+    renderer: ChatRenderer, maxLength: Int,
+    index: (_ shards: [ChatShardEntry]) throws -> [UInt8]
   ) throws -> [ChatShardEntry] {
     let indexPath = (output as NSString).appendingPathComponent("index.json")
     // A crash from here on leaves no index rather than an index naming the wrong shards.
@@ -104,9 +110,18 @@ struct ChatDataRun {
       try FileManager.default.removeItem(atPath: indexPath)
     }
     let shards = try writer.commit()
-    try writeFileAtomically(
-      tokenizerFile.bytes, to: (output as NSString).appendingPathComponent(tokenizerFile.name))
-    try tokenizerConfig.write(toDirectory: output)
+    if tokenizerFile.name == "tokenizer.model",
+      let sentencePiece = renderer.tokenizer as? SentencePieceTokenizer,
+      sentencePiece.modelBytes == tokenizerFile.bytes
+    {
+      try TokenizerFiles(tokenizer: sentencePiece, renderer: renderer, modelMaxLength: maxLength)
+        .write(toDirectory: output)
+    } else {
+      try writeFileAtomically(
+        tokenizerFile.bytes, to: (output as NSString).appendingPathComponent(tokenizerFile.name))
+      try TokenizerConfig(renderer: renderer, modelMaxLength: maxLength)
+        .write(toDirectory: output)
+    }
     try writeFileAtomically(try index(shards), to: indexPath)
     let kept = Set(shards.map(\.file))
     for name in (try? FileManager.default.contentsOfDirectory(atPath: output)) ?? []

@@ -153,7 +153,7 @@ public enum SFTPipeline {
       sources: run.sources)
     let shards = try run.finish(
       writer: writer, tokenizerFile: tokenizerFile,
-      tokenizerConfig: TokenizerConfig(renderer: renderer, modelMaxLength: options.maxLength)
+      renderer: renderer, maxLength: options.maxLength
     ) { shards in
       var complete = index
       complete.shards = shards

@@ -21,10 +21,18 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
   public let specialIDs: SpecialTokenIDs
   /// The Swift BPE encoder, for the models it reproduces exactly (see `NativeBPEEncoder`).
   private let nativeEncoder: NativeBPEEncoder?
+  /// The Swift unigram encoder (see `NativeUnigramEncoder`).
+  private let unigramEncoder: NativeUnigramEncoder?
 
-  /// Whether `encode` runs the native Swift BPE encoder (true for BPE models with byte fallback
-  /// and identity normalisation) rather than libsentencepiece; both give the same ids.
-  public var usesNativeEncoder: Bool { nativeEncoder != nil }
+  /// Whether `encode` runs a native Swift encoder rather than libsentencepiece: for BPE models
+  /// with byte fallback and identity normalisation (the same ids as libsentencepiece), and for
+  /// unigram models with byte fallback and identity normalisation (the ids of `tokenizers` on
+  /// the model's ``tokenizerJSON(addsBOS:addsEOS:)``, which differ from libsentencepiece's only
+  /// where two segmentations score the same).
+  public var usesNativeEncoder: Bool { nativeEncoder != nil || unigramEncoder != nil }
+
+  /// Whether `encode` runs the native unigram Viterbi search (see ``usesNativeEncoder``).
+  public var usesNativeUnigramEncoder: Bool { unigramEncoder != nil }
 
   /// Loads a model from a `.model` file, or from `tokenizer.model` inside a directory.
   /// - Throws: `TokenizerError.loadFailed` naming the path.
@@ -69,9 +77,11 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
       unknown: optional(special.unk), bos: optional(special.bos), eos: optional(special.eos),
       pad: optional(special.pad))
     let pieceCount = Int(spm_vocab_size(processor))
-    nativeEncoder = SentencePieceModelProto(bytes: modelBytes).flatMap {
-      $0.pieces.count == pieceCount ? NativeBPEEncoder(model: $0) : nil
+    let proto = SentencePieceModelProto(bytes: modelBytes).flatMap {
+      $0.pieces.count == pieceCount ? $0 : nil
     }
+    nativeEncoder = proto.flatMap { NativeBPEEncoder(model: $0) }
+    unigramEncoder = proto.flatMap { NativeUnigramEncoder(model: $0) }
   }
 
   deinit { spm_processor_free(processor) }
@@ -108,13 +118,15 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
   public func encode(utf8: UnsafeRawBufferPointer, appendingTo ids: inout [Int32]) throws {
     if let nativeEncoder {
       nativeEncoder.encode(utf8, appendingTo: &ids)
+    } else if let unigramEncoder {
+      unigramEncoder.encode(utf8, appendingTo: &ids)
     } else {
       try libraryEncode(utf8: utf8, appendingTo: &ids)
     }
   }
 
   /// Appends the ids libsentencepiece gives for valid UTF-8 bytes (the reference the native
-  /// encoder is checked against).
+  /// encoders are checked against).
   package func libraryEncode(utf8: UnsafeRawBufferPointer, appendingTo ids: inout [Int32]) throws {
     let base = ids.count
     // Each id covers at least one byte, plus one for the dummy prefix: one call nearly always.
