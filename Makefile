@@ -69,7 +69,8 @@ FUZZ_SECONDS ?= 60
 # Stop a target after this many inputs, whichever comes first (-1: no limit).
 FUZZ_RUNS ?= -1
 FUZZ_TARGETS ?= FuzzSafeTensors FuzzGGUF FuzzLlamaConfig FuzzTokenizerModel FuzzTokenizerJSON FuzzChatTemplate \
-  FuzzCorpusReader FuzzSFTShard FuzzPreferenceShard FuzzCheckpointManifest FuzzTrainerState
+  FuzzCorpusReader FuzzParquet FuzzSFTShard FuzzPreferenceShard FuzzCheckpointManifest \
+  FuzzTrainerState
 FUZZ_SCRATCH = $(CURDIR)/.build-fuzz
 FUZZ_FLAGS = -c release --scratch-path $(FUZZ_SCRATCH) $(CPU_FLAGS) \
   -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -enable-testing \

@@ -14,6 +14,7 @@ let fuzzers: [(name: String, libraries: [String])] = [
   ("FuzzTokenizerJSON", ["MiniTokenize"]),
   ("FuzzChatTemplate", ["MiniTokenize"]),
   ("FuzzCorpusReader", ["MiniTokenize"]),
+  ("FuzzParquet", ["MiniTokenize"]),
   ("FuzzSFTShard", ["MiniTokenize"]),
   ("FuzzPreferenceShard", ["MiniTokenize"]),
   ("FuzzCheckpointManifest", ["MiniTrain", "MiniTokenize"]),

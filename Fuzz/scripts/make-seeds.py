@@ -275,6 +275,131 @@ def seeds_corpus(out):
         write(out, "jsonl.zst", bytes([0]) + packed)
 
 
+class Thrift:
+    """Thrift compact protocol, the encoding of Parquet's metadata."""
+
+    def __init__(self):
+        self.out = bytearray()
+        self.last = [0]
+
+    def varint(self, value):
+        while value >= 0x80:
+            self.out.append(value & 0x7F | 0x80)
+            value >>= 7
+        self.out.append(value)
+
+    def field(self, fid, ftype):
+        delta = fid - self.last[-1]
+        if 0 < delta <= 15:
+            self.out.append(delta << 4 | ftype)
+        else:
+            self.out.append(ftype)
+            self.varint((fid << 1) ^ (fid >> 63))
+        self.last[-1] = fid
+
+    def i32(self, fid, value, ftype=5):
+        self.field(fid, ftype)
+        self.varint((value << 1) ^ (value >> 63))
+
+    def i64(self, fid, value):
+        self.i32(fid, value, ftype=6)
+
+    def binary(self, fid, data):
+        self.field(fid, 8)
+        self.varint(len(data))
+        self.out += data
+
+    def begin_struct(self, fid):
+        self.field(fid, 12)
+        self.last.append(0)
+
+    def end_struct(self):
+        self.out.append(0)
+        self.last.pop()
+
+    def list_header(self, fid, count, etype):
+        self.field(fid, 9)
+        self.out.append(count << 4 | etype)
+
+    def list_struct(self):
+        self.last.append(0)
+
+
+def parquet_plain(column, values):
+    """A hand-made Parquet file: one required UTF-8 column, one row group, one uncompressed
+    PLAIN data page (version 1)."""
+    data = b"".join(struct.pack("<I", len(v)) + v for v in values)
+    page = Thrift()
+    page.i32(1, 0)  # DATA_PAGE
+    page.i32(2, len(data))
+    page.i32(3, len(data))
+    page.begin_struct(5)
+    page.i32(1, len(values))
+    page.i32(2, 0)  # PLAIN
+    page.i32(3, 3)  # RLE
+    page.i32(4, 3)
+    page.end_struct()
+    page.out.append(0)
+    chunk = bytes(page.out) + data
+    meta = Thrift()
+    meta.i32(1, 1)
+    meta.list_header(2, 2, 12)
+    meta.list_struct()
+    meta.binary(4, b"schema")
+    meta.i32(5, 1)
+    meta.end_struct()
+    meta.list_struct()
+    meta.i32(1, 6)  # BYTE_ARRAY
+    meta.i32(3, 0)  # REQUIRED
+    meta.binary(4, column.encode())
+    meta.i32(6, 0)  # UTF8
+    meta.end_struct()
+    meta.i64(3, len(values))
+    meta.list_header(4, 1, 12)
+    meta.list_struct()
+    meta.list_header(1, 1, 12)
+    meta.list_struct()
+    meta.i64(2, 4)
+    meta.begin_struct(3)
+    meta.i32(1, 6)
+    meta.list_header(2, 1, 5)
+    meta.varint(0)
+    meta.list_header(3, 1, 8)
+    meta.varint(len(column.encode()))
+    meta.out += column.encode()
+    meta.i32(4, 0)  # UNCOMPRESSED
+    meta.i64(5, len(values))
+    meta.i64(6, len(chunk))
+    meta.i64(7, len(chunk))
+    meta.i64(9, 4)
+    meta.end_struct()
+    meta.end_struct()
+    meta.i64(2, len(chunk))
+    meta.i64(3, len(values))
+    meta.end_struct()
+    meta.out.append(0)
+    footer = bytes(meta.out)
+    return b"PAR1" + chunk + footer + struct.pack("<I", len(footer)) + b"PAR1"
+
+
+def seeds_parquet(out):
+    values = ["hello", "你好，世界", "", "emoji 🙂"]
+    write(out, "text-plain.parquet", parquet_plain("text", [v.encode() for v in values]))
+    write(out, "content-plain.parquet", parquet_plain("content", [b"one", b"two"]))
+    try:
+        import pyarrow
+        import pyarrow.parquet
+    except ImportError:
+        return
+    table = pyarrow.table({"instruction": ["hi", "你好"], "input": ["", "x"], "output": ["a", None]})
+    path = os.path.join(tempfile.mkdtemp(), "t.parquet")
+    for codec in ["none", "snappy", "zstd", "gzip"]:
+        for dictionary in [False, True]:
+            pyarrow.parquet.write_table(table, path, compression=codec, use_dictionary=dictionary)
+            with open(path, "rb") as f:
+                write(out, "alpaca-%s-%s.parquet" % (codec, "dict" if dictionary else "plain"), f.read())
+
+
 def seeds_shards(out, preference):
     if preference:
         line = '{"prompt_ids": [1, 2], "chosen_ids": [3, 4], "rejected_ids": [5]}\n'
@@ -335,6 +460,7 @@ def main():
     seeds_tokenizer_json(os.path.join(out, "FuzzTokenizerJSON"))
     seeds_chat(os.path.join(out, "FuzzChatTemplate"))
     seeds_corpus(os.path.join(out, "FuzzCorpusReader"))
+    seeds_parquet(os.path.join(out, "FuzzParquet"))
     seeds_shards(os.path.join(out, "FuzzSFTShard"), preference=False)
     seeds_shards(os.path.join(out, "FuzzPreferenceShard"), preference=True)
     seeds_manifest(os.path.join(out, "FuzzCheckpointManifest"))
