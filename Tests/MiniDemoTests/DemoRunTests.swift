@@ -256,7 +256,10 @@ struct DemoRunTests {
       let id = try #require(mine["doc_id"] as? Int)
       #expect(their["doc_id"] as? Int == id)
       let myLL = try #require(mine["filtered_resps"] as? [[Any]]).compactMap { $0.first as? Double }
-      let theirLL = try #require(their["ll"] as? [Double])
+      // lm_eval writes the log-likelihoods of its samples as text.
+      let theirLL = try #require(their["ll"] as? [Any]).compactMap {
+        ($0 as? String).flatMap(Double.init) ?? ($0 as? Double)
+      }
       #expect(myLL.count == theirLL.count, "doc \(id): choices")
       for (a, b) in zip(myLL, theirLL) {
         let relative = abs(a - b) / max(abs(a), abs(b), 1e-12)
