@@ -68,6 +68,7 @@ package enum DemoDataFiles {
     try JSONSerialization.data(
       withJSONObject: prompts, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
     ).write(to: URL(fileURLWithPath: path("eval_prompts.json")), options: .atomic)
+    let exam = try DemoExam.write(result.exam, to: path("exam"))
     for kind in InstructionRecord.Kind.allCases {
       let train = result.train.filter { $0.kind == kind }.count
       let heldOut = result.heldOut.filter { $0.kind == kind }.count
@@ -75,6 +76,12 @@ package enum DemoDataFiles {
     }
     print(
       "wrote \(result.train.count) training, \(result.heldOut.count) held-out, \(dpo.count) preference prompts and \(result.evaluation.count) evaluation prompts to \(output)"
+    )
+    let kinds = DemoExam.kinds.map { kind in
+      "\(result.exam.filter { $0.kind == kind }.count) \(kind.rawValue)"
+    }
+    print(
+      "exam: \(result.exam.count) held-out questions of \(DemoExam.choiceCount) choices (\(kinds.joined(separator: ", "))): \(exam)"
     )
   }
 }

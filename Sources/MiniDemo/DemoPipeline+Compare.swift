@@ -60,7 +60,7 @@ extension DemoPipeline {
     let prompts = comparison.prompts
     let models = self.models
     let record = try runner.stage(
-      "12-compare", "Compare: held-out loss and greedy answers of every model", produces: []
+      "13-compare", "Compare: held-out loss and greedy answers of every model", produces: []
     ) {
       var commands: [[String]] = []
       for model in models {

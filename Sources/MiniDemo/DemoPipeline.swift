@@ -24,10 +24,11 @@ struct DemoPipeline {
     try prepareData()
     try pretrain()
     try fineTune()
+    let examScores = try exam()
     let comparison = try compare()
     let summary = DemoSummary(
       settings: settings, layout: layout, plan: plan, stages: runner.records,
-      models: models, comparison: comparison, elapsed: runner.elapsed)
+      models: models, comparison: comparison, exam: examScores, elapsed: runner.elapsed)
     return try finish(summary)
   }
 
@@ -70,6 +71,7 @@ struct DemoPipeline {
       "04-sft-data", "SFT data: self-cognition, poem and man-page questions",
       produces: [
         layout.path("sft-data", "train.jsonl"), layout.path("sft-data", "eval_prompts.json"),
+        layout.examTask, layout.examData,
       ]
     ) { [["demo", "sft-data", "--output", layout.sftData, "--seed", "\(settings.seed)"]] }
   }

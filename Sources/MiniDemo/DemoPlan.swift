@@ -21,18 +21,27 @@ struct DemoLayout {
   func run(_ name: String) -> String { path("runs", name) }
   func model(_ run: String) -> String { path("runs", run, "model") }
   var report: String { path("report.html") }
+  /// The exam's task file and data, written by `demo sft-data`.
+  var examTask: String { path("sft-data", "exam", "\(DemoExam.taskName).yaml") }
+  var examData: String { path("sft-data", "exam", "\(DemoExam.taskName).jsonl") }
+  /// Each model's exam results (`minillm eval --output`).
+  var exam: String { path("exam") }
+  func examResults(_ run: String) -> String { path("exam", "\(run).json") }
   var finalModel: String { path("model") }
   var gguf: String { path("minillm-demo.gguf") }
 
   /// Everything the demo writes (what `--fresh` removes).
   var owned: [String] {
-    [stages, corpus, tokenizer, path("data"), sftData, path("runs"), report, finalModel, gguf]
+    [
+      stages, corpus, tokenizer, path("data"), sftData, path("runs"), exam, report, finalModel,
+      gguf,
+    ]
   }
 }
 
 /// How the time budget is shared between the training stages.
 ///
-/// The fixed stages (corpus, tokenizer, shards, data, evaluation, answers, report, export) take
+/// The fixed stages (corpus, tokenizer, shards, data, exam, evaluation, answers, report, export) take
 /// about `fixedSeconds`; 72% of the rest goes to pretraining, whose steps follow from the
 /// tokens/s a short training benchmark measured on this machine. SFT and DPO are sized when they
 /// start, from the time the budget still has and the rate pretraining really reached (DPO is
@@ -49,10 +58,10 @@ struct DemoPlan: Codable {
 
   /// Seconds the fixed stages take on 2 cores (measured; the model is tiny).
   static let fixedSeconds = 120.0
-  /// Seconds the stages after DPO take (comparison, export, reports), and after SFT (DPO pairs,
-  /// DPO itself, which makes at most 2 short passes over its pairs, and those).
-  static let secondsAfterDPO = 50.0
-  static let secondsAfterSFT = 140.0
+  /// Seconds the stages after DPO take (exam, comparison, export, reports), and after SFT (DPO
+  /// pairs, DPO itself, which makes at most 2 short passes over its pairs, and those).
+  static let secondsAfterDPO = 65.0
+  static let secondsAfterSFT = 155.0
   /// Pretraining's share of the training time; SFT gets what is left before DPO.
   static let pretrainShare = 0.72
 

@@ -9,6 +9,7 @@ struct DemoSummary {
   var stages: [DemoStageRecord]
   var models: [(label: String, run: String)]
   var comparison: DemoComparison
+  var exam: DemoExamScores
   var elapsed: Double
 
   /// The training runs that exist (pretrain, sft, dpo), with their label.
@@ -52,6 +53,7 @@ struct DemoReport {
 
       """
     page += "<h2>Before and after</h2>\n" + comparisonTable()
+    page += "<h2>Exam</h2>\n" + examTable()
     page += "<h2>Held-out loss</h2>\n" + lossTable()
     page += "<h2>Curves</h2>\n"
     for plot in plots() { page += "<figure>\n" + plot.svg() + "\n</figure>\n" }
@@ -99,6 +101,30 @@ struct DemoReport {
     }
     return html
       + "</table>\n<p>Greedy decoding. The pretrained model sees the same ChatML prompt as text; the others answer through their chat template.</p>\n"
+  }
+
+  /// Every model's exam scores beside chance level.
+  func examTable() -> String {
+    let exam = summary.exam
+    guard !exam.scores.isEmpty else { return "<p>The exam did not run.</p>\n" }
+    let e = htmlEscaped
+    let kinds = exam.kinds.map { "\($0.count) \($0.kind)" }.joined(separator: ", ")
+    var html = "<p><code>\(e(DemoExam.taskName))</code>: \(exam.questions) questions (\(e(kinds)))"
+    html += " held out from the SFT data, \(DemoExam.choiceCount) choices each, zero-shot, "
+    html += "scored by log-likelihood as lm-evaluation-harness scores them "
+    html += "(<code>\(e(summary.layout.examTask))</code>; results in "
+    html += "<code>\(e(summary.layout.exam))</code>).</p>\n"
+    html += "<table><tr><th>model</th><th>acc</th><th>acc_norm</th><th>questions</th></tr>\n"
+    for model in summary.models {
+      guard let score = exam.scores[model.label] else { continue }
+      html += "<tr><td>\(e(model.label))</td>"
+      html += "<td>\(e(DemoPipeline.scoreText(score.acc, score.accStandardError)))</td>"
+      html += "<td>\(e(DemoPipeline.scoreText(score.accNorm, score.accNormStandardError)))</td>"
+      html += "<td>\(score.documents)</td></tr>\n"
+    }
+    html += "<tr><td><i>chance</i></td><td>\(String(format: "%.3f", exam.chance))</td>"
+    html += "<td>\(String(format: "%.3f", exam.chance))</td><td></td></tr>\n"
+    return html + "</table>\n"
   }
 
   func lossTable() -> String {

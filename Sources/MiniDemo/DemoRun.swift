@@ -88,7 +88,7 @@ extension DemoPipeline {
   func finish(_ summary: DemoSummary) throws -> DemoSummary {
     guard let last = summary.trainingRuns.last else { return summary }
     try runner.stage(
-      "13-export", "Export: OUT/model (the \(last.label) model) and its GGUF",
+      "14-export", "Export: OUT/model (the \(last.label) model) and its GGUF",
       produces: [layout.finalModel, layout.gguf]
     ) {
       let manager = FileManager.default
@@ -102,7 +102,7 @@ extension DemoPipeline {
       ]
     }
     try runner.stage(
-      "14-report", "Reports: one per training run, then OUT/report.html",
+      "15-report", "Reports: one per training run, then OUT/report.html",
       produces: summary.trainingRuns.map {
         (layout.run($0.run) as NSString).appendingPathComponent("report.html")
       }

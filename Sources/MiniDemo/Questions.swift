@@ -1,15 +1,24 @@
 /// Questions about a poem: its author, its next (half-)line, the whole text.
 enum PoemQuestions {
   static func author(of poem: Poem, using rng: inout SplitMix64) -> InstructionRecord {
+    authorQuestion(of: poem, using: &rng).record
+  }
+
+  /// The author question and its answer with the poet's name marked (for the exam).
+  static func authorQuestion(of poem: Poem, using rng: inout SplitMix64)
+    -> (record: InstructionRecord, answer: ExamAnswer)
+  {
     let t = poem.title
     let a = poem.author
     let phrasings = [
-      ("《\(t)》的作者是谁？", "《\(t)》的作者是\(a)。"),
-      ("《\(t)》是谁写的？", "《\(t)》是\(a)写的。"),
-      ("谁写了《\(t)》？", "\(a)写了《\(t)》。"),
+      ("《\(t)》的作者是谁？", ExamAnswer(before: "《\(t)》的作者是", key: a, after: "。")),
+      ("《\(t)》是谁写的？", ExamAnswer(before: "《\(t)》是", key: a, after: "写的。")),
+      ("谁写了《\(t)》？", ExamAnswer(before: "", key: a, after: "写了《\(t)》。")),
     ]
     let (question, answer) = phrasings[rng.index(below: phrasings.count)]
-    return InstructionRecord(kind: .poemAuthor, instruction: question, output: answer)
+    return (
+      InstructionRecord(kind: .poemAuthor, instruction: question, output: answer.with(a)), answer
+    )
   }
 
   /// Every continuation question of a poem: the second half of each verse split at its first
@@ -66,7 +75,7 @@ enum ManPageQuestions {
 
   /// Nil when the NAME line has no Chinese description or the name is not a plain word.
   static func question(about page: ManPage, using rng: inout SplitMix64)
-    -> (subject: String, record: InstructionRecord)?
+    -> (subject: String, record: InstructionRecord, answer: ExamAnswer)?
   {
     guard let summary = page.summary, let name = summary.names.first,
       name.allSatisfy({ $0.isASCII && !$0.isWhitespace }),
@@ -75,17 +84,21 @@ enum ManPageQuestions {
     var description = summary.description
     while let last = description.last, "。.；;，,".contains(last) { description.removeLast() }
     let noun = noun(section: page.section)
-    let phrasings: [(String, String)]
+    let phrasings: [String]
+    let answer: ExamAnswer
     if let noun {
-      phrasings = [
-        ("\(noun) \(name) 是做什么的？", "\(name) \(noun)：\(description)。"),
-        ("\(name) \(noun)有什么用？", "\(name) \(noun)：\(description)。"),
-      ]
+      phrasings = ["\(noun) \(name) 是做什么的？", "\(name) \(noun)有什么用？"]
+      answer = ExamAnswer(before: "\(name) \(noun)：", key: description, after: "。")
     } else {
-      phrasings = [("\(name) 是什么？", "\(name)：\(description)。")]
+      phrasings = ["\(name) 是什么？"]
+      answer = ExamAnswer(before: "\(name)：", key: description, after: "。")
     }
-    let (question, answer) = phrasings[rng.index(below: phrasings.count)]
-    return (name, InstructionRecord(kind: .manPage, instruction: question, output: answer))
+    let question = phrasings[rng.index(below: phrasings.count)]
+    return (
+      name,
+      InstructionRecord(kind: .manPage, instruction: question, output: answer.with(description)),
+      answer
+    )
   }
 }
 

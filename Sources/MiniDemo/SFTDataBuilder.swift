@@ -32,6 +32,8 @@ public struct SFTDataBuilder: Sendable {
     /// The prompts of the before/after table: the fixed ones (in `train`), then one held-out
     /// author question when there is one.
     public var evaluation: [EvaluationPrompt]
+    /// The multiple-choice exam: held-out author, continuation and man-page questions.
+    public var exam: [DemoExamItem] = []
   }
 
   /// The settings.
@@ -59,13 +61,28 @@ public struct SFTDataBuilder: Sendable {
     let evaluation = EvaluationPrompt.choose(poems: poems, manPages: manPages)
     candidates += evaluation.map(\.record)
 
+    var answers: [String: ExamAnswer] = [:]
+    var ambiguous = Set<String>()
+    var pools: [InstructionRecord.Kind: [String]] = [:]
     var authors: [String: Set<String>] = [:]
     for poem in poems { authors[poem.title, default: []].insert(poem.author) }
     for poem in poems {
       if authors[poem.title]?.count == 1 {
-        candidates.append(PoemQuestions.author(of: poem, using: &rng))
+        let (record, answer) = PoemQuestions.authorQuestion(of: poem, using: &rng)
+        candidates.append(record)
+        answers[record.instruction] = answer
+        pools[.poemAuthor, default: []].append(poem.author)
       }
       var continuations = PoemQuestions.continuations(of: poem, using: &rng)
+      for record in continuations {
+        // A given half-line that more than one poem continues has no single answer.
+        if let known = answers[record.instruction], known.key != record.output {
+          ambiguous.insert(record.instruction)
+        } else {
+          answers[record.instruction] = ExamAnswer(before: "", key: record.output, after: "")
+        }
+        pools[.poemContinuation, default: []].append(record.output)
+      }
       rng.shuffle(&continuations)
       candidates += continuations.prefix(options.continuationsPerPoem)
       if poem.lines.count <= options.recitationMaxLines,
@@ -80,7 +97,10 @@ public struct SFTDataBuilder: Sendable {
         named.insert(question.subject).inserted
       else { continue }
       candidates.append(question.record)
+      answers[question.record.instruction] = question.answer
+      pools[.manPage, default: []].append(question.answer.key)
     }
+    for question in ambiguous { answers[question] = nil }
 
     let pinned = Set(evaluation.map(\.prompt))
     var seen = Set<String>()
@@ -103,7 +123,9 @@ public struct SFTDataBuilder: Sendable {
         EvaluationPrompt(
           kind: unseen.kind, prompt: unseen.instruction, reference: unseen.output, trained: false))
     }
-    return Result(train: train, heldOut: heldOut, evaluation: prompts)
+    let exam = DemoExam.items(
+      heldOut: heldOut, answers: answers, pools: pools, seed: options.seed)
+    return Result(train: train, heldOut: heldOut, evaluation: prompts, exam: exam)
   }
 
   /// Writes records as Alpaca JSON lines (`instruction`, `input`, `output`).

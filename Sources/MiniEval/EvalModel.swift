@@ -280,7 +280,45 @@ public final class EvalModel {
     return text
   }
 
+  /// The text of generated tokens as transformers decodes them: special tokens skipped, and a
+  /// run of byte-fallback pieces (`<0xNN>`) that is not valid UTF-8 as one U+FFFD per piece
+  /// (the `ByteFallback` decoder of `tokenizers`; sentencepiece itself keeps the valid bytes).
   private func decode(_ ids: [Int32]) throws -> String {
-    try tokenizer.decode(ids.filter { !specialTokenIDs.contains($0) }.map(Int.init))
+    let kept = ids.filter { !specialTokenIDs.contains($0) }.map(Int.init)
+    var runs: [(bytes: Bool, ids: [Int])] = []
+    for id in kept {
+      let isByte = Self.fallbackByte(tokenizer.piece(for: id)) != nil
+      if let last = runs.last, last.bytes == isByte {
+        runs[runs.count - 1].ids.append(id)
+      } else {
+        runs.append((isByte, [id]))
+      }
+    }
+    let invalid = runs.contains { run in
+      run.bytes
+        && String(
+          validating: run.ids.compactMap { Self.fallbackByte(tokenizer.piece(for: $0)) },
+          as: UTF8.self) == nil
+    }
+    guard invalid else { return try tokenizer.decode(kept) }
+    var text = ""
+    for run in runs {
+      let bytes =
+        run.bytes ? run.ids.compactMap { Self.fallbackByte(tokenizer.piece(for: $0)) } : []
+      if run.bytes, String(validating: bytes, as: UTF8.self) == nil {
+        text += String(repeating: "\u{FFFD}", count: run.ids.count)
+      } else {
+        text += try tokenizer.decode(run.ids)
+      }
+    }
+    return text
+  }
+
+  /// The byte of a byte-fallback piece `<0xNN>`, else nil.
+  static func fallbackByte(_ piece: String?) -> UInt8? {
+    guard let piece, piece.utf8.count == 6, piece.hasPrefix("<0x"), piece.hasSuffix(">") else {
+      return nil
+    }
+    return UInt8(piece.dropFirst(3).dropLast(), radix: 16)
   }
 }

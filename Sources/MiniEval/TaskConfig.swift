@@ -136,6 +136,62 @@ extension TaskConfig {
     "group", "tag", "task_alias", "group_alias", "should_decontaminate", "repeats",
   ]
 
+  /// The split → files mapping of `dataset_kwargs.data_files`; relative paths from the current
+  /// folder, else the task file's folder.
+  private static func localDataFiles(_ mapping: [String: YAMLEntry], path: String) throws
+    -> [String: [String]]
+  {
+    guard let kwargs = mapping["dataset_kwargs"] else {
+      throw EvalError(
+        file: path, at: "key dataset_kwargs", "missing: local data needs dataset_kwargs.data_files")
+    }
+    let kwargsMap = try kwargs.mapping("dataset_kwargs")
+    guard let filesEntry = kwargsMap["data_files"] else {
+      throw EvalError(file: kwargs.file, at: "key dataset_kwargs.data_files", "missing")
+    }
+    var files: [String: [String]] = [:]
+    let folder = URL(fileURLWithPath: filesEntry.file).deletingLastPathComponent().path
+    func resolve(_ file: String) -> String {
+      if file.hasPrefix("/") || FileManager.default.fileExists(atPath: file) { return file }
+      let beside = folder + "/" + file
+      return FileManager.default.fileExists(atPath: beside) ? beside : file
+    }
+    switch filesEntry.node {
+    case .scalar, .sequence:
+      files["train"] = try filesEntry.strings("dataset_kwargs.data_files").map(resolve)
+    case .mapping:
+      for (split, entry) in try filesEntry.mapping("dataset_kwargs.data_files") {
+        files[split] = try entry.strings("dataset_kwargs.data_files.\(split)").map(resolve)
+      }
+    default:
+      throw EvalError(
+        file: filesEntry.file, at: "key dataset_kwargs.data_files", "expected a path or a mapping")
+    }
+    return files
+  }
+
+  /// Keys whose values the harness runs as Python.
+  static let pythonHookKeys: Set<String> = ["process_docs", "process_results", "custom_dataset"]
+
+  /// The key path (`metric_list[0].aggregation`) of the first `!function` value in `node`.
+  static func functionLocation(_ node: Node, at path: String) -> String? {
+    if node.tag.description.contains("function") { return path }
+    switch node {
+    case .mapping(let mapping):
+      for (key, value) in mapping {
+        if let found = functionLocation(value, at: path + "." + (key.string ?? "?")) {
+          return found
+        }
+      }
+    case .sequence(let sequence):
+      for (index, value) in sequence.enumerated() {
+        if let found = functionLocation(value, at: "\(path)[\(index)]") { return found }
+      }
+    default: break
+    }
+    return nil
+  }
+
   /// Reads a task YAML file (following `include:` of a base file, relative to it). Relative
   /// `data_files` are resolved against the current folder, as the harness does, else the task
   /// file's folder.
@@ -184,15 +240,23 @@ extension TaskConfig {
 
   private init(mapping: [String: YAMLEntry], path: String) throws {
     for (key, entry) in mapping.sorted(by: { $0.key < $1.key }) {
+      if let location = Self.functionLocation(entry.node, at: key) {
+        throw EvalError(
+          file: entry.file, at: "key \(location)",
+          "!function names Python code, which MiniEval cannot run (write the value as a column name or a Jinja template)"
+        )
+      }
+      if Self.pythonHookKeys.contains(key) {
+        throw EvalError(
+          file: entry.file, at: "key \(key)",
+          "a Python hook of the harness, which MiniEval cannot run (prepare the data files instead)"
+        )
+      }
       guard Self.knownKeys.contains(key) else {
         throw EvalError(
           file: entry.file, at: "key \(key)",
           "not a task key MiniEval reads (known: \(Self.knownKeys.sorted().joined(separator: ", ")))"
         )
-      }
-      if entry.node.tag.description.contains("function") {
-        throw EvalError(
-          file: entry.file, at: "key \(key)", "!function (Python code) cannot be evaluated here")
       }
     }
     func required(_ key: String) throws -> YAMLEntry {
@@ -203,43 +267,26 @@ extension TaskConfig {
     }
     let task = try required("task").string("task")
     let formatName = try required("dataset_path").string("dataset_path")
-    guard let format = TaskDataReader.Format(rawValue: formatName) else {
-      throw EvalError(
-        file: mapping["dataset_path"]!.file, at: "key dataset_path",
-        "\"\(formatName)\": only local json and csv files can be read (parquet and hub data sets are not)"
-      )
-    }
+    var datasetName: String?
     if let name = mapping["dataset_name"], case .scalar(let scalar) = name.node,
       scalar.string != "null", !scalar.string.isEmpty
     {
-      throw EvalError(
-        file: name.file, at: "key dataset_name", "configurations of hub data sets are not read")
+      datasetName = scalar.string
     }
-    guard let kwargs = mapping["dataset_kwargs"] else {
-      throw EvalError(
-        file: path, at: "key dataset_kwargs", "missing: local data needs dataset_kwargs.data_files")
-    }
-    let kwargsMap = try kwargs.mapping("dataset_kwargs")
-    guard let filesEntry = kwargsMap["data_files"] else {
-      throw EvalError(file: kwargs.file, at: "key dataset_kwargs.data_files", "missing")
-    }
-    var files: [String: [String]] = [:]
-    let folder = URL(fileURLWithPath: filesEntry.file).deletingLastPathComponent().path
-    func resolve(_ file: String) -> String {
-      if file.hasPrefix("/") || FileManager.default.fileExists(atPath: file) { return file }
-      let beside = folder + "/" + file
-      return FileManager.default.fileExists(atPath: beside) ? beside : file
-    }
-    switch filesEntry.node {
-    case .scalar, .sequence:
-      files["train"] = try filesEntry.strings("dataset_kwargs.data_files").map(resolve)
-    case .mapping:
-      for (split, entry) in try filesEntry.mapping("dataset_kwargs.data_files") {
-        files[split] = try entry.strings("dataset_kwargs.data_files.\(split)").map(resolve)
+    let format: TaskDataReader.Format
+    let files: [String: [String]]
+    if let local = TaskDataReader.Format(rawValue: formatName) {
+      if datasetName != nil, let name = mapping["dataset_name"] {
+        throw EvalError(
+          file: name.file, at: "key dataset_name",
+          "a configuration name belongs to a hub data set, not to local \(formatName) files")
       }
-    default:
-      throw EvalError(
-        file: filesEntry.file, at: "key dataset_kwargs.data_files", "expected a path or a mapping")
+      format = local
+      files = try Self.localDataFiles(mapping, path: path)
+    } else {
+      format = .parquet
+      files = try HubDataCache.files(
+        dataset: formatName, configuration: datasetName, origin: mapping["dataset_path"]!.file)
     }
     let outputName = try mapping["output_type"]?.string("output_type") ?? "generate_until"
     guard let outputType = TaskOutputType(rawValue: outputName) else {

@@ -2,14 +2,16 @@ import Foundation
 import MiniSupport
 import MiniTokenize
 
-/// Reads a split of a task's local data as `datasets.load_dataset("json" | "csv", data_files=…)`
-/// reads it: JSON Lines or one JSON array of objects; CSV with a header row, where a column whose
-/// every cell is an integer holds integers (as pandas infers it) and every other column strings.
+/// Reads a split of a task's local data as `datasets.load_dataset("json" | "csv" | "parquet",
+/// data_files=…)` reads it: JSON Lines or one JSON array of objects; CSV with a header row, where
+/// a column whose every cell is an integer holds integers (as pandas infers it) and every other
+/// column strings; flat Parquet files of text and integer columns.
 public enum TaskDataReader {
   /// The formats `dataset_path` may name.
   public enum Format: String, Sendable {
     case json
     case csv
+    case parquet
   }
 
   /// The documents of `paths` (read in order and concatenated).
@@ -24,6 +26,7 @@ public enum TaskDataReader {
       switch format {
       case .json: documents += try readJSON(data, path: path)
       case .csv: documents += try readCSV(data, path: path)
+      case .parquet: documents += try readParquet(path)
       }
     }
     return documents
@@ -100,6 +103,52 @@ public enum TaskDataReader {
     case .string(let text): return .string(text)
     case .array(let items): return .array(items.map(jinja))
     case .object: return .object(orderedMembers(value).map { ($0.0, jinja($0.1)) })
+    }
+  }
+
+  /// The rows of a flat Parquet file: text columns as strings, integer columns as integers,
+  /// nulls as `None`.
+  static func readParquet(_ path: String) throws -> [TaskDocument] {
+    let file: ParquetFile
+    do {
+      file = try ParquetFile(path: path)
+    } catch {
+      throw EvalError(file: path, "not a readable Parquet file: \(error)")
+    }
+    for column in file.columns where !column.isReadable {
+      throw EvalError(
+        file: path, at: "column \(column.name)",
+        "a \(column.physicalType) column, which is not read (text and integer columns only)")
+    }
+    var columns = [[JinjaValue]](repeating: [], count: file.columns.count)
+    for group in file.rowGroupRowCounts.indices {
+      for (index, column) in file.columns.enumerated() {
+        let values: [ParquetValue?]
+        do {
+          values = try file.column(column.name, rowGroup: group)
+        } catch {
+          throw EvalError(file: path, at: "column \(column.name)", "\(error)")
+        }
+        for value in values {
+          switch value {
+          case nil: columns[index].append(.none)
+          case .integer(let integer)?: columns[index].append(.int(Int(integer)))
+          case .bytes?:
+            guard let text = value?.string else {
+              throw EvalError(
+                file: path, at: "column \(column.name), row \(columns[index].count)",
+                "not UTF-8 text")
+            }
+            columns[index].append(.string(text))
+          }
+        }
+      }
+    }
+    let rows = columns.map(\.count).min() ?? 0
+    return (0..<rows).map { row in
+      TaskDocument(
+        fields: file.columns.enumerated().map { ($1.name, columns[$0][row]) },
+        origin: "\(path) row \(row)")
     }
   }
 

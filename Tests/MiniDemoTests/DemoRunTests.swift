@@ -52,7 +52,7 @@ enum DemoOutput {
 
   /// The JSON line `minillm eval` printed for `run` in the comparison stage's record.
   static func heldOutLoss(_ out: String, run: String) throws -> Double {
-    let record = try #require(FileManager.default.contents(atPath: out + "/stages/12-compare.json"))
+    let record = try #require(FileManager.default.contents(atPath: out + "/stages/13-compare.json"))
     let object = try #require(try JSONSerialization.jsonObject(with: record) as? [String: Any])
     let commands = try #require(object["commands"] as? [[String: Any]])
     let eval = try #require(
@@ -147,7 +147,137 @@ struct DemoRunTests {
     let stageLines = text.split(separator: "\n").filter {
       $0.hasPrefix("  ") && $0.hasSuffix(" s  (reused)")
     }
-    #expect(stageLines.count == 14, "reused stages in the rerun:\n\(text.suffix(3000))")
+    #expect(stageLines.count == 15, "reused stages in the rerun:\n\(text.suffix(3000))")
+  }
+
+  @Test func examIsHeldOutAndScoredForEveryModel() throws {
+    let run = try DemoOutput.finished()
+    let folder = run.out + "/sft-data/exam"
+    let yaml = try String(contentsOfFile: folder + "/demo_exam.yaml", encoding: .utf8)
+    #expect(yaml.contains("task: demo_exam") && yaml.contains("\(folder)/demo_exam.jsonl"))
+    let lines = try String(contentsOfFile: folder + "/demo_exam.jsonl", encoding: .utf8)
+      .split(separator: "\n")
+    #expect((45...60).contains(lines.count), "\(lines.count) exam questions")
+    var trained = Set<String>()
+    for file in ["train.jsonl", "dpo_prompts.jsonl"] {
+      for line in try String(contentsOfFile: run.out + "/sft-data/" + file, encoding: .utf8)
+        .split(separator: "\n")
+      {
+        let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+        trained.insert(try #require(object?["instruction"] as? String))
+      }
+    }
+    var kinds = Set<String>()
+    for line in lines {
+      let item = try #require(
+        try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+      let question = try #require(item["question"] as? String)
+      let choices = try #require(item["choices"] as? [String])
+      let answer = try #require(item["answer"] as? Int)
+      #expect(!trained.contains(question), "exam question \(question) is in the SFT data")
+      #expect(choices.count == 4 && Set(choices).count == 4, "\(question): \(choices)")
+      #expect((0..<4).contains(answer))
+      kinds.insert(try #require(item["kind"] as? String))
+    }
+    #expect(kinds == ["poem_author", "poem_continuation", "man_page"])
+
+    // Every model's scores, from its results JSON, are in the printed table and report.html.
+    let report = try String(contentsOfFile: run.out + "/report.html", encoding: .utf8)
+    #expect(report.contains("<h2>Exam</h2>") && report.contains("<i>chance</i>"))
+    #expect(run.log.contains("Exam (demo_exam: \(lines.count) held-out questions"))
+    #expect(run.log.contains("  chance      0.250"))
+    for (label, name) in [
+      ("untrained", "init"), ("pretrained", "pretrain"), ("SFT", "sft"), ("DPO", "dpo"),
+    ] {
+      let data = try #require(FileManager.default.contents(atPath: run.out + "/exam/\(name).json"))
+      let results = try #require(
+        (try JSONSerialization.jsonObject(with: data) as? [String: Any])?["results"]
+          as? [String: Any])
+      let scores = try #require(results["demo_exam"] as? [String: Any])
+      #expect(scores["sample_len"] as? Int == lines.count)
+      for metric in ["acc", "acc_norm"] {
+        let value = try #require(scores["\(metric),none"] as? Double)
+        let error = try #require(scores["\(metric)_stderr,none"] as? Double)
+        let text = String(format: "%.3f ± %.3f", value, error)
+        #expect(report.contains(text), "report.html: \(label) \(metric) \(text)")
+        #expect(
+          run.log.split(separator: "\n").contains {
+            $0.hasPrefix("  \(label) ") && $0.contains(text)
+          }, "printed: \(label) \(metric) \(text)")
+      }
+    }
+  }
+
+  /// Runs `lm_eval` offline on a model directory and one task folder, then prints the task's
+  /// results and each document's log-likelihoods and scores as one JSON object.
+  static let harnessScript = #"""
+    import glob, json, os, sys
+    for key in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        os.environ[key] = "1"
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    model, tasks, task, out = sys.argv[1:5]
+    sys.argv = ["lm_eval", "--model", "hf", "--model_args", f"pretrained={model},dtype=float32",
+                "--device", "cpu", "--include_path", tasks, "--tasks", task, "--log_samples",
+                "--output_path", out]
+    from lm_eval.__main__ import cli_evaluate
+    cli_evaluate()
+    results = json.load(open(sorted(glob.glob(out + "/**/results_*.json", recursive=True))[-1]))
+    path = sorted(glob.glob(out + f"/**/samples_{task}_*.jsonl", recursive=True))[-1]
+    samples = []
+    for line in open(path, encoding="utf-8"):
+        s = json.loads(line)
+        samples.append({"doc_id": s["doc_id"], "ll": [r[0] for r in s["filtered_resps"]],
+                        "acc": s["acc"], "acc_norm": s["acc_norm"]})
+    samples.sort(key=lambda r: r["doc_id"])
+    print(json.dumps({"results": results["results"][task], "samples": samples}))
+    """#
+
+  @Test(.requires(.python("lm_eval", "transformers", "torch")))
+  func examScoresEqualTheHarnessOnTheExportedModel() throws {
+    let python = try PythonRunner.requirePeers(importing: ["lm_eval", "transformers", "torch"])
+    let run = try DemoOutput.finished()
+    let output = try python.run([
+      "-c", Self.harnessScript, run.out + "/model", run.out + "/sft-data/exam", "demo_exam",
+      try temporaryDirectory("demo-harness"),
+    ]).get()
+    let line = try #require(
+      String(decoding: output, as: UTF8.self).split(separator: "\n").last { $0.hasPrefix("{") })
+    let theirs = try #require(
+      try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+    // OUT/model is a copy of the DPO model, which the exam stage scored with --log-samples.
+    let data = try #require(FileManager.default.contents(atPath: run.out + "/exam/dpo.json"))
+    let ours = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    let ourSamples = try #require(
+      (ours["samples"] as? [String: Any])?["demo_exam"] as? [[String: Any]])
+    let theirSamples = try #require(theirs["samples"] as? [[String: Any]])
+    #expect(ourSamples.count == theirSamples.count && !ourSamples.isEmpty)
+    var worst = 0.0
+    for (mine, their) in zip(ourSamples, theirSamples) {
+      let id = try #require(mine["doc_id"] as? Int)
+      #expect(their["doc_id"] as? Int == id)
+      let myLL = try #require(mine["filtered_resps"] as? [[Any]]).compactMap { $0.first as? Double }
+      // lm_eval writes the log-likelihoods of its samples as text.
+      let theirLL = try #require(their["ll"] as? [Any]).compactMap {
+        ($0 as? String).flatMap(Double.init) ?? ($0 as? Double)
+      }
+      #expect(myLL.count == theirLL.count, "doc \(id): choices")
+      for (a, b) in zip(myLL, theirLL) {
+        let relative = abs(a - b) / max(abs(a), abs(b), 1e-12)
+        worst = max(worst, relative)
+        #expect(relative <= 1e-4, "doc \(id): log-likelihood \(a) vs lm_eval's \(b)")
+      }
+      for metric in ["acc", "acc_norm"] {
+        #expect(
+          (mine[metric] as? Double) == (their[metric] as? Double), "doc \(id): \(metric)")
+      }
+    }
+    let results = try #require(theirs["results"] as? [String: Any])
+    let ourResults = try #require(
+      (ours["results"] as? [String: Any])?["demo_exam"] as? [String: Any])
+    for key in ["acc,none", "acc_norm,none"] {
+      #expect(ourResults[key] as? Double == results[key] as? Double, "\(key)")
+    }
+    print("demo exam: largest relative log-likelihood difference from lm_eval \(worst)")
   }
 
   static let transformersScript = """

@@ -151,6 +151,77 @@ import Testing
     #expect(lines.allSatisfy { $0.hasPrefix("{\"text\": \"第") })
   }
 
+  /// Twelve poets of two four-verse poems each, and eight commands.
+  static let examPoems: [Poem] = (0..<24).map { index in
+    let digits = Array("一二三四五六七八九十百千")
+    let poet = "诗人\(digits[index % 12])"
+    let verse = { (line: Int) in
+      "\(digits[index % 12])\(digits[(index / 12 + line) % 12])山水云，月\(digits[line])风花雪\(digits[index % 12])。"
+    }
+    return Poem(
+      collection: "tang300", title: "题\(digits[index % 12])\(digits[index / 12])", author: poet,
+      lines: (0..<4).map(verse))
+  }
+  static let examPages: [ManPage] = (0..<8).map { index in
+    ManPage(roff: ".SH NAME\ncmd\(index) \\- 第\(index)个命令的说明", name: "cmd\(index)", section: "1")
+  }
+
+  @Test func examAsksHeldOutQuestionsWithOneRightChoice() throws {
+    var options = SFTDataBuilder.Options()
+    options.heldOutPercent = 50
+    let result = SFTDataBuilder(options: options).build(
+      poems: Self.examPoems, manPages: Self.examPages)
+    let exam = result.exam
+    #expect(Set(exam.map(\.kind)) == Set(DemoExam.kinds))
+    let trained = Set(result.train.map(\.instruction))
+    let heldOut = Dictionary(
+      result.heldOut.map { ($0.instruction, $0.output) }, uniquingKeysWith: { a, _ in a })
+    for item in exam {
+      #expect(!trained.contains(item.question), "\(item.question) is in the training data")
+      #expect(item.choices.count == DemoExam.choiceCount)
+      #expect(Set(item.choices).count == item.choices.count, "\(item.choices)")
+      // The right choice is the held-out record's reference answer.
+      #expect(item.choices[item.answer] == heldOut[item.question], "\(item.question)")
+    }
+    for kind in DemoExam.kinds {
+      #expect(exam.filter { $0.kind == kind }.count <= DemoExam.questionsPerKind)
+    }
+    // Wrong authors are other poets, in the same sentence.
+    for item in exam where item.kind == .poemAuthor {
+      let names = item.choices.compactMap { $0.firstMatch(of: /诗人./).map { String($0.0) } }
+      #expect(Set(names).count == DemoExam.choiceCount, "\(item.choices)")
+    }
+    // Same seed, same exam.
+    let again = SFTDataBuilder(options: options).build(
+      poems: Self.examPoems, manPages: Self.examPages)
+    #expect(again.exam == exam)
+  }
+
+  @Test func examFilesAreATaskFileAndJSONLines() throws {
+    let items = [
+      DemoExamItem(
+        kind: .poemAuthor, question: "《夜思》的作者是谁？",
+        choices: ["《夜思》的作者是王维。", "《夜思》的作者是李白。", "《夜思》的作者是杜甫。", "《夜思》的作者是\"白\"。"],
+        answer: 1)
+    ]
+    let folder =
+      FileManager.default.temporaryDirectory.path
+      + "/minidemo-exam-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString)"
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let task = try DemoExam.write(items, to: folder)
+    #expect(task == folder + "/demo_exam.yaml")
+    let yaml = try String(contentsOfFile: task, encoding: .utf8)
+    #expect(yaml.contains("test: \"\(folder)/demo_exam.jsonl\""))
+    #expect(yaml.contains("output_type: multiple_choice"))
+    let line = try String(contentsOfFile: folder + "/demo_exam.jsonl", encoding: .utf8)
+    let object = try #require(
+      try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+    #expect(object["choices"] as? [String] == items[0].choices)
+    #expect(object["answer"] as? Int == 1)
+    #expect(object["kind"] as? String == "poem_author")
+    #expect(object["question"] as? String == items[0].question)
+  }
+
   @Test func jsonStringsEscapeControlCharacters() {
     #expect(JSONLines.quoted("a\"b\\c\nd\u{01}") == #""a\"b\\c\nd\u0001""#)
   }

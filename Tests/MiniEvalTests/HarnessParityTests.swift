@@ -1,6 +1,7 @@
 import Foundation
 import MiniEval
 import MiniLlama
+import MiniTokenize
 import TestSupport
 import Testing
 
@@ -51,7 +52,7 @@ struct HarnessParityTests {
             rows.append({
                 "doc_id": s["doc_id"], "filter": s["filter"],
                 "arguments": [[a for a in args.values() if isinstance(a, str)] for args in s["arguments"].values()],
-                "resps": s["filtered_resps"],
+                "resps": s["filtered_resps"], "raw": s["resps"],
                 "scores": {k: s[k] for k in s["metrics"] if k in s},
             })
         samples[task] = sorted(rows, key=lambda r: r["doc_id"])
@@ -77,7 +78,12 @@ struct HarnessParityTests {
   }
 
   /// Builds the model directory, the data and the task files in `directory`.
-  func prepare(in directory: String, python: PythonRunner) throws -> String {
+  /// With `sentencepiece`, the model directory's tokenizer is a sentencepiece BPE model trained
+  /// on the same corpus by MiniTokenize, written with its `tokenizer.json` and
+  /// `tokenizer_config.json` as every MiniLLM model directory is.
+  func prepare(in directory: String, python: PythonRunner, sentencepiece: Bool = false) throws
+    -> String
+  {
     var random = Generator(state: 11)
     let corpus =
       (0..<300).map { _ in random.phrase(10) + "." }.joined(separator: "\n") + "\n"
@@ -86,14 +92,29 @@ struct HarnessParityTests {
     let modelDirectory = directory + "/model"
     try FileManager.default.createDirectory(
       atPath: modelDirectory, withIntermediateDirectories: true)
-    let scriptPath = try write(Self.tokenizerScript, "tokenizer.py", in: directory)
-    let output = try python.run([scriptPath, modelDirectory, corpusPath]).get()
-    let vocabulary = try #require(
-      Int(String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)))
-    let config = LlamaConfig(
-      vocabSize: vocabulary, hiddenSize: 32, intermediateSize: 64, layerCount: 2, headCount: 4,
-      kvHeadCount: 2, maxPositions: 96, bosTokenId: 0, eosTokenIds: [1], initializerRange: 0.2)
-    try Llama(config: config, seed: 7).save(to: modelDirectory)
+    if sentencepiece {
+      var lines = corpus.split(separator: "\n").map(String.init).makeIterator()
+      let tokenizer = try SentencePieceTokenizer.train(
+        options: SentencePieceTrainingOptions(vocabularySize: 480)
+      ) { lines.next() }
+      let ids = tokenizer.specialIDs
+      let config = LlamaConfig(
+        vocabSize: tokenizer.vocabularySize, hiddenSize: 32, intermediateSize: 64, layerCount: 2,
+        headCount: 4, kvHeadCount: 2, maxPositions: 96, bosTokenId: ids.bos,
+        eosTokenIds: ids.eos.map { [$0] } ?? [], initializerRange: 0.2)
+      try Llama(config: config, seed: 7).save(to: modelDirectory)
+      try ModelDirectory(path: modelDirectory).writeTokenizerFiles(tokenizer, renderer: nil)
+    } else {
+      let scriptPath = try write(Self.tokenizerScript, "tokenizer.py", in: directory)
+      let output = try python.run([scriptPath, modelDirectory, corpusPath]).get()
+      let vocabulary = try #require(
+        Int(
+          String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)))
+      let config = LlamaConfig(
+        vocabSize: vocabulary, hiddenSize: 32, intermediateSize: 64, layerCount: 2, headCount: 4,
+        kvHeadCount: 2, maxPositions: 96, bosTokenId: 0, eosTokenIds: [1], initializerRange: 0.2)
+      try Llama(config: config, seed: 7).save(to: modelDirectory)
+    }
 
     // C-Eval layout: val (evaluated) and dev (few-shot), answers as letters.
     let header = "id,question,A,B,C,D,answer\n"
@@ -307,7 +328,10 @@ struct HarnessParityTests {
       case .generateUntil:
         #expect(arguments.first?.first == sample.arguments.first?.first)
         let text = (responses.first as? String) ?? ""
-        #expect(sample.filtered["strict"] == text, "\(name) doc \(sample.documentID)")
+        #expect(
+          sample.filtered["strict"] == text,
+          "\(name) doc \(sample.documentID): we generated \(sample.responses), lm_eval \(theirs["raw"] ?? "")"
+        )
       }
     }
     for metric in ours.metrics {
@@ -344,6 +368,25 @@ struct HarnessParityTests {
     var result = try Evaluator.run(builtin, model: model, options: options)
     result.config.task = "ceval_toy"
     try compare(result, name: "ceval_toy", summary: summary)
+  }
+
+  @Test(
+    "a sentencepiece model directory: every task, zero-shot, in one lm_eval run",
+    .requires(.python("lm_eval", "transformers", "torch")))
+  func sentencepieceDirectory() throws {
+    let python = try PythonRunner.requirePeers(importing: ["lm_eval", "transformers", "torch"])
+    let directory = try temporaryDirectory()
+    let modelDirectory = try prepare(in: directory, python: python, sentencepiece: true)
+    let names = ["ceval_toy", "mc_toy", "text_toy", "gen_toy", "ll_toy"]
+    let summary = try harness(
+      python, model: modelDirectory, tasks: names, shots: 0, in: directory)
+    let model = try EvalModel(directory: modelDirectory)
+    let options = EvalOptions(numFewshot: 0, keepSamples: true)
+    for name in names {
+      let task = try EvalTask(contentsOf: directory + "/tasks/\(name).yaml")
+      try compare(
+        try Evaluator.run(task, model: model, options: options), name: name, summary: summary)
+    }
   }
 
   @Test(

@@ -83,6 +83,11 @@ struct TaskFileTests {
   @Test(arguments: [
     ("colour: red\n", "key colour"),
     ("process_docs: !function utils.process\n", "key process_docs"),
+    ("process_docs: utils.process\n", "key process_docs"),
+    (
+      "metric_list:\n  - metric: acc\n    aggregation: !function utils.agg\n",
+      "key metric_list[0].aggregation"
+    ),
     ("fewshot_split: train\n", "key fewshot_split"),
     ("metric_list:\n  - metric: bleu\n", "key metric_list[0].metric"),
   ])
@@ -94,13 +99,90 @@ struct TaskFileTests {
     #expect(error.location == location)
   }
 
-  @Test func parquetIsRefusedByName() throws {
+  @Test func uncachedHubDataSetsAreNamed() throws {
     let directory = try temporaryDirectory()
     let path = try taskFile(
-      Self.base.replacingOccurrences(of: "dataset_path: json", with: "dataset_path: parquet"),
+      Self.base.replacingOccurrences(
+        of: "dataset_path: json", with: "dataset_path: minieval-tests/never-downloaded"),
       in: directory)
     let error = try #require(throws: EvalError.self) { try TaskConfig(contentsOf: path) }
+    #expect(error.file == path)
     #expect(error.location == "key dataset_path")
+    #expect(error.message.contains("\"minieval-tests/never-downloaded\""))
+  }
+
+  @Test func hubDataSetsComeFromTheCacheOrAnErrorNamesThem() throws {
+    let root = try temporaryDirectory()
+    let snapshot = root + "/datasets--acme--exam/snapshots/abc123"
+    for file in [
+      "mini/test-00000-of-00001.parquet", "mini/dev-00000-of-00001.parquet",
+      "other/test-00000-of-00001.parquet", "converted/val/0000.parquet",
+    ] {
+      try write("", file, in: snapshot)
+    }
+    try write("abc123\n", "refs/main", in: root + "/datasets--acme--exam")
+    let files = try HubDataCache.files(
+      dataset: "acme/exam", configuration: "mini", origin: "t.yaml", root: root)
+    #expect(
+      files == [
+        "test": [snapshot + "/mini/test-00000-of-00001.parquet"],
+        "dev": [snapshot + "/mini/dev-00000-of-00001.parquet"],
+      ])
+    let converted = try HubDataCache.files(
+      dataset: "acme/exam", configuration: "converted", origin: "t.yaml", root: root)
+    #expect(converted == ["val": [snapshot + "/converted/val/0000.parquet"]])
+    let missing = try #require(throws: EvalError.self) {
+      try HubDataCache.files(dataset: "acme/none", configuration: nil, origin: "t.yaml", root: root)
+    }
+    #expect(missing.file == "t.yaml" && missing.location == "key dataset_path")
+    #expect(missing.message.contains("\"acme/none\" is not in the Hugging Face cache"))
+    let noConfiguration = try #require(throws: EvalError.self) {
+      try HubDataCache.files(
+        dataset: "acme/exam", configuration: "absent", origin: "t.yaml", root: root)
+    }
+    #expect(noConfiguration.message.contains("configuration \"absent\""))
+  }
+
+  /// Writes a CSV file's table as Parquet with pyarrow (snappy-compressed, two row groups).
+  static let parquetScript = """
+    import sys, pyarrow.csv, pyarrow.parquet
+    table = pyarrow.csv.read_csv(sys.argv[1])
+    pyarrow.parquet.write_table(table, sys.argv[2], row_group_size=2, compression="snappy")
+    """
+
+  @Test(.requires(.python("pyarrow")))
+  func parquetFilesReadAsTheirCSV() throws {
+    let python = try PythonRunner.requirePeers(importing: ["pyarrow"])
+    let directory = try temporaryDirectory()
+    let csv = try write(
+      "id,question,A,B,C,D,answer\n0,水是什么？,液体,石头,火,风,A\n1,\"1, 2, 3\",一,二,三,四,C\n2,问,甲,乙,丙,丁,D\n",
+      "exam.csv", in: directory)
+    _ = try python.run(["-c", Self.parquetScript, csv, directory + "/exam.parquet"]).get()
+    let fromCSV = try TaskDataReader.read([csv], format: .csv)
+    let fromParquet = try TaskDataReader.read([directory + "/exam.parquet"], format: .parquet)
+    #expect(fromParquet.count == 3)
+    #expect(fromParquet == fromCSV)
+    let task = try write(
+      """
+      task: pq
+      dataset_path: parquet
+      dataset_kwargs:
+        data_files:
+          test: \(directory)/exam.parquet
+      test_split: test
+      output_type: multiple_choice
+      doc_to_text: "{{question}}"
+      doc_to_choice: ["A", "B", "C", "D"]
+      doc_to_target: "{{['A', 'B', 'C', 'D'].index(answer)}}"
+
+      """, "pq.yaml", in: directory)
+    #expect(try EvalTask(contentsOf: task).documents == fromCSV)
+    // A file that is not Parquet is named.
+    let bad = try write("not parquet", "bad.parquet", in: directory)
+    let error = try #require(throws: EvalError.self) {
+      try TaskDataReader.read([bad], format: .parquet)
+    }
+    #expect(error.file == bad)
   }
 
   @Test func includeMergesTheBaseFile() throws {
