@@ -566,6 +566,104 @@ static void dot_rows_avx2(ck_ggml_type type, const uint8_t *w, const void *xq, f
   }
 }
 
+// Several activation rows against each weight block at once, each row summed as the one-row
+// kernels above sum it (same accumulator, same order), so its result is the same bits.
+#define CK_GGML_GROUP 8
+
+static inline __attribute__((always_inline)) void dot_q8_0_multi_avx2(
+    const uint8_t *w, const uint8_t *xq, ptrdiff_t xstride, float *y, ptrdiff_t ldy,
+    ptrdiff_t rows, ptrdiff_t stride, ptrdiff_t blocks, int R) {
+  for (ptrdiff_t r = 0; r < rows; r++) {
+    const uint8_t *row = w + r * stride;
+    _mm_prefetch((const char *)(row + 4 * stride), _MM_HINT_T0);
+    __m256 acc[CK_GGML_GROUP];
+    for (int k = 0; k < R; k++) acc[k] = _mm256_setzero_ps();
+    for (ptrdiff_t b = 0; b < blocks; b++) {
+      const uint8_t *block = row + 34 * b;
+      const __m256i q = _mm256_loadu_si256((const __m256i *)(block + 2));
+      const __m256i u = _mm256_sign_epi8(q, q);
+      const float dw = half_f16c(block);
+      for (int k = 0; k < R; k++) {
+        const ck_block_q8_0 *x = (const ck_block_q8_0 *)(xq + k * xstride) + b;
+        const __m256i pairs =
+            _mm256_maddubs_epi16(u, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)x->qs), q));
+        const __m256i s = _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+        acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dw * _cvtsh_ss(x->d)), _mm256_cvtepi32_ps(s),
+                                 acc[k]);
+      }
+    }
+    for (int k = 0; k < R; k++) y[k * ldy + r] = hsum_ps(acc[k]);
+  }
+}
+
+static inline __attribute__((always_inline)) void dot_q4_0_multi_avx2(
+    const uint8_t *w, const uint8_t *xq, ptrdiff_t xstride, float *y, ptrdiff_t ldy,
+    ptrdiff_t rows, ptrdiff_t stride, ptrdiff_t blocks, int R) {
+  const __m256i eight = _mm256_set1_epi8(8);
+  for (ptrdiff_t r = 0; r < rows; r++) {
+    const uint8_t *row = w + r * stride;
+    _mm_prefetch((const char *)(row + 4 * stride), _MM_HINT_T0);
+    __m256 acc[CK_GGML_GROUP];
+    for (int k = 0; k < R; k++) acc[k] = _mm256_setzero_ps();
+    for (ptrdiff_t b = 0; b < blocks; b++) {
+      const uint8_t *block = row + 18 * b;
+      const __m256i q = _mm256_sub_epi8(nibbles(block + 2), eight);
+      const __m256i u = _mm256_sign_epi8(q, q);
+      const float dw = half_f16c(block);
+      for (int k = 0; k < R; k++) {
+        const ck_block_q8_0 *x = (const ck_block_q8_0 *)(xq + k * xstride) + b;
+        const __m256i pairs =
+            _mm256_maddubs_epi16(u, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)x->qs), q));
+        const __m256i s = _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+        acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dw * _cvtsh_ss(x->d)), _mm256_cvtepi32_ps(s),
+                                 acc[k]);
+      }
+    }
+    for (int k = 0; k < R; k++) y[k * ldy + r] = hsum_ps(acc[k]);
+  }
+}
+
+#define CK_GROUP_SWITCH(call)                                                                  \
+  switch (m) {                                                                                 \
+  case 8: call(8); break;                                                                      \
+  case 7: call(7); break;                                                                      \
+  case 6: call(6); break;                                                                      \
+  case 5: call(5); break;                                                                      \
+  case 4: call(4); break;                                                                      \
+  case 3: call(3); break;                                                                      \
+  case 2: call(2); break;                                                                      \
+  default: call(1); break;                                                                     \
+  }
+
+static void dot_rows_multi_avx2(ck_ggml_type type, const uint8_t *w, const uint8_t *xq,
+                                ptrdiff_t xstride, float *y, ptrdiff_t ldy, ptrdiff_t rows,
+                                ptrdiff_t cols, ptrdiff_t n) {
+  const ptrdiff_t stride = ck_ggml_row_bytes(type, cols);
+  const ptrdiff_t blocks = cols / ck_ggml_block_size(type);
+  for (ptrdiff_t k = 0; k < n; k += CK_GGML_GROUP) {
+    const ptrdiff_t m = n - k < CK_GGML_GROUP ? n - k : CK_GGML_GROUP;
+    const uint8_t *xk = xq + k * xstride;
+    float *yk = y + k * ldy;
+    if (type == CK_GGML_Q8_0) {
+#define CK_CALL(R) dot_q8_0_multi_avx2(w, xk, xstride, yk, ldy, rows, stride, blocks, R)
+      CK_GROUP_SWITCH(CK_CALL)
+#undef CK_CALL
+    } else if (type == CK_GGML_Q4_0) {
+#define CK_CALL(R) dot_q4_0_multi_avx2(w, xk, xstride, yk, ldy, rows, stride, blocks, R)
+      CK_GROUP_SWITCH(CK_CALL)
+#undef CK_CALL
+    } else {
+      // The other block types: a tile of weight rows stays in the cache while every activation
+      // row of the group meets it through the one-row kernel.
+      for (ptrdiff_t t = 0; t < rows; t += 16) {
+        const ptrdiff_t count = rows - t < 16 ? rows - t : 16;
+        for (ptrdiff_t j = 0; j < m; j++)
+          dot_rows_avx2(type, w + t * stride, xk + j * xstride, yk + j * ldy + t, count, cols);
+      }
+    }
+  }
+}
+
 #pragma clang attribute pop
 #endif
 
@@ -714,4 +812,33 @@ int ck_ggml_scales_are_finite(ck_ggml_type type, const void *w, ptrdiff_t blocks
     if ((first & 0x7c00) == 0x7c00 || (second & 0x7c00) == 0x7c00) return 0;
   }
   return 1;
+}
+
+// Several activation rows: each row's results are those of `ck_ggml_dot_rows_for` on it alone.
+void ck_ggml_dot_rows_multi_for(ck_isa isa, ck_ggml_type type, const void *w, const void *xq,
+                                float *y, ptrdiff_t ldy, ptrdiff_t rows, ptrdiff_t cols,
+                                ptrdiff_t n) {
+  const ptrdiff_t xstride = ck_ggml_activation_bytes(type, cols);
+  const uint8_t *x = xq;
+#ifdef CK_X86
+  const ck_isa best = ck_detected_isa();
+  __builtin_cpu_init();
+  if ((isa < best ? isa : best) >= CK_ISA_AVX2 && __builtin_cpu_supports("f16c")) {
+    dot_rows_multi_avx2(type, w, x, xstride, y, ldy, rows, cols, n);
+    return;
+  }
+#endif
+  // Portable: a tile of weight rows stays in the cache while every activation row meets it.
+  const ptrdiff_t stride = ck_ggml_row_bytes(type, cols);
+  for (ptrdiff_t t = 0; t < rows; t += 16) {
+    const ptrdiff_t count = rows - t < 16 ? rows - t : 16;
+    for (ptrdiff_t k = 0; k < n; k++)
+      dot_rows_portable(type, (const uint8_t *)w + t * stride, x + k * xstride, y + k * ldy + t,
+                        count, cols);
+  }
+}
+
+void ck_ggml_dot_rows_multi(ck_ggml_type type, const void *w, const void *xq, float *y,
+                            ptrdiff_t ldy, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t n) {
+  ck_ggml_dot_rows_multi_for(ck_active_isa(), type, w, xq, y, ldy, rows, cols, n);
 }

@@ -105,6 +105,29 @@ public enum LinearWeight {
     }
   }
 
+  /// `x · Wᵀ` for inference with every row of `x` computed exactly as a one-row product
+  /// computes it (the decoding kernels), bit for bit, whatever the other rows: what a batch of
+  /// independent sequences decodes with, so that each gets the reply it would get alone.
+  public func rowInvariantProduct(_ x: Tensor) -> Tensor {
+    switch self {
+    case .dense(let parameter): MiniTensor.rowInvariantLinear(x, parameter.value)
+    case .q8_0(let matrix, _): matrix.rowInvariantLinear(x)
+    case .ggml(let matrix, _): matrix.rowInvariantLinear(x)
+    case .lora:
+      // The adapters' small products one row at a time (each a one-row product already).
+      rowByRow(x)
+    }
+  }
+
+  private func rowByRow(_ x: Tensor) -> Tensor {
+    let cols = x.shape[x.rank - 1]
+    let flat = x.reshaped([-1, cols])
+    let rows = (0..<flat.shape[0]).map { row in
+      self(Variable(flat[row: row].reshaped([1, cols])), tape: nil).value
+    }
+    return Tensor.concatenate(rows, axis: 0).reshaped(Array(x.shape.dropLast()) + [shape[0]])
+  }
+
   /// The weight as q8_0 when its input size is whole blocks of 32, else itself.
   public func quantizedQ8() -> LinearWeight {
     switch self {

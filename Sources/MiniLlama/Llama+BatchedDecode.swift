@@ -5,13 +5,12 @@ extension Llama {
   /// One decoding step for several independent sequences, as a server batches its clients:
   /// each sequence brings one new token and its own ``KVCache`` (batch 1) at its own length.
   ///
-  /// Every projection, the MLP and the head run once over all the sequences (the batch folded
-  /// into the GEMMs' M), so the weights are read once per step; RoPE, the cache write and the
-  /// attention run per sequence at its own position. Each cache is advanced by one.
-  ///
-  /// A row's result depends on the other rows only through rounding: the products always take
-  /// the GEMM path (a single row is padded to two), whose kernels OpenBLAS chooses by the
-  /// number of rows, so a sequence's logits agree to float rounding whatever shares its step.
+  /// Every projection, the MLP and the head run once over all the sequences, with kernels that
+  /// read each weight once per group of rows yet sum every row exactly as a one-row product does
+  /// (``LinearWeight/rowInvariantProduct(_:)``); RoPE, the cache write and the attention run per
+  /// sequence at its own position. So a sequence's logits are the same bits whatever else shares
+  /// its step, and the same as `generate` gives after the same prefill. Each cache is advanced by
+  /// one.
   /// - Parameters:
   ///   - tokens: one token id per sequence.
   ///   - caches: one batch-1 cache per sequence, each with room for one more position.
@@ -29,27 +28,56 @@ extension Llama {
           && cache.length < config.maxPositions,
         "decodeStep: a cache of batch \(cache.batch) at \(cache.length) of \(cache.capacity)")
     }
-    // Padding a single row to two keeps every product on the GEMM path (see above).
-    let padded = tokens.count == 1 ? tokens + tokens : tokens
-    let rows = padded.count
-    var x = embedding(embedTokens.variable(on: nil), ids: padded, shape: [rows, 1])
+    let rows = tokens.count
+    var x = embedding(embedTokens.variable(on: nil), ids: tokens, shape: [rows, 1])
     for block in blocks {
       x = block.decoding(x, caches: caches)
     }
     for cache in caches { cache.advance(by: 1) }
-    let result = self.logits(norm(x, tape: nil), tape: nil).value.reshaped([
-      rows, config.vocabSize,
-    ])
-    return rows == tokens.count ? result : result.sliced(0..<tokens.count)
+    return headProduct(norm(x, tape: nil).value).reshaped([rows, config.vocabSize])
+  }
+
+  /// Runs `prompt` through the model into `cache` (which it follows) and returns the logits of
+  /// the token after it: the first step of `generate` and of a server's sequence, so both start
+  /// from the same bits.
+  /// - Parameters:
+  ///   - prompt: at least one token id.
+  ///   - cache: a batch-1 cache with room for the prompt.
+  public func prefill(_ prompt: [Int32], cache: KVCache) -> [Float] {
+    precondition(!prompt.isEmpty, "prefill: empty prompt")
+    precondition(
+      prompt.allSatisfy { $0 >= 0 && Int($0) < config.vocabSize },
+      "prefill: prompt ids must be in 0..<\(config.vocabSize)")
+    precondition(cache.batch == 1, "prefill: a cache of batch \(cache.batch)")
+    let hidden = hiddenStates(prompt, cache: cache).value.reshaped([-1, config.hiddenSize])
+    // Only the last position's logits are needed: the head runs on one row.
+    return headProduct(hidden[row: prompt.count - 1].reshaped([1, config.hiddenSize])).scalars
+  }
+
+  /// The head's product with each row computed as a single row is.
+  func headProduct(_ hidden: Tensor) -> Tensor {
+    guard let head else {
+      preconditionFailure("Llama: this trunk was built without lm_head; no logits")
+    }
+    return head.rowInvariantProduct(hidden)
   }
 }
 
 extension LlamaBlock {
   /// The layer for one new token of each of `caches.count` independent sequences (rows of `x`
-  /// `[rows, 1, hiddenSize]`; rows past `caches.count` are padding, computed and discarded).
+  /// `[rows, 1, hiddenSize]`), every product row-invariant.
   func decoding(_ x: Variable, caches: [KVCache]) -> Variable {
     let h = x + attention.decoding(inputNorm(x, tape: nil), caches: caches)
-    return h + mlp(postAttentionNorm(h, tape: nil), tape: nil)
+    return h + mlp.decoding(postAttentionNorm(h, tape: nil))
+  }
+}
+
+extension LlamaMLP {
+  /// The MLP for inference with row-invariant products.
+  func decoding(_ x: Variable) -> Variable {
+    let gate = Variable(gateProj.rowInvariantProduct(x.value))
+    let up = Variable(upProj.rowInvariantProduct(x.value))
+    return Variable(downProj.rowInvariantProduct(swiglu(gate: gate, up: up).value))
   }
 }
 
@@ -58,9 +86,9 @@ extension LlamaAttention {
   /// over all rows at once, RoPE, cache write and attention per sequence at its position.
   func decoding(_ x: Variable, caches: [KVCache]) -> Variable {
     let rows = x.shape[0]
-    let queries = project(x, qProj, qBias, nil).value.reshaped([rows, headCount * headDim])
-    let keys = project(x, kProj, kBias, nil).value.reshaped([rows, kvHeadCount * headDim])
-    let values = project(x, vProj, vBias, nil).value.reshaped([rows, kvHeadCount * headDim])
+    let queries = decodingProject(x, qProj, qBias).value.reshaped([rows, headCount * headDim])
+    let keys = decodingProject(x, kProj, kBias).value.reshaped([rows, kvHeadCount * headDim])
+    let values = decodingProject(x, vProj, vBias).value.reshaped([rows, kvHeadCount * headDim])
     var mixed: [Tensor] = []
     mixed.reserveCapacity(rows)
     for (row, cache) in caches.enumerated() {
@@ -80,9 +108,16 @@ extension LlamaAttention {
         valueCache: cache.valueBuffer(layer: layerIndex), startPosition: position)
       mixed.append(attended.value.reshaped([1, headCount * headDim]))
     }
-    // Padding rows (past the sequences) repeat the last sequence's result.
-    while mixed.count < rows { mixed.append(mixed[mixed.count - 1]) }
     let joined = Tensor.concatenate(mixed, axis: 0).reshaped([rows, 1, headCount * headDim])
-    return project(Variable(joined), oProj, oBias, nil)
+    return decodingProject(Variable(joined), oProj, oBias)
+  }
+
+  /// `x · Wᵀ (+ b)` with each row computed as a single row is.
+  private func decodingProject(_ x: Variable, _ weight: LinearWeight, _ bias: Parameter?)
+    -> Variable
+  {
+    let y = Variable(weight.rowInvariantProduct(x.value))
+    guard let bias else { return y }
+    return y + bias.variable(on: nil)
   }
 }

@@ -21,8 +21,9 @@ public struct GenerationOptions: Sendable {
 }
 
 extension Llama {
-  /// Continues `prompt`: one batched prefill of the whole prompt into a `KVCache`, then one
-  /// cached decoding step per new token.
+  /// Continues `prompt`: one batched prefill of the whole prompt into a `KVCache`
+  /// (``prefill(_:cache:)``), then one cached ``decodeStep(_:caches:)`` per new token, so the
+  /// tokens are those a server batching this sequence with others produces for the same seed.
   /// - Parameters:
   ///   - prompt: at least one token id.
   ///   - onToken: called with each new token as soon as it is chosen; return `false` to stop.
@@ -41,17 +42,15 @@ extension Llama {
     var sampler = Sampler(options.sampling)
     var history = prompt
     var generated: [Int32] = []
-    var input = prompt
-    while generated.count < budget {
-      // Only the last position's logits are needed: the head runs on one row.
-      let hidden = hiddenStates(input, cache: cache).value.reshaped([-1, config.hiddenSize])
-      let lastHidden = hidden[row: input.count - 1].reshaped([1, config.hiddenSize])
-      let last = logits(Variable(lastHidden), tape: nil).value.scalars
-      let token = sampler.next(logits: last, history: history)
+    var logits = prefill(prompt, cache: cache)
+    while true {
+      let token = sampler.next(logits: logits, history: history)
       generated.append(token)
       history.append(token)
-      if !onToken(token) || options.stopTokens.contains(token) { break }
-      input = [token]
+      if !onToken(token) || options.stopTokens.contains(token) || generated.count >= budget {
+        break
+      }
+      logits = decodeStep([token], caches: [cache]).scalars
     }
     return generated
   }

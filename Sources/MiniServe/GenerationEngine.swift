@@ -272,8 +272,7 @@ private final class DecodingSequence: @unchecked Sendable {
       finish(.length)
       return
     }
-    let logits = model(request.prompt, cache: cache).value.reshaped([-1, vocabularySize])
-    accept(logits: logits[row: request.prompt.count - 1].scalars)
+    accept(logits: model.prefill(request.prompt, cache: cache))
   }
 
   /// Chooses the next token from `row` and hands out its text; ends the reply on a stop token,

@@ -140,12 +140,15 @@ public struct GGMLMatrix: Sendable {
 
   /// Rows of the weight dequantized at a time by ``linear(_:)`` for inputs of many rows.
   static let panelRows = 128
-  /// Input rows up to which ``linear(_:)`` quantizes each row and uses the integer kernels.
-  static let integerRows = 4
+  /// Input rows up to which ``linear(_:)`` quantizes each row and uses the integer kernels
+  /// (a short prompt's prefill too: dequantizing every weight for `sgemm` costs more than the
+  /// integer products of a few dozen rows, which read each weight once per group of rows).
+  static let integerRows = 64
 
   /// `x · Wᵀ` for `x` `[…, cols]`, result `[…, rows]`, as llama.cpp computes it: every input
-  /// row is quantized as ggml quantizes activations (q8_0, q8_1 or q8_K by format). A few rows
-  /// (decoding) are then multiplied by integer block dot products; more rows (prefill) take the
+  /// row is quantized as ggml quantizes activations (q8_0, q8_1 or q8_K by format). Up to 64 rows
+  /// (decoding, short prompts) are then multiplied by integer block dot products, each row as
+  /// ``rowInvariantLinear(_:)`` computes it; more rows (long prompts) take the
   /// quantized values `d·q` as `Float` and meet the weight dequantized a panel at a time, with
   /// `sgemm` (the same sums, rounded in another order).
   public func linear(_ x: Tensor) -> Tensor {
@@ -153,14 +156,13 @@ public struct GGMLMatrix: Sendable {
       x.rank >= 1 && x.shape[x.rank - 1] == cols,
       "GGMLMatrix.linear: input \(x.shape) with weight [\(rows), \(cols)] \(format.rawValue)")
     let n = x.count / cols
+    if n > 1 && n <= Self.integerRows { return rowInvariantLinear(x) }
     let input = x.contiguous()
     let outputShape = Array(x.shape.dropLast()) + [rows]
     return Tensor(unsafeUninitializedShape: outputShape) { y in
       input.withUnsafeBufferPointer { x in
-        if n <= Self.integerRows {
-          for row in 0..<n {
-            matrixVector(x.baseAddress! + row * cols, y.baseAddress! + row * rows)
-          }
+        if n == 1 {
+          matrixVector(x.baseAddress!, y.baseAddress!)
           return
         }
         let panel = UnsafeMutablePointer<Float>.allocate(capacity: Self.panelRows * cols)

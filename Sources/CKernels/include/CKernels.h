@@ -125,6 +125,31 @@ void ck_q8_dot_rows(const int8_t *wq, const float *wd, const int8_t *xq, const f
 void ck_f32_dot_rows(const float *w, ptrdiff_t ldw, const float *x, float *y, ptrdiff_t rows,
                      ptrdiff_t cols, int accumulate);
 
+/// `y[k·ldy + r] = Σ_i w[r·ldw + i]·x[k·ldx + i]` for `n` input rows `k`: each input row's
+/// results are, bit for bit, those of `ck_f32_dot_rows` (without `accumulate`) on that row alone
+/// (the same lanes and order of summation), whatever `n`; the matrix is read once per group of
+/// input rows (3 with AVX2, 6 with AVX-512, 4 portable) instead of once per row.
+void ck_f32_dot_rows_multi(const float *w, ptrdiff_t ldw, const float *x, ptrdiff_t ldx, float *y,
+                           ptrdiff_t ldy, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t n);
+
+/// `ck_f32_dot_rows_multi` on the kernels of `isa` (equal, row for row, to that set's
+/// `f32_dot_rows`).
+void ck_f32_dot_rows_multi_for(ck_isa isa, const float *w, ptrdiff_t ldw, const float *x,
+                               ptrdiff_t ldx, float *y, ptrdiff_t ldy, ptrdiff_t rows,
+                               ptrdiff_t cols, ptrdiff_t n);
+
+/// `ck_q8_dot_rows` for `n` q8_0 input rows (`xq` `[n, cols]`, `xd` `[n, cols / 32]`) into
+/// `y[k·ldy + r]`: each input row's results are, bit for bit, those of `ck_q8_dot_rows` on it
+/// alone, whatever `n`; the matrix is read once per group of input rows.
+void ck_q8_dot_rows_multi(const int8_t *wq, const float *wd, const int8_t *xq, const float *xd,
+                          float *y, ptrdiff_t ldy, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t n);
+
+/// `ck_q8_dot_rows_multi` on the kernels of `isa` (equal, row for row, to that set's
+/// `q8_dot_rows`).
+void ck_q8_dot_rows_multi_for(ck_isa isa, const int8_t *wq, const float *wd, const int8_t *xq,
+                              const float *xd, float *y, ptrdiff_t ldy, ptrdiff_t rows,
+                              ptrdiff_t cols, ptrdiff_t n);
+
 /// ggml's block formats that the decoding kernels read as stored (`ggml_type` numbers).
 typedef enum ck_ggml_type {
   /// Blocks of 32: f16 `d`, 16 bytes of nibbles; `x = (q − 8)·d`.
@@ -172,6 +197,19 @@ void ck_ggml_dot_rows(ck_ggml_type type, const void *w, const void *xq, float *y
 /// `ck_ggml_dot_rows` on the kernels of `isa` (or the CPU's best set when `isa` is above it).
 void ck_ggml_dot_rows_for(ck_isa isa, ck_ggml_type type, const void *w, const void *xq, float *y,
                           ptrdiff_t rows, ptrdiff_t cols);
+
+/// `ck_ggml_dot_rows` for `n` quantized activation rows (`ck_ggml_activation_bytes` apart in
+/// `xq`) into `y[k·ldy + r]`: each activation row's results are, bit for bit, those of
+/// `ck_ggml_dot_rows` on it alone, whatever `n`. q8_0 and q4_0 weights are read once per group of
+/// 8 activation rows; the other types once per group from a cached tile of 16 weight rows.
+void ck_ggml_dot_rows_multi(ck_ggml_type type, const void *w, const void *xq, float *y,
+                            ptrdiff_t ldy, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t n);
+
+/// `ck_ggml_dot_rows_multi` on the kernels of `isa` (equal, row for row, to
+/// `ck_ggml_dot_rows_for(isa, …)`).
+void ck_ggml_dot_rows_multi_for(ck_isa isa, ck_ggml_type type, const void *w, const void *xq,
+                                float *y, ptrdiff_t ldy, ptrdiff_t rows, ptrdiff_t cols,
+                                ptrdiff_t n);
 
 /// Dequantizes `rows` rows of `cols` values of `type` into `out`, value for value as ggml's
 /// `dequantize_row_*`.
