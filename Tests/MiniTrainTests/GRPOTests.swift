@@ -138,6 +138,8 @@ struct GRPOReference: Decodable {
     print("GRPO reward_mean: first 4 steps \(first), last 4 steps \(last); kl \(kl.last ?? 0)")
     #expect(last > first + 0.1, "reward_mean \(rewards)")
     #expect(kl.allSatisfy { $0.isFinite && $0 >= 0 })
+    let page = try RunReport(run: RunDirectory(path: folder + "/run")).html()
+    #expect(page.contains("reward_mean") && page.contains("clip_fraction"))
     for key in ["entropy", "clip_fraction", "response_length", "advantage_std"] {
       #expect(try Self.stepFigures(folder + "/run/metrics.jsonl", key).count == 24, "\(key)")
     }

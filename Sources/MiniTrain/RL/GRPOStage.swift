@@ -86,6 +86,9 @@ public struct GRPOStage: TrainingStage {
   public var options: TrainingOptions
   /// The GRPO settings given.
   public var grpo: GRPOOptions
+  /// A reward function of one's own, used instead of the one `grpo.reward` names (which is
+  /// still stored in `RUN/config.json` as its label).
+  public var customReward: (any RewardFunction)?
 
   /// A stage.
   public init(
@@ -183,8 +186,9 @@ public struct GRPOStage: TrainingStage {
       }
       return max(1, records.count * groupSize / (micro * processes))
     }
-    let reward = try Self.rewardFunction(
-      rewardSpec, renderer: renderer, tokenizerSHA256: tokenizer.sha256)
+    let reward =
+      try customReward
+      ?? Self.rewardFunction(rewardSpec, renderer: renderer, tokenizerSHA256: tokenizer.sha256)
     let stops = Set((generation.eosTokenIDs + renderer.stopTokenIDs).map(Int32.init))
     let padding = Int32(
       llama.config.padTokenId ?? tokenizer.specialIDs.pad ?? tokenizer.specialIDs.eos ?? 0)
