@@ -2,6 +2,7 @@ import Foundation
 import MiniAutograd
 import MiniLlama
 import MiniTensor
+import MiniTokenize
 import MiniTrain
 import PipelineTestSupport
 import TestSupport
@@ -188,5 +189,56 @@ struct GRPOReference: Decodable {
     try "{\"prompt\": \"a\", \"answer\": 12}\n".write(
       toFile: path, atomically: true, encoding: .utf8)
     #expect(try PromptSet.read(path).first?.answer == "12")
+  }
+}
+
+@Suite struct RewardFunctionTests {
+  static func completion(_ text: String, answer: String? = nil, promptIDs: [Int32] = [1])
+    -> ScoredCompletion
+  {
+    ScoredCompletion(
+      prompt: Conversation(messages: [Message(role: .user, content: "q")]), answer: answer,
+      promptIDs: promptIDs, completionIDs: [], text: text)
+  }
+
+  @Test func formatAndExactRewards() throws {
+    let format = try FormatReward(pattern: "(?s)<think>.*</think>.*")
+    #expect(
+      try format.rewards([
+        Self.completion("<think>x\ny</think> 3"), Self.completion("3 <think></think>"),
+      ]) == [1, 0])
+    #expect(throws: TrainingRunError.self) { try FormatReward(pattern: "(") }
+
+    let whole = try ExactAnswerReward()
+    #expect(
+      try whole.rewards([
+        Self.completion(" 42\n", answer: "42"), Self.completion("41", answer: "42"),
+        Self.completion("42"),
+      ]) == [1, 0, 0])
+    let extracted = try ExactAnswerReward(pattern: #"答案：(\d+)"#)
+    #expect(extracted.extract("答案：1，不对，答案：12。") == "12")
+    #expect(
+      try extracted.rewards([
+        Self.completion("想一想……答案：12", answer: "12"), Self.completion("12", answer: "12"),
+      ]) == [1, 0])
+  }
+
+  @Test func modelRewardScoresAsMinillmScore() throws {
+    let tokenizer = try tinyChatTokenizer()
+    let config = LlamaConfig(
+      vocabSize: tokenizer.vocabularySize, hiddenSize: 32, intermediateSize: 64, layerCount: 2,
+      headCount: 4, kvHeadCount: 2, maxPositions: 64, initializerRange: 0.3)
+    let model = try RewardModel(languageModel: Llama(config: config, seed: 2), seed: 5)
+    let renderer = try ChatRenderer(template: .chatml, tokenizer: tokenizer)
+    let prompt = "你好"
+    let promptIDs = try renderer.renderPrompt(
+      for: Conversation(messages: [Message(role: .user, content: prompt)]))
+    let replies = ["你好！", "hello there", "我不知道。"]
+    let ours = try ModelReward(model: model, renderer: renderer, batchSize: 2).rewards(
+      replies.map { Self.completion($0, promptIDs: promptIDs) })
+    let score = try model.scores(
+      ofResponses: replies, to: prompt, system: nil, renderer: renderer, batchSize: 3)
+    for (a, b) in zip(ours, score) { #expect(abs(a - Double(b)) < 1e-5) }
+    #expect(Set(ours).count == 3)
   }
 }
