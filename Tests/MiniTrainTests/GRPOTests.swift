@@ -129,20 +129,20 @@ struct GRPOReference: Decodable {
   }
 
   @Test func grpoRaisesTheMeanReward() throws {
-    let (folder, stage) = try Self.setUp(steps: 24)
+    let (folder, stage) = try Self.setUp(steps: 40)
     _ = try #require(try TrainingRun(directory: folder + "/run", label: "grpo").run(stage))
     let rewards = try Self.stepFigures(folder + "/run/metrics.jsonl", "reward_mean")
     let kl = try Self.stepFigures(folder + "/run/metrics.jsonl", "kl")
-    #expect(rewards.count == 24)
+    #expect(rewards.count == 40)
     let first = rewards.prefix(4).reduce(0, +) / 4
     let last = rewards.suffix(4).reduce(0, +) / 4
     print("GRPO reward_mean: first 4 steps \(first), last 4 steps \(last); kl \(kl.last ?? 0)")
-    #expect(last > first + 0.1, "reward_mean \(rewards)")
+    #expect(last > first + 0.3, "reward_mean \(rewards)")
     #expect(kl.allSatisfy { $0.isFinite && $0 >= 0 })
     let page = try RunReport(run: RunDirectory(path: folder + "/run")).html()
     #expect(page.contains("reward_mean") && page.contains("clip_fraction"))
     for key in ["entropy", "clip_fraction", "response_length", "advantage_std"] {
-      #expect(try Self.stepFigures(folder + "/run/metrics.jsonl", key).count == 24, "\(key)")
+      #expect(try Self.stepFigures(folder + "/run/metrics.jsonl", key).count == 40, "\(key)")
     }
   }
 
