@@ -42,6 +42,8 @@ public struct GRPORolloutLoader: DataLoader {
   public let rank: Int
   public let worldSize: Int
   private var made = 0
+  /// The permutation of the epoch drawn last.
+  private var order: (epoch: Int, indices: [Int])?
 
   /// A loader; see the type's description.
   public init(
@@ -77,16 +79,18 @@ public struct GRPORolloutLoader: DataLoader {
 
   /// The prompt of global draw `draw`: position `draw mod count` of epoch `draw / count`'s
   /// permutation.
-  func promptIndex(draw: Int) -> Int {
+  mutating func promptIndex(draw: Int) -> Int {
     let count = prompts.count
     let epoch = draw / count
+    if let order, order.epoch == epoch { return order.indices[draw % count] }
     var rng = PhiloxRNG(seed: seed, stream: 0x4752_504F + UInt64(epoch))
-    var order = Array(0..<count)
+    var permutation = Array(0..<count)
     for i in stride(from: count - 1, to: 0, by: -1) {
       let j = Int(rng.nextUniform() * Float(i + 1)) % (i + 1)
-      order.swapAt(i, j)
+      permutation.swapAt(i, j)
     }
-    return order[draw % count]
+    order = (epoch, permutation)
+    return permutation[draw % count]
   }
 
   public mutating func next() throws -> GRPOBatch {
