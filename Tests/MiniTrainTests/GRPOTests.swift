@@ -170,6 +170,29 @@ struct GRPOReference: Decodable {
     }
   }
 
+  /// A reward of one's own: the reply's token count over 10.
+  struct Length: RewardFunction {
+    func rewards(_ completions: [ScoredCompletion]) throws -> [Double] {
+      completions.map { Double($0.completionIDs.count) / 10 }
+    }
+  }
+
+  @Test func aRewardOfOnesOwnScoresTheCompletions() throws {
+    var (folder, stage) = try Self.setUp(steps: 1)
+    stage.grpo.maxNewTokens = 1
+    stage.grpo.reward = "length"
+    stage.customReward = Length()
+    _ = try #require(try TrainingRun(directory: folder + "/run", label: "grpo").run(stage))
+    let metrics = folder + "/run/metrics.jsonl"
+    // One token each: every reward is 0.1, every advantage 0, and the policy is the reference,
+    // so the loss is 0.
+    #expect(try Self.stepFigures(metrics, "reward_mean") == [0.1])
+    #expect(try Self.stepFigures(metrics, "advantage_std") == [0])
+    #expect(try Self.stepFigures(metrics, "kl") == [0])
+    let config = try String(contentsOfFile: folder + "/run/config.json", encoding: .utf8)
+    #expect(config.contains("\"reward\" : \"length\""))
+  }
+
   @Test func badPromptFilesNameTheFileAndLine() throws {
     let folder = try temporaryDirectory("grpo-bad")
     let path = folder + "/prompts.jsonl"
