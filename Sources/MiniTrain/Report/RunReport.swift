@@ -22,7 +22,15 @@ public struct RunReport {
     public var elapsed: Double?
     /// Whether the update was skipped.
     public var skipped: Bool
+    /// The step's figures among ``RunReport/plottedFigures`` (reinforcement-learning runs).
+    public var figures: [String: Double] = [:]
   }
+
+  /// Step figures plotted when a run logs them: those of `grpo`.
+  public static let plottedFigures = [
+    "reward_mean", "kl", "entropy", "clip_fraction", "response_length", "advantage_std",
+    "value_loss",
+  ]
 
   /// One evaluation.
   public struct Evaluation: Sendable, Equatable {
@@ -94,6 +102,9 @@ public struct RunReport {
           tokensPerSecond: number(record["tokens_per_s"]),
           tokens: record["tokens"] as? Int, elapsed: number(record["elapsed"]),
           skipped: (record["skipped"] as? Bool) ?? false)
+        for name in Self.plottedFigures {
+          if let value = number(record[name]) { steps[step]?.figures[name] = value }
+        }
       }
     }
     self.steps = steps.values.sorted { $0.step < $1.step }
@@ -178,7 +189,7 @@ public struct RunReport {
           name: "held-out loss", color: "#ff7f0e",
           points: evaluations.map { (Double($0.step), $0.loss) }, markers: true, width: 2))
     }
-    let plots = [
+    var plots = [
       SVGPlot(title: "Loss", xLabel: "step", yLabel: "loss (nats/token)", series: lossSeries),
       SVGPlot(
         title: "Learning rate", xLabel: "step", yLabel: "learning rate",
@@ -195,6 +206,14 @@ public struct RunReport {
             points: steps.compactMap { step in step.gradientNorm.map { (Double(step.step), $0) } })
         ]),
     ]
+    for name in Self.plottedFigures {
+      let points = steps.compactMap { step in step.figures[name].map { (Double(step.step), $0) } }
+      guard !points.isEmpty else { continue }
+      plots.append(
+        SVGPlot(
+          title: name, xLabel: "step", yLabel: name,
+          series: [SVGPlot.Series(name: name, color: "#d62728", points: points)]))
+    }
     var page = """
       <!DOCTYPE html>
       <html lang="en"><head><meta charset="utf-8"><title>\(escape(title))</title>

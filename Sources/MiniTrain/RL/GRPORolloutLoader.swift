@@ -1,0 +1,130 @@
+import MiniLlama
+import MiniTensor
+import MiniTokenize
+
+/// Batches of GRPO rollouts, made from the current policy when asked: each call draws
+/// `promptsPerBatch` prompts (a fresh permutation per epoch from the seed), samples `groupSize`
+/// completions of each with the ``RolloutSampler``, scores them with the reward function,
+/// normalises the rewards within each group and adds the reference's log-probabilities.
+///
+/// The cursor is the number of calls so far: prompt order and every sampling seed follow from
+/// it and the seed, so a resumed run draws exactly the rollouts it would have drawn.
+public struct GRPORolloutLoader: DataLoader {
+  /// The position: calls so far (on every rank alike).
+  public struct Cursor: Codable, Sendable, Equatable {
+    /// Micro-batches made so far.
+    public var batches: Int
+  }
+
+  /// The policy sampled (the model being trained).
+  public let policy: Llama
+  /// The frozen reference (`nil` without a KL term).
+  public let reference: Llama?
+  /// The prompts and their rendered ids.
+  public let prompts: [(record: PromptRecord, ids: [Int32])]
+  /// Decodes completions for the reward function.
+  public let tokenizer: any Tokenizer
+  /// Samples completions.
+  public let sampler: RolloutSampler
+  /// Scores completions.
+  public let reward: any RewardFunction
+  /// Completions per prompt.
+  public let groupSize: Int
+  /// Prompts per micro-batch.
+  public let promptsPerBatch: Int
+  /// Logits are divided by it for the log-probabilities (the sampling temperature).
+  public let temperature: Float
+  /// Padding id.
+  public let padding: Int32
+  /// Seed of the prompt order.
+  public let seed: UInt64
+  /// This process's rank and the number of processes.
+  public let rank: Int
+  public let worldSize: Int
+  private var made = 0
+  /// The permutation of the epoch drawn last.
+  private var order: (epoch: Int, indices: [Int])?
+
+  /// A loader; see the type's description.
+  public init(
+    policy: Llama, reference: Llama?, prompts: [(record: PromptRecord, ids: [Int32])],
+    tokenizer: any Tokenizer, sampler: RolloutSampler, reward: any RewardFunction,
+    groupSize: Int, promptsPerBatch: Int, temperature: Float, padding: Int32, seed: UInt64,
+    rank: Int = 0, worldSize: Int = 1
+  ) {
+    precondition(!prompts.isEmpty && groupSize > 0 && promptsPerBatch > 0)
+    self.policy = policy
+    self.reference = reference
+    self.prompts = prompts
+    self.tokenizer = tokenizer
+    self.sampler = sampler
+    self.reward = reward
+    self.groupSize = groupSize
+    self.promptsPerBatch = promptsPerBatch
+    self.temperature = temperature
+    self.padding = padding
+    self.seed = seed
+    self.rank = rank
+    self.worldSize = worldSize
+  }
+
+  public var cursor: Cursor { Cursor(batches: made) }
+
+  public mutating func restore(_ cursor: Cursor) throws {
+    guard cursor.batches >= 0 else { throw DataLoaderError("negative rollout count") }
+    made = cursor.batches
+  }
+
+  public var epoch: Int { made * promptsPerBatch * worldSize / prompts.count }
+
+  /// The prompt of global draw `draw`: position `draw mod count` of epoch `draw / count`'s
+  /// permutation.
+  mutating func promptIndex(draw: Int) -> Int {
+    let count = prompts.count
+    let epoch = draw / count
+    if let order, order.epoch == epoch { return order.indices[draw % count] }
+    var rng = PhiloxRNG(seed: seed, stream: 0x4752_504F + UInt64(epoch))
+    var permutation = Array(0..<count)
+    for i in stride(from: count - 1, to: 0, by: -1) {
+      let j = Int(rng.nextUniform() * Float(i + 1)) % (i + 1)
+      permutation.swapAt(i, j)
+    }
+    order = (epoch, permutation)
+    return permutation[draw % count]
+  }
+
+  public mutating func next() throws -> GRPOBatch {
+    let first = (made * worldSize + rank) * promptsPerBatch
+    made += 1
+    var promptIDs: [[Int32]] = []
+    var records: [PromptRecord] = []
+    for k in 0..<promptsPerBatch {
+      let prompt = prompts[promptIndex(draw: first + k)]
+      for _ in 0..<groupSize {
+        promptIDs.append(prompt.ids)
+        records.append(prompt.record)
+      }
+    }
+    let completions = sampler.complete(
+      promptIDs, model: policy, firstIndex: first * groupSize)
+    let scored = try zip(records, zip(promptIDs, completions)).map { record, pair in
+      var reply = pair.1
+      if let last = reply.last, sampler.stopTokens.contains(last) { reply.removeLast() }
+      return ScoredCompletion(
+        prompt: record.conversation, answer: record.answer, promptIDs: pair.0,
+        completionIDs: pair.1, text: try tokenizer.decode(reply.map(Int.init)))
+    }
+    let rewards = try reward.rewards(scored)
+    precondition(rewards.count == scored.count, "RewardFunction: one reward per completion")
+    let advantages = GRPOLoss.advantages(rewards: rewards, groupSize: groupSize)
+    var batch = GRPOBatch(
+      prompts: promptIDs, completions: completions, rewards: rewards, advantages: advantages,
+      padding: padding)
+    if let reference {
+      batch.reference =
+        reference.completionLogProbabilities(batch, temperature: temperature)
+        .logProbabilities.value.scalars
+    }
+    return batch
+  }
+}
