@@ -126,3 +126,73 @@ extension BuiltinBenchmark {
     "world_religions": "世界宗教",
   ]
 }
+
+extension BuiltinBenchmark {
+  /// MMLU's categories in the order lm-evaluation-harness lists its `mmlu` group's members.
+  static let mmluCategoryOrder = ["stem", "other", "social_sciences", "humanities"]
+
+  /// The MMLU category (`stem`, `other`, `social_sciences`, `humanities`) of `subject`, `nil`
+  /// for a subject outside MMLU's 57.
+  public static func mmluCategory(of subject: String) -> String? { mmluCategories[subject] }
+
+  /// The category of each MMLU subject (the harness's `mmlu_<category>_tasks` tags).
+  static let mmluCategories: [String: String] = [
+    "abstract_algebra": "stem",
+    "anatomy": "stem",
+    "astronomy": "stem",
+    "college_biology": "stem",
+    "college_chemistry": "stem",
+    "college_computer_science": "stem",
+    "college_mathematics": "stem",
+    "college_physics": "stem",
+    "computer_security": "stem",
+    "conceptual_physics": "stem",
+    "electrical_engineering": "stem",
+    "elementary_mathematics": "stem",
+    "high_school_biology": "stem",
+    "high_school_chemistry": "stem",
+    "high_school_computer_science": "stem",
+    "high_school_mathematics": "stem",
+    "high_school_physics": "stem",
+    "high_school_statistics": "stem",
+    "machine_learning": "stem",
+    "business_ethics": "other",
+    "clinical_knowledge": "other",
+    "college_medicine": "other",
+    "global_facts": "other",
+    "human_aging": "other",
+    "management": "other",
+    "marketing": "other",
+    "medical_genetics": "other",
+    "miscellaneous": "other",
+    "nutrition": "other",
+    "professional_accounting": "other",
+    "professional_medicine": "other",
+    "virology": "other",
+    "econometrics": "social_sciences",
+    "high_school_geography": "social_sciences",
+    "high_school_government_and_politics": "social_sciences",
+    "high_school_macroeconomics": "social_sciences",
+    "high_school_microeconomics": "social_sciences",
+    "high_school_psychology": "social_sciences",
+    "human_sexuality": "social_sciences",
+    "professional_psychology": "social_sciences",
+    "public_relations": "social_sciences",
+    "security_studies": "social_sciences",
+    "sociology": "social_sciences",
+    "us_foreign_policy": "social_sciences",
+    "formal_logic": "humanities",
+    "high_school_european_history": "humanities",
+    "high_school_us_history": "humanities",
+    "high_school_world_history": "humanities",
+    "international_law": "humanities",
+    "jurisprudence": "humanities",
+    "logical_fallacies": "humanities",
+    "moral_disputes": "humanities",
+    "moral_scenarios": "humanities",
+    "philosophy": "humanities",
+    "prehistory": "humanities",
+    "professional_law": "humanities",
+    "world_religions": "humanities",
+  ]
+}

@@ -39,16 +39,28 @@ public struct EvalReport: Sendable {
     var samples: [String: Any] = [:]
     for group in groups {
       let isGroup = group.subtasks.count > 1 || group.subtasks.first?.task != group.name
+      let categories = group.categories
+      let categorized = Set(categories.flatMap { $0.subtasks.map(\.task) })
       if isGroup {
-        var members = Self.metricMembers(group.metrics)
+        var members = Self.metricMembers(group.reportedMetrics)
         members["alias"] = group.name
         results[group.name] = members
         groupEntries[group.name] = members
-        groupSubtasks[group.name] = group.subtasks.map(\.task)
+        groupSubtasks[group.name] =
+          categories.map(\.name)
+          + group.subtasks.map(\.task).filter { !categorized.contains($0) }
+      }
+      for category in categories {
+        var members = Self.metricMembers(category.metrics)
+        members["alias"] = " - " + category.name.dropFirst(group.name.count + 1)
+        results[category.name] = members
+        groupEntries[category.name] = members
+        groupSubtasks[category.name] = category.subtasks.map(\.task)
       }
       for task in group.subtasks {
         var members = Self.metricMembers(task.metrics)
-        members["alias"] = isGroup ? " - \(task.task)" : task.task
+        let indent = categorized.contains(task.task) ? "  - " : " - "
+        members["alias"] = isGroup ? indent + task.task : task.task
         members["name"] = task.task
         members["sample_len"] = task.documentCount
         results[task.task] = members
@@ -161,7 +173,10 @@ public struct EvalReport: Sendable {
           shots: String(task.numFewshot), metrics: task.metrics)
       }
       if group.subtasks.count > 1 {
-        rows(name: group.name, version: "", shots: "", metrics: group.metrics)
+        for category in group.categories {
+          rows(name: category.name, version: "", shots: "", metrics: category.metrics)
+        }
+        rows(name: group.name, version: "", shots: "", metrics: group.reportedMetrics)
       }
     }
     return lines.joined(separator: "\n")

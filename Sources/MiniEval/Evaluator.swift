@@ -220,7 +220,8 @@ public enum Evaluator {
 }
 
 /// Subtasks reported together (the subjects of C-Eval or MMLU): each metric the size-weighted
-/// mean of the subtasks', its standard error pooled (`pooled_sample_stderr`).
+/// mean of the subtasks', its standard error pooled (`pooled_sample_stderr`). MMLU's subjects are
+/// also reported by category, as the harness does.
 public struct GroupResult: Sendable {
   public var name: String
   public var subtasks: [TaskResult]
@@ -232,11 +233,20 @@ public struct GroupResult: Sendable {
 
   /// The group's metrics, for the metrics every subtask reports.
   public var metrics: [MetricValue] {
-    guard let first = subtasks.first else { return [] }
+    Self.pooled(subtasks.map { ($0.metrics, $0.documentCount) })
+  }
+
+  /// The documents of all subtasks.
+  public var documentCount: Int { subtasks.reduce(0) { $0 + $1.documentCount } }
+
+  /// Size-weighted means and pooled standard errors of the metrics every member reports
+  /// (`members`: each member's metrics and its number of documents).
+  static func pooled(_ members: [(metrics: [MetricValue], size: Int)]) -> [MetricValue] {
+    guard let first = members.first else { return [] }
     return first.metrics.compactMap { metric in
-      let matching = subtasks.compactMap { task in task.metrics.first { $0.key == metric.key } }
-      guard matching.count == subtasks.count else { return nil }
-      let sizes = subtasks.map(\.documentCount)
+      let matching = members.compactMap { member in member.metrics.first { $0.key == metric.key } }
+      guard matching.count == members.count else { return nil }
+      let sizes = members.map(\.size)
       let value = EvalMetrics.pooledMean(matching.map(\.value), sizes: sizes)
       let errors = matching.compactMap(\.standardError)
       let error =
@@ -246,5 +256,31 @@ public struct GroupResult: Sendable {
         name: metric.name, filter: metric.filter, value: value, standardError: error,
         higherIsBetter: metric.higherIsBetter)
     }
+  }
+
+  /// MMLU's categories (`mmlu_stem`, `mmlu_other`, `mmlu_social_sciences`, `mmlu_humanities`)
+  /// with the subjects of this group that belong to them, as lm-evaluation-harness nests them
+  /// inside `mmlu`; empty for any other group.
+  public var categories: [GroupResult] {
+    guard name == BuiltinBenchmark.mmlu.groupName else { return [] }
+    return BuiltinBenchmark.mmluCategoryOrder.compactMap { category in
+      let members = subtasks.filter { task in
+        task.task.hasPrefix("mmlu_")
+          && BuiltinBenchmark.mmluCategories[String(task.task.dropFirst(5))] == category
+      }
+      return members.isEmpty ? nil : GroupResult(name: "mmlu_\(category)", subtasks: members)
+    }
+  }
+
+  /// The metrics reported for the group: pooled over its categories when it has them (as the
+  /// harness aggregates `mmlu` from its category groups), over its subtasks otherwise.
+  public var reportedMetrics: [MetricValue] {
+    let categories = categories
+    let categorized = Set(categories.flatMap { $0.subtasks.map(\.task) })
+    guard !categories.isEmpty else { return metrics }
+    let rest = subtasks.filter { !categorized.contains($0.task) }
+    return Self.pooled(
+      categories.map { ($0.metrics, $0.documentCount) }
+        + rest.map { ($0.metrics, $0.documentCount) })
   }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import MiniEval
+import MiniLlama
 import TestSupport
 import Testing
 
@@ -119,5 +120,66 @@ struct EvaluatorTests {
     let expectedFirst: Double = firstWord.isEmpty ? 0 : 1
     #expect(result.samples[0].scores["exact_match,word"] == expectedFirst)
     #expect(result.samples[1].scores["exact_match,word"] == 0)
+  }
+}
+
+@Suite("MMLU categories")
+struct MMLUCategoryTests {
+  /// MMLU's subjects are reported inside `mmlu` by category, each category the size-weighted
+  /// mean of its subjects and `mmlu` pooled over the categories, as lm-evaluation-harness nests
+  /// them; a subject outside MMLU's list stays a direct member of `mmlu`.
+  @Test func subjectsAreGroupedByCategory() throws {
+    let directory = try temporaryDirectory()
+    let subjects = [
+      ("abstract_algebra", 3), ("anatomy", 2), ("philosophy", 2), ("marketing", 3),
+      ("toy_subject", 2),
+    ]
+    for (subject, rows) in subjects {
+      let lines = (0..<rows).map { "q\($0),a,b,c,d,\(["A", "B", "C", "D"][$0 % 4])\n" }
+      try write(lines.joined(), "mmlu/test/\(subject)_test.csv", in: directory)
+    }
+    let tokenizer = CharacterTokenizer(
+      alphabet: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,:?()\n")
+    let config = LlamaConfig(
+      vocabSize: tokenizer.vocabularySize, hiddenSize: 32, intermediateSize: 64, layerCount: 2,
+      headCount: 4, kvHeadCount: 2, maxPositions: 160, initializerRange: 0.2)
+    let model = try EvalModel(model: Llama(config: config, seed: 5), tokenizer: tokenizer)
+    let report = try EvalSuite.run(
+      model: model, specifications: ["mmlu:" + directory + "/mmlu"], options: EvalOptions())
+    let object = report.jsonObject
+    let results = try #require(object["results"] as? [String: [String: Any]])
+    let groupSubtasks = try #require(object["group_subtasks"] as? [String: [String]])
+    #expect(
+      groupSubtasks["mmlu"] == ["mmlu_stem", "mmlu_other", "mmlu_humanities", "mmlu_toy_subject"])
+    #expect(groupSubtasks["mmlu_stem"] == ["mmlu_abstract_algebra", "mmlu_anatomy"])
+    #expect(groupSubtasks["mmlu_humanities"] == ["mmlu_philosophy"])
+    #expect(groupSubtasks["mmlu_social_sciences"] == nil)
+    #expect(results["mmlu_stem"]?["alias"] as? String == " - stem")
+    #expect(results["mmlu_anatomy"]?["alias"] as? String == "  - mmlu_anatomy")
+    #expect(results["mmlu_toy_subject"]?["alias"] as? String == " - mmlu_toy_subject")
+
+    func acc(_ name: String) throws -> (Double, Double) {
+      let entry = try #require(results[name])
+      return (
+        try #require(entry["acc,none"] as? Double),
+        try #require(entry["acc_stderr,none"] as? Double)
+      )
+    }
+    let stem = try acc("mmlu_stem")
+    let expectedStem = (try acc("mmlu_abstract_algebra").0 * 3 + acc("mmlu_anatomy").0 * 2) / 5
+    #expect(abs(stem.0 - expectedStem) <= 1e-12)
+    let members = [
+      ("mmlu_stem", 5), ("mmlu_other", 3), ("mmlu_humanities", 2), ("mmlu_toy_subject", 2),
+    ]
+    let values = try members.map { try acc($0.0) }
+    let total = try acc("mmlu")
+    let sizes = members.map(\.1)
+    #expect(abs(total.0 - EvalMetrics.pooledMean(values.map(\.0), sizes: sizes)) <= 1e-12)
+    #expect(
+      abs(total.1 - EvalMetrics.pooledStandardError(values.map(\.1), sizes: sizes)) <= 1e-12)
+    let table = report.markdownTable
+    let stemRow = try #require(table.range(of: "|mmlu_stem|"))
+    let mmluRow = try #require(table.range(of: "|mmlu|"))
+    #expect(stemRow.lowerBound < mmluRow.lowerBound)
   }
 }

@@ -420,7 +420,8 @@ struct BuiltinExamTaskTests {
         for path in sorted(glob.glob(os.path.join(root, pattern))):
             d = yaml.safe_load(open(path, encoding="utf-8"))
             if "dataset_name" in d:
-                out.setdefault(kind, {})[d["dataset_name"]] = [d["task"], d["description"]]
+                out.setdefault(kind, {})[d["dataset_name"]] = [
+                    d["task"], d["description"], d.get("tag", "")]
     print(json.dumps(out))
     """#
 
@@ -438,6 +439,10 @@ struct BuiltinExamTaskTests {
         let config = benchmark.taskConfig(subject: subject, split: "test")
         #expect(config.task == expected[0])
         #expect(config.description == expected[1], "\(benchmark) \(subject)")
+        if benchmark == .mmlu {
+          let tag = BuiltinBenchmark.mmluCategory(of: subject).map { "mmlu_\($0)_tasks" }
+          #expect(tag == expected[2], "mmlu \(subject)")
+        }
       }
     }
   }
