@@ -31,6 +31,17 @@ public struct SamplingOptions: Sendable, Equatable {
 
   /// Greedy decoding.
   public static let greedy = SamplingOptions(greedy: true)
+
+  /// These settings for sample `index` of a numbered run: the seed mixed from `seed` and `index`
+  /// by SplitMix64's finaliser, so neighbouring indices get unrelated seeds.
+  public func numbered(_ index: Int) -> SamplingOptions {
+    var options = self
+    var z = seed &+ (UInt64(index) &+ 1) &* 0x9E37_79B9_7F4A_7C15
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    options.seed = z ^ (z >> 31)
+    return options
+  }
 }
 
 /// Chooses tokens from logits with `SamplingOptions`; owns the seeded generator.

@@ -56,4 +56,16 @@ struct SamplerTests {
       #expect([1, 4, 2].contains(topK.next(logits: logits, history: [])))
     }
   }
+
+  @Test func numberedSettingsKeepEverythingButTheSeed() {
+    let base = SamplingOptions(temperature: 0.7, topK: 5, topP: 0.9, seed: 42)
+    let seeds = (0..<64).map { base.numbered($0).seed }
+    #expect(Set(seeds).count == 64)
+    #expect(!seeds.contains(base.seed))
+    #expect(base.numbered(3) == base.numbered(3))
+    #expect(SamplingOptions(seed: 43).numbered(3).seed != base.numbered(3).seed)
+    var other = base.numbered(7)
+    other.seed = base.seed
+    #expect(other == base)
+  }
 }

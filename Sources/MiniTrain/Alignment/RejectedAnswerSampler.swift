@@ -42,13 +42,7 @@ public struct RejectedAnswerSampler {
   /// The sampling settings of reply `index`: the base settings with a seed mixed from the base
   /// seed and `index`.
   public func sampling(forReply index: Int) -> SamplingOptions {
-    var options = sampling
-    // SplitMix64 finaliser of (seed, index): neighbouring indices get unrelated seeds.
-    var z = sampling.seed &+ (UInt64(index) &+ 1) &* 0x9E37_79B9_7F4A_7C15
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    options.seed = z ^ (z >> 31)
-    return options
+    sampling.numbered(index)
   }
 
   /// The text of the model's reply `index` to `promptIDs` (a rendered prompt ending with the

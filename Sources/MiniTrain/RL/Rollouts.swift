@@ -27,12 +27,7 @@ public struct RolloutSampler: Sendable {
   /// The sampling settings of sequence `index`: a seed mixed from the base seed and `index`
   /// (SplitMix64's finaliser, so neighbouring indices get unrelated seeds).
   public func sampling(forSequence index: Int) -> SamplingOptions {
-    var options = sampling
-    var z = sampling.seed &+ (UInt64(index) &+ 1) &* 0x9E37_79B9_7F4A_7C15
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    options.seed = z ^ (z >> 31)
-    return options
+    sampling.numbered(index)
   }
 
   /// The completions of `prompts` (each at least one token, shorter than the context), the
