@@ -98,10 +98,13 @@ public enum LinearWeight {
     case .lora(let adapter):
       return adapter(x, tape: tape)
     case .ggml(let matrix, let name):
+      if tape == nil && x.tape == nil { return Variable(matrix.linear(x.value)) }
+      // Under a tape the blocks are a frozen base (adapters train elsewhere): gradients flow
+      // to the input only.
       precondition(
-        tape == nil && x.tape == nil,
+        matrix.computesInFloat,
         "\(name) is \(matrix.format.rawValue), for inference only: it cannot be trained")
-      return Variable(matrix.linear(x.value))
+      return frozenProduct(x, self)
     }
   }
 

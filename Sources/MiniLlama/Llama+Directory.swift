@@ -19,9 +19,10 @@ extension Llama {
   /// Loads a model to run (generate, chat, score, serve). A model directory loads as
   /// ``init(directory:)`` does; from a GGUF file the projections and the head stored as q4_0,
   /// q4_1, q8_0, q4_K or q6_K keep their blocks (``LinearWeight/ggml(_:name:)``), multiplied
-  /// as llama.cpp multiplies them, so decoding reads the quantized bytes. The other types are
-  /// dequantised to `Float`. The arena still holds every weight dequantised, so ``weights`` and
-  /// ``save(to:)`` see the file's values; such a model cannot be trained (``isTrainable``).
+  /// as llama.cpp multiplies them, so decoding reads the quantized bytes, and the arena holds no
+  /// `Float` copy of them: the model takes about the file's size in memory. The other types are
+  /// dequantised to `Float`. ``weights`` and ``save(to:)`` see the file's values (blocks
+  /// dequantised on demand); such a model cannot be trained (``isTrainable``).
   /// - Throws: `ModelDirectoryError`, `LlamaConfigError` or `GGUFError` naming the file, key or
   ///   tensor.
   public static func forInference(directory path: String) throws -> Llama {
@@ -29,19 +30,21 @@ extension Llama {
     guard directory.isGGUFFile else { return try Llama(directory: path) }
     let reader = try GGUFReader(path: path)
     let config = try LlamaConfig(gguf: reader)
-    var (dense, blocks) = try ModelDirectory.ggufWeights(
+    let (dense, blocks) = try ModelDirectory.ggufWeights(
       reader, config: config, keepingBlocks: true)
-    for (name, matrix) in blocks where dense[name] == nil { dense[name] = matrix.dequantized() }
-    let model = Llama(config: config, uninitialized: ())
+    let provided = Dictionary(
+      uniqueKeysWithValues: blocks.map { name, matrix in
+        (name, LinearWeight.ggml(matrix, name: name))
+      })
+    let model = Llama(
+      config: config, seed: 0, languageModelHead: true, additionalParameters: [],
+      provided: provided)
     do {
       try model.arena.load(dense)
     } catch {
       throw ModelDirectoryError(path: path, "\(error)")
     }
-    return model.mappingLinearWeights { weight in
-      guard let matrix = blocks[weight.name] else { return weight }
-      return .ggml(matrix, name: weight.name)
-    }
+    return model
   }
 
   /// A model for `config` with zeroed weights, to be loaded.
@@ -49,9 +52,14 @@ extension Llama {
     self.init(config: config, seed: 0)
   }
 
-  /// The weights by Hugging Face name (views of the arena, no copy).
+  /// The weights by Hugging Face name: views of the arena (no copy), and the projections kept
+  /// outside it (a GGUF file's blocks) dequantised.
   public var weights: [String: Tensor] {
-    Dictionary(uniqueKeysWithValues: arena.parameters.map { ($0.name, $0.value) })
+    var result = Dictionary(uniqueKeysWithValues: arena.parameters.map { ($0.name, $0.value) })
+    for weight in linearWeights where result[weight.name] == nil {
+      if case .ggml(let matrix, _) = weight { result[weight.name] = matrix.dequantized() }
+    }
+    return result
   }
 
   /// Writes `config.json`, `model.safetensors` and `generation_config.json` into `path`.

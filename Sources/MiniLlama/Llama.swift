@@ -36,9 +36,22 @@ public final class Llama: Module {
   ///   - additionalParameters: weights declared after the decoder's in the same arena (so one
   ///     optimizer trains them together), initialised after them from the same generator.
   /// - Precondition: `config` is valid (`try config.validate()`).
-  public init(
+  public convenience init(
     config: LlamaConfig, seed: UInt64 = 0, languageModelHead: Bool = true,
     additionalParameters: [AdditionalParameter] = []
+  ) {
+    self.init(
+      config: config, seed: seed, languageModelHead: languageModelHead,
+      additionalParameters: additionalParameters, provided: [:])
+  }
+
+  /// A model whose projections and head named in `provided` are used as they are, outside the
+  /// arena (a GGUF file's blocks: the arena then holds no `Float` copy of them); the other
+  /// weights as ``init(config:seed:languageModelHead:additionalParameters:)`` makes them. A tied
+  /// head is provided under `model.embed_tokens.weight`.
+  init(
+    config: LlamaConfig, seed: UInt64, languageModelHead: Bool,
+    additionalParameters: [AdditionalParameter], provided: [String: LinearWeight]
   ) {
     precondition((try? config.validate()) != nil, "Llama: invalid config \(config)")
     self.config = config
@@ -53,13 +66,14 @@ public final class Llama: Module {
       scaling: config.ropeScaling.map { $0.kind(maxPositions: config.maxPositions) } ?? .none)
     embedTokens = declare("model.embed_tokens.weight", normal)
     blocks = (0..<config.layerCount).map {
-      LlamaBlock(index: $0, config: config, ropeTable: ropeTable, declare: declare)
+      LlamaBlock(
+        index: $0, config: config, ropeTable: ropeTable, declare: declare, provided: provided)
     }
     norm = LlamaRMSNorm(weight: declare("model.norm.weight", .ones), eps: config.rmsNormEps)
     if config.tieWordEmbeddings {
-      head = .dense(embedTokens)
+      head = provided["model.embed_tokens.weight"] ?? .dense(embedTokens)
     } else if languageModelHead {
-      head = .dense(declare("lm_head.weight", normal))
+      head = provided["lm_head.weight"] ?? .dense(declare("lm_head.weight", normal))
     } else {
       head = nil
     }

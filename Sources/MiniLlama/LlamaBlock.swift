@@ -51,9 +51,12 @@ extension LlamaBlock {
   /// projections normal(0, `initializerRange`), the residual ones (`o_proj`, `down_proj`) scaled
   /// by `1/sqrt(2·layers)` as GPT-2 does, norms at 1, biases (``LlamaConfig/biasedProjections``)
   /// at 0 as `transformers` initialises them.
+  /// A projection named in `provided` is used as it is and not declared (a GGUF file's blocks,
+  /// kept out of the arena).
   init(
     index: Int, config: LlamaConfig, ropeTable: RopeTable,
-    declare: (String, ParameterInitializer) -> Parameter
+    declare: (String, ParameterInitializer) -> Parameter,
+    provided: [String: LinearWeight] = [:]
   ) {
     let p = "model.layers.\(index)."
     let normal = ParameterInitializer.normal(standardDeviation: config.initializerRange)
@@ -63,27 +66,30 @@ extension LlamaBlock {
     func bias(_ projection: String) -> Parameter? {
       biased.contains(projection) ? declare(p + "self_attn.\(projection).bias", .zeros) : nil
     }
-    let q = declare(p + "self_attn.q_proj.weight", normal)
+    func linear(_ name: String, _ initializer: ParameterInitializer) -> LinearWeight {
+      provided[name] ?? .dense(declare(name, initializer))
+    }
+    let q = linear(p + "self_attn.q_proj.weight", normal)
     let qBias = bias("q_proj")
-    let k = declare(p + "self_attn.k_proj.weight", normal)
+    let k = linear(p + "self_attn.k_proj.weight", normal)
     let kBias = bias("k_proj")
-    let v = declare(p + "self_attn.v_proj.weight", normal)
+    let v = linear(p + "self_attn.v_proj.weight", normal)
     let vBias = bias("v_proj")
-    let o = declare(p + "self_attn.o_proj.weight", residual)
+    let o = linear(p + "self_attn.o_proj.weight", residual)
     let oBias = bias("o_proj")
-    let gate = declare(p + "mlp.gate_proj.weight", normal)
-    let up = declare(p + "mlp.up_proj.weight", normal)
-    let down = declare(p + "mlp.down_proj.weight", residual)
+    let gate = linear(p + "mlp.gate_proj.weight", normal)
+    let up = linear(p + "mlp.up_proj.weight", normal)
+    let down = linear(p + "mlp.down_proj.weight", residual)
     inputNorm = LlamaRMSNorm(
       weight: declare(p + "input_layernorm.weight", .ones), eps: config.rmsNormEps)
     postAttentionNorm = LlamaRMSNorm(
       weight: declare(p + "post_attention_layernorm.weight", .ones), eps: config.rmsNormEps)
     attention = LlamaAttention(
-      qProj: .dense(q), kProj: .dense(k), vProj: .dense(v), oProj: .dense(o),
+      qProj: q, kProj: k, vProj: v, oProj: o,
       headCount: config.headCount, kvHeadCount: config.kvHeadCount, headDim: config.headDim,
       layerIndex: index, ropeTable: ropeTable, qBias: qBias, kBias: kBias, vBias: vBias,
       oBias: oBias)
-    mlp = LlamaMLP(gateProj: .dense(gate), upProj: .dense(up), downProj: .dense(down))
+    mlp = LlamaMLP(gateProj: gate, upProj: up, downProj: down)
   }
 
   /// The seven projections, in Hugging Face order.

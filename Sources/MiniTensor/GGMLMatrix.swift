@@ -74,6 +74,8 @@ public struct GGMLMatrix: Sendable {
   /// Input features (a multiple of the format's block size).
   public let cols: Int
   let bytes: [UInt8]
+  /// Whether ``linear(_:)`` keeps its input in `Float` (``computingInFloat()``).
+  public internal(set) var computesInFloat = false
 
   /// Reads `rows` rows of `cols` values of `format` from `bytes` (copied), checking the sizes
   /// and that every block's scale is finite.
@@ -155,6 +157,7 @@ public struct GGMLMatrix: Sendable {
     precondition(
       x.rank >= 1 && x.shape[x.rank - 1] == cols,
       "GGMLMatrix.linear: input \(x.shape) with weight [\(rows), \(cols)] \(format.rawValue)")
+    if computesInFloat { return floatLinear(x) }
     let n = x.count / cols
     if n > 1 && n <= Self.integerRows { return rowInvariantLinear(x) }
     let input = x.contiguous()
@@ -223,7 +226,7 @@ public struct GGMLMatrix: Sendable {
     }
   }
 
-  private func dequantizeRows(_ range: Range<Int>, into output: UnsafeMutablePointer<Float>) {
+  func dequantizeRows(_ range: Range<Int>, into output: UnsafeMutablePointer<Float>) {
     let stride = format.rowByteCount(cols)
     let type = format.cType
     let columns = cols

@@ -94,6 +94,24 @@ struct GGUFQuantizedTests {
     let floatBytes = 4 * model.linearWeights.reduce(0) { $0 + $1.shape[0] * $1.shape[1] }
     let blockBytes = model.linearWeights.reduce(0) { $0 + $1.byteCount }
     #expect(blockBytes * 3 < floatBytes, "\(name): \(blockBytes) bytes of blocks")
+    // The arena holds no Float copy of the blocks; `weights` still gives every weight, the
+    // blocks dequantised as the importer dequantises them.
+    for weight in model.linearWeights where weight.formatName != "f32" {
+      #expect(
+        model.arena.parameter(named: weight.name) == nil
+          || weight.name == "model.embed_tokens.weight", "\(name): \(weight.name)")
+    }
+    let kept = Set(model.linearWeights.filter { $0.formatName != "f32" }.map(\.name))
+    let arenaCount = config.tensorShapes.reduce(0) { total, entry in
+      total
+        + (kept.contains(entry.name) && entry.name != "model.embed_tokens.weight"
+          ? 0 : entry.shape.reduce(1, *))
+    }
+    #expect(model.arena.count == arenaCount, "\(name)")
+    let imported = try ModelDirectory(path: file).loadWeights(for: config)
+    let weights = model.weights
+    #expect(Set(weights.keys) == Set(imported.keys))
+    for (key, value) in imported { #expect(weights[key]?.scalars == value.scalars, "\(key)") }
 
     let prompts: [[Int32]] = [[1, 45, 200, 17, 399, 3, 88, 150], [1, 7], [260, 31, 5, 77, 12]]
     let count = 32

@@ -94,8 +94,10 @@ func frozenProduct(_ x: Variable, _ weight: LinearWeight) -> Variable {
       [matrix.inputGradient(dy)]
     }
   case .ggml(let matrix, _):
-    // ggml blocks are dequantized for the product, as QLoRA dequantizes 4-bit blocks.
-    return linear(x, Variable(matrix.dequantized()))
+    // ggml blocks are dequantized a panel at a time, as QLoRA dequantizes 4-bit blocks.
+    return Variable.operation(inputs: [x], value: matrix.floatLinear(x.value)) { dy in
+      [matrix.inputGradient(dy)]
+    }
   case .lora(let adapter):
     preconditionFailure("frozenProduct: \(adapter.base.name) is adapted")
   }

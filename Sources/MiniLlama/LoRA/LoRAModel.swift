@@ -74,6 +74,11 @@ public final class LoRAModel: Module {
     arena = builder.build(using: &rng)
     let generator = LoRADropoutGenerator(seed: seed)
     var adapters: [LoRALinear] = []
+    // A GGUF base's blocks meet `Float` activations, in the forward and the backward alike.
+    let base = base.mappingLinearWeights { weight in
+      guard case .ggml(let matrix, let name) = weight else { return weight }
+      return .ggml(matrix.computingInFloat(), name: name)
+    }
     model = base.mappingLinearWeights { weight in
       guard let (a, b) = declared[weight.name] else { return weight }
       let adapter = LoRALinear(

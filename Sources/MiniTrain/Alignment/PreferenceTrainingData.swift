@@ -25,10 +25,10 @@ public struct PreferenceTrainingData {
   /// - Throws: ``TrainingRunError`` naming the flag and file at fault.
   public static func load(
     model: String?, data: String?, maxLength: Int?, stored: FineTuneDataSettings?,
-    run: TrainingRun
+    frozenBase: Bool = false, run: TrainingRun
   ) throws -> PreferenceTrainingData {
     let (base, dataset, index, modelPath, dataPath) = try FineTuneBase.open(
-      model: model, data: data, stored: stored, run: run,
+      model: model, data: data, stored: stored, frozenBase: frozenBase, run: run,
       missing: (
         "the SFT model directory", "the preference shard folder made by `minillm data dpo`"
       ), dataset: PreferenceDataset.init(directory:), index: \.index)
@@ -99,6 +99,11 @@ extension TrainingRun {
     let model = data.base.llama
     var digest = SHA256()
     model.arena.values.withUnsafeBufferPointer { digest.update(UnsafeRawBufferPointer($0)) }
+    for weight in model.linearWeights {
+      if case .ggml(let matrix, _) = weight {
+        matrix.blockBytes.withUnsafeBytes { digest.update($0) }
+      }
+    }
     let identity = [
       "reference_model": data.base.path, "reference_sha256": SHA256.hex(digest.finalize()),
       "data": data.settings.data, "data_pairs": String(data.settings.dataCount),

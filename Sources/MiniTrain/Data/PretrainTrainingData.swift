@@ -118,7 +118,7 @@ public struct PretrainTrainingData {
     let (settings, common) = (configuration.stage, configuration.training)
     let model: FineTuneModel
     if let basePath = settings.baseModel {
-      let base = try loadLlama(basePath)
+      let base = try loadLlama(basePath, frozenBase: settings.lora != nil)
       guard base.config == settings.model else {
         throw TrainingRunError.setting(
           "--model", "\(basePath)/config.json changed since the run began")

@@ -23,10 +23,10 @@ public struct SFTTrainingData {
   /// - Throws: ``TrainingRunError`` naming the flag and file at fault.
   public static func load(
     model: String?, data: String?, maxLength: Int?, stored: FineTuneDataSettings?,
-    run: TrainingRun
+    frozenBase: Bool = false, run: TrainingRun
   ) throws -> SFTTrainingData {
     let (base, dataset, index, modelPath, dataPath) = try FineTuneBase.open(
-      model: model, data: data, stored: stored, run: run,
+      model: model, data: data, stored: stored, frozenBase: frozenBase, run: run,
       missing: ("the base model directory", "the SFT shard folder made by `minillm data sft`"),
       dataset: SFTDataset.init(directory:), index: \.index)
     let limit = try base.maxLength(maxLength, stored: stored?.maxLength, modelPath: modelPath)

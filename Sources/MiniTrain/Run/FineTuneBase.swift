@@ -20,13 +20,15 @@ public struct FineTuneBase {
   /// fit: the data's tokenizer file matches its index, its vocabulary fits the model's
   /// `vocab_size`, it is the base model's own `tokenizer.model` (when the base has one), and it
   /// holds the template's special tokens.
-  /// - Parameter warn: told when the base has no tokenizer to compare.
+  /// - Parameters:
+  ///   - frozenBase: the base stays frozen under adapters (``loadLlama(_:frozenBase:)``).
+  ///   - warn: told when the base has no tokenizer to compare.
   /// - Throws: ``TrainingRunError/setting(_:_:)`` naming the flag and file at fault.
   public static func load(
     modelPath: String, dataPath: String, tokenizer reference: TokenShardIndex.TokenizerReference,
-    template: ChatTemplate, warn: (String) -> Void = { _ in }
+    template: ChatTemplate, frozenBase: Bool = false, warn: (String) -> Void = { _ in }
   ) throws -> FineTuneBase {
-    let llama = try loadLlama(modelPath)
+    let llama = try loadLlama(modelPath, frozenBase: frozenBase)
     let indexPath = (dataPath as NSString).appendingPathComponent("index.json")
     let tokenizerPath = (dataPath as NSString).appendingPathComponent(reference.file)
     let tokenizer = try setting("--data") { try SentencePieceTokenizer(contentsOf: tokenizerPath) }
@@ -113,10 +115,16 @@ public struct FineTuneBase {
   }
 }
 
-/// Loads a model directory to train, turning any error into one line naming `--model` and the
-/// file; a model with a weight that cannot be trained (quantized) is refused here, before a step.
-public func loadLlama(_ path: String) throws -> Llama {
+/// Loads a model directory or GGUF file to train, turning any error into one line naming
+/// `--model` and the file.
+///
+/// For full training every weight is `Float` (a GGUF file's blocks dequantised). A base that
+/// stays frozen under adapters (`frozenBase`) keeps a GGUF file's blocks as they are
+/// (``Llama/forInference(directory:)``), as QLoRA keeps its 4-bit base: the adapters' products
+/// dequantise them a panel at a time and the model takes about the file's size in memory.
+public func loadLlama(_ path: String, frozenBase: Bool = false) throws -> Llama {
   try setting("--model") {
+    if frozenBase { return try Llama.forInference(directory: path) }
     let model = try Llama(directory: path)
     try model.checkTrainable()
     return model
@@ -149,7 +157,8 @@ extension FineTuneBase {
   /// - Parameter missing: what `--model` and `--data` should be, for the error when absent.
   /// - Throws: ``TrainingRunError`` naming the flag and file at fault.
   static func open<Dataset, Index: FineTuneDataIndex>(
-    model: String?, data: String?, stored: FineTuneDataSettings?, run: TrainingRun,
+    model: String?, data: String?, stored: FineTuneDataSettings?, frozenBase: Bool = false,
+    run: TrainingRun,
     missing: (model: String, data: String), dataset open: (String) throws -> Dataset,
     index: (Dataset) -> Index?
   ) throws -> (
@@ -167,7 +176,7 @@ extension FineTuneBase {
     }
     let base = try load(
       modelPath: modelPath, dataPath: dataPath, tokenizer: found.tokenizer,
-      template: found.template
+      template: found.template, frozenBase: frozenBase
     ) { run.note("[\(run.label)] \($0)") }
     return (base, dataset, found, modelPath, dataPath)
   }
@@ -176,10 +185,11 @@ extension FineTuneBase {
 /// The model and data of a fine-tuning stage (``SFTTrainingData``, ``PreferenceTrainingData``),
 /// so one function can load either and resolve the training settings against it.
 public protocol FineTuneTrainingData {
-  /// Loads the model `model` and the data `data` (else the stored run's).
+  /// Loads the model `model` and the data `data` (else the stored run's); a `frozenBase`
+  /// stays frozen under adapters (``loadLlama(_:frozenBase:)``).
   static func load(
     model: String?, data: String?, maxLength: Int?, stored: FineTuneDataSettings?,
-    run: TrainingRun
+    frozenBase: Bool, run: TrainingRun
   ) throws -> Self
   /// Micro-batches in one pass over the training data left after holding out `evalFraction`.
   func microBatchesPerEpoch(_ microBatchSize: Int, _ evalFraction: Double, processes: Int)

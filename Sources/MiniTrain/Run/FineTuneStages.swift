@@ -37,7 +37,8 @@ public struct FineTuneInputs: Sendable {
     stored: (data: FineTuneDataSettings, training: TrainingSettings)?, run: TrainingRun
   ) throws -> (input: Input, training: TrainingSettings) {
     let input = try Input.load(
-      model: model, data: data, maxLength: maxLength, stored: stored?.data, run: run)
+      model: model, data: data, maxLength: maxLength, stored: stored?.data,
+      frozenBase: try lora.resolve(over: stored?.data.lora) != nil, run: run)
     let processes = run.communicator.worldSize
     let training = try options.resolve(
       over: stored?.training, defaults: defaults, processes: processes
@@ -194,15 +195,15 @@ public struct DPOStage: TrainingStage {
       configuration,
       {
         // With adapters the reference is the base with them disabled: no second copy.
+        let model = try FineTuneModel(
+          base: input.base.llama, lora: settings.lora, seed: training.seed,
+          baseModelPath: input.base.path)
         let reference: DPOObjective.Reference =
           precompute
           ? .cached(
             try run.referenceLogProbabilities(
               input, batchSize: max(1, training.microBatchSize * 2)))
-          : .model(settings.lora == nil ? try loadLlama(input.base.path) : input.base.llama)
-        let model = try FineTuneModel(
-          base: input.base.llama, lora: settings.lora, seed: training.seed,
-          baseModelPath: input.base.path)
+          : .model(settings.lora == nil ? try loadLlama(input.base.path) : model.base)
         let policy = model.llama
         let (loader, evaluation, trainingPairs, heldOut) = input.batches(
           training, communicator: run.communicator)
