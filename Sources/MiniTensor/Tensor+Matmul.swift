@@ -30,24 +30,28 @@ package func sgemm(
       return
     }
     if beta == 0 { c.update(repeating: 0, count: n) }
-    if transposeB {
-      // c[n] = B[n, k] · a
-      cblas_sgemv(
-        CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), alpha, b, Int32(ldb), a,
-        Int32(transposeA ? lda : 1), beta, c, 1)
-    } else {
-      // c[n] = B[k, n]ᵀ · a
-      cblas_sgemv(
-        CblasRowMajor, CblasTrans, Int32(k), Int32(n), alpha, b, Int32(ldb), a,
-        Int32(transposeA ? lda : 1), beta, c, 1)
+    OpenBLASGate.call(threads: threadCount()) {
+      if transposeB {
+        // c[n] = B[n, k] · a
+        cblas_sgemv(
+          CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), alpha, b, Int32(ldb), a,
+          Int32(transposeA ? lda : 1), beta, c, 1)
+      } else {
+        // c[n] = B[k, n]ᵀ · a
+        cblas_sgemv(
+          CblasRowMajor, CblasTrans, Int32(k), Int32(n), alpha, b, Int32(ldb), a,
+          Int32(transposeA ? lda : 1), beta, c, 1)
+      }
     }
     return
   }
   GEMMProfile.measure(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k) {
-    cblas_sgemm(
-      CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans,
-      transposeB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda),
-      b, Int32(ldb), beta, c, Int32(ldc))
+    OpenBLASGate.call(threads: threadCount()) {
+      cblas_sgemm(
+        CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans,
+        transposeB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda),
+        b, Int32(ldb), beta, c, Int32(ldc))
+    }
   }
 }
 

@@ -62,14 +62,6 @@ func weightedSum(_ y: [Double], _ w: [Float]) -> Double {
   return total
 }
 
-/// Runs `body` with the kernel thread count set to `count`, restoring the previous setting.
-func withThreadCount<R>(_ count: Int, _ body: () throws -> R) rethrows -> R {
-  let previous = threadCount()
-  setThreadCount(count)
-  defer { setThreadCount(previous) }
-  return try body()
-}
-
 @Suite("Kernels.exp")
 struct KernelExpTests {
   @Test func matchesDoubleExpAcrossTheFloatRange() {

@@ -126,3 +126,45 @@ struct TestThreadSettingTests {
     #expect(testThreadCountAppliedAtStart == Self.requested)
   }
 }
+
+/// OpenBLAS has one thread count for the process and rounds differently on different counts;
+/// a thread's products must not change while another thread works at another count.
+@Suite("OpenBLAS thread count per thread")
+struct OpenBLASThreadCountTests {
+  /// `C = A·Bᵀ` of a 128×128×64 product (large enough for OpenBLAS to split it over threads).
+  static func product(_ a: [Float], _ b: [Float]) -> [Float] {
+    var c = [Float](repeating: 0, count: 128 * 128)
+    a.withUnsafeBufferPointer { a in
+      b.withUnsafeBufferPointer { b in
+        c.withUnsafeMutableBufferPointer { c in
+          sgemm(
+            transposeA: false, transposeB: true, m: 128, n: 128, k: 64, a: a.baseAddress!,
+            lda: 64, b: b.baseAddress!, ldb: 64, c: c.baseAddress!, ldc: 128)
+        }
+      }
+    }
+    return c
+  }
+
+  @Test func productsKeepTheirBitsWhileAnotherThreadUsesAnotherCount() async {
+    let a = randomFloats(128 * 64, seed: 90)
+    let b = randomFloats(128 * 64, seed: 91)
+    let expected = withThreadCount(2) { Self.product(a, b) }
+    let alone = withThreadCount(1) { Self.product(a, b) }
+    #expect(withThreadCount(1) { threadCount() } == 1)
+    let mismatches = await withTaskGroup(of: Int.self) { group in
+      group.addTask {
+        (0..<200).reduce(0) { count, _ in
+          count + (withThreadCount(2) { Self.product(a, b) } == expected ? 0 : 1)
+        }
+      }
+      group.addTask {
+        (0..<200).reduce(0) { count, _ in
+          count + (withThreadCount(1) { Self.product(a, b) } == alone ? 0 : 1)
+        }
+      }
+      return await group.reduce(0, +)
+    }
+    #expect(mismatches == 0)
+  }
+}

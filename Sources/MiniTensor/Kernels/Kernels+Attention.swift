@@ -1,5 +1,3 @@
-internal import COpenBLAS
-
 extension Kernels {
   /// Causal scaled dot-product attention with grouped-query heads (GQA), the fused op behind a
   /// Llama attention layer: `softmax(Q·Kᵀ·scale + mask)·V` per batch element and query head.
@@ -247,9 +245,10 @@ extension Kernels {
   static func runPairs(_ pairs: Int, work: Int, _ body: (Range<Int>) -> Void) {
     let threads = threadCount()
     if threads > 1 && pairs >= threads && work >= 4 * parallelWork {
-      openblas_set_num_threads(1)
-      defer { openblas_set_num_threads(Int32(threads)) }
-      parallelFor(pairs, grain: 1, body)
+      // OpenBLAS's count is the process's: hold it at 1 for this region alone.
+      OpenBLASGate.alone(threads: 1) {
+        parallelFor(pairs, grain: 1) { range in OpenBLASGate.inside { body(range) } }
+      }
     } else {
       body(0..<pairs)
     }
