@@ -48,8 +48,13 @@ struct PPOReference: Decodable {
   var vpred: [Double]
   var cases: [Case]
 
+  /// The script's figures, computed once per test process.
+  static func load() throws -> PPOReference { try computed.get() }
+
+  private static let computed = Result { try compute() }
+
   /// Runs the script with the peers' torch.
-  static func load() throws -> PPOReference {
+  static func compute() throws -> PPOReference {
     let python = try PythonRunner.requirePeers(importing: ["torch", "numpy"])
     let script =
       URL(fileURLWithPath: #filePath).deletingLastPathComponent()
