@@ -136,8 +136,9 @@ public final class Llama: Module {
     logits(hiddenStates(tokens, batch: batch, tape: tape, cache: cache), tape: tape)
   }
 
-  /// The head applied to hidden states `[…, hiddenSize]`: logits `[…, vocabSize]`.
-  func logits(_ hidden: Variable, tape: Tape?) -> Variable {
+  /// The head applied to hidden states `[…, hiddenSize]`: logits `[…, vocabSize]` (a value
+  /// head or another task head may read the same hidden states).
+  public func logits(_ hidden: Variable, tape: Tape?) -> Variable {
     guard let head else {
       preconditionFailure("Llama: this trunk was built without lm_head; no logits")
     }

@@ -69,7 +69,15 @@ struct GRPOCommand: ParsableCommand {
   @Option(help: "grpo (mean per completion, then over completions) or bnpo (mean over tokens).")
   var lossType: GRPOLoss.Normalization?
 
+  @Option(
+    help:
+      "Optimizer steps on each step's rollouts (TRL's num_iterations; the clip binds from the second on; default 1)."
+  )
+  var numIterations: Int?
+
   @OptionGroup var training: TrainingFlags<GRPOHelp>
+
+  @OptionGroup var lora: LoRAFlags
 
   func validate() throws {
     if let groupSize, groupSize < 2 {
@@ -87,6 +95,9 @@ struct GRPOCommand: ParsableCommand {
     if let klCoef, !(klCoef >= 0 && klCoef.isFinite) {
       throw ValidationError("--kl-coef: must be ≥ 0, got \(klCoef)")
     }
+    if let numIterations, numIterations < 1 {
+      throw ValidationError("--num-iterations: must be ≥ 1, got \(numIterations)")
+    }
     if let clipEps, !(clipEps > 0 && clipEps < 1) {
       throw ValidationError("--clip-eps: must be in (0, 1), got \(clipEps)")
     }
@@ -102,8 +113,11 @@ struct GRPOCommand: ParsableCommand {
     options.beta = klCoef
     options.epsilon = clipEps
     options.normalization = lossType
+    options.numIterations = numIterations
     try runTraining(
-      GRPOStage(model: model, data: data, options: training.options, grpo: options),
+      GRPOStage(
+        model: model, data: data, options: training.options, grpo: options,
+        lora: lora.options),
       label: "grpo", runFlags: output, threads: training.threads)
   }
 }

@@ -10,7 +10,7 @@ struct MiniLLMCommand: AsyncParsableCommand {
       RewardCommand.self, ScoreCommand.self, DPOCommand.self, ForwardCommand.self,
       GenerateCommand.self, ChatCommand.self, EvalCommand.self, BenchCommand.self,
       ReportCommand.self, DemoCommand.self, ExportCommand.self, ImportCommand.self,
-      ServeCommand.self, LoRACommand.self, GRPOCommand.self,
+      ServeCommand.self, LoRACommand.self, GRPOCommand.self, PPOCommand.self,
     ]
   )
 

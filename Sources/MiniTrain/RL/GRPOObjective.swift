@@ -8,7 +8,7 @@ import MiniTensor
 
 /// A group of rollouts ready for a GRPO step: each row is a prompt followed by one sampled
 /// completion, right-padded to the widest row; only completion tokens are targets.
-public struct GRPOBatch {
+public struct GRPOBatch: Codable, Sendable, Equatable {
   /// Padded rows, `[rows·width]`.
   public var tokens: [Int32]
   /// Rows (completions).
@@ -21,6 +21,9 @@ public struct GRPOBatch {
   public var advantages: [Float]
   /// The reference's per-position log-probabilities (`nil` without a KL term).
   public var reference: [Float]?
+  /// The sampling policy's per-position log-probabilities, kept when the batch serves several
+  /// steps (`nil`: the policy's own values, detached).
+  public var old: [Float]?
   /// The rows' rewards.
   public var rewards: [Double]
   /// Completion tokens per row.
@@ -101,24 +104,9 @@ public struct GRPOObjective: TrainingObjective {
       batch, temperature: temperature, tape: tape)
     let mask = batch.mask
     let output = criterion(
-      logProbabilities: logp, reference: criterion.beta == 0 ? nil : batch.reference, mask: mask,
+      logProbabilities: logp, old: batch.old,
+      reference: criterion.beta == 0 ? nil : batch.reference, mask: mask,
       advantages: batch.advantages)
-    // Entropy of each scored position's distribution.
-    let vocab = policy.config.vocabSize
-    var entropy = 0.0
-    let values = logits.value.contiguous().scalars
-    for i in mask.indices where mask[i] != 0 {
-      let row = values[(i * vocab)..<((i + 1) * vocab)]
-      let top = Double(row.max()!)
-      var total = 0.0
-      var weighted = 0.0
-      for v in row {
-        let e = exp(Double(v) - top)
-        total += e
-        weighted += e * (Double(v) - top)
-      }
-      entropy += log(total) - weighted / total
-    }
     let n = Double(batch.rows)
     let meanReward = batch.rewards.reduce(0, +) / n
     let advantages = batch.advantages.map(Double.init)
@@ -131,7 +119,8 @@ public struct GRPOObjective: TrainingObjective {
       metrics: [
         "reward_mean": meanReward, "reward_std": std(batch.rewards, meanReward),
         "kl": output.kl, "clip_fraction": output.clipFraction,
-        "entropy": output.tokens > 0 ? entropy / Double(output.tokens) : 0,
+        "entropy": meanEntropy(
+          logits: logits.value, mask: mask, vocabulary: policy.config.vocabSize),
         "response_length": Double(batch.completionLengths.reduce(0, +)) / n,
         "advantage_mean": meanAdvantage, "advantage_std": std(advantages, meanAdvantage),
         "advantage_max": advantages.max() ?? 0,

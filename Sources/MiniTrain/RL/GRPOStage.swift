@@ -25,9 +25,15 @@ public struct GRPOSettings: StageSettings {
   public var topP: Float
   /// The loss.
   public var loss: GRPOLoss
+  /// Optimizer steps on each step's rollouts (`nil`: 1, the setting of runs made before it
+  /// existed).
+  public var numIterations: Int?
+  /// The adapters, when training with LoRA.
+  public var lora: LoRAConfiguration?
 
   enum CodingKeys: String, CodingKey {
-    case model, data, reward, temperature, loss
+    case model, data, reward, temperature, loss, lora
+    case numIterations = "num_iterations"
     case baseModel = "base_model"
     case dataPrompts = "data_prompts"
     case groupSize = "group_size"
@@ -45,6 +51,8 @@ public struct GRPOSettings: StageSettings {
     d.compare("--temperature", temperature, stored.temperature)
     d.compare("--top-p", topP, stored.topP)
     d.compare("--kl-coef/--clip-eps/--loss-type", loss, stored.loss)
+    d.compare("--num-iterations", numIterations ?? 1, stored.numIterations ?? 1)
+    d.compare("--lora-…", lora, stored.lora)
     return d.lines
   }
 }
@@ -60,6 +68,8 @@ public struct GRPOOptions: Sendable {
   public var beta: Double?
   public var epsilon: Double?
   public var normalization: GRPOLoss.Normalization?
+  /// Optimizer steps on each step's rollouts (TRL's `num_iterations`, default 1).
+  public var numIterations: Int?
 
   /// No settings given.
   public init() {}
@@ -86,6 +96,9 @@ public struct GRPOStage: TrainingStage {
   public var options: TrainingOptions
   /// The GRPO settings given.
   public var grpo: GRPOOptions
+  /// The LoRA settings given, over the stored run's: adapters train on the frozen model, which
+  /// with adapters disabled is the reference.
+  public var lora: LoRAOptions
   /// A reward function of one's own, used instead of the one `grpo.reward` names (which is
   /// still stored in `RUN/config.json` as its label).
   public var customReward: (any RewardFunction)?
@@ -93,8 +106,9 @@ public struct GRPOStage: TrainingStage {
   /// A stage.
   public init(
     model: String?, data: String?, options: TrainingOptions = TrainingOptions(),
-    grpo: GRPOOptions = GRPOOptions()
+    grpo: GRPOOptions = GRPOOptions(), lora: LoRAOptions = LoRAOptions()
   ) {
+    self.lora = lora
     self.model = model
     self.data = data
     self.options = options
@@ -126,7 +140,9 @@ public struct GRPOStage: TrainingStage {
 
   public func prepare(stored: RunConfiguration<GRPOSettings>?, in run: TrainingRun) throws -> (
     configuration: RunConfiguration<GRPOSettings>,
-    session: () throws -> TrainingSession<ModelWithFiles<Llama>, GRPOObjective, GRPORolloutLoader>
+    session: () throws -> TrainingSession<
+      ModelWithFiles<FineTuneModel>, GRPOObjective, GRPORolloutLoader
+    >
   ) {
     guard let modelPath = model ?? stored?.stage.baseModel else {
       throw TrainingRunError.setting("--model", "missing (the chat model to train)")
@@ -174,7 +190,10 @@ public struct GRPOStage: TrainingStage {
       data: URL(fileURLWithPath: dataPath).standardizedFileURL.path, dataPrompts: records.count,
       reward: rewardSpec, groupSize: groupSize, maxNewTokens: maxNewTokens,
       temperature: grpo.temperature ?? stored?.stage.temperature ?? 1,
-      topP: grpo.topP ?? stored?.stage.topP ?? 1, loss: loss)
+      topP: grpo.topP ?? stored?.stage.topP ?? 1, loss: loss,
+      numIterations: grpo.numIterations ?? stored?.stage.numIterations,
+      lora: try lora.resolve(over: stored?.stage.lora))
+    let iterations = settings.numIterations ?? 1
     let processes = run.communicator.worldSize
     let training = try options.resolve(
       over: stored?.training, defaults: Self.defaults, processes: processes
@@ -184,7 +203,7 @@ public struct GRPOStage: TrainingStage {
           "--micro-batch-size",
           "\(micro) completions is not a multiple of --group-size \(groupSize)")
       }
-      return max(1, records.count * groupSize / (micro * processes))
+      return max(1, records.count * groupSize * iterations / (micro * processes))
     }
     let reward =
       try customReward
@@ -195,28 +214,34 @@ public struct GRPOStage: TrainingStage {
     return (
       RunConfiguration(stage: settings, training: training),
       {
-        let reference = loss.beta == 0 ? nil : try loadLlama(modelPath)
+        let model = try FineTuneModel(
+          base: llama, lora: settings.lora, seed: training.seed, baseModelPath: settings.baseModel)
+        let reference =
+          loss.beta == 0 ? nil : model.lora != nil ? model.base : try loadLlama(modelPath)
         let sampler = RolloutSampler(
           sampling: SamplingOptions(
             temperature: settings.temperature, topP: settings.topP, seed: training.seed),
           maxNewTokens: maxNewTokens, stopTokens: stops)
         let loader = GRPORolloutLoader(
-          policy: llama, reference: reference, prompts: prompts, tokenizer: tokenizer,
+          policy: model.llama, reference: reference, prompts: prompts, tokenizer: tokenizer,
           sampler: sampler, reward: reward, groupSize: groupSize,
           promptsPerBatch: training.microBatchSize / groupSize,
           temperature: settings.temperature, padding: padding, seed: training.seed,
-          rank: run.communicator.rank, worldSize: processes)
+          rank: run.communicator.rank, worldSize: processes,
+          microBatchesPerStep: training.batchSize / (training.microBatchSize * processes),
+          iterations: iterations)
         return TrainingSession(
           model: ModelWithFiles(
-            llama,
+            model,
             files: ChatModelFiles(tokenizer: tokenizer, template: template, generation: generation)
           ),
           objective: GRPOObjective(
-            policy: llama, criterion: loss, temperature: settings.temperature),
+            policy: model.llama, criterion: loss, temperature: settings.temperature),
           loader: loader, evaluationBatches: [],
-          summary: "\(llama.parameterCount) parameters from \(settings.baseModel) (policy and "
-            + "frozen reference), \(records.count) prompts, \(groupSize) completions each, "
-            + "reward \(rewardSpec), β \(loss.beta), ε \(loss.epsilonLow)",
+          summary: "\(model.parameterSummary) from \(settings.baseModel) (and the frozen "
+            + "reference), \(records.count) prompts, \(groupSize) completions each, "
+            + "reward \(rewardSpec), β \(loss.beta), ε \(loss.epsilonLow)"
+            + (iterations > 1 ? ", \(iterations) steps per rollout" : ""),
           unit: Self.unit)
       }
     )

@@ -26,7 +26,7 @@ public struct RunReport {
     public var figures: [String: Double] = [:]
   }
 
-  /// Step figures plotted when a run logs them: those of `grpo`.
+  /// Step figures plotted when a run logs them: those of `grpo` and `ppo`.
   public static let plottedFigures = [
     "reward_mean", "kl", "entropy", "clip_fraction", "response_length", "advantage_std",
     "value_loss",
