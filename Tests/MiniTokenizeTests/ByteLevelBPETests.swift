@@ -112,6 +112,11 @@ struct ByteLevelBPETests {
       ("huge-id", "$.model.vocab"), ("merge-unknown", "$.model.merges[0]"),
       ("merge-form", "$.model.merges[1]"), ("decoder", "$.decoder.type"),
       ("pre-tokenizer", "$.pre_tokenizer.type"), ("added-id", "$.added_tokens[0].id"),
+      ("no-model", "$.model"), ("merges-type", "$.model.merges"),
+      ("merge-pair-type", "$.model.merges[0][1]"), ("added-content", "$.added_tokens[0].content"),
+      ("added-huge-id", "$.added_tokens[0].id"), ("ignore-merges", "$.model.ignore_merges"),
+      ("normalizer", "$.normalizer"), ("split-regex", "$.pre_tokenizer.pattern.Regex"),
+      ("empty", "not a valid JSON object"), ("array", "not a valid JSON object"),
     ])
   func badFiles(kind: String, field: String) throws {
     let directory = try temporaryDirectory("bpe-bad-\(kind)")
@@ -122,8 +127,24 @@ struct ByteLevelBPETests {
     case "truncated":
       let data = try JSONSerialization.data(withJSONObject: object)
       try data.prefix(data.count / 2).write(to: URL(fileURLWithPath: path))
+    case "empty", "array":
+      try Data((kind == "empty" ? "" : "[1, 2]").utf8).write(to: URL(fileURLWithPath: path))
+    case "no-model":
+      object["model"] = nil
+      try Self.write(object, to: path)
     default:
       switch kind {
+      case "merges-type": model["merges"] = 5
+      case "merge-pair-type": model["merges"] = [["h", 7]]
+      case "added-content": object["added_tokens"] = [["id": 900, "content": 12]]
+      case "added-huge-id": object["added_tokens"] = [["id": 1 << 50, "content": "x"]]
+      case "ignore-merges": model["ignore_merges"] = "yes"
+      case "normalizer": object["normalizer"] = ["type": "Lowercase"]
+      case "split-regex":
+        object["pre_tokenizer"] = [
+          "type": "Split", "pattern": ["Regex": "(unclosed"], "behavior": "Isolated",
+          "invert": false,
+        ]
       case "vocab-type": model["vocab"] = ["a": "one"]
       case "huge-id": model["vocab"] = ["a": 1 << 40]
       case "merge-unknown": model["merges"] = [["zzz", "q"]]
