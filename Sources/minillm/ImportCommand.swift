@@ -51,23 +51,30 @@ struct ImportGGUF: ParsableCommand {
     }
     let start = Date()
     let model: Llama
-    let tokenizerFiles: PretrainedTokenizerFiles?
+    var tokenizerFiles: PretrainedTokenizerFiles?
+    var tokenizerNote = ""
     do {
       model = try Llama(directory: file)
-      tokenizerFiles = try GGUFReader(path: file).pretrainedTokenizerFiles(
-        modelMaxLength: model.config.maxPositions)
+      do {
+        tokenizerFiles = try GGUFReader(path: file).pretrainedTokenizerFiles(
+          modelMaxLength: model.config.maxPositions)
+        if tokenizerFiles == nil {
+          tokenizerNote =
+            "; the file has no vocabulary (tokenizer.ggml.model): add tokenizer files before generating text"
+        }
+      } catch {
+        tokenizerNote = "; no tokenizer files, the vocabulary cannot be used: \(error)"
+      }
       try model.save(to: out)
       try tokenizerFiles?.write(toDirectory: out)
     } catch {
       throw CommandLineError("\(error)")
     }
     let config = model.config
-    let written =
-      tokenizerFiles.map { ", " + $0.fileNames.joined(separator: ", ") }
-      ?? "; the file has no vocabulary (tokenizer.ggml.model): add tokenizer files before generating text"
+    let written = tokenizerFiles.map { ", " + $0.fileNames.joined(separator: ", ") } ?? ""
     printError(
       "wrote \(out): \(config.architecture.className), \(config.layerCount) layers, "
         + "\(config.parameterCount) parameters in \(String(format: "%.1f", Date().timeIntervalSince(start))) s"
-        + written)
+        + written + tokenizerNote)
   }
 }
