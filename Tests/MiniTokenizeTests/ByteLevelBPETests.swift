@@ -104,6 +104,32 @@ struct ByteLevelBPETests {
     #expect(loaded.addsBOS && loaded.chatTemplate == "{{ messages }}")
   }
 
+  /// A bad `tokenizer_config.json` beside a good `tokenizer.json` gives one error naming the
+  /// config file and the field.
+  @Test(
+    "bad tokenizer_config.json files name the file and the field",
+    arguments: [
+      ("bos_token", "$.bos_token"), ("add_bos_token", "$.add_bos_token"),
+      ("chat_template", "$.chat_template"), ("eos_token", "$.eos_token"),
+      ("not-an-object", "not a JSON object"),
+    ])
+  func badConfigs(key: String, field: String) throws {
+    let directory = try temporaryDirectory("bpe-bad-config-\(key)")
+    try Self.write(Self.tokenizerJSON(), to: directory + "/tokenizer.json")
+    let configPath = directory + "/tokenizer_config.json"
+    switch key {
+    case "not-an-object": try Data("[1, 2".utf8).write(to: URL(fileURLWithPath: configPath))
+    case "eos_token": try Self.write(["eos_token": "<|not a token|>"], to: configPath)
+    case "chat_template": try Self.write(["chat_template": 5], to: configPath)
+    default: try Self.write([key: 7], to: configPath)
+    }
+    #expect {
+      try PretrainedTokenizer(directory: directory)
+    } throws: { error in
+      "\(error)".contains("tokenizer_config.json") && "\(error)".contains(field)
+    }
+  }
+
   /// Each bad file gives one error naming the file and the field.
   @Test(
     "bad tokenizer.json files name the file and the field",
