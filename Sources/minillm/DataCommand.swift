@@ -31,6 +31,14 @@ struct DataPretrain: AsyncParsableCommand {
   @Option(help: "Input format: auto (detect per file), txt, jsonl, json, wiki-cn, baike or wudao.")
   var format = "auto"
 
+  @Option(
+    help: ArgumentHelp(
+      "The field holding each document's text in JSON records and Parquet rows (default: text).",
+      discussion:
+        "With it, a record file is read as jsonl/json documents; a record or file without the "
+        + "field, or with a non-string value, is an error naming the file and the column."))
+  var textColumn: String?
+
   @Option(help: "Output folder.")
   var output: String
 
@@ -46,6 +54,7 @@ struct DataPretrain: AsyncParsableCommand {
 
   func validate() throws {
     try checkInputs(input)
+    if let textColumn, textColumn.isEmpty { throw CommandLineError("--text-column: empty name") }
     guard minTokens >= 1 else { throw CommandLineError("--min-tokens: \(minTokens) < 1") }
     guard shardTokens >= 1 else { throw CommandLineError("--shard-tokens: \(shardTokens) < 1") }
   }
@@ -54,6 +63,7 @@ struct DataPretrain: AsyncParsableCommand {
     let model = try loadTokenizer(tokenizer)
     var options = PretrainOptions()
     options.format = try parseFormat(format)
+    options.textColumn = textColumn
     options.minimumDocumentTokens = minTokens
     options.shardTokenLimit = shardTokens
     options.maximumBadFraction = limits.maxBadFraction

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MiniLlama
+import MiniTokenize
 
 struct ImportCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -18,8 +19,11 @@ struct ImportGGUF: ParsableCommand {
       Reads the architecture from the file's metadata and every tensor (f32, f16, bf16, q8_0, \
       q4_0, q4_1, q5_0, q5_1, q2_K, q3_K, q4_K, q5_K, q6_K), dequantised as ggml does and with \
       llama's q/k row order undone, and writes config.json, model.safetensors (f32) and \
-      generation_config.json. The vocabulary inside the file is not written: add the model's \
-      tokenizer files to the directory for commands that need text.
+      generation_config.json. The vocabulary inside the file becomes the tokenizer files \
+      AutoTokenizer.from_pretrained reads: tokenizer.json (gpt2 byte-level BPE with its \
+      tokenizer.ggml.pre; a llama sentencepiece vocabulary also as tokenizer.model) and \
+      tokenizer_config.json with the special tokens, add_bos_token and the file's \
+      tokenizer.chat_template.
       """
   )
 
@@ -47,16 +51,30 @@ struct ImportGGUF: ParsableCommand {
     }
     let start = Date()
     let model: Llama
+    var tokenizerFiles: PretrainedTokenizerFiles?
+    var tokenizerNote = ""
     do {
       model = try Llama(directory: file)
+      do {
+        tokenizerFiles = try GGUFReader(path: file).pretrainedTokenizerFiles(
+          modelMaxLength: model.config.maxPositions)
+        if tokenizerFiles == nil {
+          tokenizerNote =
+            "; the file has no vocabulary (tokenizer.ggml.model): add tokenizer files before generating text"
+        }
+      } catch {
+        tokenizerNote = "; no tokenizer files, the vocabulary cannot be used: \(error)"
+      }
       try model.save(to: out)
+      try tokenizerFiles?.write(toDirectory: out)
     } catch {
       throw CommandLineError("\(error)")
     }
     let config = model.config
+    let written = tokenizerFiles.map { ", " + $0.fileNames.joined(separator: ", ") } ?? ""
     printError(
       "wrote \(out): \(config.architecture.className), \(config.layerCount) layers, "
-        + "\(config.parameterCount) parameters in \(String(format: "%.1f", Date().timeIntervalSince(start))) s; "
-        + "add the tokenizer files before generating text")
+        + "\(config.parameterCount) parameters in \(String(format: "%.1f", Date().timeIntervalSince(start))) s"
+        + written + tokenizerNote)
   }
 }

@@ -70,13 +70,16 @@ enum ByteLevelBench {
       "mb_per_s_1_thread": rounded(Double(bytes) / singleSeconds / 1e6, 3),
       "seconds_all_cores": rounded(parallelSeconds, 3),
       "mb_per_s_all_cores": rounded(Double(bytes) / parallelSeconds / 1e6, 3),
+      "tokens_per_s_1_thread": rounded(Double(tokens) / singleSeconds, 0),
+      "tokens_per_s_all_cores": rounded(Double(tokens) / parallelSeconds, 0),
     ]
     print(
       String(
         format:
-          "minillm byte-level BPE: %d lines, %d tokens, %.2f MB: %.2f MB/s on 1 thread, %.2f MB/s on %d cores",
+          "minillm byte-level BPE: %d lines, %d tokens, %.2f MB: %.2f MB/s (%.0f tokens/s) on 1 thread, %.2f MB/s (%.0f tokens/s) on %d cores",
         lines.count, tokens, Double(bytes) / 1e6, Double(bytes) / singleSeconds / 1e6,
-        Double(bytes) / parallelSeconds / 1e6, cores))
+        Double(tokens) / singleSeconds, Double(bytes) / parallelSeconds / 1e6,
+        Double(tokens) / parallelSeconds, cores))
     guard parallelTokens == tokens else {
       throw CommandLineError(
         "bench tokenize: \(parallelTokens) tokens on all cores, \(tokens) on one")
@@ -97,9 +100,9 @@ enum ByteLevelBench {
       print(
         String(
           format:
-            "tokenizers (Rust via Python): encode_batch %.2f MB/s (ours ×%.2f), encode per line %.2f MB/s (ours on 1 thread ×%.2f)",
-          Double(bytes) / batch / 1e6, batch / parallelSeconds, Double(bytes) / one / 1e6,
-          one / singleSeconds))
+            "tokenizers (Rust via Python): encode_batch %.2f MB/s (%.0f tokens/s; ours ×%.2f), encode per line %.2f MB/s (%.0f tokens/s; ours on 1 thread ×%.2f)",
+          Double(bytes) / batch / 1e6, Double(tokens) / batch, batch / parallelSeconds,
+          Double(bytes) / one / 1e6, Double(tokens) / one, one / singleSeconds))
     }
     let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
     print(String(decoding: data, as: UTF8.self))

@@ -48,6 +48,11 @@ struct TokenizerTrain: ParsableCommand {
   @Option(help: "Input format: auto, or one of the corpus formats.")
   var format = "auto"
 
+  @Option(
+    help: "The field holding each document's text in JSON records and Parquet rows (default: text)."
+  )
+  var textColumn: String?
+
   @Option(help: "Fraction of characters the vocabulary must cover; the rest fall back to bytes.")
   var characterCoverage = 0.9995
 
@@ -120,7 +125,8 @@ struct TokenizerTrain: ParsableCommand {
     options.seed = seed
     options.verbose = verbose
 
-    var sentences = TrainingSentences(paths: input, format: try parseFormat(format))
+    var sentences = TrainingSentences(
+      paths: input, format: try parseFormat(format), textColumn: textColumn)
     let started = Date()
     let tokenizer = try SentencePieceTokenizer.train(options: options) { try sentences.next() }
     for statistics in sentences.finished where statistics.rejectedCount > 0 {

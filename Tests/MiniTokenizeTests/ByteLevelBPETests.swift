@@ -104,6 +104,32 @@ struct ByteLevelBPETests {
     #expect(loaded.addsBOS && loaded.chatTemplate == "{{ messages }}")
   }
 
+  /// A bad `tokenizer_config.json` beside a good `tokenizer.json` gives one error naming the
+  /// config file and the field.
+  @Test(
+    "bad tokenizer_config.json files name the file and the field",
+    arguments: [
+      ("bos_token", "$.bos_token"), ("add_bos_token", "$.add_bos_token"),
+      ("chat_template", "$.chat_template"), ("eos_token", "$.eos_token"),
+      ("not-an-object", "not a JSON object"),
+    ])
+  func badConfigs(key: String, field: String) throws {
+    let directory = try temporaryDirectory("bpe-bad-config-\(key)")
+    try Self.write(Self.tokenizerJSON(), to: directory + "/tokenizer.json")
+    let configPath = directory + "/tokenizer_config.json"
+    switch key {
+    case "not-an-object": try Data("[1, 2".utf8).write(to: URL(fileURLWithPath: configPath))
+    case "eos_token": try Self.write(["eos_token": "<|not a token|>"], to: configPath)
+    case "chat_template": try Self.write(["chat_template": 5], to: configPath)
+    default: try Self.write([key: 7], to: configPath)
+    }
+    #expect {
+      try PretrainedTokenizer(directory: directory)
+    } throws: { error in
+      "\(error)".contains("tokenizer_config.json") && "\(error)".contains(field)
+    }
+  }
+
   /// Each bad file gives one error naming the file and the field.
   @Test(
     "bad tokenizer.json files name the file and the field",
@@ -112,6 +138,11 @@ struct ByteLevelBPETests {
       ("huge-id", "$.model.vocab"), ("merge-unknown", "$.model.merges[0]"),
       ("merge-form", "$.model.merges[1]"), ("decoder", "$.decoder.type"),
       ("pre-tokenizer", "$.pre_tokenizer.type"), ("added-id", "$.added_tokens[0].id"),
+      ("no-model", "$.model"), ("merges-type", "$.model.merges"),
+      ("merge-pair-type", "$.model.merges[0][1]"), ("added-content", "$.added_tokens[0].content"),
+      ("added-huge-id", "$.added_tokens[0].id"), ("ignore-merges", "$.model.ignore_merges"),
+      ("normalizer", "$.normalizer"), ("split-regex", "$.pre_tokenizer.pattern.Regex"),
+      ("empty", "not a valid JSON object"), ("array", "not a valid JSON object"),
     ])
   func badFiles(kind: String, field: String) throws {
     let directory = try temporaryDirectory("bpe-bad-\(kind)")
@@ -122,8 +153,24 @@ struct ByteLevelBPETests {
     case "truncated":
       let data = try JSONSerialization.data(withJSONObject: object)
       try data.prefix(data.count / 2).write(to: URL(fileURLWithPath: path))
+    case "empty", "array":
+      try Data((kind == "empty" ? "" : "[1, 2]").utf8).write(to: URL(fileURLWithPath: path))
+    case "no-model":
+      object["model"] = nil
+      try Self.write(object, to: path)
     default:
       switch kind {
+      case "merges-type": model["merges"] = 5
+      case "merge-pair-type": model["merges"] = [["h", 7]]
+      case "added-content": object["added_tokens"] = [["id": 900, "content": 12]]
+      case "added-huge-id": object["added_tokens"] = [["id": 1 << 50, "content": "x"]]
+      case "ignore-merges": model["ignore_merges"] = "yes"
+      case "normalizer": object["normalizer"] = ["type": "Lowercase"]
+      case "split-regex":
+        object["pre_tokenizer"] = [
+          "type": "Split", "pattern": ["Regex": "(unclosed"], "behavior": "Isolated",
+          "invert": false,
+        ]
       case "vocab-type": model["vocab"] = ["a": "one"]
       case "huge-id": model["vocab"] = ["a": 1 << 40]
       case "merge-unknown": model["merges"] = [["zzz", "q"]]

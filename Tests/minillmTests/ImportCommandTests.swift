@@ -8,8 +8,9 @@ import Testing
 /// `--model F.gguf` and `minillm import gguf`.
 @Suite struct ImportCommandTests {
   /// A GGUF file of a random tiny `llama` model, written with llama.cpp's names and q/k rows.
-  func ggufFile() throws -> String {
-    let config = tinyConfig()
+  func ggufFile(config: LlamaConfig = tinyConfig(), vocabulary: GGUFVocabulary? = nil) throws
+    -> String
+  {
     let weights = Llama(config: config, seed: 4).weights
     var writer = GGUFWriter()
     writer.set("general.architecture", .string("llama"))
@@ -21,7 +22,11 @@ import Testing
       writer.set("llama.\(key)", .uint32(UInt32(value)))
     }
     writer.set("llama.attention.layer_norm_rms_epsilon", .float32(config.rmsNormEps))
-    writer.set("tokenizer.ggml.model", .string("llama"))
+    if let vocabulary {
+      for (key, value) in vocabulary.metadata { writer.set(key, value) }
+    } else {
+      writer.set("tokenizer.ggml.model", .string("llama"))
+    }
     var tensors = [
       GGUFTensor(
         name: "token_embd.weight", type: .q8_0, values: weights["model.embed_tokens.weight"]!)
@@ -57,6 +62,7 @@ import Testing
     let imported = try runMinillmCapturing(executable, ["import", "gguf", file, "--out", out])
     #expect(imported.status == 0, "\(imported.error)")
     #expect(imported.error.contains("LlamaForCausalLM"))
+    #expect(imported.error.contains("no tokenizer files"), "a vocabulary without tokens")
     let again = try runMinillmCapturing(executable, ["import", "gguf", file, "--out", out])
     #expect(again.status != 0 && again.error.contains("--overwrite"))
 
@@ -74,5 +80,28 @@ import Testing
     let notGGUF = try runMinillmCapturing(
       executable, ["import", "gguf", out + "/config.json", "--out", out + "2"])
     #expect(notGGUF.status != 0 && notGGUF.error.contains("not a GGUF file"))
+  }
+
+  @Test func importWritesTheVocabularyAsTokenizerFiles() throws {
+    guard let executable = minillmExecutable() else { return }
+    let tokenizer = try tinyChatTokenizer()
+    let config = tinyConfig(vocabulary: tokenizer.vocabularySize, maxPositions: 64)
+    let folder = try temporaryDirectory("cli-gguf-vocab")
+    try tokenizer.write(to: folder + "/tokenizer.model")
+    var vocabulary = try GGUFVocabulary(directory: ModelDirectory(path: folder), config: config)
+    vocabulary.chatTemplate =
+      "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+    let file = try ggufFile(config: config, vocabulary: vocabulary)
+    let out = try temporaryDirectory("cli-import-vocab") + "/model"
+    let imported = try runMinillmCapturing(executable, ["import", "gguf", file, "--out", out])
+    #expect(imported.status == 0, "\(imported.error)")
+    #expect(imported.error.contains("tokenizer.model, tokenizer.json, tokenizer_config.json"))
+    let fromFile = try ModelDirectory(path: file).loadPretrainedTokenizer()
+    let fromDirectory = try ModelDirectory(path: out).loadPretrainedTokenizer()
+    let text = chatTrainingLines(count: 20).joined(separator: "\n") + "<|im_start|>user\nhi 🙂"
+    #expect(try fromDirectory.encodePrompt(text) == fromFile.encodePrompt(text))
+    #expect(fromDirectory.addsBOS && fromDirectory.chatTemplate == vocabulary.chatTemplate)
+    let reread = try ModelDirectory(path: out).loadTokenizer()
+    #expect(try reread.encode(text) == tokenizer.encode(text), "tokenizer.model encodes as trained")
   }
 }

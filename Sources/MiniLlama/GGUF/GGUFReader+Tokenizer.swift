@@ -46,9 +46,43 @@ extension GGUFReader {
 
   /// Whether llama.cpp adds BOS when it encodes a prompt for this file:
   /// `tokenizer.ggml.add_bos_token` when present, else true for a `llama` (sentencepiece)
-  /// vocabulary and false for `gpt2`.
+  /// vocabulary and for a `gpt2` one with Llama 3's pre-tokenizer (`llama-bpe`, `llama3`), as
+  /// llama.cpp decides, and false for other `gpt2` vocabularies.
   public var addsBOSToken: Bool {
     if case .bool(let flag)? = value("tokenizer.ggml.add_bos_token") { return flag }
-    return value("tokenizer.ggml.model")?.stringValue == "llama"
+    switch value("tokenizer.ggml.model")?.stringValue {
+    case "llama": return true
+    case "gpt2": return ["llama-bpe", "llama3"].contains(value("tokenizer.ggml.pre")?.stringValue)
+    default: return false
+    }
+  }
+}
+
+extension GGUFReader {
+  /// Whether llama.cpp appends EOS to a prompt: `tokenizer.ggml.add_eos_token`, else false.
+  public var addsEOSToken: Bool {
+    if case .bool(let flag)? = value("tokenizer.ggml.add_eos_token") { return flag }
+    return false
+  }
+
+  /// The Hugging Face tokenizer files of the file's vocabulary (`tokenizer.json`, and
+  /// `tokenizer.model` for a `llama` vocabulary, with `tokenizer_config.json` carrying the
+  /// special tokens, `add_bos_token` as ``addsBOSToken`` and `tokenizer.chat_template`), or
+  /// `nil` when the file has no `tokenizer.ggml.model`.
+  /// - Parameter modelMaxLength: `model_max_length`, the model's context.
+  /// - Throws: `GGUFError` naming a key of the wrong type; `TokenizerError.loadFailed` naming
+  ///   the file and the `tokenizer.ggml` key when the vocabulary cannot be used.
+  public func pretrainedTokenizerFiles(modelMaxLength: Int) throws -> PretrainedTokenizerFiles? {
+    guard let metadata = try tokenizerMetadata() else { return nil }
+    var template: String?
+    if let stored = value("tokenizer.chat_template") {
+      guard let text = stored.stringValue else {
+        throw GGUFError(path: path, field: "tokenizer.chat_template", "expected a string")
+      }
+      template = text
+    }
+    return try metadata.pretrainedTokenizerFiles(
+      addsBOS: addsBOSToken, addsEOS: addsEOSToken, chatTemplate: template,
+      modelMaxLength: modelMaxLength, origin: path)
   }
 }

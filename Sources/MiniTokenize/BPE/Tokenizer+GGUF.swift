@@ -3,8 +3,8 @@
 public struct GGUFTokenizerMetadata: Sendable, Equatable {
   /// `tokenizer.ggml.model`: `gpt2` (byte-level BPE) or `llama` (sentencepiece).
   public var model: String
-  /// `tokenizer.ggml.pre`: the pre-tokenizer of a `gpt2` model (`gpt2`, `llama-bpe`, `qwen2`,
-  /// `starcoder`, `smollm`, `refact`); `nil` means `gpt2`.
+  /// `tokenizer.ggml.pre`: the pre-tokenizer of a `gpt2` model (`gpt-2` — also spelt `gpt2`
+  /// —, `llama-bpe`, `qwen2`, `starcoder`, `smollm`, `refact`); `nil` and `default` mean GPT-2's.
   public var pre: String?
   /// `tokenizer.ggml.tokens`.
   public var tokens: [String]
@@ -88,7 +88,7 @@ extension ByteLevelBPETokenizer {
   static func ggufPreTokenizer(_ pre: String) -> (steps: [PreTokenizerStep], ignoreMerges: Bool)? {
     let byteLevel = PreTokenizerStep.byteLevel(addPrefixSpace: false, useRegex: false)
     switch pre {
-    case "gpt2", "default":
+    case "gpt-2", "gpt2", "default":
       return ([.byteLevel(addPrefixSpace: false, useRegex: true)], false)
     case "llama-bpe", "llama3":
       return ([.split(.llama3(maxDigits: 3), behavior: .isolated, invert: false), byteLevel], true)
@@ -114,7 +114,7 @@ extension ByteLevelBPETokenizer {
     guard let (steps, ignoreMerges) = Self.ggufPreTokenizer(pre) else {
       throw metadata.failure(
         origin, "pre",
-        "'\(pre)' is not supported (gpt2, llama-bpe, qwen2, starcoder, smollm, refact are)")
+        "'\(pre)' is not supported (gpt-2, llama-bpe, qwen2, starcoder, smollm, refact are)")
     }
     var vocabulary: [String: Int] = [:]
     var added: [AddedToken] = []

@@ -1,10 +1,13 @@
 extension CorpusFormat {
-  /// Decodes a pretraining record.
-  func decodeDocument(_ fields: RecordFields) throws(RecordRejection) -> Document {
+  /// Decodes a pretraining record; `textColumn` is the member holding a `jsonl`/`json`
+  /// record's text.
+  func decodeDocument(_ fields: RecordFields, textColumn: String = "text") throws(RecordRejection)
+    -> Document
+  {
     let text: String
     switch self {
     case .jsonl, .json:
-      text = try fields.string("text")
+      text = try fields.string(textColumn)
     case .wikipediaCN:
       text = try fields.string("completion")
     case .wudao:

@@ -44,6 +44,41 @@ extension CorpusReader {
       path: path, message: "no decodable JSON record to detect the format; pass --format")
   }
 
+  /// The format of a record file read with `--text-column`: Parquet rows and JSON lines are
+  /// `jsonl` documents, a JSON array `json`, a `.txt` file or any file not starting with `[`
+  /// or `{` plain text.
+  static func detectRecordFormat(path: String) throws -> CorpusFormat {
+    if isParquet(path) { return .jsonl }
+    var name = path.lowercased()
+    if name.hasSuffix(".zst") { name.removeLast(4) }
+    if name.hasSuffix(".txt") { return .text }
+    switch try firstByte(path: path) {
+    case UInt8(ascii: "["): return .json
+    case UInt8(ascii: "{"): return .jsonl
+    default:
+      if name.hasSuffix(".json") || name.hasSuffix(".jsonl") {
+        throw InputError(path: path, message: "does not start with '[' or '{': not JSON")
+      }
+      return .text
+    }
+  }
+
+  /// Checks that a Parquet file has `column` holding text.
+  static func checkTextColumn(_ column: String, of file: ParquetFile, path: String) throws {
+    guard let found = file.columns.first(where: { $0.name == column }) else {
+      let names = file.columns.map(\.name).joined(separator: ", ")
+      throw InputError(
+        path: path,
+        message:
+          "has no column '\(column)' (columns: \(names)); pass --text-column with one of them")
+    }
+    guard found.physicalType == "BYTE_ARRAY" else {
+      throw InputError(
+        path: path,
+        message: "column '\(column)' holds \(found.physicalType) values, not strings")
+    }
+  }
+
   /// The first non-whitespace byte of the (decompressed) file, or `nil` when there is none.
   static func firstByte(path: String) throws -> UInt8? {
     let (source, _) = try FileByteSource.opening(path)

@@ -23,18 +23,43 @@ public final class CorpusReader {
   private let parquet: ParquetRecords?
   private let placeholders: [(String, String)]
   private var sawFirstLine = false
+  /// The member holding a document's text in `jsonl`/`json` records and Parquet rows.
+  public let textColumn: String
+  /// Whether `textColumn` was given (then the first record must have it as a string).
+  private var checksTextColumn: Bool
 
   /// Opens `path`. With `format` nil the layout is detected from the file name and its first
   /// records (see `CorpusReader.detectFormat(path:)`), or a Parquet file's column names.
   /// - Parameters:
   ///   - placeholders: values for self-cognition placeholders, e.g. `["name": "MiniLLM"]` fills
   ///     `{{name}}`, `<NAME>` and `[NAME]` in conversations and preference pairs.
-  /// - Throws: `InputError` when the file cannot be opened or its format cannot be told.
-  public init(path: String, format: CorpusFormat? = nil, placeholders: [String: String] = [:])
-    throws
-  {
+  ///   - textColumn: the member holding a document's text in `jsonl`/`json` records and
+  ///     Parquet rows (`nil`: `text`). With it, a record file whose format is not given is read
+  ///     as `jsonl`/`json` documents; plain-text files (`txt`) have no columns and are read as
+  ///     lines.
+  /// - Throws: `InputError` when the file cannot be opened or its format cannot be told, and,
+  ///   naming the file and the column, when `textColumn` is given for a format other than
+  ///   `jsonl`/`json`/`txt`, is not a column of a Parquet file or not a text column there, or is
+  ///   missing or not a string in the first record (later records without it are rejected and
+  ///   counted).
+  public init(
+    path: String, format: CorpusFormat? = nil, placeholders: [String: String] = [:],
+    textColumn: String? = nil
+  ) throws {
     self.path = path
-    self.format = try format ?? Self.detectFormat(path: path)
+    if textColumn != nil, format == nil {
+      self.format = try Self.detectRecordFormat(path: path)
+    } else {
+      self.format = try format ?? Self.detectFormat(path: path)
+    }
+    self.textColumn = textColumn ?? "text"
+    checksTextColumn = textColumn != nil && (self.format == .jsonl || self.format == .json)
+    if let textColumn, ![.jsonl, .json, .text].contains(self.format) {
+      throw InputError(
+        path: path,
+        message: "--text-column '\(textColumn)' applies to jsonl, json and Parquet documents, "
+          + "not to \(self.format.rawValue) records")
+    }
     if Self.isParquet(path) {
       guard self.format.isJSON else {
         throw InputError(
@@ -43,8 +68,13 @@ public final class CorpusReader {
             "a Parquet file's rows are records with fields, not \(self.format.rawValue) lines")
       }
       let file = try ParquetFile(path: path)
-      parquet = ParquetRecords(
-        file: file, columns: ParquetRecords.columns(of: file, keys: self.format.neededKeys))
+      var keys = self.format.neededKeys
+      if self.format.kind == .document, self.format == .jsonl || self.format == .json {
+        keys = [self.textColumn]
+        try Self.checkTextColumn(self.textColumn, of: file, path: path)
+        checksTextColumn = false
+      }
+      parquet = ParquetRecords(file: file, columns: ParquetRecords.columns(of: file, keys: keys))
     } else {
       parquet = nil
     }
@@ -100,6 +130,18 @@ public final class CorpusReader {
         decoded = decode(bytes)
       }
       statistics.records += 1
+      if checksTextColumn {
+        checksTextColumn = false
+        if case .failure(let rejection) = decoded,
+          rejection.reason == .missingField || rejection.reason == .wrongType
+        {
+          throw InputError(
+            path: path,
+            message:
+              "record at line \(line): \(rejection.detail) (the --text-column '\(textColumn)'"
+              + " must name a string member of every record)")
+        }
+      }
       switch decoded {
       case .success(let record):
         statistics.accepted += 1
@@ -123,7 +165,7 @@ public final class CorpusReader {
       default:
         let members: [String: JSONValue]
         switch Result(catching: { () throws(JSONFailure) in
-          try JSONParser.parseObject(bytes, keeping: format.neededKeys)
+          try JSONParser.parseObject(bytes, keeping: neededKeys)
         }) {
         case .success(let parsed): members = parsed
         case .failure(let failure) where failure.kind == .invalidUTF8:
@@ -143,7 +185,8 @@ public final class CorpusReader {
     do throws(RecordRejection) {
       let fields = RecordFields(members)
       switch format.kind {
-      case .document: return .success(.document(try format.decodeDocument(fields)))
+      case .document:
+        return .success(.document(try format.decodeDocument(fields, textColumn: textColumn)))
       case .conversation:
         return .success(.conversation(filled(try format.decodeConversation(fields))))
       case .preference: return .success(.preference(filled(try format.decodePreference(fields))))
@@ -151,6 +194,11 @@ public final class CorpusReader {
     } catch {
       return .failure(error)
     }
+  }
+
+  /// The members the record decoder reads.
+  private var neededKeys: Set<String> {
+    format == .jsonl || format == .json ? [textColumn] : format.neededKeys
   }
 
   private func isBlank(_ bytes: UnsafeRawBufferPointer) -> Bool {

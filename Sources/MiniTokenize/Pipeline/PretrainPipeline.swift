@@ -16,6 +16,9 @@ public struct PretrainOptions: Sendable {
   public var tasksInFlight = 4
   /// The format of every input; `nil` detects each file's format.
   public var format: CorpusFormat?
+  /// The member holding the text of `jsonl`/`json` records and Parquet rows (`nil`: `text`);
+  /// see ``CorpusReader/init(path:format:placeholders:textColumn:)``.
+  public var textColumn: String?
   /// Replace an existing shard folder's `index.json` and shards.
   public var overwrite = false
 
@@ -101,7 +104,8 @@ public enum PretrainPipeline {
     try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
     var readers: [CorpusReader] = []
     for path in inputs {
-      let reader = try CorpusReader(path: path, format: options.format)
+      let reader = try CorpusReader(
+        path: path, format: options.format, textColumn: options.textColumn)
       guard reader.format.kind == .document else {
         throw PretrainError.notDocuments(path: path, format: reader.format)
       }

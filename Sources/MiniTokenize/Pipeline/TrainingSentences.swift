@@ -7,6 +7,8 @@ public struct TrainingSentences {
   public let paths: [String]
   /// Their format (`nil`: detected per file).
   public let format: CorpusFormat?
+  /// The member holding the text of `jsonl`/`json` records and Parquet rows (`nil`: `text`).
+  public let textColumn: String?
   var fileIndex = 0
   var reader: CorpusReader?
   var pending: [String] = []
@@ -16,9 +18,10 @@ public struct TrainingSentences {
   public private(set) var finished: [SourceStatistics] = []
 
   /// The sentences of `paths`.
-  public init(paths: [String], format: CorpusFormat?) {
+  public init(paths: [String], format: CorpusFormat?, textColumn: String? = nil) {
     self.paths = paths
     self.format = format
+    self.textColumn = textColumn
   }
 
   /// The next sentence, or `nil` after the last file.
@@ -27,7 +30,8 @@ public struct TrainingSentences {
     while pending.isEmpty {
       if reader == nil {
         guard fileIndex < paths.count else { return nil }
-        reader = try CorpusReader(path: paths[fileIndex], format: format)
+        reader = try CorpusReader(
+          path: paths[fileIndex], format: format, textColumn: textColumn)
         fileIndex += 1
       }
       guard let record = try reader?.next() else {

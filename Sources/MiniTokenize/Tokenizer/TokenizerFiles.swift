@@ -20,10 +20,18 @@ public struct TokenizerFiles: Sendable {
   /// chat model), else the tokenizer's own EOS (a pretrained model).
   /// - Parameter modelMaxLength: the longest sequence, e.g. the model's context.
   public init(tokenizer: SentencePieceTokenizer, renderer: ChatRenderer?, modelMaxLength: Int) {
+    self.init(
+      tokenizer: tokenizer,
+      config: renderer.map { TokenizerConfig(renderer: $0, modelMaxLength: modelMaxLength) }
+        ?? TokenizerConfig(tokenizer: tokenizer, modelMaxLength: modelMaxLength))
+  }
+
+  /// The files of `tokenizer` with `config` as the base of `tokenizer_config.json`: its
+  /// `add_bos_token`/`add_eos_token` also go into `tokenizer.json`'s post-processor, and its
+  /// `added_tokens_decoder` gains every piece `tokenizer.json` lists as an added token.
+  public init(tokenizer: SentencePieceTokenizer, config: TokenizerConfig) {
     self.tokenizer = tokenizer
-    var config =
-      renderer.map { TokenizerConfig(renderer: $0, modelMaxLength: modelMaxLength) }
-      ?? TokenizerConfig(tokenizer: tokenizer, modelMaxLength: modelMaxLength)
+    var config = config
     let json = tokenizer.tokenizerJSON(addsBOS: config.addBOSToken, addsEOS: config.addEOSToken)
     if json != nil {
       // tokenizer.json lists every unknown, control and user-defined piece: so does the config.
