@@ -100,6 +100,43 @@ import Testing
     #expect(bad.status != 0 && bad.error.contains("--adapter"), "\(bad.error)")
   }
 
+  /// QLoRA: `sft --lora-rank` on a q8_0 GGUF file trains adapters on its blocks.
+  @Test func loraSFTOnAQuantizedGGUFBaseTrainsOnItsBlocks() throws {
+    guard let fixture = SFTFixture.load() else { return }
+    let folder = try temporaryDirectory("qlora-sft")
+    let gguf = folder + "/base.gguf"
+    let export = try runMinillmCapturing(
+      fixture.executable,
+      ["export", "gguf", "--model", fixture.base, "--out", gguf, "--type", "q8_0"])
+    #expect(export.status == 0, "\(export.error)")
+    let run = folder + "/run"
+    let result = try runMinillmCapturing(
+      fixture.executable,
+      [
+        "sft", "--model", gguf, "--data", fixture.sftData, "--out", run, "--steps", "12",
+        "--batch-size", "4", "--lr", "5e-3", "--warmup-steps", "0", "--threads", "1",
+        "--lora-rank", "8",
+      ])
+    #expect(result.status == 0, "\(result.error)")
+    #expect(result.error.contains("of them in GGUF blocks"), "\(result.error)")
+    let losses = try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8)
+      .split(separator: "\n").compactMap { line -> Double? in
+        let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+        return object?["loss"] as? Double
+      }
+    #expect(losses.count == 12)
+    let (first, last) = (losses.prefix(3).reduce(0, +) / 3, losses.suffix(3).reduce(0, +) / 3)
+    #expect(last < first, "loss \(losses)")
+    // The adapter applies to the GGUF file it was trained on.
+    let reply = try runMinillmCapturing(
+      fixture.executable,
+      [
+        "generate", "--model", gguf, "--adapter", run + "/adapter", "--chat", "--greedy",
+        "--prompt", "你是谁？", "--max-new-tokens", "8", "--threads", "1",
+      ])
+    #expect(reply.status == 0 && !reply.output.isEmpty, "\(reply.error)")
+  }
+
   @Test func continuedPretrainingTrainsAdaptersOnTheGivenModel() throws {
     guard let fixture = SFTFixture.load() else { return }
     let run = try temporaryDirectory("lora-pretrain") + "/run"
