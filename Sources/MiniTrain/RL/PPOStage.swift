@@ -244,13 +244,14 @@ public struct PPOStage: TrainingStage {
           sampling: SamplingOptions(
             temperature: settings.temperature, topP: settings.topP, seed: training.seed),
           maxNewTokens: maxNewTokens, stopTokens: stops)
-        let loader = PPORolloutLoader(
+        var loader = PPORolloutLoader(
           policy: policy, reference: reference, prompts: prompts, tokenizer: tokenizer,
           sampler: sampler, reward: reward, criterion: loss,
           rolloutSize: training.batchSize / processes * miniBatches,
           microBatchSize: training.microBatchSize, epochs: ppoEpochs,
           temperature: settings.temperature, padding: padding, seed: training.seed,
           rank: run.communicator.rank, worldSize: processes)
+        loader.communicator = run.communicator
         return TrainingSession(
           model: ModelWithFiles(
             policy,
