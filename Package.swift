@@ -155,7 +155,10 @@ let package = Package(
       ]),
     .testTarget(
       name: "MiniDistributedTests",
-      dependencies: ["MiniDistributed", "MiniTrain", "MiniTokenize", "MiniTensor", "TestSupport"]),
+      dependencies: [
+        "MiniDistributed", "MiniTrain", "MiniTokenize", "MiniTensor", "MiniLlama", "TestSupport",
+        "PipelineTestSupport",
+      ]),
     .testTarget(
       name: "MiniServeTests",
       dependencies: [

@@ -14,14 +14,16 @@ enum PPOHelp: TrainingFlagHelp {
 }
 
 extension PPOLoss.KLEstimator: ExpressibleByArgument {}
+extension PPOCritic: ExpressibleByArgument {}
 
 struct PPOCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "ppo",
     abstract: "Train a chat model by proximal policy optimisation against a reward model.",
     discussion: """
-      MODEL is a chat model directory (e.g. RUN/model of sft): the starting policy, with a \
-      value head on its trunk, and, frozen, the reference. REWARD-MODEL is a `minillm reward` \
+      MODEL is a chat model directory (e.g. RUN/model of sft): the starting policy and, \
+      frozen, the reference; the critic is a separate value model starting as the reward \
+      model (--critic separate, TRL's choice) or a value head on the policy's trunk. REWARD-MODEL is a `minillm reward` \
       output (same tokenizer). PROMPTS as for grpo: JSON lines {"prompt": …} or any \
       SFT/preference file `minillm data` reads. As TRL's PPOTrainer: a rollout batch of \
       --batch-size × --num-mini-batches prompts is answered once each by the current policy; \
@@ -93,6 +95,13 @@ struct PPOCommand: ParsableCommand {
   @Flag(inversion: .prefixedNo, help: "Whiten the per-token rewards before GAE (default off).")
   var whitenRewards: Bool?
 
+  @Option(
+    help: """
+      separate (default, as TRL's PPOTrainer: a value model starting as the reward model, \
+      trained in full, saved as critic.safetensors and critic_config.json) or shared (a value head on the policy's trunk).
+      """)
+  var critic: PPOCritic?
+
   @OptionGroup var training: TrainingFlags<PPOHelp>
 
   @OptionGroup var lora: LoRAFlags
@@ -150,6 +159,7 @@ struct PPOCommand: ParsableCommand {
     options.gamma = gamma
     options.lambda = lam
     options.whitenRewards = whitenRewards
+    options.critic = critic
     try runTraining(
       PPOStage(
         model: model, data: data, options: training.options, ppo: options,

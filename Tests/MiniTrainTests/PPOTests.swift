@@ -185,7 +185,9 @@ struct PPOReference: Decodable {
 /// reward model of the same shape (random, seeded; `minillm reward`'s directory format): the
 /// policy learns to raise its score.
 @Suite(.serialized) struct PPORunTests {
-  static func setUp(steps: Int) throws -> (folder: String, stage: PPOStage) {
+  static func setUp(steps: Int, critic: PPOCritic? = nil) throws -> (
+    folder: String, stage: PPOStage
+  ) {
     let tokenizer = try tinyChatTokenizer()
     let model = try makeChatModelDirectory(tokenizer: tokenizer, maxPositions: 64)
     let folder = try temporaryDirectory("ppo")
@@ -214,6 +216,7 @@ struct PPOReference: Decodable {
     ppo.ppoEpochs = 2
     ppo.miniBatches = 2
     ppo.klTarget = 1
+    ppo.critic = critic
     let stage = PPOStage(
       model: model, data: folder + "/prompts.jsonl", options: options, ppo: ppo)
     return (folder, stage)
@@ -242,13 +245,16 @@ struct PPOReference: Decodable {
     #expect(try GRPORunTests.stepFigures(metrics, "clip_fraction").contains { $0 > 0 })
     let page = try RunReport(run: RunDirectory(path: folder + "/run")).html()
     #expect(page.contains("value_loss"))
-    // RUN/model is a chat model; the value head sits beside it.
+    // RUN/model is a chat model; the critic (separate, by default) sits beside it as a reward
+    // model directory.
     _ = try Llama(directory: folder + "/run/model")
-    #expect(FileManager.default.fileExists(atPath: folder + "/run/model/value_head.safetensors"))
+    _ = try PPOCriticTests.savedCritic(folder + "/run/model")
+    #expect(!FileManager.default.fileExists(atPath: folder + "/run/model/value_head.safetensors"))
   }
 
-  @Test func resumeContinuesBitForBit() throws {
-    let (folder, stage) = try Self.setUp(steps: 6)
+  @Test(arguments: PPOCritic.allCases)
+  func resumeContinuesBitForBit(critic: PPOCritic) throws {
+    let (folder, stage) = try Self.setUp(steps: 6, critic: critic)
     _ = try #require(try TrainingRun(directory: folder + "/full", label: "ppo").run(stage))
     // Stopped at step 3: in the middle of a rollout batch's 4 steps.
     let stopped = TrainingRun(directory: folder + "/stopped", label: "ppo")
@@ -260,7 +266,8 @@ struct PPOReference: Decodable {
     #expect(try stopped.run(stage) == nil)
     _ = try #require(
       try TrainingRun(directory: folder + "/stopped", mode: .resume, label: "ppo").run(stage))
-    for file in ["model.safetensors", "value_head.safetensors"] {
+    let critics = critic == .separate ? [PPOPolicy.criticWeightsFile] : ["value_head.safetensors"]
+    for file in ["model.safetensors"] + critics {
       let expected = try Data(contentsOf: URL(fileURLWithPath: folder + "/full/model/" + file))
       let actual = try Data(contentsOf: URL(fileURLWithPath: folder + "/stopped/model/" + file))
       #expect(actual == expected, "the resumed run's \(file) differs from the uninterrupted run's")

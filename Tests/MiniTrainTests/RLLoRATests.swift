@@ -27,12 +27,15 @@ import Testing
     #expect(adapted.adapters.contains { $0.b.value.scalars.contains { $0 != 0 } })
   }
 
-  @Test func ppoTrainsAdaptersAndTheValueHeadAndResumes() throws {
-    var (folder, stage) = try PPORunTests.setUp(steps: 6)
+  /// As TRL with PEFT: adapters on the policy; a separate critic trains in full beside them.
+  @Test(arguments: PPOCritic.allCases)
+  func ppoTrainsAdaptersAndTheCriticAndResumes(critic: PPOCritic) throws {
+    var (folder, stage) = try PPORunTests.setUp(steps: 6, critic: critic)
     stage.lora = Self.lora
     _ = try #require(try TrainingRun(directory: folder + "/full", label: "ppo").run(stage))
     let adapter = folder + "/full/adapter"
-    for file in ["adapter_model.safetensors", "adapter_config.json", "value_head.safetensors"] {
+    let critics = critic == .separate ? [PPOPolicy.criticWeightsFile] : ["value_head.safetensors"]
+    for file in ["adapter_model.safetensors", "adapter_config.json"] + critics {
       #expect(FileManager.default.fileExists(atPath: adapter + "/" + file), "\(file)")
     }
     let kl = try GRPORunTests.stepFigures(folder + "/full/metrics.jsonl", "kl")
@@ -46,11 +49,17 @@ import Testing
     #expect(try stopped.run(stage) == nil)
     _ = try #require(
       try TrainingRun(directory: folder + "/stopped", mode: .resume, label: "ppo").run(stage))
-    for file in ["adapter_model.safetensors", "value_head.safetensors"] {
+    for file in ["adapter_model.safetensors"] + critics {
       let expected = try Data(contentsOf: URL(fileURLWithPath: adapter + "/" + file))
       let actual = try Data(
         contentsOf: URL(fileURLWithPath: folder + "/stopped/adapter/" + file))
       #expect(actual == expected, "\(file)")
+    }
+    if critic == .separate {
+      // The critic trained: it left the reward model it started from.
+      let start = try RewardModel(directory: folder + "/rm")
+      let trained = try PPOCriticTests.savedCritic(adapter)
+      #expect(trained.score.value.scalars != start.score.value.scalars)
     }
   }
 }

@@ -29,6 +29,22 @@ public struct PPORolloutRow: Codable, Sendable, Equatable {
   /// The KL coefficient of the rollout.
   public var klCoefficient: Double
 
+  /// A row.
+  public init(
+    prompt: [Int32], completion: [Int32], logProbabilities: [Float], advantages: [Float],
+    values: [Float], returns: [Float], score: Double, kl: Double, klCoefficient: Double
+  ) {
+    self.prompt = prompt
+    self.completion = completion
+    self.logProbabilities = logProbabilities
+    self.advantages = advantages
+    self.values = values
+    self.returns = returns
+    self.score = score
+    self.kl = kl
+    self.klCoefficient = klCoefficient
+  }
+
   enum CodingKeys: String, CodingKey {
     case prompt, completion, advantages, values, returns, score, kl
     case logProbabilities = "logprobs"

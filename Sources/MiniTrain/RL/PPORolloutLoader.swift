@@ -50,6 +50,8 @@ public struct PPORolloutLoader: DataLoader {
   public let epochs: Int
   /// Logits are divided by it for the log-probabilities (the sampling temperature).
   public let temperature: Float
+  /// Sums the KL statistic over ranks (adaptive KL under several processes).
+  public var communicator: (any Communicator)?
   /// Padding id.
   public let padding: Int32
   /// Seed of the prompt and mini-batch orders.
@@ -238,8 +240,13 @@ public struct PPORolloutLoader: DataLoader {
       klTotal += rows[r].kl
     }
     if let adaptive = criterion.adaptiveKL {
+      // The mean over every rank's completions, so the coefficient stays the same on all.
+      if let communicator, worldSize > 1 {
+        klTotal = try communicator.allReduceSum([klTotal])[0]
+      }
       klCoefficient = adaptive.updated(
-        klCoefficient, kl: klTotal / Double(rolloutSize), completions: rolloutSize * worldSize)
+        klCoefficient, kl: klTotal / Double(rolloutSize * worldSize),
+        completions: rolloutSize * worldSize)
     }
     return rows
   }

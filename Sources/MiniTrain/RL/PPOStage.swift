@@ -1,5 +1,6 @@
 import Foundation
 import MiniLlama
+import MiniTensor
 import MiniTokenize
 
 /// What a PPO run stores in `RUN/config.json` besides the training settings.
@@ -29,9 +30,14 @@ public struct PPOSettings: StageSettings {
   public var loss: PPOLoss
   /// The adapters, when training with LoRA.
   public var lora: LoRAConfiguration?
+  /// The critic (`nil` in runs stored before the choice existed: shared).
+  public var critic: PPOCritic?
+
+  /// The critic in use.
+  public var criticKind: PPOCritic { critic ?? .shared }
 
   enum CodingKeys: String, CodingKey {
-    case model, data, temperature, loss, lora
+    case model, data, temperature, loss, lora, critic
     case baseModel = "base_model"
     case rewardModel = "reward_model"
     case dataPrompts = "data_prompts"
@@ -53,6 +59,7 @@ public struct PPOSettings: StageSettings {
     d.compare("--num-mini-batches", miniBatches, stored.miniBatches)
     d.compare("the PPO loss flags", loss, stored.loss)
     d.compare("--lora-…", lora, stored.lora)
+    d.compare("--critic", criticKind, stored.criticKind)
     return d.lines
   }
 }
@@ -77,6 +84,8 @@ public struct PPOOptions: Sendable {
   public var gamma: Double?
   public var lambda: Double?
   public var whitenRewards: Bool?
+  /// The critic (default ``PPOCritic/separate``, as TRL).
+  public var critic: PPOCritic?
 
   /// No settings given.
   public init() {}
@@ -103,7 +112,8 @@ public struct PPOOptions: Sendable {
 }
 
 /// Proximal policy optimisation as `minillm ppo` runs it (TRL's `PPOTrainer`): the policy
-/// (a chat model with a value head on its trunk) samples one completion per prompt into
+/// (a chat model with its critic: by default, as TRL, a separate value model starting as the
+/// reward model; or a value head on its trunk) samples one completion per prompt into
 /// rollout batches of `batch-size × num-mini-batches` completions, scored by a reward model
 /// and penalised per token by the KL to the same chat model frozen; each rollout batch then
 /// serves `ppoEpochs × miniBatches` optimizer steps of ``PPOLoss``.
@@ -190,7 +200,8 @@ public struct PPOStage: TrainingStage {
       data: URL(fileURLWithPath: dataPath).standardizedFileURL.path, dataPrompts: records.count,
       maxNewTokens: maxNewTokens, temperature: ppo.temperature ?? stored?.stage.temperature ?? 0.7,
       topP: ppo.topP ?? stored?.stage.topP ?? 1, ppoEpochs: ppoEpochs, miniBatches: miniBatches,
-      loss: loss, lora: try lora.resolve(over: stored?.stage.lora))
+      loss: loss, lora: try lora.resolve(over: stored?.stage.lora),
+      critic: ppo.critic ?? stored?.stage.criticKind ?? .separate)
     let processes = run.communicator.worldSize
     let training = try options.resolve(
       over: stored?.training, defaults: Self.defaults, processes: processes
@@ -198,10 +209,19 @@ public struct PPOStage: TrainingStage {
       max(1, records.count * ppoEpochs / (micro * processes))
     }
     let reward: any RewardFunction
+    // TRL's value model: the reward model (trunk and head) when there is one; with a reward
+    // function of one's own, the policy's trunk and a zero head.
+    var criticStart: RewardModel?
     if let customReward {
       reward = customReward
+      if settings.criticKind == .separate {
+        let start = try RewardModel(languageModel: llama)
+        start.score.assign(Tensor.zeros(start.score.shape))
+        criticStart = start
+      }
     } else {
       let model = try setting("--reward-model") { try RewardModel(directory: rewardPath) }
+      if settings.criticKind == .separate { criticStart = model }
       if let own = try? ModelDirectory(path: rewardPath).loadTokenizer(),
         own.sha256 != tokenizer.sha256
       {
@@ -217,20 +237,21 @@ public struct PPOStage: TrainingStage {
       RunConfiguration(stage: settings, training: training),
       {
         let policy = try PPOPolicy(
-          languageModel: llama, lora: settings.lora, seed: training.seed,
+          languageModel: llama, critic: criticStart, lora: settings.lora, seed: training.seed,
           baseModelPath: settings.baseModel)
         let reference = try policy.base ?? loadLlama(modelPath)
         let sampler = RolloutSampler(
           sampling: SamplingOptions(
             temperature: settings.temperature, topP: settings.topP, seed: training.seed),
           maxNewTokens: maxNewTokens, stopTokens: stops)
-        let loader = PPORolloutLoader(
+        var loader = PPORolloutLoader(
           policy: policy, reference: reference, prompts: prompts, tokenizer: tokenizer,
           sampler: sampler, reward: reward, criterion: loss,
           rolloutSize: training.batchSize / processes * miniBatches,
           microBatchSize: training.microBatchSize, epochs: ppoEpochs,
           temperature: settings.temperature, padding: padding, seed: training.seed,
           rank: run.communicator.rank, worldSize: processes)
+        loader.communicator = run.communicator
         return TrainingSession(
           model: ModelWithFiles(
             policy,

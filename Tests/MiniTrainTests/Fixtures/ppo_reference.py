@@ -1,10 +1,56 @@
 """PPO figures of TRL's PPOTrainer (per-token KL rewards, reward whitening, GAE, advantage
 whitening, clipped policy and value losses), written out with torch on fixed tensors; prints
-JSON. Run with the peers' python: python ppo_reference.py"""
+JSON. Run with the peers' python: python ppo_reference.py
+
+With arguments, `python ppo_reference.py CRITIC_DIR INPUT_JSON`, the value loss of TRL's separate
+critic instead: CRITIC_DIR is a LlamaForSequenceClassification directory (TRL's value model, loaded
+as `AutoModelForSequenceClassification.from_pretrained(reward_model_path)`), INPUT_JSON holds rows
+{"tokens", "start", "old_values", "returns"} and "cliprange_value", "vf_coef". Values are
+`score(backbone(tokens).hidden_states[-1])` (TRL's PolicyAndValueWrapper) read from position
+`start` on; prints the value loss, the values and the gradients of vf_coef·vf_loss."""
 
 import json
+import sys
 
 import torch
+
+
+def critic_value_loss(directory, arguments):
+    from transformers import LlamaForSequenceClassification
+
+    critic = LlamaForSequenceClassification.from_pretrained(
+        directory, attn_implementation="eager", torch_dtype=torch.float32)
+    critic.train()
+    backbone = critic.model
+    vpreds, olds, rets = [], [], []
+    for row in arguments["rows"]:
+        ids = torch.tensor([row["tokens"]])
+        hidden = backbone(input_ids=ids, output_hidden_states=True).hidden_states[-1]
+        values = critic.score(hidden)[0, :, 0]
+        n = len(row["old_values"])
+        vpreds.append(values[row["start"]:row["start"] + n])
+        olds.append(torch.tensor(row["old_values"]))
+        rets.append(torch.tensor(row["returns"]))
+    vpred, values, returns = torch.cat(vpreds), torch.cat(olds), torch.cat(rets)
+    c = arguments["cliprange_value"]
+    vpredclipped = torch.clamp(vpred, values - c, values + c)
+    vf_losses1 = torch.square(vpred - returns)
+    vf_losses2 = torch.square(vpredclipped - returns)
+    vf_loss = 0.5 * torch.max(vf_losses1, vf_losses2).mean()
+    (arguments["vf_coef"] * vf_loss).backward()
+    names = ["score.weight", "model.norm.weight", "model.layers.0.self_attn.q_proj.weight",
+             "model.layers.1.mlp.down_proj.weight", "model.embed_tokens.weight"]
+    grads = dict(critic.named_parameters())
+    print(json.dumps({
+        "vf_loss": vf_loss.item(), "values": vpred.tolist(),
+        "gradients": {name: grads[name].grad.flatten().tolist() for name in names},
+    }))
+
+
+if len(sys.argv) > 1:
+    with open(sys.argv[2]) as f:
+        critic_value_loss(sys.argv[1], json.load(f))
+    sys.exit(0)
 
 INVALID_LOGPROB = 1.0
 torch.manual_seed(0)
