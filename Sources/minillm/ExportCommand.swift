@@ -12,14 +12,19 @@ struct ExportCommand: ParsableCommand {
 
 extension GGMLType: ExpressibleByArgument {
   public init?(argument: String) {
-    guard let type = GGMLType.allCases.first(where: { $0.name == argument && $0.canEncode })
+    guard
+      let type = GGUFExportOptions.writableTypes.first(where: {
+        $0.name.lowercased() == argument.lowercased()
+      })
     else { return nil }
     self = type
   }
 
-  public static var allValueStrings: [String] { allCases.filter(\.canEncode).map(\.name) }
+  public static var allValueStrings: [String] {
+    GGUFExportOptions.writableTypes.map { $0.name.lowercased() }
+  }
 
-  public var defaultValueDescription: String { name }
+  public var defaultValueDescription: String { name.lowercased() }
 }
 
 struct ExportGGUF: ParsableCommand {
@@ -30,7 +35,11 @@ struct ExportGGUF: ParsableCommand {
       Reads config.json, the weights and tokenizer.model (plus tokenizer_config.json for the \
       chat template and the BOS/EOS flags) from the model directory. Matrices are stored as \
       --type; norms stay f32, and q8_0 matrices whose rows are not multiples of 32 are stored \
-      as f16. The file is read back and checked after writing.
+      as f16. q4_0, q4_1 and q4_k are quantized bit for bit as llama.cpp's llama-quantize \
+      (Q4_0, Q4_1, Q4_K_M) would from an f32 file, with its mix: the output head (or the \
+      tied embedding) in q6_K (q8_0 when its rows are not multiples of 256), and for q4_k the \
+      attn_v and ffn_down matrices of some layers in q6_K. The file is read back and checked \
+      after writing.
       """
   )
 
@@ -40,7 +49,7 @@ struct ExportGGUF: ParsableCommand {
   @Option(help: "The .gguf file to write.")
   var out: String
 
-  @Option(help: "Storage of the weight matrices: f32, f16 or q8_0.")
+  @Option(help: "Storage of the weight matrices: f32, f16, q8_0, q4_0, q4_1 or q4_k.")
   var type: GGMLType = .f16
 
   @Option(help: "general.name in the file (default: the model directory's name).")

@@ -125,7 +125,7 @@ struct GGUFExportTests {
     }
   }
 
-  @Test(arguments: fixtures, GGMLType.allCases.filter(\.canEncode))
+  @Test(arguments: fixtures, [GGMLType.f32, .f16, .q8_0])
   func exportsEveryKeyAndTensor(fixture: String, type: GGMLType) throws {
     let extra = fixture == "llama-tied-gqa4" ? 5 : 0  // vocab_size above the tokenizer's pieces
     let (path, config, tokenizer) = try GGUFTestModel.directory(

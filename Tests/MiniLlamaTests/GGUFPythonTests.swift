@@ -68,7 +68,12 @@ struct GGUFPythonTests {
             w = permute(w, n_head)
         if t.name.endswith("attn_k.weight"):
             w = permute(w, n_kv)
-        expected = gguf.quants.quantize(w, gguf.GGMLQuantizationType(int(t.tensor_type)))
+        try:
+            expected = gguf.quants.quantize(w, gguf.GGMLQuantizationType(int(t.tensor_type)))
+        except NotImplementedError:
+            entry["match"] = None  # gguf-py has no quantizer for this type
+            tensors.append(entry)
+            continue
         entry["match"] = bool(np.ascontiguousarray(t.data).view(np.uint8).tobytes()
                               == np.ascontiguousarray(expected).view(np.uint8).tobytes())
         tensors.append(entry)
@@ -91,7 +96,7 @@ struct GGUFPythonTests {
   @Test(
     .requires(.python("gguf", "numpy", "safetensors")),
     arguments: ["hf-tiny-llama", "llama-tied-gqa4", "llama-llama3-rope"],
-    GGMLType.allCases.filter(\.canEncode))
+    GGUFExportOptions.writableTypes)
   func pythonReadsEveryKeyAndTensor(fixture: String, type: GGMLType) throws {
     let python = try PythonRunner.requirePeers(importing: ["gguf", "numpy", "safetensors"])
     let (path, config, _) = try GGUFTestModel.directory(fixture: fixture)
@@ -127,8 +132,11 @@ struct GGUFPythonTests {
       #expect(theirs["shape"] as? [Int] == info.dimensions, "\(info.name)")
       #expect(theirs["offset"] as? Int == ours.dataOffset + info.offset, "\(info.name)")
       #expect(theirs["bytes"] as? Int == info.byteCount, "\(info.name)")
+      // gguf-py quantizes neither q4_K nor q6_K: those blocks are checked against llama.cpp's
+      // own quantization in GGUFQ4ExportTests.
+      let unchecked = theirs["match"] is NSNull && [.q4_K, .q6_K].contains(info.type)
       #expect(
-        theirs["match"] as? Bool == true,
+        theirs["match"] as? Bool == true || unchecked,
         "\(info.name) (\(info.type.name)) differs from the converter's permute + gguf.quants")
     }
   }

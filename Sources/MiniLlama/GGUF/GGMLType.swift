@@ -1,5 +1,5 @@
 /// The storage type of a GGUF tensor (`ggml_type`): the ones MiniLLM reads (all of them) and
-/// writes (``canEncode``: f32, f16, q8_0).
+/// writes (``canEncode``: f32, f16, q8_0, q4_0, q4_1, q5_0, q4_K, q6_K).
 public enum GGMLType: UInt32, Sendable, CaseIterable {
   /// 32-bit IEEE floats.
   case f32 = 0
@@ -75,7 +75,9 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
   }
 
   /// Whether ``encode(_:into:)`` can write this type (the others are read only).
-  public var canEncode: Bool { [.f32, .f16, .q8_0].contains(self) }
+  public var canEncode: Bool {
+    [.f32, .f16, .q8_0, .q4_0, .q4_1, .q5_0, .q4_K, .q6_K].contains(self)
+  }
 
   /// Bytes of a row of `count` values.
   /// - Precondition: `count` is a multiple of `blockSize`.
@@ -85,7 +87,8 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
   }
 
   /// Encodes `values` (a whole number of blocks) into `output`, which has
-  /// `rowByteCount(values.count)` bytes.
+  /// `rowByteCount(values.count)` bytes. The block formats are quantized bit for bit as ggml's
+  /// reference quantizers (`quantize_row_q4_0_ref`, …, `quantize_row_q6_K_ref`) do.
   /// - Precondition: ``canEncode``.
   public func encode(
     _ values: UnsafeBufferPointer<Float>, into output: UnsafeMutableRawBufferPointer
@@ -105,6 +108,16 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
       }
     case .q8_0:
       Q8_0.quantize(values, into: output)
+    case .q4_0:
+      GGMLQuantize.q4_0(values, into: output)
+    case .q4_1:
+      GGMLQuantize.q4_1(values, into: output)
+    case .q5_0:
+      GGMLQuantize.q5_0(values, into: output)
+    case .q4_K:
+      GGMLQuantize.q4_K(values, into: output)
+    case .q6_K:
+      GGMLQuantize.q6_K(values, into: output)
     default:
       preconditionFailure("GGMLType.encode: \(name) is read only")
     }

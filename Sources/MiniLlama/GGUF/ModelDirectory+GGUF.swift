@@ -3,9 +3,11 @@ import MiniTensor
 
 /// How `ModelDirectory.exportGGUF(to:options:onTensor:)` writes a GGUF file.
 public struct GGUFExportOptions: Sendable, Equatable {
-  /// Storage of the matrices: `.f32`, `.f16` or `.q8_0`. Norms and other 1-D tensors stay f32,
-  /// and a `.q8_0` matrix whose rows are not whole 32-value blocks falls back to f16, as
-  /// llama.cpp's converter does.
+  /// Storage of the matrices, one of ``writableTypes``. Norms and other 1-D tensors stay f32.
+  /// `.f32`, `.f16` and `.q8_0` store every matrix so (a `.q8_0` matrix whose rows are not
+  /// whole 32-value blocks falls back to f16, as llama.cpp's converter does). `.q4_0`, `.q4_1`
+  /// and `.q4_K` follow `llama_model_quantize`'s mix for `MOSTLY_Q4_0`, `MOSTLY_Q4_1` and
+  /// `MOSTLY_Q4_K_M`: see `ModelDirectory.storageType(of:shape:requested:layerCount:tied:)`.
   public var type: GGMLType
   /// `general.name`; by default the directory's name.
   public var name: String?
@@ -19,7 +21,10 @@ public struct GGUFExportOptions: Sendable, Equatable {
     self.alignment = alignment
   }
 
-  /// llama.cpp's `general.file_type` (`llama_ftype`) for `type`.
+  /// The types `type` may be: the file types `minillm export gguf --type` writes.
+  public static let writableTypes: [GGMLType] = [.f32, .f16, .q8_0, .q4_0, .q4_1, .q4_K]
+
+  /// llama.cpp's `general.file_type` (`llama_ftype`) for `type` (`.q4_K` is `MOSTLY_Q4_K_M`).
   public var fileType: UInt32 {
     switch type {
     case .f32: 0
@@ -40,12 +45,14 @@ public struct GGUFExportOptions: Sendable, Equatable {
 }
 
 extension ModelDirectory {
-  /// Exports the model as a GGUF file that llama.cpp loads (architecture `llama`).
+  /// Exports the model as a GGUF file that llama.cpp loads (architecture `llama`, or `qwen2`
+  /// for a Qwen2 model).
   ///
   /// The file holds the architecture metadata, the sentencepiece vocabulary (see
-  /// `GGUFVocabulary`), and the weights under llama.cpp's names, with the rows of `q_proj` and
-  /// `k_proj` permuted from the Hugging Face RoPE layout (rotate-half) to the interleaved layout
-  /// llama.cpp computes with. After writing, the file is read back and checked.
+  /// `GGUFVocabulary`), and the weights (and attention biases) under llama.cpp's names. For
+  /// `llama`, the rows of `q_proj` and `k_proj` are permuted from the Hugging Face RoPE layout
+  /// (rotate-half) to the interleaved layout llama.cpp computes with; `qwen2` keeps them, as
+  /// llama.cpp's converter does. After writing, the file is read back and checked.
   /// - Parameters:
   ///   - path: the `.gguf` file to write (atomically).
   ///   - onTensor: called before each tensor is written, with its index and the tensor count.
@@ -69,9 +76,10 @@ extension ModelDirectory {
   /// The complete description of the GGUF file `exportGGUF` writes (metadata and tensors, with
   /// the weights memory-mapped), without writing it.
   public func ggufWriter(options: GGUFExportOptions = GGUFExportOptions()) throws -> GGUFWriter {
-    guard options.type.canEncode else {
+    guard GGUFExportOptions.writableTypes.contains(options.type) else {
+      let names = GGUFExportOptions.writableTypes.map(\.name).joined(separator: ", ")
       throw GGUFExportError(
-        key: "type", "\(options.type.name) cannot be written yet; choose f32, f16 or q8_0")
+        key: "type", "\(options.type.name) cannot be written; choose one of \(names)")
     }
     let config = try loadConfig()
     let weights = try loadWeights(for: config)
@@ -86,44 +94,50 @@ extension ModelDirectory {
     return writer
   }
 
-  /// `general.*` and `llama.*` keys.
+  /// llama.cpp's architecture name for `config`: `qwen2` for Qwen2, `llama` otherwise (Mistral
+  /// without a sliding window is the Llama decoder).
+  static func ggufArchitecture(_ config: LlamaConfig) -> String {
+    config.architecture == .qwen2 ? "qwen2" : "llama"
+  }
+
+  /// `general.*` and `{architecture}.*` keys.
   static func architectureMetadata(
     _ config: LlamaConfig, options: GGUFExportOptions, directoryPath: String
   ) throws -> [(String, GGUFValue)] {
-    guard config.biasedProjections.isEmpty else {
-      throw GGUFExportError(
-        key: config.architecture == .qwen2 ? "model_type" : "attention_bias",
-        "the GGUF writer has no \(config.architecture.rawValue) layout with attention biases yet")
-    }
     let name =
       options.name
       ?? URL(fileURLWithPath: directoryPath).standardizedFileURL
       .lastPathComponent
+    let arch = ggufArchitecture(config)
     var result: [(String, GGUFValue)] = [
-      ("general.architecture", .string("llama")),
+      ("general.architecture", .string(arch)),
       ("general.name", .string(name)),
-      ("llama.block_count", .uint32(UInt32(config.layerCount))),
-      ("llama.context_length", .uint32(UInt32(config.maxPositions))),
-      ("llama.embedding_length", .uint32(UInt32(config.hiddenSize))),
-      ("llama.feed_forward_length", .uint32(UInt32(config.intermediateSize))),
-      ("llama.attention.head_count", .uint32(UInt32(config.headCount))),
-      ("llama.attention.head_count_kv", .uint32(UInt32(config.kvHeadCount))),
-      ("llama.rope.freq_base", .float32(Float(config.ropeTheta))),
-      ("llama.attention.layer_norm_rms_epsilon", .float32(config.rmsNormEps)),
+      (arch + ".block_count", .uint32(UInt32(config.layerCount))),
+      (arch + ".context_length", .uint32(UInt32(config.maxPositions))),
+      (arch + ".embedding_length", .uint32(UInt32(config.hiddenSize))),
+      (arch + ".feed_forward_length", .uint32(UInt32(config.intermediateSize))),
+      (arch + ".attention.head_count", .uint32(UInt32(config.headCount))),
+      (arch + ".attention.head_count_kv", .uint32(UInt32(config.kvHeadCount))),
+      (arch + ".rope.freq_base", .float32(Float(config.ropeTheta))),
+      (arch + ".attention.layer_norm_rms_epsilon", .float32(config.rmsNormEps)),
     ]
     if config.headDim * config.headCount != config.hiddenSize {
-      result.append(("llama.attention.key_length", .uint32(UInt32(config.headDim))))
-      result.append(("llama.attention.value_length", .uint32(UInt32(config.headDim))))
+      result.append((arch + ".attention.key_length", .uint32(UInt32(config.headDim))))
+      result.append((arch + ".attention.value_length", .uint32(UInt32(config.headDim))))
     }
     result += [
-      ("llama.vocab_size", .uint32(UInt32(config.vocabSize))),
-      ("llama.rope.dimension_count", .uint32(UInt32(config.headDim))),
+      (arch + ".vocab_size", .uint32(UInt32(config.vocabSize))),
+      (arch + ".rope.dimension_count", .uint32(UInt32(config.headDim))),
     ]
     switch config.ropeScaling {
     case nil: break
     case .linear(let factor):
-      result.append(("llama.rope.scaling.type", .string("linear")))
-      result.append(("llama.rope.scaling.factor", .float32(Float(factor))))
+      result.append((arch + ".rope.scaling.type", .string("linear")))
+      result.append((arch + ".rope.scaling.factor", .float32(Float(factor))))
+    case .llama3 where config.architecture == .qwen2:
+      throw GGUFExportError(
+        key: "rope_parameters.rope_type",
+        "llama.cpp's qwen2 architecture has no Llama 3 RoPE scaling; export a model without it")
     case .llama3:
       // llama.cpp applies Llama 3 scaling through the `rope_freqs.weight` tensor alone; it has
       // no "llama3" scaling type and refuses a file that names one.
@@ -140,7 +154,9 @@ extension ModelDirectory {
     return result
   }
 
-  /// The tensors under llama.cpp's names, q/k permuted, each with its storage type.
+  /// The tensors under llama.cpp's names, each with its storage type. Llama's q and k rows
+  /// (weights and biases) are permuted to ggml's interleaved RoPE layout; Qwen2's are not, as
+  /// llama.cpp computes Qwen2 with the rotate-half (NEOX) RoPE of the Hugging Face layout.
   static func ggufTensors(config: LlamaConfig, weights: [String: Tensor], type: GGMLType) throws
     -> [GGUFTensor]
   {
@@ -149,9 +165,13 @@ extension ModelDirectory {
     {
       let source = weights[hfName]!
       try requireFinite(source, name: hfName)
-      let values = permuteHeads.map { ggufPermutedRows(source, headCount: $0) } ?? source
+      let heads = config.architecture == .qwen2 ? nil : permuteHeads
+      let values = heads.map { ggufPermutedRows(source, headCount: $0) } ?? source
       return GGUFTensor(
-        name: ggufName, type: storageType(for: values, name: ggufName, requested: type),
+        name: ggufName,
+        type: storageType(
+          of: ggufName, shape: values.shape, requested: type, layerCount: config.layerCount,
+          tied: config.tieWordEmbeddings),
         values: values)
     }
     var result: [GGUFTensor] = []
@@ -160,17 +180,22 @@ extension ModelDirectory {
         GGUFTensor(name: "rope_freqs.weight", type: .f32, values: llama3RopeFactors(config)))
     }
     result.append(try tensor("token_embd.weight", "model.embed_tokens.weight"))
+    let biases = Set(config.biasedProjections)
     for i in 0..<config.layerCount {
       let hf = "model.layers.\(i)."
       let gg = "blk.\(i)."
+      result.append(try tensor(gg + "attn_norm.weight", hf + "input_layernorm.weight"))
+      for (short, projection, heads) in [
+        ("attn_q", "q_proj", config.headCount), ("attn_k", "k_proj", config.kvHeadCount),
+        ("attn_v", "v_proj", nil), ("attn_output", "o_proj", nil),
+      ] {
+        let source = hf + "self_attn.\(projection)."
+        result.append(try tensor(gg + short + ".weight", source + "weight", permuteHeads: heads))
+        if biases.contains(projection) {
+          result.append(try tensor(gg + short + ".bias", source + "bias", permuteHeads: heads))
+        }
+      }
       result += [
-        try tensor(gg + "attn_norm.weight", hf + "input_layernorm.weight"),
-        try tensor(
-          gg + "attn_q.weight", hf + "self_attn.q_proj.weight", permuteHeads: config.headCount),
-        try tensor(
-          gg + "attn_k.weight", hf + "self_attn.k_proj.weight", permuteHeads: config.kvHeadCount),
-        try tensor(gg + "attn_v.weight", hf + "self_attn.v_proj.weight"),
-        try tensor(gg + "attn_output.weight", hf + "self_attn.o_proj.weight"),
         try tensor(gg + "ffn_norm.weight", hf + "post_attention_layernorm.weight"),
         try tensor(gg + "ffn_gate.weight", hf + "mlp.gate_proj.weight"),
         try tensor(gg + "ffn_up.weight", hf + "mlp.up_proj.weight"),
@@ -184,12 +209,63 @@ extension ModelDirectory {
     return result
   }
 
-  /// The converter's choice: f32 for 1-D tensors and norms; the requested type otherwise, except
-  /// q8_0 on rows that are not whole blocks, which falls back to f16.
-  static func storageType(for values: Tensor, name: String, requested: GGMLType) -> GGMLType {
-    if values.shape.count <= 1 || name.hasSuffix("_norm.weight") { return .f32 }
-    if values.shape.last! % requested.blockSize != 0 { return .f16 }
-    return requested
+  /// The storage of the tensor `name` of shape `shape` (PyTorch order) when the file's type is
+  /// `requested`.
+  ///
+  /// 1-D tensors and norms are f32. For `.f32`, `.f16` and `.q8_0`, every matrix is `requested`,
+  /// except q8_0 rows that are not whole blocks, which fall back to f16 (llama.cpp's converter).
+  /// For `.q4_0`, `.q4_1` and `.q4_K` the choice is `llama_model_quantize`'s
+  /// (`llama_tensor_get_type`) for the same file type:
+  /// - the output head (the token embedding when the head is tied) is q6_K, or q8_0 when its
+  ///   rows are not whole blocks of `requested`;
+  /// - for `.q4_K` (`Q4_K_M`), `attn_v` and `ffn_down` of the layers `use_more_bits` picks
+  ///   (the first and last eighth, and every third layer between) are q6_K;
+  /// - a matrix whose rows are not whole blocks of its type falls back as llama.cpp does
+  ///   (q4_K → q5_0, q6_K → q8_0), and to f16 when still not whole blocks (where llama.cpp
+  ///   would refuse the tensor).
+  public static func storageType(
+    of name: String, shape: [Int], requested: GGMLType, layerCount: Int, tied: Bool
+  ) -> GGMLType {
+    if shape.count <= 1 || name.hasSuffix("_norm.weight") { return .f32 }
+    let rowLength = shape.last!
+    switch requested {
+    case .q4_0, .q4_1, .q4_K:
+      break
+    default:
+      return rowLength % requested.blockSize == 0 ? requested : .f16
+    }
+    var type = requested
+    let isHead = name == "output.weight" || (tied && name == "token_embd.weight")
+    if isHead {
+      type = rowLength % requested.blockSize != 0 ? .q8_0 : .q6_K
+    } else if requested == .q4_K,
+      name.hasSuffix(".attn_v.weight") || name.hasSuffix(".ffn_down.weight"),
+      let layer = ggufLayerIndex(name), usesMoreBits(layer: layer, of: layerCount)
+    {
+      type = .q6_K
+    }
+    if rowLength % type.blockSize != 0 {
+      switch type {
+      case .q4_K: type = .q5_0
+      case .q6_K: type = .q8_0
+      default: type = .f16
+      }
+      if rowLength % type.blockSize != 0 { type = .f16 }
+    }
+    return type
+  }
+
+  /// llama.cpp's `use_more_bits`: the first and last eighth of the layers, and every third
+  /// layer between.
+  static func usesMoreBits(layer: Int, of count: Int) -> Bool {
+    layer < count / 8 || layer >= 7 * count / 8 || (layer - count / 8) % 3 == 2
+  }
+
+  /// `N` of a `blk.N.…` tensor name.
+  static func ggufLayerIndex(_ name: String) -> Int? {
+    let parts = name.split(separator: ".")
+    guard parts.count > 2, parts[0] == "blk" else { return nil }
+    return Int(parts[1])
   }
 
   private static func requireFinite(_ tensor: Tensor, name: String) throws {
@@ -255,13 +331,14 @@ extension ModelDirectory {
 /// head's first half of rows rotates with its second half) to the interleaved layout llama.cpp
 /// uses (rows 2i and 2i+1 rotate together), as `LlamaModel.permute` in llama.cpp's
 /// `convert_hf_to_gguf.py` does: `reshape(heads, 2, headDim/2, in).swapaxes(1, 2)`.
-/// Row `h·d + 2i + j` of the result is row `h·d + j·d/2 + i` of `weight`.
+/// Row `h·d + 2i + j` of the result is row `h·d + j·d/2 + i` of `weight` (a `[rows, in]`
+/// matrix or a `[rows]` bias).
 func ggufPermutedRows(_ weight: Tensor, headCount: Int) -> Tensor {
   precondition(
-    weight.shape.count == 2 && weight.shape[0] % (2 * headCount) == 0,
+    (1...2).contains(weight.shape.count) && weight.shape[0] % (2 * headCount) == 0,
     "ggufPermutedRows: shape \(weight.shape) for \(headCount) heads")
   let rows = weight.shape[0]
-  let columns = weight.shape[1]
+  let columns = weight.shape.count == 2 ? weight.shape[1] : 1
   let headDim = rows / headCount
   let half = headDim / 2
   return weight.withUnsafeBufferPointer { source in
