@@ -65,6 +65,12 @@ final class TestServer: Sendable {
     var configuration = configuration
     configuration.host = "127.0.0.1"
     configuration.port = 0
+    // The suite runs beside long synchronous tests that can hold every thread of the shared
+    // executor for a while; the server's handlers then wait, and a 30-second idle timeout
+    // would close their connections unanswered. Tests of the timeout itself set a shorter one.
+    if configuration.idleTimeout == ServerConfiguration().idleTimeout {
+      configuration.idleTimeout = .seconds(600)
+    }
     let served = try served ?? ServedModel(directory: servedModelDirectory(), name: "tiny")
     let log = LogBox()
     let server = try MiniServer(served: served, configuration: configuration) { log.append($0) }
@@ -180,7 +186,7 @@ struct HTTPResult {
 }
 
 /// A connected TCP socket to 127.0.0.1:`port` with a receive timeout.
-func connectSocket(port: Int, timeout seconds: Int = 60) throws -> Int32 {
+func connectSocket(port: Int, timeout seconds: Int = 300) throws -> Int32 {
   let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
   guard fd >= 0 else { throw TestServerError.socket("socket: errno \(errno)") }
   var address = sockaddr_in()
@@ -226,7 +232,7 @@ func receiveAll(_ fd: Int32) -> [UInt8] {
 }
 
 /// Sends `bytes` on a new connection and reads the whole answer.
-func exchange(port: Int, _ bytes: [UInt8], timeout: Int = 60) throws -> [UInt8] {
+func exchange(port: Int, _ bytes: [UInt8], timeout: Int = 300) throws -> [UInt8] {
   let fd = try connectSocket(port: port, timeout: timeout)
   defer { close(fd) }
   send(fd, bytes)
