@@ -121,11 +121,7 @@ public struct GRPORolloutLoader: DataLoader {
     let epoch = draw / count
     if let order, order.epoch == epoch { return order.indices[draw % count] }
     var rng = PhiloxRNG(seed: seed, stream: 0x4752_504F + UInt64(epoch))
-    var permutation = Array(0..<count)
-    for i in stride(from: count - 1, to: 0, by: -1) {
-      let j = Int(rng.nextUniform() * Float(i + 1)) % (i + 1)
-      permutation.swapAt(i, j)
-    }
+    let permutation = PPORolloutLoader.permutation(count, using: &rng)
     order = (epoch, permutation)
     return permutation[draw % count]
   }
@@ -163,15 +159,9 @@ public struct GRPORolloutLoader: DataLoader {
     }
     let completions = sampler.complete(
       promptIDs, model: policy, firstIndex: first * groupSize)
-    let scored = try zip(records, zip(promptIDs, completions)).map { record, pair in
-      var reply = pair.1
-      if let last = reply.last, sampler.stopTokens.contains(last) { reply.removeLast() }
-      return ScoredCompletion(
-        prompt: record.conversation, answer: record.answer, promptIDs: pair.0,
-        completionIDs: pair.1, text: try tokenizer.decode(reply.map(Int.init)))
-    }
-    let rewards = try reward.rewards(scored)
-    precondition(rewards.count == scored.count, "RewardFunction: one reward per completion")
+    let rewards = try reward.score(
+      completions, of: promptIDs, records: records, stopTokens: sampler.stopTokens,
+      tokenizer: tokenizer)
     let advantages = GRPOLoss.advantages(rewards: rewards, groupSize: groupSize)
     var batch = GRPOBatch(
       prompts: promptIDs, completions: completions, rewards: rewards, advantages: advantages,

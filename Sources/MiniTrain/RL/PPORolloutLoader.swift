@@ -169,15 +169,9 @@ public struct PPORolloutLoader: DataLoader {
       records.append(prompt.record)
     }
     let completions = sampler.complete(promptIDs, model: policy.model, firstIndex: first)
-    let scored = try zip(records, zip(promptIDs, completions)).map { record, pair in
-      var reply = pair.1
-      if let last = reply.last, sampler.stopTokens.contains(last) { reply.removeLast() }
-      return ScoredCompletion(
-        prompt: record.conversation, answer: record.answer, promptIDs: pair.0,
-        completionIDs: pair.1, text: try tokenizer.decode(reply.map(Int.init)))
-    }
-    let scores = try reward.rewards(scored)
-    precondition(scores.count == scored.count, "RewardFunction: one reward per completion")
+    let scores = try reward.score(
+      completions, of: promptIDs, records: records, stopTokens: sampler.stopTokens,
+      tokenizer: tokenizer)
 
     // The sampling policy's and the reference's figures, in TRL's [rows, width] layout.
     let lengths = completions.map(\.count)

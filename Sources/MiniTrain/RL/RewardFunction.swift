@@ -121,3 +121,23 @@ public struct ModelReward: RewardFunction {
     return model.rewards(of: sequences, batchSize: batchSize).map(Double.init)
   }
 }
+
+extension RewardFunction {
+  /// The rewards of `completions` of `promptIDs` (one each), each decoded without a trailing
+  /// stop token for the reward function.
+  func score(
+    _ completions: [[Int32]], of promptIDs: [[Int32]], records: [PromptRecord],
+    stopTokens: Set<Int32>, tokenizer: any Tokenizer
+  ) throws -> [Double] {
+    let scored = try zip(records, zip(promptIDs, completions)).map { record, pair in
+      var reply = pair.1
+      if let last = reply.last, stopTokens.contains(last) { reply.removeLast() }
+      return ScoredCompletion(
+        prompt: record.conversation, answer: record.answer, promptIDs: pair.0,
+        completionIDs: pair.1, text: try tokenizer.decode(reply.map(Int.init)))
+    }
+    let rewards = try rewards(scored)
+    precondition(rewards.count == scored.count, "RewardFunction: one reward per completion")
+    return rewards
+  }
+}
