@@ -51,6 +51,19 @@ extension Llama {
     mappingLinearWeights { $0.quantizedQ8() }
   }
 
+  /// The same model with each GGUF block weight multiplying `Float` activations (its rows
+  /// dequantized block by block, as QLoRA computes over a quantized base) instead of
+  /// quantizing the activations as llama.cpp does: the arithmetic of training over the blocks,
+  /// so a frozen reference scores what the trained model scores. Other weights are unchanged.
+  public func computingInFloat() -> Llama {
+    mappingLinearWeights { weight in
+      guard case .ggml(let matrix, let name) = weight, !matrix.computesInFloat else {
+        return weight
+      }
+      return .ggml(matrix.computingInFloat(), name: name)
+    }
+  }
+
   /// Whether any projection or the head is stored quantized (``quantized()``).
   public var isQuantized: Bool { linearWeights.contains(where: \.isQuantized) }
 

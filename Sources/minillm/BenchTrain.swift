@@ -41,6 +41,9 @@ struct TrainBench: ParsableCommand {
       """)
   var gemmProfile = false
 
+  @OptionGroup(title: "LoRA (train adapters on the frozen model, as PEFT does)")
+  var lora: LoRAFlags
+
   @OptionGroup var threadOptions: ThreadOptions
 
   func run() throws {
@@ -53,8 +56,9 @@ struct TrainBench: ParsableCommand {
     guard batch >= 1, sequence >= 2 else {
       throw CommandLineError("--batch-size must be ≥ 1 and --seq-len ≥ 2")
     }
+    let adapters = try lora.options.resolve(over: nil)
     let report = TrainingStepBenchmark(
-      config: LlamaConfig.preset(preset), batch: batch, sequence: sequence
+      config: LlamaConfig.preset(preset), batch: batch, sequence: sequence, lora: adapters
     ).report(
       name: preset.rawValue, steps: steps, warmup: warmup, profile: gemmProfile,
       gemmSeconds: gemmSeconds, blasCore: blasEnvironment)

@@ -42,6 +42,13 @@ struct PPOCommand: ParsableCommand {
   @Option(help: "Reward model directory (the output of `minillm reward`).")
   var rewardModel: String?
 
+  @Option(
+    help: """
+      The reward as grpo names it: rm:DIR, the same as --reward-model DIR (PPO's critic starts \
+      from a reward model, so the rule rewards exact and regex: are grpo's only).
+      """)
+  var reward: String?
+
   @Option(help: "Prompts file (JSON lines with \"prompt\", or SFT/preference records).")
   var data: String?
 
@@ -139,11 +146,28 @@ struct PPOCommand: ParsableCommand {
     try check(vfCoef, "--vf-coef", 0...1e6)
     try check(gamma, "--gamma", 0...1)
     try check(lam, "--lam", 0...1)
+    _ = try rewardModelPath()
+  }
+
+  /// `--reward-model DIR`, or `--reward rm:DIR`; other rewards are refused by name.
+  func rewardModelPath() throws -> String? {
+    guard let reward else { return rewardModel }
+    guard reward.hasPrefix("rm:"), reward.count > 3 else {
+      throw ValidationError(
+        "--reward: ppo takes rm:DIR (a `minillm reward` model), got '\(reward)'; "
+          + "exact and regex: rewards are grpo's")
+    }
+    let path = String(reward.dropFirst(3))
+    if let rewardModel, rewardModel != path {
+      throw ValidationError(
+        "--reward rm:\(path) and --reward-model \(rewardModel) name different models")
+    }
+    return path
   }
 
   func run() throws {
     var options = PPOOptions()
-    options.rewardModel = rewardModel
+    options.rewardModel = try rewardModelPath()
     options.maxNewTokens = maxNewTokens
     options.temperature = temperature
     options.topP = topP

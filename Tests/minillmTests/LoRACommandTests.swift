@@ -101,13 +101,14 @@ import Testing
   }
 
   /// QLoRA: `sft --lora-rank` on a q8_0 GGUF file trains adapters on its blocks.
-  @Test func loraSFTOnAQuantizedGGUFBaseTrainsOnItsBlocks() throws {
+  @Test(arguments: ["q8_0", "q4_0"])
+  func loraSFTOnAQuantizedGGUFBaseTrainsOnItsBlocks(type: String) throws {
     guard let fixture = SFTFixture.load() else { return }
-    let folder = try temporaryDirectory("qlora-sft")
+    let folder = try temporaryDirectory("qlora-sft-\(type)")
     let gguf = folder + "/base.gguf"
     let export = try runMinillmCapturing(
       fixture.executable,
-      ["export", "gguf", "--model", fixture.base, "--out", gguf, "--type", "q8_0"])
+      ["export", "gguf", "--model", fixture.base, "--out", gguf, "--type", type])
     #expect(export.status == 0, "\(export.error)")
     let run = folder + "/run"
     let result = try runMinillmCapturing(

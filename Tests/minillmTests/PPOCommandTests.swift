@@ -46,5 +46,21 @@ import Testing
       ], in: work)
     #expect(bad.status != 0)
     #expect(bad.error.contains("--reward-model"), "\(bad.error)")
+
+    // grpo's spelling, --reward rm:DIR, names the same model; rule rewards are grpo's.
+    let spelled = try fixture.run(
+      [
+        "ppo", "--model", fixture.sftModel, "--reward", "rm:" + fixture.sftModel, "--data",
+        "prompts.jsonl", "--out", "bad2", "--threads", "1",
+      ], in: work)
+    #expect(spelled.status != 0 && spelled.error.contains("--reward-model"), "\(spelled.error)")
+    for reward in ["exact", "regex:.*", "rm:"] {
+      let refused = try fixture.run(
+        [
+          "ppo", "--model", fixture.sftModel, "--reward", reward, "--data", "prompts.jsonl",
+          "--out", "bad3", "--threads", "1",
+        ], in: work)
+      #expect(refused.status != 0 && refused.error.contains("--reward: ppo takes rm:DIR"))
+    }
   }
 }

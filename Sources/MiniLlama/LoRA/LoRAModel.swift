@@ -75,10 +75,7 @@ public final class LoRAModel: Module {
     let generator = LoRADropoutGenerator(seed: seed)
     var adapters: [LoRALinear] = []
     // A GGUF base's blocks meet `Float` activations, in the forward and the backward alike.
-    let base = base.mappingLinearWeights { weight in
-      guard case .ggml(let matrix, let name) = weight else { return weight }
-      return .ggml(matrix.computingInFloat(), name: name)
-    }
+    let base = base.computingInFloat()
     model = base.mappingLinearWeights { weight in
       guard let (a, b) = declared[weight.name] else { return weight }
       let adapter = LoRALinear(

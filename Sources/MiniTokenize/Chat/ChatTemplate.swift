@@ -80,6 +80,35 @@ public struct ChatTemplate: Sendable, Equatable {
     }
   }
 
+  /// How `other` renders conversations differently from this template, or `nil` when both
+  /// render every conversation of system, user and assistant messages as the same text,
+  /// whatever their names and however they were read (a built-in, a Jinja template MiniLLM
+  /// wrote, or one probed from a GGUF file, which may put the user's suffix into the
+  /// assistant's prefix).
+  public func layoutDifference(from other: ChatTemplate) -> String? {
+    if addsBOS != other.addsBOS { return "the BOS token at the start" }
+    if eos != other.eos { return "the end-of-turn token (\(eos) against \(other.eos))" }
+    let (system, user, reply) = ("\u{E000}S", "\u{E001}U", "\u{E002}A")
+    let conversations: [(String, [(Role, String)])] = [
+      ("a user message and a reply", [(.user, user), (.assistant, reply)]),
+      (
+        "a system prompt and two exchanges",
+        [(.system, system), (.user, user), (.assistant, reply), (.user, user), (.assistant, reply)]
+      ),
+    ]
+    for (name, messages) in conversations {
+      let texts = [self, other].map { template in
+        messages.map { role, content -> String in
+          guard let format = template.format(of: role) else { return "\u{E00F}" }
+          return format.prefix + content + format.suffix
+            + (role == .assistant ? template.eos + template.afterEOS : "")
+        }.joined()
+      }
+      if texts[0] != texts[1] { return "the rendering of \(name)" }
+    }
+    return nil
+  }
+
   /// Every string the renderer keeps whole: `specialTokens` and `eos`, longest first (so a
   /// token that contains another is matched first).
   var wholeTokens: [String] {

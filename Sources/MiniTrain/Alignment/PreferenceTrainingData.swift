@@ -32,12 +32,16 @@ public struct PreferenceTrainingData {
       missing: (
         "the SFT model directory", "the preference shard folder made by `minillm data dpo`"
       ), dataset: PreferenceDataset.init(directory:), index: \.index)
-    if let own = try? ModelDirectory(path: modelPath).loadChatTemplate(), own != index.template {
+    let directory = ModelDirectory(path: modelPath)
+    if let own = try? directory.loadChatTemplate(),
+      let difference = own.layoutDifference(from: index.template)
+    {
+      let source = directory.isGGUFFile ? modelPath : "\(modelPath)/tokenizer_config.json"
       throw TrainingRunError.setting(
         "--data",
-        "\(dataPath)/index.json was rendered with another chat template than --model's "
-          + "\(modelPath)/tokenizer_config.json; make the data with the model's template "
-          + "(`minillm data dpo --tokenizer \(modelPath) --template …`)")
+        "\(dataPath)/index.json was rendered with another chat template (\(index.template.name)) "
+          + "than --model's \(source) (\(own.name)): \(difference) differs; make the data with "
+          + "the model's template (`minillm data dpo --tokenizer \(modelPath) --template …`)")
     }
     let limit = try base.maxLength(maxLength, stored: stored?.maxLength, modelPath: modelPath)
     let pairs = PreferencePairs(dataset: dataset, maxLength: limit, padID: base.paddingID)
@@ -92,11 +96,12 @@ extension TrainingRun {
   /// The reference log-likelihoods of every pair of `data` for DPO: read back from the run
   /// when a resumed run stored them for the same model and data, else computed with the
   /// untouched starting model (before any checkpoint is loaded into the policy), the batches
-  /// dealt over the ranks, and stored by rank 0 in `RUN/reference_logps.safetensors`.
+  /// dealt over the ranks, and stored by rank 0 in `RUN/reference_logps.safetensors`. A GGUF
+  /// base kept in blocks is run on `Float` activations, as the policy over it trains.
   public func referenceLogProbabilities(
     _ data: PreferenceTrainingData, batchSize: Int
   ) throws -> ReferenceLogProbabilities {
-    let model = data.base.llama
+    let model = data.base.llama.computingInFloat()
     var digest = SHA256()
     model.arena.values.withUnsafeBufferPointer { digest.update(UnsafeRawBufferPointer($0)) }
     for weight in model.linearWeights {

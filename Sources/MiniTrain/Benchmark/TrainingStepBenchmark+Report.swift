@@ -45,8 +45,13 @@ extension TrainingStepBenchmark {
     let gflops = flopsPerToken * tokensPerSecond * 1e-9
     let memory = memoryEstimateMegabytes
     let (firstLoss, lastLoss) = (losses.first ?? 0, losses.last ?? 0)
+    let trained =
+      lora.map {
+        ", LoRA r \($0.rank) α \(formatted($0.alpha)) on \($0.targets.joined(separator: ","))"
+          + " (\(trainedParameterCount) trained, the model frozen)"
+      } ?? ""
     var lines = [
-      "preset \(name): \(config.parameterCount) parameters, batch \(batch) × seq \(sequence), threads \(threadCount())",
+      "preset \(name): \(config.parameterCount) parameters\(trained), batch \(batch) × seq \(sequence), threads \(threadCount())",
       "OpenBLAS core: \(blasCore)", kernelEnvironmentLine(),
       String(
         format: "step      %.3f s median (min %.3f, max %.3f) over %d steps after %d warm-up",
@@ -71,8 +76,10 @@ extension TrainingStepBenchmark {
         modelShape.n, modelShape.k, modelGemm),
       String(
         format:
-          "peak RSS  %.0f MiB (estimate of what the step must hold: %.0f MiB = weights, grads, 2 moments %.0f + activations %.0f)",
-        peakRSS, memory.total, memory.state, memory.activations),
+          "peak RSS  %.0f MiB (estimate of what the step must hold: %.0f MiB = %@ %.0f + activations %.0f)",
+        peakRSS, memory.total,
+        lora == nil ? "weights, grads, 2 moments" : "frozen weights, adapters, grads, 2 moments",
+        memory.state, memory.activations),
       String(
         format: "loss      %.4f → %.4f;  other processes used %.2f cores meanwhile", firstLoss,
         lastLoss, foreign),
@@ -96,6 +103,12 @@ extension TrainingStepBenchmark {
       "loss_first": Double(firstLoss), "loss_last": Double(lastLoss),
       "foreign_cores": rounded(foreign, 2), "blas_core": blasCoreName(),
     ]
+    json["trained_parameters"] = trainedParameterCount
+    if let lora {
+      json["lora_rank"] = lora.rank
+      json["lora_alpha"] = lora.alpha
+      json["lora_targets"] = lora.targets
+    }
     if profile {
       json["gemm_profile"] = products.map { entry -> [String: Any] in
         [
@@ -134,4 +147,9 @@ extension TrainingStepBenchmark {
         seconds, flops * 1e-9, seconds > 0 ? flops / seconds * 1e-9 : 0, stepSeconds))
     return lines
   }
+}
+
+/// `16` for 16.0, `0.5` for 0.5: a setting as a person writes it.
+private func formatted(_ value: Double) -> String {
+  value == value.rounded() ? String(Int(value)) : String(value)
 }
