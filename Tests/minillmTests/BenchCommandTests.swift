@@ -57,6 +57,41 @@ import Testing
     #expect(estimate > 0)
   }
 
+  /// `--lora-rank`: adapters trained on the frozen model; FLOPs per token 4·N + 6·N_adapters +
+  /// 12·L·d·T (no weight gradient of the frozen model), and a memory estimate below full
+  /// training's.
+  @Test func benchTrainWithLoRATrainsTheAdaptersAlone() throws {
+    let minillm = try requireBuiltExecutable(named: "minillm")
+    func run(_ extra: [String]) throws -> [String: Any] {
+      try lastJSONLine(
+        minillm,
+        [
+          "bench", "train", "--preset", "nano", "--steps", "2", "--warmup", "1", "--batch-size",
+          "2", "--seq-len", "64", "--gemm-seconds", "0.05", "--threads", "2",
+        ] + extra)
+    }
+    let json = try run(["--lora-rank", "4", "--lora-targets", "q_proj,v_proj"])
+    let config = LlamaConfig.preset(.nano)
+    let (d, kv) = (config.hiddenSize, config.kvHeadCount * config.headDim)
+    let adapters = config.layerCount * 4 * ((d + config.headCount * config.headDim) + (d + kv))
+    #expect(json["trained_parameters"] as? Int == adapters)
+    #expect(json["lora_rank"] as? Int == 4)
+    #expect(json["lora_targets"] as? [String] == ["q_proj", "v_proj"])
+    let n = config.parameterCount - config.vocabSize * config.hiddenSize
+    #expect(
+      json["flops_per_token"] as? Int
+        == 4 * n + 6 * adapters + 12 * config.layerCount * config.hiddenSize * 64)
+    let full = try run([])
+    #expect(full["trained_parameters"] as? Int == config.parameterCount)
+    let (loraMemory, fullMemory) = (
+      try #require(json["estimated_memory_mb"] as? Double),
+      try #require(full["estimated_memory_mb"] as? Double)
+    )
+    #expect(loraMemory > 0 && loraMemory < fullMemory)
+    // The adapters start at zero: the first loss is the frozen model's, as in full training.
+    #expect(json["loss_first"] as? Double == full["loss_first"] as? Double)
+  }
+
   /// `--gemm-profile`: the model's products appear with the calls a step makes, and their FLOPs
   /// lie between the linear layers' 6·(N − norm weights) per token and the formula's total.
   @Test func benchTrainProfilesTheProductsOfAStep() throws {
