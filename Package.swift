@@ -91,7 +91,9 @@ let package = Package(
       ]
     ),
     // The demo's data builder: internal to the CLI (no product).
-    .target(name: "MiniDemo", dependencies: ["MiniTensor", "MiniTokenize", "MiniTrain", "CZlib"]),
+    .target(
+      name: "MiniDemo",
+      dependencies: ["MiniSupport", "MiniTensor", "MiniTokenize", "MiniTrain", "CZlib"]),
 
     // Executables.
     .executableTarget(

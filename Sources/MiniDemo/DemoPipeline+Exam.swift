@@ -1,4 +1,5 @@
 import Foundation
+import MiniTrain
 
 /// Every model's score on the demo's exam (`minillm eval --task …/demo_exam.yaml`).
 struct DemoExamScores {
@@ -44,15 +45,12 @@ struct DemoExamScores {
 
   /// Reads `results[demo_exam]` of a results JSON written by `minillm eval --output`.
   static func score(resultsFile path: String) -> Score? {
-    guard let data = FileManager.default.contents(atPath: path),
-      let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-      let task = (object["results"] as? [String: Any])?[DemoExam.taskName] as? [String: Any],
-      let acc = task["acc,none"] as? Double, let accNorm = task["acc_norm,none"] as? Double
+    guard let metrics = try? BenchmarkResults(contentsOf: path).metrics(of: DemoExam.taskName),
+      let acc = metrics["acc"], let accNorm = metrics["acc_norm"]
     else { return nil }
     return Score(
-      acc: acc, accStandardError: task["acc_stderr,none"] as? Double, accNorm: accNorm,
-      accNormStandardError: task["acc_norm_stderr,none"] as? Double,
-      documents: task["sample_len"] as? Int ?? 0)
+      acc: acc.value, accStandardError: acc.standardError, accNorm: accNorm.value,
+      accNormStandardError: accNorm.standardError, documents: acc.samples ?? 0)
   }
 }
 
@@ -108,6 +106,6 @@ extension DemoPipeline {
 
   /// `0.317 ± 0.060`.
   static func scoreText(_ value: Double, _ error: Double?) -> String {
-    String(format: "%.3f", value) + (error.map { String(format: " ± %.3f", $0) } ?? "")
+    BenchmarkResults.scoreText(value, error, decimals: 3)
   }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import MiniSupport
 import MiniTrain
 
 /// What the demo did, for the final printout and `report.html`.
@@ -114,17 +115,19 @@ struct DemoReport {
     html += "scored by log-likelihood as lm-evaluation-harness scores them "
     html += "(<code>\(e(summary.layout.examTask))</code>; results in "
     html += "<code>\(e(summary.layout.exam))</code>).</p>\n"
-    html += "<table><tr><th>model</th><th>acc</th><th>acc_norm</th><th>questions</th></tr>\n"
+    var table = HTMLTable(header: ["model", "acc", "acc_norm", "questions"])
     for model in summary.models {
       guard let score = exam.scores[model.label] else { continue }
-      html += "<tr><td>\(e(model.label))</td>"
-      html += "<td>\(e(DemoPipeline.scoreText(score.acc, score.accStandardError)))</td>"
-      html += "<td>\(e(DemoPipeline.scoreText(score.accNorm, score.accNormStandardError)))</td>"
-      html += "<td>\(score.documents)</td></tr>\n"
+      table.rows.append([
+        HTMLTable.Cell(model.label),
+        HTMLTable.Cell(DemoPipeline.scoreText(score.acc, score.accStandardError)),
+        HTMLTable.Cell(DemoPipeline.scoreText(score.accNorm, score.accNormStandardError)),
+        HTMLTable.Cell(String(score.documents)),
+      ])
     }
-    html += "<tr><td><i>chance</i></td><td>\(String(format: "%.3f", exam.chance))</td>"
-    html += "<td>\(String(format: "%.3f", exam.chance))</td><td></td></tr>\n"
-    return html + "</table>\n"
+    let chance = String(format: "%.3f", exam.chance)
+    table.rows.append([HTMLTable.Cell("chance", italic: true), .init(chance), .init(chance)])
+    return html + table.html()
   }
 
   func lossTable() -> String {
@@ -254,10 +257,4 @@ struct DemoReport {
     return html
       + "<tr><th>total</th><th>\(String(format: "%.1f", total))</th><td></td></tr></table>\n"
   }
-}
-
-/// `text` with the HTML special characters escaped.
-func htmlEscaped(_ text: String) -> String {
-  text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-    .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
 }

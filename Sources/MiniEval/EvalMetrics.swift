@@ -35,6 +35,33 @@ public enum EvalMetrics {
     return variance.squareRoot() / Double(values.count).squareRoot()
   }
 
+  /// The harness's `bootstrap_stderr(statistic, items, iters)`: the sample standard deviation
+  /// of `statistic` over `iterations` resamples of `items` with replacement, drawn in chunks of
+  /// `min(1000, iterations)` resamples, chunk `i` from `random.Random(i).choices` (so the figure
+  /// is the harness's to the last bit); `nil` for fewer than two items (`N/A`).
+  public static func bootstrapStandardError(
+    _ statistic: ([Double]) -> Double, _ items: [Double], iterations: Int = 100_000
+  ) -> Double? {
+    guard items.count > 1, iterations > 0 else { return nil }
+    let chunk = min(1000, iterations)
+    var statistics: [Double] = []
+    statistics.reserveCapacity(iterations / chunk * chunk)
+    var resample = items
+    let count = Double(items.count)
+    for seed in 0..<(iterations / chunk) {
+      var random = PythonRandom(seed: seed)
+      for _ in 0..<chunk {
+        for index in resample.indices { resample[index] = items[Int(random.random() * count)] }
+        statistics.append(statistic(resample))
+      }
+    }
+    guard statistics.count > 1 else { return nil }
+    // `sample_stddev`: Python's `(x - mu) ** 2` is the C library's `pow`, summed in order.
+    let mu = mean(statistics)
+    let variance = statistics.reduce(0) { $0 + pow($1 - mu, 2) } / Double(statistics.count - 1)
+    return variance.squareRoot()
+  }
+
   /// `exp(-Σ logLikelihood / Σ weight)`: word or byte perplexity (`weighted_perplexity`).
   public static func weightedPerplexity(_ items: [(logLikelihood: Double, weight: Int)]) -> Double {
     exp(-weightedMean(items))

@@ -144,26 +144,21 @@ public struct EvalReport: Sendable {
   /// Writes the JSON under a temporary name and renames it over `path`.
   /// - Throws: write errors naming the file.
   public func write(to path: String) throws {
-    let data = try jsonData()
-    let writer = try AtomicFileWriter(path: path)
-    try writer.write(Array(data) + [0x0A])
-    try writer.commit()
+    try writeFileAtomically(Array(try jsonData()) + [0x0A], to: path)
   }
 
-  /// The harness's results table in Markdown: task, version, filter, shots, metric, value and
-  /// standard error, groups after their subtasks' rows.
-  public var markdownTable: String {
-    var lines = [
-      "|Tasks|Version|Filter|n-shot|Metric| |Value| |Stderr|",
-      "|-----|------:|------|-----:|------|---|-----:|---|-----:|",
-    ]
+  /// The rows of the harness's results table: task, version, filter, shots, metric, direction,
+  /// value and standard error, groups after their subtasks' rows. The name and version stand on
+  /// the first row of a task only, as `lm_eval`'s `make_table` writes them.
+  public var tableRows: [[String]] {
+    var table: [[String]] = []
     func rows(name: String, version: String, shots: String, metrics: [MetricValue]) {
       for (index, metric) in metrics.enumerated() {
-        let stderr = metric.standardError.map { String(format: "%.4f", $0) } ?? "N/A"
-        lines.append(
-          "|\(index == 0 ? name : "")|\(index == 0 ? version : "")|\(metric.filter)|\(shots)|"
-            + "\(metric.name)|\(metric.higherIsBetter ? "↑" : "↓")|"
-            + String(format: "%.4f", metric.value) + "|±|\(stderr)|")
+        table.append([
+          index == 0 ? name : "", index == 0 ? version : "", metric.filter, shots, metric.name,
+          metric.higherIsBetter ? "↑" : "↓", String(format: "%.4f", metric.value), "±",
+          metric.standardError.map { String(format: "%.4f", $0) } ?? "N/A",
+        ])
       }
     }
     for group in groups {
@@ -179,7 +174,58 @@ public struct EvalReport: Sendable {
         rows(name: group.name, version: "", shots: "", metrics: group.reportedMetrics)
       }
     }
+    return table
+  }
+
+  /// The headings of ``tableRows``.
+  public static let tableHeader = [
+    "Tasks", "Version", "Filter", "n-shot", "Metric", "", "Value", "", "Stderr",
+  ]
+
+  /// The harness's results table in Markdown (``tableRows``).
+  public var markdownTable: String {
+    var lines = [
+      "|" + Self.tableHeader.map { $0.isEmpty ? " " : $0 }.joined(separator: "|") + "|",
+      "|-----|------:|------|-----:|------|---|-----:|---|-----:|",
+    ]
+    for row in tableRows { lines.append("|" + row.joined(separator: "|") + "|") }
     return lines.joined(separator: "\n")
+  }
+
+  /// The same table as ``markdownTable`` as a self-contained HTML page (no scripts, no outside
+  /// files), every cell escaped, with the model and settings of ``settings`` above it.
+  public var htmlPage: String {
+    let numeric: Set<Int> = [1, 3, 6, 8]
+    let table = HTMLTable(
+      header: Self.tableHeader,
+      rows: tableRows.map { row in
+        row.enumerated().map { HTMLTable.Cell($1, numeric: numeric.contains($0)) }
+      })
+    let settingsTable = HTMLTable(
+      header: ["setting", "value"],
+      rows: settings.keys.sorted().map { [HTMLTable.Cell($0), HTMLTable.Cell(settings[$0]!)] })
+    let title = "Evaluation results: " + groups.map(\.name).joined(separator: ", ")
+    return """
+      <!DOCTYPE html>
+      <html lang="en"><head><meta charset="utf-8"><title>\(htmlEscaped(title))</title>
+      <style>
+      body{font-family:sans-serif;max-width:960px;margin:24px auto;color:#222}
+      table{border-collapse:collapse;margin:8px 0 20px}td,th{border:1px solid #ddd;padding:3px 8px;
+      text-align:left;font-size:13px}th{background:#f4f4f4}
+      </style></head><body>
+      <h1>\(htmlEscaped(title))</h1>
+
+      """ + table.html() + "<h2>Settings</h2>\n" + settingsTable.html() + "</body></html>\n"
+  }
+
+  /// Writes the results table to `path` under a temporary name and renames it: HTML
+  /// (``htmlPage``) when the name ends in `.html` or `.htm`, else Markdown (``markdownTable``).
+  /// - Throws: write errors naming the file.
+  public func writeTable(to path: String) throws {
+    let lowered = path.lowercased()
+    let text =
+      lowered.hasSuffix(".html") || lowered.hasSuffix(".htm") ? htmlPage : markdownTable + "\n"
+    try writeFileAtomically(Array(text.utf8), to: path)
   }
 
   static func versionText(_ version: Double) -> String {

@@ -10,14 +10,19 @@ public struct EvalOptions: Sendable {
   public var fewshotSeed = 1234
   /// Keep each document's prompt, responses and scores in the result.
   public var keepSamples = false
+  /// Resamples of the bootstrap standard error of `perplexity` (the harness's
+  /// `bootstrap_iters`, 100000); 0 reports no standard error for any metric, as in the harness.
+  public var bootstrapIterations = 100_000
 
   public init(
-    numFewshot: Int? = nil, limit: Int? = nil, fewshotSeed: Int = 1234, keepSamples: Bool = false
+    numFewshot: Int? = nil, limit: Int? = nil, fewshotSeed: Int = 1234, keepSamples: Bool = false,
+    bootstrapIterations: Int = 100_000
   ) {
     self.numFewshot = numFewshot
     self.limit = limit
     self.fewshotSeed = fewshotSeed
     self.keepSamples = keepSamples
+    self.bootstrapIterations = bootstrapIterations
   }
 }
 
@@ -27,7 +32,8 @@ public struct MetricValue: Sendable, Equatable {
   /// The filter the responses went through (`none` for log-likelihood metrics).
   public var filter: String
   public var value: Double
-  /// The standard error, where the harness computes one in closed form.
+  /// The standard error, where the harness computes one (in closed form, or by bootstrap for
+  /// `perplexity`).
   public var standardError: Double?
   public var higherIsBetter: Bool
 
@@ -196,7 +202,9 @@ public enum Evaluator {
         values.append(
           MetricValue(
             name: "perplexity", filter: "none", value: EvalMetrics.perplexity(items),
-            standardError: nil, higherIsBetter: false))
+            standardError: EvalMetrics.bootstrapStandardError(
+              EvalMetrics.perplexity, items, iterations: options.bootstrapIterations),
+            higherIsBetter: false))
       case "exact_match":
         for filter in config.effectiveFilters {
           guard let items = perDocument["exact_match,\(filter.name)"] else { continue }
@@ -212,6 +220,10 @@ public enum Evaluator {
             name: metric.name, filter: "none", value: EvalMetrics.mean(items),
             standardError: EvalMetrics.meanStandardError(items), higherIsBetter: true))
       }
+    }
+    // `bootstrap_iters` 0: the harness computes no standard error at all.
+    if options.bootstrapIterations == 0 {
+      for index in values.indices { values[index].standardError = nil }
     }
     return TaskResult(
       task: config.task, config: config, numFewshot: shots, documentCount: documents.count,

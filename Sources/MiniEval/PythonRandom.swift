@@ -1,8 +1,9 @@
 import Foundation
 
 /// CPython's `random.Random` seeded with an integer: the Mersenne Twister MT19937 with
-/// `init_by_array`, `getrandbits`, `_randbelow` and `sample`, so that few-shot examples are the
-/// ones lm-evaluation-harness draws for the same seed.
+/// `init_by_array`, `getrandbits`, `_randbelow`, `random`, `sample` and `choices`, so that
+/// few-shot examples and bootstrap resamples are the ones lm-evaluation-harness draws for the
+/// same seed.
 public struct PythonRandom: Sendable {
   private var state = [UInt32](repeating: 0, count: 624)
   private var index = 624
@@ -84,6 +85,21 @@ public struct PythonRandom: Sendable {
     var value = randomBits(bits)
     while value >= UInt64(bound) { value = randomBits(bits) }
     return Int(value)
+  }
+
+  /// `random()`: a uniform double in `[0, 1)` from 53 random bits (`genrand_res53`).
+  public mutating func random() -> Double {
+    let high = Double(nextUInt32() >> 5)
+    let low = Double(nextUInt32() >> 6)
+    return (high * 67_108_864 + low) * (1 / 9_007_199_254_740_992)
+  }
+
+  /// `random.choices(population, k: count)` without weights: `count` draws with replacement,
+  /// each `population[floor(random() * n)]`.
+  public mutating func choices<T>(_ population: [T], count: Int) -> [T] {
+    precondition(!population.isEmpty || count == 0, "choices: empty population")
+    let n = Double(population.count)
+    return (0..<count).map { _ in population[Int(random() * n)] }
   }
 
   /// `random.sample(population, count)`: `count` distinct elements in selection order.

@@ -11,7 +11,10 @@ struct EvalCommand: ParsableCommand {
     abstract: "Benchmarks scored as lm-evaluation-harness scores them, or loss on token shards.",
     discussion: """
       With --task: runs lm-evaluation-harness task files (local json/csv data), ceval:DIR, cmmlu:DIR or
-      mmlu:DIR, prints the harness's results table and writes its results JSON to --output.
+      mmlu:DIR, prints the harness's results table (also written to --table, Markdown or HTML) and
+      writes its results JSON to --output. When --model is the model/ folder of a training run (or
+      --adapter its adapter/ folder), each task's or group's results JSON is also kept as
+      RUN/eval/NAME.json, which `minillm report --run RUN` shows.
       With --data: the shards are cut into windows of --seq-len + 1 tokens (consecutive windows
       share one token, so every token after the first is predicted once); prints loss,
       perplexity and tokens, then one JSON line.
@@ -39,8 +42,20 @@ struct EvalCommand: ParsableCommand {
   @Option(help: "Seed of the few-shot sampler (the harness's fewshot_random_seed).")
   var seed = 1234
 
+  @Option(
+    name: .customLong("bootstrap-iters"),
+    help:
+      "Resamples of the bootstrap standard error of perplexity (the harness's bootstrap_iters; 0: no standard errors)."
+  )
+  var bootstrapIterations = 100_000
+
   @Option(help: "Results JSON written with --task.")
   var output: String?
+
+  @Option(
+    help:
+      "Write the results table here too: HTML for a .html/.htm name, else Markdown (repeatable).")
+  var table: [String] = []
 
   @Option(help: "Token shard folder made by `minillm data pretrain`.")
   var data: String?
@@ -65,6 +80,8 @@ struct EvalCommand: ParsableCommand {
     if let maxWindows, maxWindows <= 0 { throw ValidationError("--max-windows: must be > 0") }
     if let numFewshot, numFewshot < 0 { throw ValidationError("--num-fewshot: must be >= 0") }
     if let limit, limit <= 0 { throw ValidationError("--limit: must be > 0") }
+    if bootstrapIterations < 0 { throw ValidationError("--bootstrap-iters: must be >= 0") }
+    if !table.isEmpty, tasks.isEmpty { throw ValidationError("--table: goes with --task") }
   }
 
   func run() throws {
@@ -80,9 +97,11 @@ struct EvalCommand: ParsableCommand {
     let llama = try adapter.model(model)
     let evalModel = try flagged("--model") { try EvalModel(model: llama, directory: model) }
     let options = EvalOptions(
-      numFewshot: numFewshot, limit: limit, fewshotSeed: seed, keepSamples: logSamples)
+      numFewshot: numFewshot, limit: limit, fewshotSeed: seed, keepSamples: logSamples,
+      bootstrapIterations: bootstrapIterations)
     var settings = ["model": model, "fewshot_seed": String(seed)]
     if let limit { settings["limit"] = String(limit) }
+    if let path = adapter.adapter { settings["adapter"] = path }
     let status = StatusLine(terminalInterval: 0.25)
     let report = try flagged("--task") {
       try EvalSuite.run(
@@ -103,6 +122,34 @@ struct EvalCommand: ParsableCommand {
     if let output {
       try flagged("--output") { try report.write(to: output) }
       print("results: \(output)")
+    }
+    for path in table {
+      try flagged("--table") { try report.writeTable(to: path) }
+      print("table: \(path)")
+    }
+    try keepInRun(report)
+  }
+
+  /// Writes each group's results JSON to RUN/eval/NAME.json when the evaluated model is a
+  /// training run's final model (or, with --adapter, a LoRA run's final adapters).
+  private func keepInRun(_ report: EvalReport) throws {
+    let run: RunDirectory?
+    if let path = adapter.adapter {
+      run = RunDirectory.owning(adapter: path)
+    } else {
+      run = RunDirectory.owning(model: model)
+    }
+    guard let run else { return }
+    for group in report.groups {
+      let path = run.evaluationResultsPath(for: group.name)
+      do {
+        try FileManager.default.createDirectory(
+          atPath: run.evaluationPath, withIntermediateDirectories: true)
+        try EvalReport(groups: [group], settings: report.settings).write(to: path)
+      } catch {
+        throw CommandLineError("\(path): cannot keep the results in the run: \(error)")
+      }
+      print("run results: \(path)")
     }
   }
 

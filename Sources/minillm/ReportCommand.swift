@@ -10,7 +10,9 @@ struct ReportCommand: ParsableCommand {
     abstract: "Write RUN/report.html: loss and learning-rate curves, settings, final figures.",
     discussion: """
       The page is self-contained (inline SVG, no JavaScript). When RUN/model holds a model and
-      its tokenizer, it also shows a few sampled continuations of --prompt texts.
+      its tokenizer, it also shows a few sampled continuations of --prompt texts. The results
+      files that `minillm eval --task` kept in RUN/eval are shown as a Benchmarks table (a file
+      that cannot be read is named as unreadable).
       """)
 
   @Option(name: .customLong("run"), help: "Run folder made by `minillm pretrain`.")

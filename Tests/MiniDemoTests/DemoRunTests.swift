@@ -206,6 +206,15 @@ struct DemoRunTests {
           }, "printed: \(label) \(metric) \(text)")
       }
     }
+    // Each training run keeps its model's exam results and shows them in its own report.
+    for name in ["pretrain", "sft", "dpo"] {
+      let folder = run.out + "/runs/\(name)"
+      #expect(FileManager.default.fileExists(atPath: folder + "/eval/demo_exam.json"), "\(name)")
+      let page = try String(contentsOfFile: folder + "/report.html", encoding: .utf8)
+      #expect(
+        page.contains("<h2>Benchmarks</h2>") && page.contains("<td>demo_exam</td><td>acc</td>"),
+        "\(name)/report.html")
+    }
   }
 
   /// Runs `lm_eval` offline on a model directory and one task folder, then prints the task's

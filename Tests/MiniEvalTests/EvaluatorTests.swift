@@ -85,6 +85,47 @@ struct EvaluatorTests {
     #expect(abs(value("word_perplexity")! - exp(-total / words)) < 1e-9)
   }
 
+  @Test func perplexityHasTheBootstrapStandardErrorUnlessIterationsAreZero() throws {
+    let directory = try temporaryDirectory()
+    try write(
+      "{\"q\": \"a cat\", \"a\": \"sat\"}\n{\"q\": \"the dog\", \"a\": \"ran far\"}\n"
+        + "{\"q\": \"one\", \"a\": \"two\"}\n", "pairs.jsonl", in: directory)
+    let path = try write(
+      """
+      task: pairs
+      dataset_path: json
+      dataset_kwargs:
+        data_files:
+          test: pairs.jsonl
+      test_split: test
+      output_type: loglikelihood
+      doc_to_text: "{{q}}"
+      doc_to_target: "{{a}}"
+      metric_list:
+        - metric: perplexity
+        - metric: acc
+
+      """, "pairs.yaml", in: directory)
+    let model = try characterModel()
+    let task = try EvalTask(contentsOf: path)
+    let result = try Evaluator.run(task, model: model, options: EvalOptions(keepSamples: true))
+    let logLikelihoods = result.samples.compactMap { sample -> Double? in
+      guard case .loglikelihood(let score)? = sample.responses.first else { return nil }
+      return score.logLikelihood
+    }
+    #expect(logLikelihoods.count == 3)
+    let perplexity = try #require(result.metrics.first { $0.name == "perplexity" })
+    #expect(perplexity.value == EvalMetrics.perplexity(logLikelihoods))
+    #expect(
+      perplexity.standardError
+        == EvalMetrics.bootstrapStandardError(EvalMetrics.perplexity, logLikelihoods))
+    #expect(perplexity.standardError != nil)
+    #expect(result.metrics.first { $0.name == "acc" }?.standardError != nil)
+    // As the harness's --bootstrap_iters 0: no standard error for any metric.
+    let none = try Evaluator.run(task, model: model, options: EvalOptions(bootstrapIterations: 0))
+    #expect(none.metrics.count == 2 && none.metrics.allSatisfy { $0.standardError == nil })
+  }
+
   @Test func generationTaskAppliesTheFilter() throws {
     let directory = try temporaryDirectory()
     let model = try characterModel(maxPositions: 48)

@@ -35,7 +35,7 @@ struct HarnessParityTests {
   /// `<output>/summary.json`.
   static let harnessScript = #"""
     import glob, json, os, sys
-    for key in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+    for key in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "DISABLE_MULTIPROC"):
         os.environ[key] = "1"
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
     out = sys.argv[1]
@@ -203,9 +203,9 @@ struct HarnessParityTests {
 
       """, "tasks/text_toy.yaml", in: directory)
 
-    // The log-likelihood of a target after a context ending in a new line (moved to the target).
-    // (Not `perplexity`: the harness bootstraps its standard error in forked processes, which
-    // hang beside PyTorch's threads.)
+    // The log-likelihood of a target after a context ending in a new line (moved to the target),
+    // and `perplexity` with its bootstrap standard error (in one process: `DISABLE_MULTIPROC`,
+    // as forked workers hang beside PyTorch's threads).
     var pairs = ""
     for _ in 0..<6 {
       pairs += "{\"q\": \"\(random.phrase(5))\", \"a\": \"\(random.phrase(1 + random.next(3)))\"}\n"
@@ -224,6 +224,7 @@ struct HarnessParityTests {
       doc_to_target: "A: {{a}}"
       metric_list:
         - metric: acc
+        - metric: perplexity
 
       """, "tasks/ll_toy.yaml", in: directory)
 
@@ -341,7 +342,9 @@ struct HarnessParityTests {
       #expect(Self.close(metric.value, theirs, relative: tolerance), "\(name) \(metric.key)")
       if let error = metric.standardError {
         let theirError = Self.number(results["\(metric.name)_stderr,\(metric.filter)"])
-        #expect(theirError.map { Self.close(error, $0, relative: 1e-6) } == true)
+        #expect(
+          theirError.map { Self.close(error, $0, relative: tolerance) } == true,
+          "\(name) \(metric.name) stderr \(error) vs \(theirError ?? .nan)")
       }
     }
   }
@@ -406,6 +409,42 @@ struct HarnessParityTests {
       try compare(
         try Evaluator.run(task, model: model, options: options), name: name, summary: summary)
     }
+  }
+}
+
+@Suite("Bootstrap standard error against the harness")
+struct BootstrapParityTests {
+  static let script = #"""
+    import json, os, sys
+    os.environ["DISABLE_MULTIPROC"] = "1"
+    from lm_eval.api import metrics
+    items = json.loads(sys.argv[1])
+    for n in sys.argv[2:]:
+        print("stderr", repr(metrics.bootstrap_stderr(metrics.perplexity, items, iters=int(n))))
+    """#
+
+  @Test(
+    "perplexity's bootstrap_stderr is the harness's to the last bit",
+    .requires(.python("lm_eval")))
+  func perplexityBootstrap() throws {
+    let python = try PythonRunner.requirePeers(importing: ["lm_eval"])
+    var state: UInt64 = 3
+    let items = (0..<37).map { _ -> Double in
+      state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+      return -Double(state >> 11) / Double(1 << 53) * 12
+    }
+    // Swift's description of a Double is the shortest text that reads back as it.
+    let text = "[" + items.map { "\($0)" }.joined(separator: ", ") + "]"
+    let iterations = [100_000, 2500, 300]
+    let output = try python.run(["-c", Self.script, text] + iterations.map(String.init)).get()
+    // repr() and Double(_:) both give the nearest double: the printed figures are exact.
+    let theirs = String(decoding: output, as: UTF8.self).split(separator: "\n")
+      .filter { $0.hasPrefix("stderr ") }.map { Double($0.dropFirst(7)) }
+    let ours = iterations.map {
+      EvalMetrics.bootstrapStandardError(EvalMetrics.perplexity, items, iterations: $0)
+    }
+    #expect(ours == theirs, "ours \(ours), lm_eval \(theirs)")
+    #expect(EvalMetrics.bootstrapStandardError(EvalMetrics.perplexity, [-1.5]) == nil)
   }
 }
 

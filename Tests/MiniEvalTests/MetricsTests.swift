@@ -97,7 +97,10 @@ struct PythonRandomTests {
     large = r.sample(list(range(100)), 8)
     below = [r.randrange(7) for _ in range(5)]
     items = list(range(10)); r.shuffle(items)
+    floats = [repr(r.random()) for _ in range(5)]
+    choices = r.choices(list(range(13)), k=20)
     print(json.dumps({"bits": bits, "small": small, "large": large, "below": below, "shuffled": items,
+                      "floats": floats, "choices": choices,
                       "seed0": random.Random(0).getrandbits(32), "big": random.Random(2**40 + 5).getrandbits(32)}))
     """
 
@@ -114,6 +117,10 @@ struct PythonRandomTests {
     var items = Array(0..<10)
     random.shuffle(&items)
     #expect(items == object["shuffled"] as? [Int])
+    // As repr() texts: Double(_:) reads them exactly (JSONSerialization may be a bit off).
+    let floats = try #require(object["floats"] as? [String]).map { Double($0) }
+    #expect((0..<5).map { _ in random.random() } == floats)
+    #expect(random.choices(Array(0..<13), count: 20) == object["choices"] as? [Int])
     var zero = PythonRandom(seed: 0)
     #expect(Int(zero.randomBits(32)) == object["seed0"] as? Int)
     var big = PythonRandom(seed: 1 << 40 + 5)

@@ -248,13 +248,21 @@ struct TaskFileTests {
     let empty = try #require(throws: EvalError.self) {
       try BuiltinBenchmark.ceval.tasks(in: directory + "/exam")
     }
-    #expect(empty.location == "row 2")
-    #expect(empty.message.contains("B"))
+    #expect(empty.file == path && empty.location == "row 2")
+    #expect(empty.message.contains("choice B is empty"))
     try write("id,question,A,B,C,D\n0,q,a,b,c,d\n", "exam/val/toy_val.csv", in: directory)
     let missing = try #require(throws: EvalError.self) {
       try BuiltinBenchmark.ceval.tasks(in: directory + "/exam")
     }
+    #expect(missing.file == path && missing.location == "row 1")
     #expect(missing.message.contains("answer"))
+    // A row short of a column is named by its line.
+    try write(header + "0,q,a,b,c,d,A\n1,q,a,b,c,d\n", "exam/val/toy_val.csv", in: directory)
+    let short = try #require(throws: EvalError.self) {
+      try BuiltinBenchmark.ceval.tasks(in: directory + "/exam")
+    }
+    #expect(short.file == path && short.location == "row 3")
+    #expect(short.message.contains("6 cells, expected 7"))
   }
 
   @Test func mmluAndCmmluLayoutsAreRead() throws {

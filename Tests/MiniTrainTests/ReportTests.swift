@@ -81,6 +81,86 @@ import Testing
   }
 }
 
+/// Benchmark results kept in `RUN/eval` by `minillm eval --task` and shown in the run's report.
+@Suite struct BenchmarkReportTests {
+  /// A results JSON of a group `tiny` with subtasks `b_task` and `a<b`, as the harness lays it out.
+  static let groupResults = """
+    {"results": {
+      "tiny": {"alias": "tiny", "acc,none": 0.5, "acc_stderr,none": 0.25},
+      "b_task": {"alias": " - b_task", "acc,none": 0.75, "acc_stderr,none": 0.125,
+        "acc_norm,none": 1.0, "acc_norm_stderr,none": 0.0, "name": "b_task", "sample_len": 8},
+      "a<b": {"alias": " - a<b", "acc,none": 0.25, "acc_stderr,none": "N/A", "name": "a<b",
+        "sample_len": 4}},
+     "group_subtasks": {"tiny": ["b_task", "a<b"]},
+     "n-shot": {"b_task": 5, "a<b": 0},
+     "n-samples": {"b_task": {"original": 10, "effective": 8}, "a<b": {"original": 4, "effective": 4}}}
+    """
+
+  @Test func readsEveryMetricWithSubtasksBeforeTheirGroup() throws {
+    let object = try #require(
+      try JSONSerialization.jsonObject(with: Data(Self.groupResults.utf8)) as? [String: Any])
+    let results = try BenchmarkResults(jsonObject: object, origin: "tiny.json")
+    #expect(
+      results.scores == [
+        .init(task: "a<b", metric: "acc", value: 0.25, shots: 0, samples: 4),
+        .init(
+          task: "b_task", metric: "acc", value: 0.75, standardError: 0.125, shots: 5, samples: 8),
+        .init(task: "b_task", metric: "acc_norm", value: 1, standardError: 0, shots: 5, samples: 8),
+        .init(task: "tiny", metric: "acc", value: 0.5, standardError: 0.25),
+      ])
+    #expect(results.metrics(of: "b_task")["acc_norm"]?.value == 1)
+    let html = results.htmlTable()
+    #expect(html.contains("<td>a&lt;b</td>") && !html.contains("a<b"))
+    #expect(html.contains(">0.7500 ± 0.1250</td>") && html.contains(">0.2500</td>"))
+    #expect(BenchmarkResults.scoreText(0.3172, 0.0604, decimals: 3) == "0.317 ± 0.060")
+    #expect(throws: CheckpointError.self) {
+      try BenchmarkResults(jsonObject: ["results": ["t": ["acc,none": "high"]]], origin: "x")
+    }
+  }
+
+  @Test func runReportShowsScoresAndNamesUnreadableFiles() throws {
+    let run = RunDirectory(path: try temporaryDirectory())
+    try run.prepare(.fresh)
+    try FileManager.default.createDirectory(
+      atPath: run.modelPath, withIntermediateDirectories: true)
+    let log = try MetricsLog(path: run.metricsPath)
+    try log.append([("step", .int(1)), ("loss", .float(3)), ("lr", .float(0.1))])
+    #expect(RunDirectory.owning(model: run.modelPath + "/")?.path == run.path)
+    #expect(RunDirectory.owning(model: run.path) == nil)
+    #expect(RunDirectory.owning(adapter: run.modelPath) == nil)
+    #expect(run.evaluationResultsPath(for: "a<b/c") == run.path + "/eval/a_b_c.json")
+    #expect(run.evaluationResultsPath(for: ".hidden") == run.path + "/eval/_.hidden.json")
+
+    try FileManager.default.createDirectory(
+      atPath: run.evaluationPath, withIntermediateDirectories: true)
+    try Self.groupResults.write(
+      toFile: run.evaluationResultsPath(for: "tiny"), atomically: true, encoding: .utf8)
+    try "{\"results\": [1, 2]}".write(
+      toFile: run.evaluationPath + "/list.json", atomically: true, encoding: .utf8)
+    try "{\"results\"".write(
+      toFile: run.evaluationPath + "/cut<short>.json", atomically: true, encoding: .utf8)
+    try "not a results file".write(
+      toFile: run.evaluationPath + "/notes.txt", atomically: true, encoding: .utf8)
+
+    let report = try RunReport(run: run)
+    #expect(
+      report.benchmarks.map { URL(fileURLWithPath: $0.file).lastPathComponent } == [
+        "cut<short>.json", "list.json", "tiny.json",
+      ])
+    let html = report.html()
+    #expect(html.contains("<h2>Benchmarks</h2>"))
+    #expect(html.contains("<code>eval/cut&lt;short&gt;.json</code>: unreadable (not JSON)"))
+    #expect(html.contains("<code>eval/list.json</code>: unreadable (no &quot;results&quot; object"))
+    #expect(html.contains("<td>a&lt;b</td><td>acc</td><td>none</td>"))
+    #expect(html.contains(">0.5000 ± 0.2500</td>"))
+    #expect(!html.contains("a<b") && !html.contains("notes.txt"))
+
+    // A run without eval/ has no Benchmarks section.
+    try FileManager.default.removeItem(atPath: run.evaluationPath)
+    #expect(!(try RunReport(run: run)).html().contains("Benchmarks"))
+  }
+}
+
 @Suite struct PlotLabelTests {
   @Test func axisLabelsShareOneStyle() {
     #expect(SVGPlot.labels([0, 2e-4, 4e-4, 6e-4]) == ["0", "2.0e-04", "4.0e-04", "6.0e-04"])

@@ -1,8 +1,10 @@
 import Foundation
+import MiniSupport
 
 /// `report.html` of a run: SVG plots of the training and evaluation loss, the learning rate and
-/// the gradient norm from `metrics.jsonl`, the run's `config.json` as a table, the final figures
-/// and optional sample generations. One self-contained page with no JavaScript.
+/// the gradient norm from `metrics.jsonl`, the run's `config.json` as a table, the final figures,
+/// the benchmark scores of `eval/` and optional sample generations. One self-contained page with
+/// no JavaScript.
 public struct RunReport {
   /// One logged step.
   public struct Step: Sendable, Equatable {
@@ -54,6 +56,10 @@ public struct RunReport {
   public var configuration: [(key: String, value: String)]
   /// Sample generations `(prompt, continuation)`.
   public var samples: [(prompt: String, completion: String)] = []
+  /// The results files of `eval/` (``RunDirectory/evaluationResultsFiles``) as read: the scores,
+  /// or why the file could not be read.
+  public var benchmarks: [(file: String, results: Result<BenchmarkResults, CheckpointError>)] =
+    []
 
   /// Reads `metrics.jsonl` and `config.json` of `run`.
   /// - Throws: ``CheckpointError`` when the run has no metrics.
@@ -70,6 +76,12 @@ public struct RunReport {
     self.init(
       title: "Training run " + URL(fileURLWithPath: run.path).lastPathComponent,
       records: MetricsLog.read(path: run.metricsPath), configuration: configuration)
+    benchmarks = run.evaluationResultsFiles.map { file in
+      (
+        file,
+        Result { () throws(CheckpointError) in try BenchmarkResults(contentsOf: file) }
+      )
+    }
   }
 
   /// A report from metrics records (as ``MetricsLog/read(path:)`` returns them).
@@ -176,7 +188,7 @@ public struct RunReport {
 
   /// The page.
   public func html() -> String {
-    let escape = SVGPlot.escape
+    let escape = htmlEscaped
     var lossSeries = [
       SVGPlot.Series(
         name: "train loss", color: "#9ecae1",
@@ -231,7 +243,9 @@ public struct RunReport {
     for (label, value) in finalFigures {
       page += "<tr><th>\(escape(label))</th><td>\(escape(value))</td></tr>\n"
     }
-    page += "</table>\n<h2>Curves</h2>\n"
+    page += "</table>\n"
+    if !benchmarks.isEmpty { page += "<h2>Benchmarks</h2>\n" + benchmarksHTML() }
+    page += "<h2>Curves</h2>\n"
     for plot in plots { page += "<figure>\n" + plot.svg() + "\n</figure>\n" }
     if !evaluations.isEmpty {
       page += "<h2>Evaluations</h2>\n<table><tr><th>step</th><th>loss</th><th>perplexity</th>"
@@ -260,6 +274,22 @@ public struct RunReport {
     }
     page += "</table>\n</body></html>\n"
     return page
+  }
+
+  /// One table of every readable results file's scores (under the file's name), and a line
+  /// for each file that could not be read.
+  func benchmarksHTML() -> String {
+    var html = ""
+    for (file, results) in benchmarks {
+      let name = htmlEscaped(URL(fileURLWithPath: file).lastPathComponent)
+      switch results {
+      case .success(let results):
+        html += "<p><code>eval/\(name)</code></p>\n" + results.htmlTable()
+      case .failure(let error):
+        html += "<p><code>eval/\(name)</code>: unreadable (\(htmlEscaped(error.message)))</p>\n"
+      }
+    }
+    return html
   }
 
   /// Writes the page to `path` atomically.

@@ -1,4 +1,5 @@
 import Foundation
+import MiniSupport
 
 /// A static line chart as inline SVG (no JavaScript): axes with round-number ticks, a legend,
 /// lines or markers per series.
@@ -79,11 +80,6 @@ public struct SVGPlot: Sendable {
     return ticks.map { String(format: "%.\(decimals)f", $0) }
   }
 
-  static func escape(_ text: String) -> String {
-    text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-      .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
-  }
-
   /// The `<svg>` element.
   public func svg() -> String {
     let finite = series.map { $0.points.filter { $0.x.isFinite && $0.y.isFinite } }
@@ -94,11 +90,11 @@ public struct SVGPlot: Sendable {
     var out = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" "
     out += "height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" "
     out += "font-family=\"sans-serif\" font-size=\"11\" role=\"img\">\n"
-    out += "<title>\(Self.escape(title))</title>\n"
+    out += "<title>\(htmlEscaped(title))</title>\n"
     out +=
       "<rect x=\"0\" y=\"0\" width=\"\(Int(width))\" height=\"\(Int(height))\" fill=\"white\"/>\n"
     out +=
-      "<text x=\"\(left)\" y=\"18\" font-size=\"13\" font-weight=\"bold\">\(Self.escape(title))</text>\n"
+      "<text x=\"\(left)\" y=\"18\" font-size=\"13\" font-weight=\"bold\">\(htmlEscaped(title))</text>\n"
     guard !all.isEmpty else {
       out +=
         "<text x=\"\(width / 2)\" y=\"\(height / 2)\" text-anchor=\"middle\" fill=\"#888\">no data</text>\n"
@@ -139,9 +135,9 @@ public struct SVGPlot: Sendable {
       out += "text-anchor=\"middle\">\(label)</text>\n"
     }
     out +=
-      "<text x=\"\(f(left + plotWidth / 2))\" y=\"\(f(height - 8))\" text-anchor=\"middle\">\(Self.escape(xLabel))</text>\n"
+      "<text x=\"\(f(left + plotWidth / 2))\" y=\"\(f(height - 8))\" text-anchor=\"middle\">\(htmlEscaped(xLabel))</text>\n"
     out += "<text x=\"14\" y=\"\(f(top + plotHeight / 2))\" text-anchor=\"middle\" "
-    out += "transform=\"rotate(-90 14 \(f(top + plotHeight / 2)))\">\(Self.escape(yLabel))</text>\n"
+    out += "transform=\"rotate(-90 14 \(f(top + plotHeight / 2)))\">\(htmlEscaped(yLabel))</text>\n"
     out += "</g>\n"
     out +=
       "<rect x=\"\(f(left))\" y=\"\(f(top))\" width=\"\(f(plotWidth))\" height=\"\(f(plotHeight))\" "
@@ -164,7 +160,7 @@ public struct SVGPlot: Sendable {
       let textWidth = Double(s.name.count) * 6.5 + 22
       legendX -= textWidth
       out += "<rect x=\"\(f(legendX))\" y=\"10\" width=\"12\" height=\"4\" fill=\"\(s.color)\"/>"
-      out += "<text x=\"\(f(legendX + 16))\" y=\"16\">\(Self.escape(s.name))</text>\n"
+      out += "<text x=\"\(f(legendX + 16))\" y=\"16\">\(htmlEscaped(s.name))</text>\n"
     }
     return out + "</svg>"
   }

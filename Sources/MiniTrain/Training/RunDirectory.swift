@@ -1,7 +1,9 @@
 import Foundation
 
 /// A training run's folder: `metrics.jsonl`, `config.json`, `checkpoints/`, the final model
-/// directory `model/` (or a LoRA run's `adapter/`), `report.html`, and for DPO `reference_logps.safetensors`.
+/// directory `model/` (or a LoRA run's `adapter/`), `report.html`, for DPO
+/// `reference_logps.safetensors`, and `eval/`, the results JSON of `minillm eval --task` on the
+/// run's model.
 public struct RunDirectory: Sendable {
   /// The folder.
   public let path: String
@@ -22,7 +24,7 @@ public struct RunDirectory: Sendable {
   /// Entries a run writes; `overwrite` deletes these and nothing else.
   public static let runEntries = [
     "checkpoints", "model", "adapter", "metrics.jsonl", "config.json", "report.html",
-    "reference_logps.safetensors",
+    "reference_logps.safetensors", "eval",
   ]
 
   /// `checkpoints/`.
@@ -40,6 +42,43 @@ public struct RunDirectory: Sendable {
   /// `reference_logps.safetensors`, a DPO run's reference log-likelihoods (see
   /// ``ReferenceLogProbabilities``).
   public var referenceLogProbabilitiesPath: String { path + "/reference_logps.safetensors" }
+  /// `eval/`, the benchmark results of the run's model (see ``evaluationResultsPath(for:)``).
+  public var evaluationPath: String { path + "/eval" }
+
+  /// `eval/NAME.json`, the results JSON of the task or group `name` (characters other than
+  /// letters, digits, `-`, `_` and `.` become `_`, and a leading `.` too).
+  public func evaluationResultsPath(for name: String) -> String {
+    var file = String(
+      name.map { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) ? $0 : "_" })
+    if file.isEmpty || file.hasPrefix(".") { file = "_" + file }
+    return evaluationPath + "/" + file + ".json"
+  }
+
+  /// The results files in `eval/`, in name order (empty when there are none).
+  public var evaluationResultsFiles: [String] {
+    FileSystem.contents(of: evaluationPath).filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }
+      .sorted().map { evaluationPath + "/" + $0 }
+  }
+
+  /// The run whose final model directory (`RUN/model`) `path` is: its parent folder when that
+  /// holds the run's `metrics.jsonl`; nil for any other path (a GGUF file, another folder).
+  public static func owning(model path: String) -> RunDirectory? {
+    owning(path, entry: "model")
+  }
+
+  /// The run whose final adapters (`RUN/adapter`, a LoRA run's) `path` is, as
+  /// ``owning(model:)`` finds it.
+  public static func owning(adapter path: String) -> RunDirectory? {
+    owning(path, entry: "adapter")
+  }
+
+  private static func owning(_ path: String, entry: String) -> RunDirectory? {
+    let url = URL(fileURLWithPath: path).standardizedFileURL
+    guard url.lastPathComponent == entry else { return nil }
+    let run = RunDirectory(path: url.deletingLastPathComponent().path)
+    guard FileManager.default.fileExists(atPath: run.metricsPath) else { return nil }
+    return run
+  }
 
   /// Creates or checks the folder for `mode`.
   /// - Throws: ``CheckpointError`` when `mode` is `fresh` and the folder is not empty, or when
