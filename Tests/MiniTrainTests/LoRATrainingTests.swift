@@ -189,5 +189,20 @@ import Testing
     try reloaded.loadWeights(fromDirectory: folder)
     #expect(
       reloaded.reward.rewards(batch).value.scalars == model.reward.rewards(batch).value.scalars)
+
+    // A stage's reward model with adapters sits on the language model itself, no copy: the
+    // same adapters, head and rewards as on a copied trunk.
+    let direct = try FineTuneRewardModel(
+      languageModel: language, lora: LoRAConfiguration(rank: 4), seed: 3)
+    #expect(direct.lora?.base.arena === language.arena)
+    try direct.loadWeights(fromDirectory: folder)
+    #expect(
+      direct.reward.rewards(batch).value.scalars == model.reward.rewards(batch).value.scalars)
+    let fresh = try FineTuneRewardModel(
+      try RewardModel(languageModel: language, seed: 3), lora: LoRAConfiguration(rank: 4),
+      seed: 3)
+    #expect(
+      try FineTuneRewardModel(languageModel: language, lora: LoRAConfiguration(rank: 4), seed: 3)
+        .arena.values.scalars == fresh.arena.values.scalars)
   }
 }

@@ -328,6 +328,36 @@ func fileContents(_ directory: String, _ filter: (String) -> Bool) throws -> [St
     }
   }
 
+  @Test func loraRewardOnAQuantizedGGUFBaseKeepsItsBlocks() throws {
+    guard let fixture = AlignmentFixture.load() else { return }
+    let work = try temporaryDirectory("qlora-reward")
+    var result = try fixture.run(
+      [
+        "export", "gguf", "--model", fixture.sftModel, "--out", work + "/base.gguf", "--type",
+        "q8_0",
+      ])
+    #expect(result.status == 0, "\(result.error)")
+    result = try fixture.run(
+      [
+        "data", "dpo", "--tokenizer", fixture.sftModel, "--input", fixture.preferences,
+        "--max-length", "384", "--output", work + "/pairs",
+      ])
+    #expect(result.status == 0, "\(result.error)")
+    result = try fixture.run(
+      [
+        "reward", "--model", work + "/base.gguf", "--data", work + "/pairs", "--out",
+        work + "/run", "--steps", "8", "--lr", "5e-3", "--lora-rank", "4", "--threads", "1",
+      ])
+    #expect(result.status == 0, "\(result.error)")
+    #expect(result.error.contains("of them in GGUF blocks"), "\(result.error)")
+    let losses = MetricsLog.read(path: work + "/run/metrics.jsonl").compactMap {
+      ($0["loss"] as? NSNumber)?.doubleValue
+    }
+    #expect(losses.count == 8 && losses.allSatisfy(\.isFinite), "\(losses)")
+    #expect(
+      FileManager.default.fileExists(atPath: work + "/run/adapter/adapter_model.safetensors"))
+  }
+
   @Test func aKilledDPORunResumesBitForBit() throws {
     guard let fixture = AlignmentFixture.load() else { return }
     let work = try temporaryDirectory("dpo-resume")

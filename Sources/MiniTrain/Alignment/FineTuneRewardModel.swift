@@ -16,35 +16,70 @@ public final class FineTuneRewardModel: TrainableModel {
   /// The adapters (and the head), when training with LoRA.
   public let lora: LoRAModel?
 
+  /// The reward model a stage starts from a causal language model: the whole model copied
+  /// into a ``RewardModel`` with a fresh head, or, with `lora`, adapters on `languageModel`
+  /// itself (no copy: a GGUF base keeps its blocks, as QLoRA trains over them) with the head
+  /// beside them. Both draw the same adapters and head from `seed` as ``init(_:lora:seed:baseModelPath:)``.
+  /// - Throws: ``TrainingRunError/setting(_:_:)`` naming the `--lora-…` setting at fault.
+  public convenience init(
+    languageModel: Llama, lora configuration: LoRAConfiguration?, seed: UInt64 = 0,
+    baseModelPath: String? = nil
+  ) throws {
+    guard let configuration else {
+      let model = try setting("--model") {
+        try RewardModel(languageModel: languageModel, seed: seed)
+      }
+      self.init(reward: model, lora: nil)
+      return
+    }
+    // The trunk's language-model head stays unused; the LoRA arena declares the score head.
+    let (reward, lora) = try Self.adapted(
+      languageModel, configuration, seed: seed, baseModelPath: baseModelPath)
+    self.init(reward: reward, lora: lora)
+  }
+
   /// `model` trained whole, or adapters of `configuration` on its trunk with a fresh head.
   /// - Throws: ``TrainingRunError/setting(_:_:)`` naming the `--lora-…` setting at fault.
-  public init(
+  public convenience init(
     _ model: RewardModel, lora configuration: LoRAConfiguration?, seed: UInt64 = 0,
     baseModelPath: String? = nil
   ) throws {
     guard let configuration else {
-      reward = model
-      lora = nil
+      self.init(reward: model, lora: nil)
       return
     }
+    let (reward, lora) = try Self.adapted(
+      model.trunk, configuration, seed: seed, baseModelPath: baseModelPath)
+    self.init(reward: reward, lora: lora)
+  }
+
+  private init(reward: RewardModel, lora: LoRAModel?) {
+    self.reward = reward
+    self.lora = lora
+  }
+
+  /// Adapters of `configuration` on `trunk`, with a fresh head declared after them, and the
+  /// reward model they make.
+  private static func adapted(
+    _ trunk: Llama, _ configuration: LoRAConfiguration, seed: UInt64, baseModelPath: String?
+  ) throws -> (RewardModel, LoRAModel) {
     do {
       try configuration.validate()
     } catch {
       throw TrainingRunError.setting(error.flagName, error.message)
     }
     let lora = LoRAModel(
-      base: model.trunk, configuration: configuration, seed: seed,
+      base: trunk, configuration: configuration, seed: seed,
       additionalParameters: [
         Llama.AdditionalParameter(
-          name: Self.adapterHeadName, shape: model.score.shape,
-          initializer: .normal(standardDeviation: model.config.initializerRange))
+          name: Self.adapterHeadName, shape: [1, trunk.config.hiddenSize],
+          initializer: .normal(standardDeviation: trunk.config.initializerRange))
       ])
     lora.baseModelPath = baseModelPath
     guard let head = lora.arena.parameter(named: Self.adapterHeadName) else {
       preconditionFailure("FineTuneRewardModel: the head was not declared")
     }
-    self.lora = lora
-    reward = RewardModel(trunk: lora.model, score: head)
+    return (RewardModel(trunk: lora.model, score: head), lora)
   }
 
   public var arena: ParameterArena { lora?.arena ?? reward.arena }
@@ -83,6 +118,6 @@ public final class FineTuneRewardModel: TrainableModel {
       return "\(reward.parameterCount) parameters (decoder and a scalar head)"
     }
     return "\(lora.parameterCount) LoRA and head parameters (r \(lora.configuration.rank), "
-      + "\(lora.adapters.count) projections) on \(lora.base.parameterCount) frozen"
+      + "\(lora.adapters.count) projections) on \(lora.frozenSummary)"
   }
 }

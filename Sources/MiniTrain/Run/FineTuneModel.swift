@@ -66,14 +66,20 @@ public final class FineTuneModel: TrainableModel {
   public var parameterSummary: String {
     guard let lora else { return "\(llama.parameterCount) parameters" }
     let configuration = lora.configuration
-    // A GGUF base's blocks are frozen weights outside the arena.
-    let blocks = lora.base.linearWeights.reduce(0) { total, weight in
+    return "\(lora.parameterCount) LoRA parameters (r \(configuration.rank), alpha "
+      + "\(configuration.alpha), \(lora.adapters.count) projections) on \(lora.frozenSummary)"
+  }
+}
+
+extension LoRAModel {
+  /// The frozen weights for a run's summary: `N frozen`, with how many of them a GGUF base
+  /// keeps in its blocks (outside the arena).
+  var frozenSummary: String {
+    let blocks = base.linearWeights.reduce(0) { total, weight in
       guard case .ggml = weight else { return total }
       return total + weight.shape.reduce(1, *)
     }
-    return "\(lora.parameterCount) LoRA parameters (r \(configuration.rank), alpha "
-      + "\(configuration.alpha), \(lora.adapters.count) projections) on "
-      + "\(lora.base.parameterCount + blocks) frozen"
+    return "\(base.parameterCount + blocks) frozen"
       + (blocks > 0 ? " (\(blocks) of them in GGUF blocks)" : "")
   }
 }

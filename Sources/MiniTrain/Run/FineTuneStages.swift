@@ -136,11 +136,9 @@ public struct RewardStage: TrainingStage {
     return (
       RunConfiguration(stage: RewardSettings(data: settings), training: training),
       {
-        let rewardModel = try setting("--model") {
-          try RewardModel(languageModel: input.base.llama, seed: training.seed)
-        }
         let model = try FineTuneRewardModel(
-          rewardModel, lora: settings.lora, seed: training.seed, baseModelPath: input.base.path)
+          languageModel: input.base.llama, lora: settings.lora, seed: training.seed,
+          baseModelPath: input.base.path)
         let (loader, evaluation, trainingPairs, heldOut) = input.batches(
           training, communicator: run.communicator)
         return TrainingSession(
