@@ -22,6 +22,8 @@ let package = Package(
     // The HTTP server under `minillm serve` (swift-nio underneath); only MiniServe depends on it.
     // Its default traits (swift-configuration, full Foundation) are not needed.
     .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+    // The server's event loop (Hummingbird's own dependency, pinned with it).
+    .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
   ],
   targets: [
     // System libraries.
@@ -88,6 +90,8 @@ let package = Package(
         "MiniSupport", "MiniTensor", "MiniLlama", "MiniTokenize",
         .product(name: "Hummingbird", package: "hummingbird"),
         .product(name: "Logging", package: "swift-log"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
       ]
     ),
     // The demo's data builder: internal to the CLI (no product).

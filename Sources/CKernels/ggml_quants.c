@@ -4,6 +4,7 @@
 // product is an exact integer sum times the blocks' scales, as ggml's ggml_vec_dot_* compute it.
 // Only the order of the `float` additions differs between the paths (and from ggml's SIMD code).
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dispatch.h"
@@ -570,9 +571,12 @@ static void dot_rows_avx2(ck_ggml_type type, const uint8_t *w, const void *xq, f
 // kernels above sum it (same accumulator, same order), so its result is the same bits.
 #define CK_GGML_GROUP 8
 
+// `xs`: each activation row's block scales as floats, each repeated over 8 lanes
+// (`xs[(k · blocks + b) · 8 …]`), so a block's scale product `dw · dx` is one vector multiply
+// (the same product, rounded the same way, as the one-row kernel's scalar one).
 static inline __attribute__((always_inline)) void dot_q8_0_multi_avx2(
-    const uint8_t *w, const uint8_t *xq, ptrdiff_t xstride, float *y, ptrdiff_t ldy,
-    ptrdiff_t rows, ptrdiff_t stride, ptrdiff_t blocks, int R) {
+    const uint8_t *w, const uint8_t *xq, ptrdiff_t xstride, const float *xs, float *y,
+    ptrdiff_t ldy, ptrdiff_t rows, ptrdiff_t stride, ptrdiff_t blocks, int R) {
   for (ptrdiff_t r = 0; r < rows; r++) {
     const uint8_t *row = w + r * stride;
     _mm_prefetch((const char *)(row + 4 * stride), _MM_HINT_T0);
@@ -582,14 +586,14 @@ static inline __attribute__((always_inline)) void dot_q8_0_multi_avx2(
       const uint8_t *block = row + 34 * b;
       const __m256i q = _mm256_loadu_si256((const __m256i *)(block + 2));
       const __m256i u = _mm256_sign_epi8(q, q);
-      const float dw = half_f16c(block);
+      const __m256 dw = _mm256_set1_ps(half_f16c(block));
       for (int k = 0; k < R; k++) {
         const ck_block_q8_0 *x = (const ck_block_q8_0 *)(xq + k * xstride) + b;
         const __m256i pairs =
             _mm256_maddubs_epi16(u, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)x->qs), q));
         const __m256i s = _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
-        acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dw * _cvtsh_ss(x->d)), _mm256_cvtepi32_ps(s),
-                                 acc[k]);
+        const __m256 d = _mm256_mul_ps(dw, _mm256_load_ps(xs + (k * blocks + b) * 8));
+        acc[k] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc[k]);
       }
     }
     for (int k = 0; k < R; k++) y[k * ldy + r] = hsum_ps(acc[k]);
@@ -597,8 +601,8 @@ static inline __attribute__((always_inline)) void dot_q8_0_multi_avx2(
 }
 
 static inline __attribute__((always_inline)) void dot_q4_0_multi_avx2(
-    const uint8_t *w, const uint8_t *xq, ptrdiff_t xstride, float *y, ptrdiff_t ldy,
-    ptrdiff_t rows, ptrdiff_t stride, ptrdiff_t blocks, int R) {
+    const uint8_t *w, const uint8_t *xq, ptrdiff_t xstride, const float *xs, float *y,
+    ptrdiff_t ldy, ptrdiff_t rows, ptrdiff_t stride, ptrdiff_t blocks, int R) {
   const __m256i eight = _mm256_set1_epi8(8);
   for (ptrdiff_t r = 0; r < rows; r++) {
     const uint8_t *row = w + r * stride;
@@ -609,14 +613,14 @@ static inline __attribute__((always_inline)) void dot_q4_0_multi_avx2(
       const uint8_t *block = row + 18 * b;
       const __m256i q = _mm256_sub_epi8(nibbles(block + 2), eight);
       const __m256i u = _mm256_sign_epi8(q, q);
-      const float dw = half_f16c(block);
+      const __m256 dw = _mm256_set1_ps(half_f16c(block));
       for (int k = 0; k < R; k++) {
         const ck_block_q8_0 *x = (const ck_block_q8_0 *)(xq + k * xstride) + b;
         const __m256i pairs =
             _mm256_maddubs_epi16(u, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)x->qs), q));
         const __m256i s = _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
-        acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dw * _cvtsh_ss(x->d)), _mm256_cvtepi32_ps(s),
-                                 acc[k]);
+        const __m256 d = _mm256_mul_ps(dw, _mm256_load_ps(xs + (k * blocks + b) * 8));
+        acc[k] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc[k]);
       }
     }
     for (int k = 0; k < R; k++) y[k * ldy + r] = hsum_ps(acc[k]);
@@ -640,16 +644,30 @@ static void dot_rows_multi_avx2(ck_ggml_type type, const uint8_t *w, const uint8
                                 ptrdiff_t cols, ptrdiff_t n) {
   const ptrdiff_t stride = ck_ggml_row_bytes(type, cols);
   const ptrdiff_t blocks = cols / ck_ggml_block_size(type);
+  const int q8_blocks = type == CK_GGML_Q8_0 || type == CK_GGML_Q4_0;
+  // A group's activation scales as floats over 8 lanes (see dot_q8_0_multi_avx2).
+  float *xs = NULL;
+  if (q8_blocks) {
+    xs = aligned_alloc(32, (size_t)(CK_GGML_GROUP * blocks * 8) * sizeof(float) + 32);
+    if (!xs) abort();
+  }
   for (ptrdiff_t k = 0; k < n; k += CK_GGML_GROUP) {
     const ptrdiff_t m = n - k < CK_GGML_GROUP ? n - k : CK_GGML_GROUP;
     const uint8_t *xk = xq + k * xstride;
     float *yk = y + k * ldy;
+    if (q8_blocks) {
+      for (ptrdiff_t j = 0; j < m; j++) {
+        const ck_block_q8_0 *x = (const ck_block_q8_0 *)(xk + j * xstride);
+        for (ptrdiff_t b = 0; b < blocks; b++)
+          _mm256_store_ps(xs + (j * blocks + b) * 8, _mm256_set1_ps(_cvtsh_ss(x[b].d)));
+      }
+    }
     if (type == CK_GGML_Q8_0) {
-#define CK_CALL(R) dot_q8_0_multi_avx2(w, xk, xstride, yk, ldy, rows, stride, blocks, R)
+#define CK_CALL(R) dot_q8_0_multi_avx2(w, xk, xstride, xs, yk, ldy, rows, stride, blocks, R)
       CK_GROUP_SWITCH(CK_CALL)
 #undef CK_CALL
     } else if (type == CK_GGML_Q4_0) {
-#define CK_CALL(R) dot_q4_0_multi_avx2(w, xk, xstride, yk, ldy, rows, stride, blocks, R)
+#define CK_CALL(R) dot_q4_0_multi_avx2(w, xk, xstride, xs, yk, ldy, rows, stride, blocks, R)
       CK_GROUP_SWITCH(CK_CALL)
 #undef CK_CALL
     } else {
@@ -662,6 +680,7 @@ static void dot_rows_multi_avx2(ck_ggml_type type, const uint8_t *w, const uint8
       }
     }
   }
+  free(xs);
 }
 
 #pragma clang attribute pop

@@ -13,6 +13,10 @@ public final class KVCache {
   let headDim: Int
   private var keyBuffers: [Tensor]
   private var valueBuffers: [Tensor]
+  /// The first element of each layer's key and value buffer (owned by the buffers above, which
+  /// live as long as the cache and are never replaced).
+  private let keyBases: [UnsafeMutablePointer<Float>]
+  private let valueBases: [UnsafeMutablePointer<Float>]
 
   /// An empty cache for `config`, holding up to `capacity` positions (default: the model's
   /// `maxPositions`).
@@ -26,6 +30,8 @@ public final class KVCache {
     let shape = [batch, capacity, kvHeads, headDim]
     keyBuffers = (0..<config.layerCount).map { _ in Tensor.zeros(shape) }
     valueBuffers = (0..<config.layerCount).map { _ in Tensor.zeros(shape) }
+    keyBases = keyBuffers.map { $0.withUnsafeSharedMutableBufferPointer { $0.baseAddress! } }
+    valueBases = valueBuffers.map { $0.withUnsafeSharedMutableBufferPointer { $0.baseAddress! } }
   }
 
   /// Forgets every position (the buffers are kept).
@@ -55,6 +61,21 @@ public final class KVCache {
       }
     }
   }
+
+  /// Writes one position of a batch-1 cache: `kvHeads · headDim` keys and values.
+  func write(layer: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>, at position: Int) {
+    precondition(
+      batch == 1 && position < capacity,
+      "KVCache: position \(position) of \(capacity), batch \(batch)")
+    let row = kvHeads * headDim
+    (keyBases[layer] + position * row).update(from: key, count: row)
+    (valueBases[layer] + position * row).update(from: value, count: row)
+  }
+
+  /// The first key of `layer` (`[batch, capacity, kvHeads, headDim]`).
+  func keyBase(layer: Int) -> UnsafePointer<Float> { UnsafePointer(keyBases[layer]) }
+  /// The first value of `layer`.
+  func valueBase(layer: Int) -> UnsafePointer<Float> { UnsafePointer(valueBases[layer]) }
 
   /// The whole key buffer of `layer`, `[batch, capacity, kvHeads, headDim]`.
   func keyBuffer(layer: Int) -> Tensor { keyBuffers[layer] }

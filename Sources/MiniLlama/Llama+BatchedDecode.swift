@@ -8,7 +8,7 @@ extension Llama {
   /// Every projection, the MLP and the head run once over all the sequences, with kernels that
   /// read each weight once per group of rows yet sum every row exactly as a one-row product does
   /// (``LinearWeight/rowInvariantProduct(_:)``); RoPE, the cache write and the attention run per
-  /// sequence at its own position. So a sequence's logits are the same bits whatever else shares
+  /// sequence at its own position, with the kernels a lone sequence's decoding uses. So a sequence's logits are the same bits whatever else shares
   /// its step, and the same as `generate` gives after the same prefill. Each cache is advanced by
   /// one.
   /// - Parameters:
@@ -83,33 +83,50 @@ extension LlamaMLP {
 
 extension LlamaAttention {
   /// Attention of one new token per sequence against that sequence's own cache: projections
-  /// over all rows at once, RoPE, cache write and attention per sequence at its position.
+  /// over all rows at once; RoPE and the cache write per sequence at its position; then the
+  /// attention of every sequence in one call, its (sequence, head) pairs over the threads, each
+  /// head computed as the one-sequence decoding kernel computes it.
   func decoding(_ x: Variable, caches: [KVCache]) -> Variable {
     let rows = x.shape[0]
-    let queries = decodingProject(x, qProj, qBias).value.reshaped([rows, headCount * headDim])
-    let keys = decodingProject(x, kProj, kBias).value.reshaped([rows, kvHeadCount * headDim])
-    let values = decodingProject(x, vProj, vBias).value.reshaped([rows, kvHeadCount * headDim])
-    var mixed: [Tensor] = []
-    mixed.reserveCapacity(rows)
-    for (row, cache) in caches.enumerated() {
-      let position = cache.length
-      let q = rope(
-        Variable(queries[row: row].reshaped([1, 1, headCount, headDim])), table: ropeTable,
-        startPosition: position)
-      let k = rope(
-        Variable(keys[row: row].reshaped([1, 1, kvHeadCount, headDim])), table: ropeTable,
-        startPosition: position)
-      cache.write(
-        layer: layerIndex, keys: k.value.contiguous(),
-        values: values[row: row].reshaped([1, 1, kvHeadCount, headDim]).contiguous(),
-        at: position)
-      let attended = causalAttention(
-        q: q, keyCache: cache.keyBuffer(layer: layerIndex),
-        valueCache: cache.valueBuffer(layer: layerIndex), startPosition: position)
-      mixed.append(attended.value.reshaped([1, headCount * headDim]))
+    let (queryWidth, kvWidth) = (headCount * headDim, kvHeadCount * headDim)
+    let queries = decodingProject(x, qProj, qBias).value.reshaped([rows, queryWidth])
+    let keys = decodingProject(x, kProj, kBias).value.reshaped([rows, kvWidth])
+    let values = decodingProject(x, vProj, vBias).value.reshaped([rows, kvWidth])
+    let positions = caches.map(\.length)
+    let (heads, kvHeads, dim, table, layer) = (
+      headCount, kvHeadCount, headDim, ropeTable, layerIndex
+    )
+    let rotatedKeys = Tensor(unsafeUninitializedShape: [rows, kvWidth]) { out in
+      withUnsafePointers(keys, values) { keys, values in
+        out.baseAddress!.update(from: keys, count: rows * kvWidth)
+        for (row, cache) in caches.enumerated() {
+          let key = out.baseAddress! + row * kvWidth
+          Kernels.ropeForward(
+            key, table: table, batch: 1, sequence: 1, heads: kvHeads, headDim: dim,
+            startPosition: positions[row])
+          cache.write(
+            layer: layer, key: key, value: values + row * kvWidth, at: positions[row])
+        }
+      }
     }
-    let joined = Tensor.concatenate(mixed, axis: 0).reshaped([rows, 1, headCount * headDim])
-    return decodingProject(Variable(joined), oProj, oBias)
+    let mixed = Tensor(unsafeUninitializedShape: [rows, 1, queryWidth]) { out in
+      withUnsafePointers(queries, rotatedKeys) { queries, _ in
+        let rotated = UnsafeMutablePointer<Float>.allocate(capacity: rows * queryWidth)
+        defer { rotated.deallocate() }
+        rotated.update(from: queries, count: rows * queryWidth)
+        for row in 0..<rows {
+          Kernels.ropeForward(
+            rotated + row * queryWidth, table: table, batch: 1, sequence: 1, heads: heads,
+            headDim: dim, startPosition: positions[row])
+        }
+        Kernels.attentionDecodeBatch(
+          q: rotated, kCaches: caches.map { $0.keyBase(layer: layer) },
+          vCaches: caches.map { $0.valueBase(layer: layer) },
+          lengths: positions.map { $0 + 1 }, output: out.baseAddress!, queryHeads: heads,
+          kvHeads: kvHeads, headDim: dim)
+      }
+    }
+    return decodingProject(Variable(mixed), oProj, oBias)
   }
 
   /// `x · Wᵀ (+ b)` with each row computed as a single row is.

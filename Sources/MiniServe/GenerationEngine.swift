@@ -44,16 +44,115 @@ public struct GenerationRequest: Sendable {
 /// A queued request: its events, and a way to give up on it.
 public struct GenerationSubmission: Sendable {
   /// Text pieces, then one `finished` (or `failed`) event.
-  public let events: AsyncStream<GenerationEvent>
+  public let events: GenerationEvents
   private let onCancel: @Sendable () -> Void
 
-  init(events: AsyncStream<GenerationEvent>, onCancel: @escaping @Sendable () -> Void) {
+  init(events: GenerationEvents, onCancel: @escaping @Sendable () -> Void) {
     self.events = events
     self.onCancel = onCancel
   }
 
   /// Frees the request's batch slot at the next step (nothing more is generated).
   public func cancel() { onCancel() }
+}
+
+/// The events of one request, in order: text pieces, then one `finished` (or `failed`).
+///
+/// Iterate it (`for await event in events`), or take every event that is waiting at once with
+/// ``take()`` (a streaming client that lags behind the decoding then gets its pieces in one
+/// write). Cancelling the task that waits gives up on the request, as
+/// ``GenerationSubmission/cancel()`` does.
+public struct GenerationEvents: AsyncSequence, Sendable {
+  public typealias Element = GenerationEvent
+  public typealias Failure = Never
+
+  let mailbox: EventMailbox
+
+  /// Every event waiting now, else the next ones as soon as they come; empty after the last.
+  public func take() async -> [GenerationEvent] { await mailbox.take() }
+
+  public func makeAsyncIterator() -> Iterator { Iterator(mailbox: mailbox) }
+
+  /// Hands out the events one by one.
+  public struct Iterator: AsyncIteratorProtocol {
+    let mailbox: EventMailbox
+    var taken: [GenerationEvent] = []
+    var index = 0
+
+    public mutating func next() async -> GenerationEvent? {
+      if index == taken.count {
+        taken = await mailbox.take()
+        index = 0
+        if taken.isEmpty { return nil }
+      }
+      defer { index += 1 }
+      return taken[index]
+    }
+  }
+}
+
+/// Events passed from the engine thread to the task of one request: posted one by one, taken
+/// all at once.
+final class EventMailbox: Sendable {
+  private struct State {
+    var events: [GenerationEvent] = []
+    var waiter: CheckedContinuation<[GenerationEvent], Never>?
+    var closed = false
+    var abandoned = false
+  }
+  private let state = Mutex(State())
+  /// Called once when the waiting task is cancelled.
+  private let onAbandon: @Sendable () -> Void
+
+  init(onAbandon: @escaping @Sendable () -> Void) {
+    self.onAbandon = onAbandon
+  }
+
+  /// Adds `event` (the engine thread); with `last`, nothing follows it.
+  func post(_ event: GenerationEvent, last: Bool = false) {
+    let handed = state.withLock {
+      state -> (CheckedContinuation<[GenerationEvent], Never>, [GenerationEvent])? in
+      state.events.append(event)
+      if last { state.closed = true }
+      guard let waiter = state.waiter else { return nil }
+      state.waiter = nil
+      let events = state.events
+      state.events = []
+      return (waiter, events)
+    }
+    if let (waiter, events) = handed { waiter.resume(returning: events) }
+  }
+
+  /// Every event waiting, else the next ones; empty when the last has been taken or the task
+  /// is cancelled.
+  func take() async -> [GenerationEvent] {
+    await withTaskCancellationHandler {
+      await withCheckedContinuation {
+        (continuation: CheckedContinuation<[GenerationEvent], Never>) in
+        let ready = state.withLock { state -> [GenerationEvent]? in
+          if !state.events.isEmpty {
+            let events = state.events
+            state.events = []
+            return events
+          }
+          if state.closed || state.abandoned { return [] }
+          state.waiter = continuation
+          return nil
+        }
+        if let ready { continuation.resume(returning: ready) }
+      }
+    } onCancel: {
+      let (waiter, first) = state.withLock { state in
+        defer {
+          state.abandoned = true
+          state.waiter = nil
+        }
+        return (state.waiter, !state.abandoned)
+      }
+      waiter?.resume(returning: [])
+      if first { onAbandon() }
+    }
+  }
 }
 
 /// Why a reply ended, as OpenAI's `finish_reason` names it.
@@ -148,13 +247,13 @@ public final class GenerationEngine: @unchecked Sendable {
   /// - Throws: `APIError` 429 when the batch and the queue are full, 503 after `shutdown()`.
   public func submit(_ request: GenerationRequest) throws(APIError) -> GenerationSubmission {
     precondition(!request.prompt.isEmpty && request.maxTokens > 0, "submit: empty request")
-    let (stream, continuation) = AsyncStream.makeStream(
-      of: GenerationEvent.self, bufferingPolicy: .unbounded)
-    let sequence = DecodingSequence(request: request, continuation: continuation, served: served)
-    continuation.onTermination = { [weak self] _ in
-      sequence.cancelled.store(true, ordering: .relaxed)
+    let cancelled = CancelFlag()
+    let mailbox = EventMailbox { [weak self] in
+      cancelled.set()
       self?.wakeUp.signal()
     }
+    let sequence = DecodingSequence(
+      request: request, mailbox: mailbox, cancelled: cancelled, served: served)
     try shared.withLock { (state: inout Shared) throws(APIError) -> Void in
       if state.stopped { throw APIError.unavailable }
       if state.running + state.waiting.count >= maxBatch + maxQueue {
@@ -163,8 +262,8 @@ public final class GenerationEngine: @unchecked Sendable {
       state.waiting.append(sequence)
     }
     wakeUp.signal()
-    return GenerationSubmission(events: stream) { [weak self] in
-      sequence.cancelled.store(true, ordering: .relaxed)
+    return GenerationSubmission(events: GenerationEvents(mailbox: mailbox)) { [weak self] in
+      cancelled.set()
       self?.wakeUp.signal()
     }
   }
@@ -228,12 +327,19 @@ public final class GenerationEngine: @unchecked Sendable {
   }
 }
 
+/// Set when a request's client gives up.
+private final class CancelFlag: Sendable {
+  private let value = Atomic(false)
+  func set() { value.store(true, ordering: .relaxed) }
+  var isSet: Bool { value.load(ordering: .relaxed) }
+}
+
 /// One request in the engine: its cache, sampler, text decoder and stop strings. Touched only
-/// by the engine thread, apart from `cancelled`.
+/// by the engine thread, apart from `cancelled` and the mailbox.
 private final class DecodingSequence: @unchecked Sendable {
   let request: GenerationRequest
-  let continuation: AsyncStream<GenerationEvent>.Continuation
-  let cancelled = Atomic(false)
+  let mailbox: EventMailbox
+  let cancelled: CancelFlag
   let cache: KVCache
   private let stopTokens: Set<Int32>
   private let vocabularySize: Int
@@ -247,11 +353,11 @@ private final class DecodingSequence: @unchecked Sendable {
   private(set) var isDone = false
 
   init(
-    request: GenerationRequest, continuation: AsyncStream<GenerationEvent>.Continuation,
-    served: ServedModel
+    request: GenerationRequest, mailbox: EventMailbox, cancelled: CancelFlag, served: ServedModel
   ) {
     self.request = request
-    self.continuation = continuation
+    self.mailbox = mailbox
+    self.cancelled = cancelled
     budget = max(0, min(request.maxTokens, served.maxPositions - request.prompt.count))
     cache = KVCache(
       config: served.model.config, capacity: max(1, request.prompt.count + budget))
@@ -263,7 +369,7 @@ private final class DecodingSequence: @unchecked Sendable {
     history = request.prompt
   }
 
-  var isCancelled: Bool { cancelled.load(ordering: .relaxed) }
+  var isCancelled: Bool { cancelled.isSet }
   var lastToken: Int32 { generated[generated.count - 1] }
 
   /// Runs the prompt through the model into the cache and takes the first token.
@@ -294,7 +400,7 @@ private final class DecodingSequence: @unchecked Sendable {
     }
     do {
       let (text, stopped) = stopStrings.append(try decoder.append(token))
-      if !text.isEmpty { continuation.yield(.text(text)) }
+      if !text.isEmpty { mailbox.post(.text(text)) }
       if stopped {
         finish(.stop, flush: false)
         return
@@ -311,7 +417,7 @@ private final class DecodingSequence: @unchecked Sendable {
       do {
         let (text, stopped) = stopStrings.append(try decoder.finish())
         let rest = text + (stopped ? "" : stopStrings.finish())
-        if !rest.isEmpty { continuation.yield(.text(rest)) }
+        if !rest.isEmpty { mailbox.post(.text(rest)) }
         if stopped {
           return end(.stop)
         }
@@ -324,17 +430,15 @@ private final class DecodingSequence: @unchecked Sendable {
 
   private func end(_ reason: FinishReason) {
     isDone = true
-    continuation.yield(
+    mailbox.post(
       .finished(
         GenerationSummary(
           finishReason: reason, promptTokens: request.prompt.count,
-          completionTokens: generated.count, tokens: generated)))
-    continuation.finish()
+          completionTokens: generated.count, tokens: generated)), last: true)
   }
 
   func fail(_ message: String) {
     isDone = true
-    continuation.yield(.failed(message))
-    continuation.finish()
+    mailbox.post(.failed(message), last: true)
   }
 }

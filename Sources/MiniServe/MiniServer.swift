@@ -2,6 +2,8 @@ import Foundation
 import Hummingbird
 import Logging
 import MiniSupport
+import NIOCore
+import NIOPosix
 import Synchronization
 
 /// How `MiniServer` listens and what it accepts.
@@ -100,6 +102,11 @@ public final class MiniServer: Sendable {
     var logger = Logger(label: "minillm-serve")
     logger.logLevel = .critical
     let seconds = configuration.idleTimeout.components.seconds
+    // One event loop carries every connection, and the server's tasks run on it (see
+    // `EventLoopExecutor`): they never wait for the shared concurrency pool, and a reply is
+    // written from the loop that owns its connection.
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    let executor = EventLoopExecutor(group.next())
     let app = Application(
       responder: responder,
       server: .http1(configuration: .init(idleTimeout: .seconds(max(1, seconds)))),
@@ -107,13 +114,22 @@ public final class MiniServer: Sendable {
         address: .hostname(configuration.host, port: configuration.port),
         serverName: "minillm"),
       onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
+      eventLoopGroupProvider: .shared(group),
       logger: logger)
     defer { engine.shutdown() }
-    if handlesSignals {
-      try await app.runService()
-    } else {
-      try await app.run()
+    do {
+      try await withTaskExecutorPreference(executor) {
+        if handlesSignals {
+          try await app.runService()
+        } else {
+          try await app.run()
+        }
+      }
+    } catch {
+      try? await group.shutdownGracefully()
+      throw error
     }
+    try await group.shutdownGracefully()
   }
 
   // MARK: Routing
@@ -267,24 +283,36 @@ public final class MiniServer: Sendable {
         log(Self.line(method, path, 200, since: start, outcome))
       }
       if chat { try await writer.write(format.chunk(format.choice("", role: true))) }
-      for await event in submission.events {
-        switch event {
-        case .text(let piece):
-          try await writer.write(format.chunk(format.choice(piece)))
-        case .finished(let summary):
-          try await writer.write(
-            format.chunk(format.choice(chat ? nil : "", finish: summary.finishReason)))
-          if parsed.includeUsage {
-            try await writer.write(format.chunk(nil, usage: Self.usage(summary)))
+      // Every event waiting goes out in one write: a client that lags behind the decoding
+      // gets its pieces together instead of one write (and one flush) per piece.
+      var done = false
+      while !done {
+        let events = await submission.events.take()
+        if events.isEmpty { break }
+        var buffer = ByteBuffer()
+        for event in events {
+          switch event {
+          case .text(let piece):
+            format.writeText(piece, into: &buffer)
+          case .finished(let summary):
+            buffer.writeImmutableBuffer(
+              format.chunk(format.choice(chat ? nil : "", finish: summary.finishReason)))
+            if parsed.includeUsage {
+              buffer.writeImmutableBuffer(format.chunk(nil, usage: Self.usage(summary)))
+            }
+            outcome = "stream " + Self.tokens(summary)
+            done = true
+          case .failed(let message):
+            let error = APIError(status: 500, message: message, type: "server_error")
+            buffer.writeString("data: \(error.json.text)\n\n")
+            outcome = "stream failed: \(message)"
+            done = true
           }
-          outcome = "stream " + Self.tokens(summary)
-        case .failed(let message):
-          let error = APIError(status: 500, message: message, type: "server_error")
-          try await writer.write(ByteBuffer(string: "data: \(error.json.text)\n\n"))
-          outcome = "stream failed: \(message)"
         }
+        if done { buffer.writeString("data: [DONE]\n\n") }
+        try await writer.write(buffer)
       }
-      try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
+      if !done { try await writer.write(ByteBuffer(string: "data: [DONE]\n\n")) }
       try await writer.finish(nil)
     }
     return Response(
@@ -370,6 +398,37 @@ private struct ChunkFormat: Sendable {
   let model: String
   let chat: Bool
   let includeUsage: Bool
+  /// A text piece's event is `textPrefix`, the piece as a JSON string, `textSuffix`: the bytes
+  /// `chunk(choice(piece))` writes, without building the object for every piece.
+  private var textPrefix: [UInt8] = []
+  private var textSuffix: [UInt8] = []
+
+  init(id: String, created: Int, model: String, chat: Bool, includeUsage: Bool) {
+    self.id = id
+    self.created = created
+    self.model = model
+    self.chat = chat
+    self.includeUsage = includeUsage
+    // The piece's string is the object's last one (after the id and the model), so the last
+    // occurrence of the marker's literal is the piece's place.
+    let marker = "\u{1}piece\u{1}"
+    let text = String(buffer: chunk(choice(marker)))
+    if let range = text.range(of: jsonStringLiteral(marker), options: .backwards) {
+      textPrefix = Array(text[..<range.lowerBound].utf8)
+      textSuffix = Array(text[range.upperBound...].utf8)
+    }
+  }
+
+  /// Appends the event of a text piece (as `chunk(choice(piece))`) to `buffer`.
+  func writeText(_ piece: String, into buffer: inout ByteBuffer) {
+    guard !textPrefix.isEmpty else {
+      buffer.writeImmutableBuffer(chunk(choice(piece)))
+      return
+    }
+    buffer.writeBytes(textPrefix)
+    buffer.writeString(jsonStringLiteral(piece))
+    buffer.writeBytes(textSuffix)
+  }
 
   /// One `data:` event: a chunk with `choice` (or no choices) and, with `include_usage`,
   /// `usage` (null until the last chunk).

@@ -6,7 +6,9 @@ struct BenchCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "bench",
     abstract: "Measure throughput; each benchmark ends with one JSON line.",
-    subcommands: [GemmBench.self, TokenizeBench.self, TrainBench.self, GenerateBench.self]
+    subcommands: [
+      GemmBench.self, TokenizeBench.self, TrainBench.self, GenerateBench.self, DecodeBench.self,
+    ]
   )
 }
 

@@ -240,6 +240,46 @@ struct ServerAPITests {
     #expect(try await server.send("GET", "/health").status == 200)
     #expect(try await server.send("GET", "/").status == 200)
   }
+
+  @Test("answers, streamed or not, while every thread of the shared concurrency pool is blocked")
+  func answersWithTheSharedPoolBlocked() async throws {
+    let server = try await TestServer.start(ServerConfiguration(idleTimeout: .seconds(120)))
+    defer { Task { await server.stop() } }
+    // Synchronous work holding every thread of the shared pool until the replies are in: a
+    // server whose tasks needed that pool could not answer before the client gave up.
+    let width = ProcessInfo.processInfo.activeProcessorCount
+    let holding = DispatchSemaphore(value: 0)
+    let release = DispatchSemaphore(value: 0)
+    for _ in 0..<width {
+      Task.detached {
+        holding.signal()
+        release.wait()
+      }
+    }
+    let replies = try await blocking {
+      for _ in 0..<width { holding.wait() }
+      defer { for _ in 0..<width { release.signal() } }
+      return [
+        try server.request(
+          "POST", "/v1/chat/completions", json: chatBody("hello", maxTokens: 24, seed: 3)),
+        try server.request(
+          "POST", "/v1/chat/completions",
+          json: chatBody("hello", maxTokens: 24, seed: 3, extra: #", "stream": true"#)),
+      ]
+    }
+    #expect(replies.map(\.status) == [200, 200])
+    let content =
+      ((replies[0].json["choices"] as? [[String: Any]])?.first?["message"] as? [String: Any])?[
+        "content"] as? String
+    let streamed = replies[1].events.dropLast().compactMap {
+      ((try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]).flatMap {
+        ((($0["choices"] as? [[String: Any]])?.first?["delta"]) as? [String: Any])?["content"]
+          as? String
+      }
+    }.joined()
+    #expect(content != nil && content == streamed)
+    #expect(replies[1].events.last == "[DONE]")
+  }
 }
 
 /// The tokenizer of the served model directory.

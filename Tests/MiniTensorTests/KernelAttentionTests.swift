@@ -176,4 +176,41 @@ struct KernelAttentionTests {
         "decode batch \(b)")
     }
   }
+
+  @Test(
+    "attentionDecodeBatch: each sequence's output is attentionDecode's bits for it alone",
+    arguments: [1, 2, 8])
+  func batchedDecodeEqualsOneSequence(threads: Int) {
+    let (queryHeads, kvHeads, headDim) = (8, 4, 64)
+    let lengths = [1, 37, 5, 300, 64, 2, 129]
+    let capacities = lengths.map { $0 + 3 }
+    let row = kvHeads * headDim
+    let keys = lengths.indices.map {
+      FloatBuffer(randomFloats(capacities[$0] * row, seed: 70 + UInt64($0)))
+    }
+    let values = lengths.indices.map {
+      FloatBuffer(randomFloats(capacities[$0] * row, seed: 90 + UInt64($0)))
+    }
+    let width = queryHeads * headDim
+    let qValues = randomFloats(lengths.count * width, seed: 77)
+    let q = FloatBuffer(qValues)
+    let output = FloatBuffer(repeating: .nan, count: qValues.count)
+    withThreadCount(threads) {
+      Kernels.attentionDecodeBatch(
+        q: q.pointer, kCaches: keys.map { UnsafePointer($0.pointer) },
+        vCaches: values.map { UnsafePointer($0.pointer) }, lengths: lengths,
+        output: output.pointer, queryHeads: queryHeads, kvHeads: kvHeads, headDim: headDim)
+    }
+    for (s, length) in lengths.enumerated() {
+      let alone = FloatBuffer(repeating: .nan, count: width)
+      let scratch = FloatBuffer(zeros: queryHeads * length)
+      Kernels.attentionDecode(
+        q: q.pointer + s * width, kCache: keys[s].pointer, vCache: values[s].pointer,
+        length: length, output: alone.pointer, scratch: scratch.pointer,
+        queryHeads: queryHeads, kvHeads: kvHeads, headDim: headDim)
+      #expect(
+        Array(output.array[(s * width)..<((s + 1) * width)]).map(\.bitPattern)
+          == alone.array.map(\.bitPattern), "sequence \(s) of length \(length)")
+    }
+  }
 }

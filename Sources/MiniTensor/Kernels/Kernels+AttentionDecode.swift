@@ -73,3 +73,58 @@ extension Kernels {
       q: q, k: kCache, v: vCache, output: output, probs: scratch, shape: shape)
   }
 }
+
+extension Kernels {
+  /// Attention for one new token of each of several sequences, each against its own cache at
+  /// its own length (a server's batched decoding step).
+  ///
+  /// Every head of every sequence runs the same per-head kernel as ``attentionDecode(q:kCache:vCache:length:output:scratch:queryHeads:kvHeads:headDim:scale:)``
+  /// with the same arguments, so each sequence's output is the same bits it gets alone; the
+  /// (sequence, key/value head) pairs are split over threads, which one sequence's short cache
+  /// could not use.
+  /// - Parameters:
+  ///   - q: `[sequences, queryHeads, headDim]`, each sequence's new queries (rotated).
+  ///   - kCaches, vCaches: per sequence, its cache of this layer `[≥ length, kvHeads, headDim]`.
+  ///   - lengths: per sequence, its valid cache positions (the new token's included).
+  ///   - output: `[sequences, queryHeads, headDim]`.
+  package static func attentionDecodeBatch(
+    q: UnsafePointer<Float>, kCaches: [UnsafePointer<Float>], vCaches: [UnsafePointer<Float>],
+    lengths: [Int], output: UnsafeMutablePointer<Float>, queryHeads: Int, kvHeads: Int,
+    headDim: Int
+  ) {
+    let sequences = lengths.count
+    precondition(
+      kCaches.count == sequences && vCaches.count == sequences && lengths.allSatisfy { $0 > 0 }
+        && queryHeads > 0 && kvHeads > 0 && headDim > 0 && queryHeads % kvHeads == 0,
+      "attentionDecodeBatch: \(sequences) sequences of lengths \(lengths), \(kCaches.count) "
+        + "caches, heads \(queryHeads)/\(kvHeads) of \(headDim)")
+    guard sequences > 0 else { return }
+    let group = queryHeads / kvHeads
+    let D = headDim
+    let rowStride = kvHeads * D
+    let scale = 1 / Float(D).squareRoot()
+    // Each sequence's probabilities `[queryHeads, length]`, one after another.
+    var offsets = [Int](repeating: 0, count: sequences + 1)
+    for s in 0..<sequences { offsets[s + 1] = offsets[s] + queryHeads * lengths[s] }
+    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(offsets[sequences], 1))
+    defer { scratch.deallocate() }
+    let kernels = activeKernels
+    let totalWork = 2 * D * offsets[sequences]
+    let items = sequences * kvHeads
+    let grain = max(1, items * 4 * parallelWork / max(totalWork, 1))
+    let (out, scores) = (UncheckedSendable(output), UncheckedSendable(scratch))
+    parallelFor(items, grain: grain) { range in
+      for item in range {
+        let (s, g) = item.quotientAndRemainder(dividingBy: kvHeads)
+        let length = lengths[s]
+        let keys = kCaches[s] + g * D
+        let values = vCaches[s] + g * D
+        for h in (g * group)..<((g + 1) * group) {
+          kernels.attention_decode_head(
+            q + (s * queryHeads + h) * D, keys, values, rowStride, length, D, scale,
+            scores.value + offsets[s] + h * length, out.value + (s * queryHeads + h) * D)
+        }
+      }
+    }
+  }
+}
