@@ -157,6 +157,33 @@ import Testing
     #expect(q8 ? bytes * 3 < floatBytes : abs(bytes - floatBytes) < floatBytes / 10)
   }
 
+  @Test func benchDecodeReportsEveryBatchSize() throws {
+    let minillm = try requireBuiltExecutable(named: "minillm")
+    let directory = try temporaryDirectory("bench-decode")
+    var config = LlamaConfig.preset(.nano)
+    config.maxPositions = 64
+    try Llama(config: config, seed: 3).save(to: directory)
+    let json = try lastJSONLine(
+      minillm,
+      [
+        "bench", "decode", "--model", directory, "--batch", "1,3", "--prompt-tokens", "4",
+        "--new-tokens", "4", "--repeats", "1", "--threads", "1",
+      ])
+    #expect(json["benchmark"] as? String == "decode")
+    let rows = try #require(json["batches"] as? [[String: Any]])
+    #expect(rows.map { $0["batch"] as? Int } == [1, 3])
+    for row in rows {
+      let rate = try #require(row["tokens_per_second"] as? Double)
+      let step = try #require(row["ms_per_step"] as? Double)
+      let batch = Double(try #require(row["batch"] as? Int))
+      #expect(rate > 0 && abs(step - 1000 * batch / rate) <= 1e-6 * step)
+    }
+    #expect(rows.first?["ratio"] as? Double == 1)
+    let refused = try runMinillmCapturing(
+      minillm, ["bench", "decode", "--model", directory, "--batch", "0"])
+    #expect(refused.status != 0 && refused.error.contains("--batch"))
+  }
+
   @Test func benchGemmMeasuresTheShapeAsked() throws {
     let minillm = try requireBuiltExecutable(named: "minillm")
     let json = try lastJSONLine(
