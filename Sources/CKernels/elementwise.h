@@ -277,8 +277,23 @@ static void CK_NAME(rmsnorm_forward_)(const float *x, const float *w, float *y, 
   for (ptrdiff_t r = 0; r < rows; r++) {
     const float *xr = x + r * dim;
     float *yr = y + r * dim;
-    const double mean_square = dot(xr, xr, dim) / (double)dim;
-    const float s = (float)(1 / sqrt(mean_square + (double)eps));
+    // As ggml's rms_norm: each square rounded to float, summed in double; the mean rounded to
+    // float, then 1/sqrtf(mean + eps) in float. The last bit of `s` matters: a quantized
+    // model's activation is quantized next (q8_0), and a q4_0 embedding row scaled by `s` puts
+    // many values exactly on the rounding ties of that quantization.
+    double sums[4] = {0, 0, 0, 0};
+    ptrdiff_t j = 0;
+    for (; j + 4 <= dim; j += 4)
+      for (int k = 0; k < 4; k++) {
+        const float square = xr[j + k] * xr[j + k];
+        sums[k] += (double)square;
+      }
+    for (; j < dim; j++) {
+      const float square = xr[j] * xr[j];
+      sums[0] += (double)square;
+    }
+    const float mean_square = (float)(((sums[0] + sums[1]) + (sums[2] + sums[3])) / (double)dim);
+    const float s = 1.0f / sqrtf(mean_square + eps);
     rstd[r] = s;
     const ck_vf sv = splat(s);
     ptrdiff_t i = 0;

@@ -1,8 +1,9 @@
 // ggml's block formats kept as llama.cpp stores them, for decoding. The activation row is
-// quantized as ggml's reference code does (quantize_row_q8_0_ref for q4_0 and q8_0 weights,
-// quantize_row_q8_1_ref for q4_1, quantize_row_q8_K_ref for q4_K and q6_K), and each block's
+// quantized as ggml's x86 code does (quantize_row_q8_0 for q4_0 and q8_0 weights,
+// quantize_row_q8_1 for q4_1, quantize_row_q8_K_ref for q4_K, q5_K and q6_K), and each block's
 // product is an exact integer sum times the blocks' scales, as ggml's ggml_vec_dot_* compute it.
-// Only the order of the `float` additions differs between the paths (and from ggml's SIMD code).
+// Only the order of the `float` additions differs between the paths; AVX2's q4_0 adds in the
+// order of llama.cpp's repacked q4_0_8x8 kernel (see dot_q4_0_avx2).
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,16 +109,22 @@ ptrdiff_t ck_ggml_activation_bytes(ck_ggml_type type, ptrdiff_t cols) {
   return 0;
 }
 
-// q8_0 and q8_1: d = max|x| / 127, q = roundf(x · (1/d)); q8_1 adds s = d · Σq (both as f16).
+// q8_0 and q8_1 as ggml's x86 code (quantize_row_q8_0 / _q8_1 for AVX and AVX2, which
+// llama.cpp runs there): d = max|x| / 127 stored as f16, q = x · (127 / max|x|) rounded to
+// nearest even; q8_1 adds s = d · Σq (f16). ggml's reference code multiplies by 1/d and rounds
+// halves away from zero instead, which differs wherever x · id falls on or near a tie, and
+// ties are common: after a q4_0 embedding row and RMSNorm, a block's values are multiples of
+// max|x| / 8, so the ±4 multiples land on ±63.5.
+
 static void quantize_q8_0(const float *x, ptrdiff_t n, ck_block_q8_0 *y) {
   for (ptrdiff_t b = 0; b < n / QK; b++) {
     const float *xb = x + QK * b;
     float amax = 0;
     for (int j = 0; j < QK; j++) amax = fmaxf(amax, fabsf(xb[j]));
     const float d = amax / 127;
-    const float id = d != 0 ? 1.0f / d : 0.0f;
+    const float id = amax != 0 ? 127.0f / amax : 0.0f;
     y[b].d = ck_float_to_half(d);
-    for (int j = 0; j < QK; j++) y[b].qs[j] = (int8_t)roundf(xb[j] * id);
+    for (int j = 0; j < QK; j++) y[b].qs[j] = (int8_t)rintf(xb[j] * id);
   }
 }
 
@@ -127,11 +134,11 @@ static void quantize_q8_1(const float *x, ptrdiff_t n, ck_block_q8_1 *y) {
     float amax = 0;
     for (int j = 0; j < QK; j++) amax = fmaxf(amax, fabsf(xb[j]));
     const float d = amax / 127;
-    const float id = d != 0 ? 1.0f / d : 0.0f;
+    const float id = amax != 0 ? 127.0f / amax : 0.0f;
     y[b].d = ck_float_to_half(d);
     int sum = 0;
     for (int j = 0; j < QK; j++) {
-      y[b].qs[j] = (int8_t)roundf(xb[j] * id);
+      y[b].qs[j] = (int8_t)rintf(xb[j] * id);
       sum += y[b].qs[j];
     }
     y[b].s = ck_float_to_half((float)sum * d);
@@ -401,17 +408,21 @@ static inline __m256i dot_signed(__m256i x, __m256i y) {
   return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
 }
 
+// q4_0 is summed as llama.cpp sums it on AVX2, where it repacks q4_0 matrices (q4_0_8x8, any
+// matrix of a multiple of 8 rows) and ggml_gemv_q4_0_8x8_q8_0 keeps one float per row: for
+// each block, the whole integer sum times (d_w · d_x), fused into that one accumulator. (ggml's
+// ggml_vec_dot_q4_0_q8_0 keeps eight lanes per row instead; the last bits differ, and they
+// decide the next activation quantization's near-ties.)
 static float dot_q4_0_avx2(const uint8_t *w, const ck_block_q8_0 *y, ptrdiff_t blocks) {
-  __m256 acc = _mm256_setzero_ps();
+  float acc = 0;
   const __m256i eight = _mm256_set1_epi8(8);
   for (ptrdiff_t b = 0; b < blocks; b++) {
     const uint8_t *block = w + 18 * b;
     const __m256i q = _mm256_sub_epi8(nibbles(block + 2), eight);
-    const __m256i s = dot_signed(q, _mm256_loadu_si256((const __m256i *)y[b].qs));
-    const __m256 d = _mm256_set1_ps(half_f16c(block) * _cvtsh_ss(y[b].d));
-    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc);
+    const int32_t s = hsum_epi32(dot_signed(q, _mm256_loadu_si256((const __m256i *)y[b].qs)));
+    acc = fmaf((float)s, half_f16c(block) * _cvtsh_ss(y[b].d), acc);
   }
-  return hsum_ps(acc);
+  return acc;
 }
 
 static float dot_q4_1_avx2(const uint8_t *w, const ck_block_q8_1 *y, ptrdiff_t blocks) {
@@ -607,23 +618,22 @@ static inline __attribute__((always_inline)) void dot_q4_0_multi_avx2(
   for (ptrdiff_t r = 0; r < rows; r++) {
     const uint8_t *row = w + r * stride;
     _mm_prefetch((const char *)(row + 4 * stride), _MM_HINT_T0);
-    __m256 acc[CK_GGML_GROUP];
-    for (int k = 0; k < R; k++) acc[k] = _mm256_setzero_ps();
+    float acc[CK_GGML_GROUP];
+    for (int k = 0; k < R; k++) acc[k] = 0;
     for (ptrdiff_t b = 0; b < blocks; b++) {
       const uint8_t *block = row + 18 * b;
       const __m256i q = _mm256_sub_epi8(nibbles(block + 2), eight);
       const __m256i u = _mm256_sign_epi8(q, q);
-      const __m256 dw = _mm256_set1_ps(half_f16c(block));
+      const float dw = half_f16c(block);
       for (int k = 0; k < R; k++) {
         const ck_block_q8_0 *x = (const ck_block_q8_0 *)(xq + k * xstride) + b;
         const __m256i pairs =
             _mm256_maddubs_epi16(u, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)x->qs), q));
-        const __m256i s = _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
-        const __m256 d = _mm256_mul_ps(dw, _mm256_load_ps(xs + (k * blocks + b) * 8));
-        acc[k] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc[k]);
+        const int32_t s = hsum_epi32(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+        acc[k] = fmaf((float)s, dw * xs[(k * blocks + b) * 8], acc[k]);
       }
     }
-    for (int k = 0; k < R; k++) y[k * ldy + r] = hsum_ps(acc[k]);
+    for (int k = 0; k < R; k++) y[k * ldy + r] = acc[k];
   }
 }
 

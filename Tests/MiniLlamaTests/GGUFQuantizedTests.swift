@@ -125,12 +125,12 @@ struct GGUFQuantizedTests {
     let json = try #require(try JSONSerialization.jsonObject(with: output) as? [String: Any])
     let runs = try #require(json["runs"] as? [[String: Any]])
     try #require(runs.count == prompts.count)
-    // llama.cpp's own q4_0, q4_1 and q5_K products differ from ggml's reference arithmetic,
-    // which we follow (q4_0 from the first token, with or without its repacked layouts; q4_1
-    // and Q4_K_S's q5_K value projections after the first positions), by up to ≈ 5 % of the
-    // largest logit on these models: the cause is not identified. Files of q8_0, q4_K and
-    // q6_K agree to ≈ 1e-7.
-    let exact = !["Q4_0", "Q4_1", "Q4_K_S"].contains(name)
+    // Every type agrees to ≈ 1e-7 of the largest logit. Two roundings must be ggml's bit for
+    // bit for that (else q4_0, q4_1 and Q4_K_S differ by up to ≈ 5 %): RMSNorm's scale
+    // (1/sqrtf of the float mean) and the x86 activation quantizer (q = nearest-even of
+    // x · 127/max|x|). These random models have unit norm weights, so after an embedding row of
+    // q4_0 (or the tied head's q6_K) a block's values sit on a lattice whose points fall on the
+    // quantizer's ties.
     for (prompt, run) in zip(prompts, runs) {
       let cache = KVCache(config: config)
       var logits = prompt.map { model([$0], cache: cache).value.scalars }
@@ -142,15 +142,27 @@ struct GGUFQuantizedTests {
         logits.append(model([Int32(tokens[tokens.count - 1])], cache: cache).value.scalars)
       }
       let theirs = try #require(run["tokens"] as? [Int])
-      if exact { #expect(theirs == tokens, "\(name): greedy tokens after \(prompt)") }
+      if name == "Q4_0" {
+        // One continuation parts at its 2nd generated token, where our logits start to differ
+        // by ≈ 2 %: there llama.cpp's attention output (kqv_out of layer 0) has a value whose
+        // q8_0 quantization falls exactly on a tie (−122.5), and our attention's Float sums
+        // (softmax, Σ w·v) are not ggml's bit for bit, so that quant can round the other way.
+        // The q4_0 products are llama.cpp's bit for bit given the same input (measured with
+        // scripts/ggml-trace.py's records).
+        withKnownIssue("a tie in the quantized attention output", isIntermittent: true) {
+          #expect(theirs == tokens, "\(name): greedy tokens after \(prompt)")
+        }
+      } else {
+        #expect(theirs == tokens, "\(name): greedy tokens after \(prompt)")
+      }
       let llamaCpp = try #require(run["logits"] as? [[Double]])
       for position in prompt.indices {
         let reference = llamaCpp[position].map(Float.init)
         let scale = reference.map(abs).max() ?? 1
         // Tolerance: 0.1 % of the largest logit for the Float sums' order (measured ≈ 1e-7
-        // relative); 6 % for q4_0, q4_1 and q5_K (see above).
+        // relative).
         expectClose(
-          logits[position], reference, rtol: 0, atol: (exact ? 1e-3 : 6e-2) * scale,
+          logits[position], reference, rtol: 0, atol: 1e-3 * scale,
           "\(name): logits at position \(position) of \(prompt)")
       }
       // Generation with a batched prefill of the prompt: the prompt's rows quantized as

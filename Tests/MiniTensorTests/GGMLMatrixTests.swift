@@ -161,22 +161,43 @@ struct GGMLMatrixTests {
     }
   }
 
-  /// `quantize_row_q8_1_ref`: as q8_0 (`d = max|x|/127`, `q = roundf(x/d)`), plus
-  /// `s = f16(d·Σq)`.
-  @Test func q8_1ActivationIsGGMLReference() {
-    let x = randomFloats(64, seed: 6, scale: 2)
-    let bytes = Self.quantizedActivation(.q4_1, x)
-    for block in 0..<2 {
-      let values = x[block * 32..<(block + 1) * 32]
-      let d = values.map(abs).max()! / 127
-      let q = values.map { Int8(($0 * (1 / d)).rounded(.toNearestOrAwayFromZero)) }
-      let base = block * 36
-      let storedD = UInt16(bytes[base]) | UInt16(bytes[base + 1]) << 8
-      let storedS = UInt16(bytes[base + 2]) | UInt16(bytes[base + 3]) << 8
-      #expect(storedD == Float16(d).bitPattern)
-      #expect(storedS == Float16(Float(q.reduce(0) { $0 + Int($1) }) * d).bitPattern)
-      #expect(bytes[base + 4..<base + 36].map { Int8(bitPattern: $0) } == q)
+  /// ggml's x86 `quantize_row_q8_0` and `quantize_row_q8_1` (the code llama.cpp runs on AVX2)
+  /// written out: `d = max|x|/127` stored as f16, `q = nearest-even(x · (127/max|x|))`, and for
+  /// q8_1 `s = f16(d·Σq)`. Half the blocks are random, half are a q4_0 row after RMSNorm (the
+  /// multiples −8…7 of one step), whose ±4 multiples fall on or beside the ties ±63.5: there
+  /// ggml's reference arithmetic (`roundf(x · (1/d))`) gives other quants, and the test checks
+  /// that it sees such a block.
+  @Test(arguments: [GGMLMatrix.Format.q4_0, .q8_0, .q4_1])
+  func q8_0AndQ8_1ActivationsAreGGMLx86(_ format: GGMLMatrix.Format) {
+    var x = randomFloats(32 * 64, seed: 6, scale: 2)
+    var rng = PhiloxRNG(seed: 7)
+    for block in stride(from: 1, to: 64, by: 2) {
+      let step = Float(1 + rng.next() % 1_000_000) * 1e-7
+      for j in 0..<32 { x[32 * block + j] = Float(Int(rng.next() % 16) - 8) * step }
+      x[32 * block + 5] = -8 * step
     }
+    let bytes = Self.quantizedActivation(format, x)
+    let (size, header) = format == .q4_1 ? (36, 4) : (34, 2)
+    var referenceDiffers = 0
+    for block in 0..<64 {
+      let values = x[block * 32..<(block + 1) * 32]
+      let amax = values.map(abs).max()!
+      let d = amax / 127
+      let id = amax != 0 ? 127 / amax : 0
+      let q = values.map { Int8(($0 * id).rounded(.toNearestOrEven)) }
+      let reference = values.map { Int8(($0 * (1 / d)).rounded(.toNearestOrAwayFromZero)) }
+      if reference != q { referenceDiffers += 1 }
+      let base = block * size
+      let storedD = UInt16(bytes[base]) | UInt16(bytes[base + 1]) << 8
+      #expect(storedD == Float16(d).bitPattern, "block \(block)")
+      #expect(
+        bytes[base + header..<base + size].map { Int8(bitPattern: $0) } == q, "block \(block)")
+      if format == .q4_1 {
+        let storedS = UInt16(bytes[base + 2]) | UInt16(bytes[base + 3]) << 8
+        #expect(storedS == Float16(Float(q.reduce(0) { $0 + Int($1) }) * d).bitPattern)
+      }
+    }
+    #expect(referenceDiffers > 0)
   }
 
   @Test func halfConversionsRoundToNearestEven() {
