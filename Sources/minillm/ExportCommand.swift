@@ -32,8 +32,10 @@ struct ExportGGUF: ParsableCommand {
     commandName: "gguf",
     abstract: "Write a GGUF file that llama.cpp loads and runs.",
     discussion: """
-      Reads config.json, the weights and tokenizer.model (plus tokenizer_config.json for the \
-      chat template and the BOS/EOS flags) from the model directory. Matrices are stored as \
+      Reads config.json, the weights and tokenizer.model, or without one a byte-level BPE \
+      tokenizer.json (plus tokenizer_config.json for the special tokens, the chat template and \
+      the BOS/EOS flags) from the model directory; a tokenizer.json whose pre-tokenizer \
+      llama.cpp does not know is refused. Matrices are stored as \
       --type; norms stay f32, and q8_0 matrices whose rows are not multiples of 32 are stored \
       as f16. q4_0, q4_1 and q4_k are quantized bit for bit as llama.cpp's llama-quantize \
       (Q4_0, Q4_1, Q4_K_M) would from an f32 file, with its mix: the output head (or the \
@@ -43,7 +45,8 @@ struct ExportGGUF: ParsableCommand {
       """
   )
 
-  @Option(help: "Model directory (config.json, model.safetensors, tokenizer.model).")
+  @Option(
+    help: "Model directory (config.json, model.safetensors, tokenizer.model or tokenizer.json).")
   var model: String
 
   @Option(help: "The .gguf file to write.")

@@ -13,49 +13,85 @@ public enum GGUFTokenType: Int32, Sendable, CaseIterable {
 }
 
 /// The tokenizer metadata of a GGUF file (`tokenizer.ggml.*`, `tokenizer.chat_template`), read
-/// from a model directory's `tokenizer.model` and, when present, `tokenizer_config.json`.
+/// from a model directory's `tokenizer.model` (sentencepiece, `tokenizer.ggml.model` "llama") or,
+/// without one, its byte-level BPE `tokenizer.json` ("gpt2"), with `tokenizer_config.json`.
 ///
-/// It follows llama.cpp's `convert_hf_to_gguf.py` for sentencepiece models: one entry per id up
+/// It follows llama.cpp's `convert_hf_to_gguf.py`. For sentencepiece models: one entry per id up
 /// to the config's `vocab_size` (ids past the tokenizer's pieces become `[PAD<id>]`, score
 /// -10000, unused), piece types from the model proto (so user-defined pieces such as
 /// `<|im_start|>` stay user-defined), entries of `added_tokens_decoder` marked `special` become
-/// control tokens, and added tokens beyond the model's pieces fill their `[PAD<id>]` slot.
+/// control tokens, and added tokens beyond the model's pieces fill their `[PAD<id>]` slot. For
+/// byte-level BPE models, see `init(byteLevelDirectory:config:)`.
 public struct GGUFVocabulary: Sendable, Equatable {
+  /// `tokenizer.ggml.model`: "llama" (sentencepiece) or "gpt2" (byte-level BPE).
+  public var model = "llama"
+  /// `tokenizer.ggml.pre`: "default" for sentencepiece, the pre-tokenizer's name for "gpt2".
+  public var pre = "default"
   /// The piece of each id.
   public var tokens: [String]
-  /// The score of each id.
+  /// The score of each id (sentencepiece only; empty for "gpt2").
   public var scores: [Float]
   /// The type of each id.
   public var types: [GGUFTokenType]
-  /// Beginning-of-sequence id (`config.json`'s, else the tokenizer's).
+  /// The merges, `"a b"`, by rank ("gpt2" only).
+  public var merges: [String] = []
+  /// Beginning-of-sequence id.
   public var bos: Int?
-  /// End-of-sequence id (the first of `config.json`'s, else the tokenizer's).
+  /// End-of-sequence id.
   public var eos: Int?
   /// The tokenizer's unknown-piece id.
   public var unknown: Int?
-  /// Padding id (`config.json`'s, else the tokenizer's).
+  /// Separator id (`tokenizer.ggml.seperator_token_id`, as llama.cpp spells it).
+  public var separator: Int?
+  /// Padding id.
   public var padding: Int?
-  /// Whether llama.cpp prepends BOS when it tokenizes a prompt.
-  public var addBOS: Bool
-  /// Whether llama.cpp appends EOS when it tokenizes a prompt.
-  public var addEOS: Bool
-  /// Whether the tokenizer prepends `▁` to a text (sentencepiece's `add_dummy_prefix`).
-  public var addSpacePrefix: Bool
+  /// Mask id.
+  public var mask: Int?
+  /// End-of-turn id (a template's trailing token that is not the EOS).
+  public var endOfTurn: Int?
+  /// End-of-message id.
+  public var endOfMessage: Int?
+  /// Whether llama.cpp prepends BOS when it tokenizes a prompt; `nil` writes no key (llama.cpp
+  /// then decides by the vocabulary).
+  public var addBOS: Bool?
+  /// Whether llama.cpp appends EOS when it tokenizes a prompt; `nil` writes no key.
+  public var addEOS: Bool?
+  /// Whether llama.cpp adds the separator; `nil` writes no key.
+  public var addSeparator: Bool?
+  /// Whether the tokenizer prepends `▁` to a text (sentencepiece's `add_dummy_prefix`); `nil`
+  /// writes no key.
+  public var addSpacePrefix: Bool?
   /// The Jinja chat template (`tokenizer_config.json`'s `chat_template`).
   public var chatTemplate: String?
   /// Further named chat templates, when `chat_template` is a list of `{name, template}`.
   public var namedChatTemplates: [String: String] = [:]
 
-  /// Reads the tokenizer of `directory` for a model configured by `config`.
-  /// - Throws: `ModelDirectoryError` naming `tokenizer.model` (missing, unreadable, more pieces
-  ///   than `vocab_size`) or the `tokenizer_config.json` field at fault.
+  /// Reads the tokenizer of `directory` for a model configured by `config`: `tokenizer.model`
+  /// when present, else a byte-level BPE `tokenizer.json`.
+  /// - Throws: `ModelDirectoryError` naming `tokenizer.model` (missing with no `tokenizer.json`,
+  ///   unreadable, more pieces than `vocab_size`), or the file and field at fault in
+  ///   `tokenizer.json`, `tokenizer_config.json` or `config.json`.
   public init(directory: ModelDirectory, config: LlamaConfig) throws {
     let modelPath = directory.file("tokenizer.model")
+    if !FileManager.default.fileExists(atPath: modelPath)
+      && FileManager.default.fileExists(atPath: directory.file("tokenizer.json"))
+    {
+      try self.init(byteLevelDirectory: directory, config: config)
+      return
+    }
     guard FileManager.default.fileExists(atPath: modelPath) else {
       throw ModelDirectoryError(
         path: modelPath,
-        "not found: GGUF export needs the sentencepiece tokenizer.model in the model directory")
+        "not found: GGUF export needs the sentencepiece tokenizer.model or a byte-level BPE "
+          + "tokenizer.json in the model directory")
     }
+    try self.init(sentencePiece: modelPath, directory: directory, config: config)
+  }
+
+  /// Reads the sentencepiece model at `modelPath` and `directory`'s `tokenizer_config.json`.
+  private init(sentencePiece modelPath: String, directory: ModelDirectory, config: LlamaConfig)
+    throws
+  {
     let tokenizer: SentencePieceTokenizer
     do {
       tokenizer = try SentencePieceTokenizer(contentsOf: modelPath)
@@ -177,26 +213,31 @@ public struct GGUFVocabulary: Sendable, Equatable {
   /// The `tokenizer.*` metadata, in the order llama.cpp's converter writes it.
   public var metadata: [(key: String, value: GGUFValue)] {
     var result: [(String, GGUFValue)] = [
-      ("tokenizer.ggml.model", .string("llama")),
-      ("tokenizer.ggml.pre", .string("default")),
+      ("tokenizer.ggml.model", .string(model)),
+      ("tokenizer.ggml.pre", .string(pre)),
       ("tokenizer.ggml.tokens", .strings(tokens)),
-      ("tokenizer.ggml.scores", .float32s(scores)),
-      ("tokenizer.ggml.token_type", .int32s(types.map(\.rawValue))),
     ]
+    if model == "llama" { result.append(("tokenizer.ggml.scores", .float32s(scores))) }
+    result.append(("tokenizer.ggml.token_type", .int32s(types.map(\.rawValue))))
+    if !merges.isEmpty { result.append(("tokenizer.ggml.merges", .strings(merges))) }
     for (key, id) in [
-      ("bos", bos), ("eos", eos), ("unknown", unknown), ("padding", padding),
+      ("bos", bos), ("eos", eos), ("unknown", unknown), ("seperator", separator),
+      ("padding", padding), ("mask", mask), ("eot", endOfTurn), ("eom", endOfMessage),
     ] {
       if let id { result.append(("tokenizer.ggml.\(key)_token_id", .uint32(UInt32(id)))) }
     }
-    result += [
-      ("tokenizer.ggml.add_bos_token", .bool(addBOS)),
-      ("tokenizer.ggml.add_eos_token", .bool(addEOS)),
-      ("tokenizer.ggml.add_space_prefix", .bool(addSpacePrefix)),
-    ]
+    for (key, flag) in [
+      ("add_bos_token", addBOS), ("add_eos_token", addEOS), ("add_sep_token", addSeparator),
+      ("add_space_prefix", addSpacePrefix),
+    ] {
+      if let flag { result.append(("tokenizer.ggml.\(key)", .bool(flag))) }
+    }
     if let chatTemplate { result.append(("tokenizer.chat_template", .string(chatTemplate))) }
-    for name in namedChatTemplates.keys.sorted() {
+    let names = namedChatTemplates.keys.sorted()
+    for name in names {
       result.append(("tokenizer.chat_template.\(name)", .string(namedChatTemplates[name]!)))
     }
+    if !names.isEmpty { result.append(("tokenizer.chat_templates", .strings(names))) }
     return result
   }
 }

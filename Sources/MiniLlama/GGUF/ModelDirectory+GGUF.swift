@@ -48,8 +48,8 @@ extension ModelDirectory {
   /// Exports the model as a GGUF file that llama.cpp loads (architecture `llama`, or `qwen2`
   /// for a Qwen2 model).
   ///
-  /// The file holds the architecture metadata, the sentencepiece vocabulary (see
-  /// `GGUFVocabulary`), and the weights (and attention biases) under llama.cpp's names. For
+  /// The file holds the architecture metadata, the vocabulary (sentencepiece, or byte-level BPE
+  /// from `tokenizer.json`; see `GGUFVocabulary`), and the weights (and attention biases) under llama.cpp's names. For
   /// `llama`, the rows of `q_proj` and `k_proj` are permuted from the Hugging Face RoPE layout
   /// (rotate-half) to the interleaved layout llama.cpp computes with; `qwen2` keeps them, as
   /// llama.cpp's converter does. After writing, the file is read back and checked.

@@ -105,6 +105,50 @@ extension ByteLevelBPETokenizer {
     }
   }
 
+  /// The `tokenizer.ggml.pre` names this reader knows, one per behaviour, in the order
+  /// ``ggufPreTokenizerName(origin:)`` tries them.
+  static let ggufPreTokenizerNames = ["gpt-2", "llama-bpe", "qwen2", "smollm"]
+
+  /// The `tokenizer.ggml.pre` under which llama.cpp splits text as this tokenizer does: `gpt-2`
+  /// (the `ByteLevel` pre-tokenizer with its regex), `llama-bpe` (Llama 3's `Split` regex, then
+  /// `ByteLevel` without one, with `ignore_merges`), `qwen2` (Qwen2's regex: digits one by one)
+  /// or `smollm` (`Digits` one by one, then `ByteLevel` with its regex: SmolLM, StarCoder).
+  ///
+  /// llama.cpp applies no normaliser to a `gpt2` vocabulary; an `NFC` normaliser (Qwen2's) is
+  /// accepted, as llama.cpp's converter accepts it (the two then agree on NFC text), others
+  /// are refused.
+  /// - Parameter origin: the `tokenizer.json` named in errors.
+  /// - Throws: `TokenizerError.loadFailed` naming `origin` and the field (`$.pre_tokenizer`,
+  ///   `$.model.ignore_merges`, `$.normalizer`) when llama.cpp would tokenise differently.
+  public func ggufPreTokenizerName(origin: String) throws -> String {
+    func failure(_ field: String, _ message: String) -> TokenizerError {
+      .loadFailed(path: origin, message: "\(field): \(message)")
+    }
+    guard normalizations.isEmpty || normalizations == [.nfc] else {
+      throw failure(
+        "$.normalizer",
+        "llama.cpp applies no normaliser to a byte-level BPE vocabulary; only none or NFC is "
+          + "exported")
+    }
+    for name in Self.ggufPreTokenizerNames {
+      guard let (steps, ignoreMerges) = Self.ggufPreTokenizer(name), steps == preTokenizer.steps
+      else { continue }
+      guard ignoreMerges == model.ignoreMerges else {
+        throw failure(
+          "$.model.ignore_merges",
+          "llama.cpp's '\(name)' pre-tokenizer \(ignoreMerges ? "skips" : "applies") the merges "
+            + "for pieces found whole in the vocabulary; this tokenizer "
+            + (model.ignoreMerges ? "skips" : "applies") + " them")
+      }
+      return name
+    }
+    throw failure(
+      "$.pre_tokenizer",
+      "llama.cpp knows no pre-tokenizer that splits text as this one does (exported: GPT-2's "
+        + "ByteLevel regex, Llama 3's or Qwen2's Split regex before ByteLevel, Digits before "
+        + "ByteLevel as SmolLM's)")
+  }
+
   /// Builds a byte-level BPE tokenizer from a `gpt2` GGUF vocabulary: control and user-defined
   /// tokens are kept whole in text (control tokens are special), as llama.cpp does.
   /// - Throws: `TokenizerError.loadFailed` naming `origin` and the key at fault.
