@@ -611,13 +611,53 @@ static inline __attribute__((always_inline)) void dot_q8_0_multi_avx2(
   }
 }
 
+// Lane i of the result: the sum of the eight lanes of v[i] (integer sums, exact in any order).
+static inline __m256i hsum8_epi32(const __m256i v[8]) {
+  const __m256i ab = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+  const __m256i cd = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
+  // ab: v0..v3's sums of lanes 0–3 (low half) and 4–7 (high half); cd the same for v4..v7.
+  return _mm256_add_epi32(_mm256_permute2x128_si256(ab, cd, 0x20),
+                          _mm256_permute2x128_si256(ab, cd, 0x31));
+}
+
+// q4_0 rows against R activation rows, each output summed as llama.cpp's repacked q4_0_8x8
+// kernel sums it: one float per output, acc = fma(float(block's integer sum), d_w · d_x, acc)
+// block after block. Eight weight rows at a time keep those eight accumulators in one vector
+// (lane i is row i's, the same operations lane by lane); the rows left over go one by one.
 static inline __attribute__((always_inline)) void dot_q4_0_multi_avx2(
     const uint8_t *w, const uint8_t *xq, ptrdiff_t xstride, const float *xs, float *y,
     ptrdiff_t ldy, ptrdiff_t rows, ptrdiff_t stride, ptrdiff_t blocks, int R) {
   const __m256i eight = _mm256_set1_epi8(8);
-  for (ptrdiff_t r = 0; r < rows; r++) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  ptrdiff_t r = 0;
+  for (; r + 8 <= rows; r += 8) {
+    const uint8_t *rows8 = w + r * stride;
+    __m256 acc[CK_GGML_GROUP];
+    for (int k = 0; k < R; k++) acc[k] = _mm256_setzero_ps();
+    for (ptrdiff_t b = 0; b < blocks; b++) {
+      __m256i q[8];
+      float scales[8];
+      for (int i = 0; i < 8; i++) {
+        const uint8_t *block = rows8 + i * stride + 18 * b;
+        q[i] = _mm256_sub_epi8(nibbles(block + 2), eight);
+        scales[i] = half_f16c(block);
+      }
+      const __m256 dw = _mm256_loadu_ps(scales);
+      for (int k = 0; k < R; k++) {
+        const ck_block_q8_0 *x = (const ck_block_q8_0 *)(xq + k * xstride) + b;
+        const __m256i xv = _mm256_loadu_si256((const __m256i *)x->qs);
+        __m256i s[8];
+        for (int i = 0; i < 8; i++)
+          s[i] = _mm256_madd_epi16(
+              _mm256_maddubs_epi16(_mm256_sign_epi8(q[i], q[i]), _mm256_sign_epi8(xv, q[i])), ones);
+        const __m256 d = _mm256_mul_ps(dw, _mm256_load_ps(xs + (k * blocks + b) * 8));
+        acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum8_epi32(s)), d, acc[k]);
+      }
+    }
+    for (int k = 0; k < R; k++) _mm256_storeu_ps(y + k * ldy + r, acc[k]);
+  }
+  for (; r < rows; r++) {
     const uint8_t *row = w + r * stride;
-    _mm_prefetch((const char *)(row + 4 * stride), _MM_HINT_T0);
     float acc[CK_GGML_GROUP];
     for (int k = 0; k < R; k++) acc[k] = 0;
     for (ptrdiff_t b = 0; b < blocks; b++) {
@@ -629,7 +669,7 @@ static inline __attribute__((always_inline)) void dot_q4_0_multi_avx2(
         const ck_block_q8_0 *x = (const ck_block_q8_0 *)(xq + k * xstride) + b;
         const __m256i pairs =
             _mm256_maddubs_epi16(u, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)x->qs), q));
-        const int32_t s = hsum_epi32(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+        const int32_t s = hsum_epi32(_mm256_madd_epi16(pairs, ones));
         acc[k] = fmaf((float)s, dw * xs[(k * blocks + b) * 8], acc[k]);
       }
     }
