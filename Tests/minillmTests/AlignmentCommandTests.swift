@@ -286,9 +286,9 @@ func fileContents(_ directory: String, _ filter: (String) -> Bool) throws -> [St
     #expect(abs(loss - 25) < 1e-3)
   }
 
-  @Test func aPrecomputedReferenceOfAQuantizedBaseScoresAsTheAdaptedPolicyStarts() throws {
-    guard let fixture = AlignmentFixture.load() else { return }
-    let work = try temporaryDirectory("dpo-qlora-reference")
+  /// `WORK/base.gguf`, the fixture's SFT model as q8_0 blocks, and `WORK/pairs`, its preference
+  /// pairs.
+  private func quantizedBaseAndPairs(_ fixture: AlignmentFixture, in work: String) throws {
     var result = try fixture.run(
       [
         "export", "gguf", "--model", fixture.sftModel, "--out", work + "/base.gguf", "--type",
@@ -301,6 +301,13 @@ func fileContents(_ directory: String, _ filter: (String) -> Bool) throws -> [St
         "--max-length", "384", "--output", work + "/pairs",
       ])
     #expect(result.status == 0, "\(result.error)")
+  }
+
+  @Test func aPrecomputedReferenceOfAQuantizedBaseScoresAsTheAdaptedPolicyStarts() throws {
+    guard let fixture = AlignmentFixture.load() else { return }
+    let work = try temporaryDirectory("dpo-qlora-reference")
+    try quantizedBaseAndPairs(fixture, in: work)
+    var result: (status: Int32, output: String, error: String)
     var firstSteps: [[String: Any]] = []
     for flag in ["--precompute-reference", "--no-precompute-reference"] {
       result = try fixture.run(
@@ -331,19 +338,8 @@ func fileContents(_ directory: String, _ filter: (String) -> Bool) throws -> [St
   @Test func loraRewardOnAQuantizedGGUFBaseKeepsItsBlocks() throws {
     guard let fixture = AlignmentFixture.load() else { return }
     let work = try temporaryDirectory("qlora-reward")
-    var result = try fixture.run(
-      [
-        "export", "gguf", "--model", fixture.sftModel, "--out", work + "/base.gguf", "--type",
-        "q8_0",
-      ])
-    #expect(result.status == 0, "\(result.error)")
-    result = try fixture.run(
-      [
-        "data", "dpo", "--tokenizer", fixture.sftModel, "--input", fixture.preferences,
-        "--max-length", "384", "--output", work + "/pairs",
-      ])
-    #expect(result.status == 0, "\(result.error)")
-    result = try fixture.run(
+    try quantizedBaseAndPairs(fixture, in: work)
+    let result = try fixture.run(
       [
         "reward", "--model", work + "/base.gguf", "--data", work + "/pairs", "--out",
         work + "/run", "--steps", "8", "--lr", "5e-3", "--lora-rank", "4", "--threads", "1",
