@@ -59,15 +59,27 @@ extension ModelDirectory {
   }
 
   /// Loads `tokenizer.model`.
-  /// - Throws: `ModelDirectoryError` naming `tokenizer.model` when it is missing or unreadable.
+  ///
+  /// For a GGUF file: the sentencepiece model of its `llama` vocabulary (`tokenizer.ggml.*`,
+  /// rebuilt as llama.cpp reads it; its bytes are not the original `tokenizer.model`'s, so
+  /// compare tokenizers with `SentencePieceTokenizer.hasSameVocabulary(as:)`).
+  /// - Throws: `ModelDirectoryError` naming `tokenizer.model` when it is missing or unreadable,
+  ///   or the GGUF file when its vocabulary is absent, invalid or not sentencepiece's.
   public func loadTokenizer() throws -> SentencePieceTokenizer {
     if isGGUFFile {
       let reader = try GGUFReader(path: path)
-      let kind = reader.value("tokenizer.ggml.model")?.stringValue ?? "none"
-      throw ModelDirectoryError(
-        path: path,
-        "the vocabulary inside a GGUF file (tokenizer.ggml.model \"\(kind)\") cannot be used "
-          + "yet; run `minillm import gguf` and put the model's tokenizer files in the directory")
+      guard let metadata = try reader.tokenizerMetadata(), metadata.model == "llama" else {
+        let kind = reader.value("tokenizer.ggml.model")?.stringValue ?? "none"
+        throw ModelDirectoryError(
+          path: path,
+          "tokenizer.ggml.model is \"\(kind)\", not a sentencepiece (\"llama\") vocabulary, "
+            + "which this command needs")
+      }
+      do {
+        return try SentencePieceTokenizer(gguf: metadata, origin: path)
+      } catch {
+        throw ModelDirectoryError(path: path, "\(error)")
+      }
     }
     let modelPath = file("tokenizer.model")
     guard FileManager.default.fileExists(atPath: modelPath) else {
@@ -203,6 +215,13 @@ extension ModelDirectory {
   /// when the directory has none.
   /// - Throws: `ModelDirectoryError` naming the file and key for a bad value.
   public func loadGenerationConfig() throws -> GenerationConfig {
+    if isGGUFFile {
+      let reader = try GGUFReader(path: path)
+      let metadata = try reader.tokenizerMetadata()
+      return GenerationConfig(
+        eosTokenIDs: metadata?.eosID.map { [$0] } ?? [], bosTokenID: metadata?.bosID,
+        padTokenID: metadata?.paddingID)
+    }
     let configPath = file("generation_config.json")
     guard FileManager.default.fileExists(atPath: configPath) else { return GenerationConfig() }
     return try GenerationConfig(contentsOf: configPath)

@@ -76,10 +76,10 @@ public struct Sampler: Sendable {
     if options.greedy { return Int32(Self.argmax(logits)) }
 
     // Order as transformers' sampling processors: temperature, top-k, top-p.
-    var candidates = logits.indices.map { (index: $0, logit: logits[$0] / options.temperature) }
-    candidates.sort { $0.logit > $1.logit || ($0.logit == $1.logit && $0.index < $1.index) }
-    if options.topK > 0 && options.topK < candidates.count {
-      candidates.removeSubrange(options.topK...)
+    let scaled = logits.map { $0 / options.temperature }
+    let limit = options.topK > 0 ? min(options.topK, scaled.count) : scaled.count
+    var candidates = Self.descendingOrder(scaled, limit: limit).map {
+      (index: $0, logit: scaled[$0])
     }
     let top = candidates[0].logit
     var probabilities = candidates.map { Double(expf($0.logit - top)) }
@@ -105,6 +105,57 @@ public struct Sampler: Sendable {
       if draw < cumulative { return Int32(candidates[i].index) }
     }
     return Int32(candidates[candidates.count - 1].index)
+  }
+
+  /// The indices of the `limit` largest values, largest first, equal values by index.
+  ///
+  /// Each value and its index are packed into one integer key that orders as
+  /// (value descending, index ascending), so the order is a plain integer sort; a `limit`
+  /// below the count keeps a heap of the `limit` best keys instead of sorting everything.
+  static func descendingOrder(_ values: [Float], limit: Int) -> [Int] {
+    precondition(values.count <= Int(UInt32.max), "Sampler: vocabulary too large")
+    func key(_ index: Int) -> UInt64 {
+      let bits = (values[index] + 0).bitPattern  // -0 as +0, which compares equal to it
+      let ascending = bits & 0x8000_0000 != 0 ? ~bits : bits | 0x8000_0000
+      return UInt64(~ascending) << 32 | UInt64(index)
+    }
+    var keys: [UInt64]
+    if limit * 8 < values.count {
+      // A max-heap of the `limit` smallest keys.
+      keys = []
+      keys.reserveCapacity(limit)
+      for index in values.indices {
+        let candidate = key(index)
+        if keys.count < limit {
+          keys.append(candidate)
+          var child = keys.count - 1
+          while child > 0 {
+            let parent = (child - 1) / 2
+            guard keys[parent] < keys[child] else { break }
+            keys.swapAt(parent, child)
+            child = parent
+          }
+        } else if candidate < keys[0] {
+          keys[0] = candidate
+          var parent = 0
+          while true {
+            let left = 2 * parent + 1
+            guard left < limit else { break }
+            let right = left + 1
+            let larger = right < limit && keys[right] > keys[left] ? right : left
+            guard keys[larger] > keys[parent] else { break }
+            keys.swapAt(parent, larger)
+            parent = larger
+          }
+        }
+      }
+      keys.sort()
+    } else {
+      keys = values.indices.map(key)
+      keys.sort()
+      keys.removeSubrange(limit...)
+    }
+    return keys.map { Int($0 & 0xFFFF_FFFF) }
   }
 
   /// Index of the largest logit (the first on ties).

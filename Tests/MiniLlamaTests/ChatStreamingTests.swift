@@ -67,6 +67,19 @@ struct ChatStreamingTests {
     #expect(out == "中")
   }
 
+  @Test func aLongReplyStreamsToItsDecodingThroughAMovingWindow() throws {
+    let tokenizer = try tinyChatTokenizer()
+    let line = "床前明月光，疑是地上霜。 The moon shines on the floor; Grüße 😀 ñandú.  两个  空格"
+    let text = (0..<12).map { "\($0): \(line)" }.joined(separator: "\n")
+    let ids = try tokenizer.encode(text)
+    #expect(ids.count > 8 * IncrementalTextDecoder.windowLimit)
+    let (pieces, afterEachToken) = try Self.stream(ids, tokenizer: tokenizer)
+    #expect(pieces.joined() == text)
+    for (index, shown) in afterEachToken.enumerated() {
+      #expect(Array(text.utf8).starts(with: Array(shown.utf8)), "after token \(index)")
+    }
+  }
+
   @Test(arguments: UInt64(0)..<24)
   func randomTokensStreamToTheirDecoding(seed: UInt64) throws {
     let tokenizer = try tinyChatTokenizer()
@@ -75,7 +88,8 @@ struct ChatStreamingTests {
       state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
       return Int((state >> 33) % UInt64(bound))
     }
-    let ids = (0..<40).map { _ in next(tokenizer.vocabularySize) }
+    // Short lists, and long ones that move the decoding window many times.
+    let ids = (0..<(seed % 2 == 0 ? 40 : 400)).map { _ in next(tokenizer.vocabularySize) }
     let full = try tokenizer.decode(ids)
     let (pieces, afterEachToken) = try Self.stream(ids, tokenizer: tokenizer)
     #expect(pieces.joined() == full)

@@ -1,5 +1,6 @@
 import Foundation
 import MiniLlama
+import MiniTensor
 import Testing
 
 @Suite("Sampler")
@@ -67,5 +68,80 @@ struct SamplerTests {
     var other = base.numbered(7)
     other.seed = base.seed
     #expect(other == base)
+  }
+}
+
+/// Sampling as it is written in words: every logit over the temperature, sorted by value
+/// (ties by index), cut to top-k then top-p, drawn by cumulative probability with the same
+/// generator. The sampler's integer-key sort and top-k heap must choose exactly these tokens.
+private struct ReferenceSampler {
+  let options: SamplingOptions
+  var rng: PhiloxRNG
+
+  init(_ options: SamplingOptions) {
+    self.options = options
+    rng = PhiloxRNG(seed: options.seed)
+  }
+
+  mutating func next(_ logits: [Float]) -> Int32 {
+    var candidates = logits.indices.map { (index: $0, logit: logits[$0] / options.temperature) }
+    candidates.sort { $0.logit > $1.logit || ($0.logit == $1.logit && $0.index < $1.index) }
+    if options.topK > 0 && options.topK < candidates.count {
+      candidates.removeSubrange(options.topK...)
+    }
+    let top = candidates[0].logit
+    var probabilities = candidates.map { Double(expf($0.logit - top)) }
+    var total = probabilities.reduce(0, +)
+    if options.topP < 1 {
+      var cumulative = 0.0
+      var keep = probabilities.count
+      for (i, p) in probabilities.enumerated() {
+        cumulative += p / total
+        if cumulative >= Double(options.topP) {
+          keep = i + 1
+          break
+        }
+      }
+      probabilities.removeSubrange(keep...)
+      candidates.removeSubrange(keep...)
+      total = probabilities.reduce(0, +)
+    }
+    let draw = Double(rng.nextUniform()) * total
+    var cumulative = 0.0
+    for (i, p) in probabilities.enumerated() {
+      cumulative += p
+      if draw < cumulative { return Int32(candidates[i].index) }
+    }
+    return Int32(candidates[candidates.count - 1].index)
+  }
+}
+
+@Suite("Sampler against the plain sort")
+struct SamplerOrderTests {
+  @Test(arguments: [(0, Float(1)), (40, 1), (0, 0.9), (50, 0.95), (5000, 1), (1, 1)])
+  func choosesWhatSortingEveryLogitChooses(topK: Int, topP: Float) {
+    var state: UInt64 = 0x1234_5678
+    func uniform() -> Float {
+      state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+      return Float(state >> 40) / Float(1 << 24)
+    }
+    for round in 0..<40 {
+      // A vocabulary with ties, signed zeros and negative values: logits rounded to a coarse
+      // grid, so many are equal.
+      let count = round % 2 == 0 ? 6400 : 257
+      let logits = (0..<count).map { i -> Float in
+        let value = (uniform() * 24 - 12).rounded() / 2
+        return value == 0 && i % 2 == 1 ? -0.0 : value
+      }
+      let options = SamplingOptions(
+        temperature: 0.8, topK: topK, topP: topP, seed: UInt64(round) &* 7919)
+      var sampler = Sampler(options)
+      var reference = ReferenceSampler(options)
+      for _ in 0..<25 {
+        #expect(
+          sampler.next(logits: logits, history: []) == reference.next(logits),
+          "top-k \(topK), top-p \(topP), round \(round)")
+      }
+    }
   }
 }

@@ -53,4 +53,38 @@ import Testing
     #expect(result.status != 0)
     #expect(result.error.contains("bad.jsonl:2: 'prompt' is missing"), "\(result.error)")
   }
+
+  @Test func grpoTrainsAGGUFModelWithItsOwnVocabulary() throws {
+    guard let fixture = AlignmentFixture.load() else { return }
+    let work = try temporaryDirectory("grpo-gguf")
+    var result = try fixture.run(
+      ["export", "gguf", "--model", fixture.sftModel, "--out", work + "/policy.gguf"])
+    #expect(result.status == 0, "\(result.error)")
+    try "{\"prompt\": \"天空为什么是蓝色的？\"}\n{\"prompt\": \"写一首诗\"}\n".write(
+      toFile: work + "/prompts.jsonl", atomically: true, encoding: .utf8)
+    // The reward model keeps the SFT model's tokenizer.model; the GGUF file's vocabulary,
+    // rebuilt from tokenizer.ggml.*, has other bytes but the same pieces.
+    try RewardModel(languageModelDirectory: fixture.sftModel, seed: 1).save(to: work + "/rm")
+    try FileManager.default.copyItem(
+      atPath: fixture.sftModel + "/tokenizer.model", toPath: work + "/rm/tokenizer.model")
+    result = try fixture.run(
+      [
+        "grpo", "--model", "policy.gguf", "--data", "prompts.jsonl", "--reward", "rm:rm",
+        "--group-size", "4", "--batch-size", "8", "--micro-batch-size", "4",
+        "--max-new-tokens", "8", "--steps", "2", "--lr", "1e-3", "--threads", "1", "--out", "run",
+      ], in: work)
+    #expect(result.status == 0, "\(result.error)")
+    let rewards = MetricsLog.read(path: work + "/run/metrics.jsonl").compactMap {
+      $0["reward_std"] as? Double
+    }
+    #expect(rewards.count == 2 && rewards.allSatisfy { $0 > 0 }, "\(rewards)")
+    // The trained policy is a model directory whose tokenizer encodes as the SFT model's.
+    let trained = try ModelDirectory(path: work + "/run/model").loadTokenizer()
+    let original = try ModelDirectory(path: fixture.sftModel).loadTokenizer()
+    #expect(trained.hasSameVocabulary(as: original))
+    let text = "天空为什么是蓝色的？因为瑞利散射。"
+    #expect(try trained.encode(text) == original.encode(text))
+    let template = try ModelDirectory(path: work + "/run/model").loadChatTemplate()
+    #expect(template.layoutDifference(from: .chatml) == nil)
+  }
 }

@@ -288,6 +288,16 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
   /// SHA-256 of `modelBytes`, in lowercase hex.
   public var sha256: String { SHA256.hex(of: modelBytes) }
 
+  /// Whether `other` has this tokenizer's vocabulary: the same model file, or (a model rebuilt
+  /// from another file's vocabulary, such as a GGUF file's `tokenizer.ggml.*`) the same pieces
+  /// under the same ids. Kinds may differ: llama.cpp's converter marks a chat template's
+  /// tokens as control pieces where the trainer made them user-defined.
+  public func hasSameVocabulary(as other: SentencePieceTokenizer) -> Bool {
+    if sha256 == other.sha256 { return true }
+    guard vocabularySize == other.vocabularySize else { return false }
+    return (0..<vocabularySize).allSatisfy { piece(for: $0) == other.piece(for: $0) }
+  }
+
   /// Writes `modelBytes` to `path` atomically.
   public func write(to path: String) throws {
     try writeFileAtomically(modelBytes, to: path)

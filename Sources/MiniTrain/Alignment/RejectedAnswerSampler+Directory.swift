@@ -22,11 +22,11 @@ extension RejectedAnswerSampler {
         "\(directory.file("config.json")) has vocab_size \(llama.config.vocabSize), fewer "
           + "than the \(tokenizer.vocabularySize) pieces of the tokenizer")
     }
-    if let own = try? directory.loadTokenizer(), own.sha256 != tokenizer.sha256 {
+    if let own = try? directory.loadTokenizer(), !own.hasSameVocabulary(as: tokenizer) {
       throw TrainingRunError.setting(
         "--tokenizer",
-        "not --model's tokenizer (\(directory.file("tokenizer.model"))); the prompts must be "
-          + "encoded as the model was trained")
+        "not --model's tokenizer (\(directory.isGGUFFile ? directory.path : directory.file("tokenizer.model"))); "
+          + "the prompts must be encoded as the model was trained")
     }
     let generation = try setting("--model") { try directory.loadGenerationConfig() }
     let context = llama.config.maxPositions

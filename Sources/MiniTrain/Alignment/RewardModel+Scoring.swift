@@ -15,8 +15,9 @@ extension RewardModel {
     ofPairsIn data: String, directory: ModelDirectory, batchSize: Int
   ) throws -> (scores: [PairScore], excluded: Int) {
     let dataset = try setting("--data") { try PreferenceDataset(directory: data) }
-    if let index = dataset.index, let tokenizer = try? directory.loadTokenizer(),
-      tokenizer.sha256 != index.tokenizer.sha256
+    // A GGUF file's vocabulary is rebuilt, so its bytes never match the data's tokenizer file.
+    if let index = dataset.index, !directory.isGGUFFile,
+      let tokenizer = try? directory.loadTokenizer(), tokenizer.sha256 != index.tokenizer.sha256
     {
       throw TrainingRunError.setting(
         "--data",

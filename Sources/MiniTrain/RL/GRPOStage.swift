@@ -116,10 +116,12 @@ public struct GRPOStage: TrainingStage {
   }
 
   /// The reward function of a `--reward` value.
+  /// - Parameter tokenizer: `--model`'s tokenizer; a reward model (`rm:DIR`) must have its
+  ///   vocabulary.
   /// - Throws: ``TrainingRunError/setting(_:_:)`` naming `--reward`.
-  public static func rewardFunction(_ spec: String, renderer: ChatRenderer, tokenizerSHA256: String)
-    throws -> any RewardFunction
-  {
+  public static func rewardFunction(
+    _ spec: String, renderer: ChatRenderer, tokenizer: SentencePieceTokenizer
+  ) throws -> any RewardFunction {
     if spec.hasPrefix("regex:") { return try FormatReward(pattern: String(spec.dropFirst(6))) }
     if spec == "exact" { return try ExactAnswerReward() }
     if spec.hasPrefix("exact:") {
@@ -128,7 +130,9 @@ public struct GRPOStage: TrainingStage {
     if spec.hasPrefix("rm:") {
       let path = String(spec.dropFirst(3))
       let model = try setting("--reward") { try RewardModel(directory: path) }
-      if let own = try? ModelDirectory(path: path).loadTokenizer(), own.sha256 != tokenizerSHA256 {
+      if let own = try? ModelDirectory(path: path).loadTokenizer(),
+        !own.hasSameVocabulary(as: tokenizer)
+      {
         throw TrainingRunError.setting(
           "--reward", "\(path)/tokenizer.model is not --model's tokenizer")
       }
@@ -207,7 +211,7 @@ public struct GRPOStage: TrainingStage {
     }
     let reward =
       try customReward
-      ?? Self.rewardFunction(rewardSpec, renderer: renderer, tokenizerSHA256: tokenizer.sha256)
+      ?? Self.rewardFunction(rewardSpec, renderer: renderer, tokenizer: tokenizer)
     let stops = Set((generation.eosTokenIDs + renderer.stopTokenIDs).map(Int32.init))
     let padding = Int32(
       llama.config.padTokenId ?? tokenizer.specialIDs.pad ?? tokenizer.specialIDs.eos ?? 0)

@@ -223,7 +223,7 @@ public struct PPOStage: TrainingStage {
       let model = try setting("--reward-model") { try RewardModel(directory: rewardPath) }
       if settings.criticKind == .separate { criticStart = model }
       if let own = try? ModelDirectory(path: rewardPath).loadTokenizer(),
-        own.sha256 != tokenizer.sha256
+        !own.hasSameVocabulary(as: tokenizer)
       {
         throw TrainingRunError.setting(
           "--reward-model", "\(rewardPath)/tokenizer.model is not --model's tokenizer")

@@ -48,7 +48,18 @@ public struct FineTuneBase {
           + "data with the base model's tokenizer")
     }
     let baseTokenizerPath = (modelPath as NSString).appendingPathComponent("tokenizer.model")
-    if let bytes = FileManager.default.contents(atPath: baseTokenizerPath) {
+    let modelDirectory = ModelDirectory(path: modelPath)
+    if modelDirectory.isGGUFFile,
+      let base = try? modelDirectory.loadTokenizer()
+    {
+      // The file's own vocabulary, rebuilt: the same pieces, not the same bytes.
+      guard base.hasSameVocabulary(as: tokenizer) else {
+        throw TrainingRunError.setting(
+          "--data",
+          "\(indexPath) was made with a tokenizer (SHA-256 \(tokenizer.sha256.prefix(12))…) "
+            + "whose pieces are not the vocabulary of --model's \(modelPath)")
+      }
+    } else if let bytes = FileManager.default.contents(atPath: baseTokenizerPath) {
       let base = try setting("--model") {
         try SentencePieceTokenizer(modelBytes: [UInt8](bytes), origin: baseTokenizerPath)
       }
