@@ -173,7 +173,7 @@ struct GGUFImportValidationTests {
     try expectRejected(notFinite, field: "tensor 'output_norm.weight'")
   }
 
-  @Test func aTokenizerInsideAGGUFIsRefusedWithAClearMessage() throws {
+  @Test func aByteLevelVocabularyIsRefusedWhereASentencepieceModelIsNeeded() throws {
     let path = try temporaryDirectory("gguf-tokenizer") + "/model.gguf"
     var writer = Self.writer()
     writer.set("tokenizer.ggml.model", .string("gpt2"))
@@ -181,7 +181,7 @@ struct GGUFImportValidationTests {
     #expect {
       _ = try ModelDirectory(path: path).loadTokenizer()
     } throws: { error in
-      "\(error)".contains(path) && "\(error)".contains("tokenizer.ggml.model \"gpt2\"")
+      "\(error)".contains(path) && "\(error)".contains("tokenizer.ggml.model is \"gpt2\"")
     }
   }
 }
