@@ -2,7 +2,7 @@
 """Decode tokens/s of `minillm bench generate --model F.gguf` beside llama.cpp on the same files.
 
   .build/peers-venv/bin/python scripts/bench-gguf-quant.py [--dir .build/bench-gguf-quant]
-      [--types Q4_0,Q4_K_M,Q8_0] [--rounds 3] [--threads 1,2]
+      [--types Q4_0,Q4_K_M,Q8_0] [--rounds 3] [--threads 1,2] [--before OTHER_MINILLM]
 
 Writes one random Llama model (vocab 32000, dim 768, 8 layers, 12 heads, ffn 2048, untied head:
 106 M parameters) as an f32 GGUF with gguf-py (q/k rows permuted to llama.cpp's RoPE layout, a
@@ -126,6 +126,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--minillm", default=".build/release/minillm")
+    ap.add_argument("--before", default=None,
+                    help="another minillm binary (an earlier build) run in the same alternation")
     a = ap.parse_args()
     os.makedirs(a.dir, exist_ok=True)
     f32 = os.path.join(a.dir, "model-f32.gguf")
@@ -139,15 +141,21 @@ def main():
     if a.rounds == 0:
         return
     counts = [int(t) for t in a.threads.split(",")]
-    results = {(name, t): {"ours": [], "llama.cpp": []} for name in files for t in counts}
+    results = {(name, t): {"ours": [], "llama.cpp": [], "before": []} for name in files for t in counts}
+
+    def minillm(binary, path, threads):
+        out = subprocess.run(
+            [binary, "bench", "generate", "--model", path, "--prompt-tokens", "16",
+             "--new-tokens", "128", "--repeats", "2", "--threads", str(threads)],
+            check=True, capture_output=True, text=True).stdout
+        return json.loads(out.strip().splitlines()[-1])
+
     for round in range(a.rounds):
         for (name, threads), r in results.items():
             path = files[name]
-            out = subprocess.run(
-                [a.minillm, "bench", "generate", "--model", path, "--prompt-tokens", "16",
-                 "--new-tokens", "128", "--repeats", "2", "--threads", str(threads)],
-                check=True, capture_output=True, text=True).stdout
-            ours = json.loads(out.strip().splitlines()[-1])
+            if a.before:
+                r["before"].append(minillm(a.before, path, threads)["decode_tokens_per_s"])
+            ours = minillm(a.minillm, path, threads)
             r["ours"].append(ours["decode_tokens_per_s"])
             out = subprocess.run([sys.executable, "-c", LLAMACPP, path, str(threads)], check=True,
                                  capture_output=True, text=True).stdout
@@ -155,14 +163,20 @@ def main():
             r["llama.cpp"].append(theirs)
             print(json.dumps({"round": round, "type": name, "threads": threads,
                               "ours": r["ours"][-1], "llama.cpp": theirs,
+                              "before": r["before"][-1] if a.before else None,
+                              "load_average": os.getloadavg()[0],
                               "weights": ours.get("weights"),
                               "foreign_cores": ours.get("foreign_cores")}), flush=True)
-    print("| type | threads | ours | llama.cpp | ours / llama.cpp |")
-    print("|---|---|---|---|---|")
+    def cell(values):
+        return f"{statistics.median(values):.1f} ({min(values):.1f}–{max(values):.1f})"
+
+    before = " before |" if a.before else ""
+    print(f"| type | threads |{before} ours | llama.cpp | ours / llama.cpp |")
+    print("|---|---|" + ("---|" if a.before else "") + "---|---|---|")
     for (name, threads), r in results.items():
         o, t = statistics.median(r["ours"]), statistics.median(r["llama.cpp"])
-        print(f"| {name} | {threads} | {o:.1f} ({min(r['ours']):.1f}–{max(r['ours']):.1f}) | "
-              f"{t:.1f} ({min(r['llama.cpp']):.1f}–{max(r['llama.cpp']):.1f}) | {o / t:.2f} |")
+        b = f" {cell(r['before'])} |" if a.before else ""
+        print(f"| {name} | {threads} |{b} {cell(r['ours'])} | {cell(r['llama.cpp'])} | {o / t:.2f} |")
 
 
 if __name__ == "__main__":

@@ -374,10 +374,20 @@ static void dot_rows_portable(ck_ggml_type type, const uint8_t *w, const void *x
 // F16C (on every AVX2 CPU) converts the blocks' f16 scales in one instruction.
 #pragma clang attribute push(__attribute__((target(CK_TARGET_AVX2 ",f16c"))), apply_to = function)
 
+// One f16 to float: vmovd (which clears the rest of the register) then vcvtph2ps. Written with
+// `_cvtsh_ss` or `_mm_cvtsi32_si128`, the compiler inserts the half with vpinsrw into whatever
+// register it likes, a live accumulator included, and that false dependency serializes the
+// whole loop on the accumulator; the asm keeps the zeroing move.
+static inline float f16c(uint16_t h) {
+  __m128i v;
+  __asm__("vmovd %1, %0" : "=x"(v) : "r"((uint32_t)h));
+  return _mm_cvtss_f32(_mm_cvtph_ps(v));
+}
+
 static inline float half_f16c(const uint8_t *p) {
   uint16_t h;
   memcpy(&h, p, 2);
-  return _cvtsh_ss(h);
+  return f16c(h);
 }
 
 static inline float hsum_ps(__m256 v) {
@@ -420,7 +430,7 @@ static float dot_q4_0_avx2(const uint8_t *w, const ck_block_q8_0 *y, ptrdiff_t b
     const uint8_t *block = w + 18 * b;
     const __m256i q = _mm256_sub_epi8(nibbles(block + 2), eight);
     const int32_t s = hsum_epi32(dot_signed(q, _mm256_loadu_si256((const __m256i *)y[b].qs)));
-    acc = fmaf((float)s, half_f16c(block) * _cvtsh_ss(y[b].d), acc);
+    acc = fmaf((float)s, half_f16c(block) * f16c(y[b].d), acc);
   }
   return acc;
 }
@@ -433,9 +443,9 @@ static float dot_q4_1_avx2(const uint8_t *w, const ck_block_q8_1 *y, ptrdiff_t b
     const uint8_t *block = w + 20 * b;
     const __m256i pairs =
         _mm256_maddubs_epi16(nibbles(block + 4), _mm256_loadu_si256((const __m256i *)y[b].qs));
-    const __m256 d = _mm256_set1_ps(half_f16c(block) * _cvtsh_ss(y[b].d));
+    const __m256 d = _mm256_set1_ps(half_f16c(block) * f16c(y[b].d));
     acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones)), acc);
-    minimums += half_f16c(block + 2) * _cvtsh_ss(y[b].s);
+    minimums += half_f16c(block + 2) * f16c(y[b].s);
   }
   return hsum_ps(acc) + minimums;
 }
@@ -446,7 +456,7 @@ static float dot_q8_0_avx2(const uint8_t *w, const ck_block_q8_0 *y, ptrdiff_t b
     const uint8_t *block = w + 34 * b;
     const __m256i s = dot_signed(_mm256_loadu_si256((const __m256i *)(block + 2)),
                                  _mm256_loadu_si256((const __m256i *)y[b].qs));
-    const __m256 d = _mm256_set1_ps(half_f16c(block) * _cvtsh_ss(y[b].d));
+    const __m256 d = _mm256_set1_ps(half_f16c(block) * f16c(y[b].d));
     acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc);
   }
   return hsum_ps(acc);
@@ -559,11 +569,234 @@ static float dot_q6_K_avx2(const uint8_t *w, const ck_block_q8_K *y, ptrdiff_t b
   return total;
 }
 
+// ---- Eight weight rows at a time (one activation row). ----
+// Each row's result is the same sum, with the same `float` operations in the same order, as the
+// one-row kernels above compute it: only the exact integer sums of a block are formed
+// differently (sums of all eight rows reduced together, `hsum8_epi32`), and the float steps run
+// lane by lane, lane i being row i.
+
+// Lane i of the result: the sum of the eight lanes of v[i] (integer sums, exact in any order).
+static inline __m256i hsum8_rows_epi32(const __m256i v[8]) {
+  const __m256i ab = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+  const __m256i cd = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
+  return _mm256_add_epi32(_mm256_permute2x128_si256(ab, cd, 0x20),
+                          _mm256_permute2x128_si256(ab, cd, 0x31));
+}
+
+// Lane i of the result: the sum of row i's four lanes, where p[k] holds row 2k's four int32
+// lanes in its low half and row 2k + 1's in its high half.
+static inline __m256i hsum8_pairs_epi32(const __m256i p[4]) {
+  // Low halves: rows 0, 2, 4, 6; high halves: rows 1, 3, 5, 7.
+  const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+  return _mm256_permutevar8x32_epi32(h, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+// The f16 at byte `offset` of each of eight blocks `stride` bytes apart, as floats.
+static inline __m256 halves8(const uint8_t *p, ptrdiff_t stride) {
+  uint16_t h[8];
+  for (int i = 0; i < 8; i++) memcpy(&h[i], p + i * stride, 2);
+  return _mm256_cvtph_ps(_mm_setr_epi16((short)h[0], (short)h[1], (short)h[2], (short)h[3],
+                                        (short)h[4], (short)h[5], (short)h[6], (short)h[7]));
+}
+
+// The hardware prefetchers lose track of eight interleaved rows: while block b of a group of
+// eight rows is read, the bytes [8·B·b, 8·B·(b + 1)) (B the block's size) of the group three
+// groups ahead are fetched, so that each group is in the cache when its turn comes (one group
+// ahead is too close for the short rows of a 768-wide matrix).
+
+
+static inline void prefetch_group(const uint8_t *next, ptrdiff_t bytes) {
+  for (ptrdiff_t o = 0; o < bytes; o += 64) _mm_prefetch((const char *)(next + o), _MM_HINT_T0);
+}
+
+// q4_0: Σ (n − 8)·x = Σ n·x − 8·Σ x with the nibbles n unsigned, two rows per register (row 2k's
+// 16 bytes in the low half, row 2k + 1's in the high half, the block's 32 activations split the
+// same way), and `sx8[b]` = 8·Σ x of activation block b. Then, per row, as dot_q4_0_avx2:
+// acc = fma(float(s), d_w · d_x, acc).
+static void dot_q4_0_rows8_avx2(const uint8_t *w, const ck_block_q8_0 *y, const int32_t *sx8,
+                                float *out, ptrdiff_t stride, ptrdiff_t blocks) {
+  const __m256i low = _mm256_set1_epi8(0x0F);
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 acc = _mm256_setzero_ps();
+  for (ptrdiff_t b = 0; b < blocks; b++) {
+    const uint8_t *blocks8 = w + 18 * b;
+    prefetch_group(w + 24 * stride + 144 * b, 144);
+    const __m256i x0 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)y[b].qs));
+    const __m256i x1 =
+        _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(y[b].qs + 16)));
+    __m256i p[4];
+    for (int k = 0; k < 4; k++) {
+      const uint8_t *a = blocks8 + 2 * k * stride + 2;
+      const __m256i raw = _mm256_inserti128_si256(
+          _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)a)),
+          _mm_loadu_si128((const __m128i *)(a + stride)), 1);
+      const __m256i lo = _mm256_and_si256(raw, low);
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low);
+      const __m256i pairs =
+          _mm256_add_epi16(_mm256_maddubs_epi16(lo, x0), _mm256_maddubs_epi16(hi, x1));
+      p[k] = _mm256_madd_epi16(pairs, ones);
+    }
+    const __m256i s = _mm256_sub_epi32(hsum8_pairs_epi32(p), _mm256_set1_epi32(sx8[b]));
+    const __m256 d = _mm256_mul_ps(halves8(blocks8, stride), _mm256_set1_ps(f16c(y[b].d)));
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), d, acc);
+  }
+  _mm256_storeu_ps(out, acc);
+}
+
+// The 8 six-bit scales (low half, as int16) and 8 minimums (high half) of a q4_K / q5_K block's
+// 12 scale bytes, as ggml's AVX2 code unpacks them.
+static inline __m256i scales_mins_k4(const uint8_t *q) {
+  uint32_t u[4];
+  memcpy(u, q, 12);
+  const uint32_t kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
+  u[3] = ((u[2] >> 4) & kmask2) | (((u[1] >> 6) & kmask3) << 4);
+  const uint32_t uaux = u[1] & kmask1;
+  u[1] = (u[2] & kmask2) | (((u[0] >> 6) & kmask3) << 4);
+  u[2] = uaux;
+  u[0] &= kmask1;
+  return _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)u));
+}
+
+// q4_K: per row, total += (d · d_x) · float(Σ scale·q·x) and minimums += (dmin · d_x) ·
+// float(Σ min·bsum), block after block, then total − minimums, as dot_q4_K_avx2.
+static void dot_q4_K_rows8_avx2(const uint8_t *w, const ck_block_q8_K *y, float *out,
+                                ptrdiff_t stride, ptrdiff_t blocks) {
+  const __m256i low = _mm256_set1_epi8(0x0F);
+  __m256 total = _mm256_setzero_ps(), minimums = _mm256_setzero_ps();
+  for (ptrdiff_t b = 0; b < blocks; b++) {
+    const uint8_t *blocks8 = w + 144 * b;
+    const int8_t *q8 = y[b].qs;
+    const __m256i bsums = _mm256_loadu_si256((const __m256i *)y[b].bsums);
+    // Sums of each 32 activations (pairs of 16-sums), one per sub-block, as int16.
+    const __m128i q8s = _mm_hadd_epi16(_mm256_castsi256_si128(bsums),
+                                       _mm256_extracti128_si256(bsums, 1));
+    __m256i sums[8], mins[4];
+    for (int i = 0; i < 8; i++) {
+      const uint8_t *block = blocks8 + i * stride;
+      prefetch_group(w + 24 * stride + 1152 * b + 144 * i, 144);
+      const __m256i sm = scales_mins_k4(block + 4);
+      const __m128i m = _mm_madd_epi16(_mm256_extracti128_si256(sm, 1), q8s);
+      if (i % 2 == 0)
+        mins[i / 2] = _mm256_castsi128_si256(m);
+      else
+        mins[i / 2] = _mm256_inserti128_si256(mins[i / 2], m, 1);
+      const __m256i scales = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(sm));
+      __m256i sumi = _mm256_setzero_si256();
+      for (int j = 0; j < 4; j++) {
+        const __m256i raw = _mm256_loadu_si256((const __m256i *)(block + 16 + 32 * j));
+        const __m256i lo = _mm256_and_si256(raw, low);
+        const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low);
+        // Scale 2j, then 2j + 1, in every int16 lane (bytes 4j, 4j + 1 and 4j + 2, 4j + 3).
+        const __m256i slo =
+            _mm256_shuffle_epi8(scales, _mm256_set1_epi16((short)(((4 * j + 1) << 8) | (4 * j))));
+        const __m256i shi = _mm256_shuffle_epi8(
+            scales, _mm256_set1_epi16((short)(((4 * j + 3) << 8) | (4 * j + 2))));
+        const __m256i plo =
+            _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(q8 + 64 * j)));
+        const __m256i phi =
+            _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 64 * j + 32)));
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(plo, slo));
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(phi, shi));
+      }
+      sums[i] = sumi;
+    }
+    const __m256i s = hsum8_rows_epi32(sums);
+    const __m256i m = hsum8_pairs_epi32(mins);
+    const __m256 yd = _mm256_set1_ps(y[b].d);
+    const __m256 d = _mm256_mul_ps(halves8(blocks8, stride), yd);
+    const __m256 dmin = _mm256_mul_ps(halves8(blocks8 + 2, stride), yd);
+    total = _mm256_add_ps(total, _mm256_mul_ps(d, _mm256_cvtepi32_ps(s)));
+    minimums = _mm256_add_ps(minimums, _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(m)));
+  }
+  _mm256_storeu_ps(out, _mm256_sub_ps(total, minimums));
+}
+
+// q6_K: per row, total += (d · d_x) · float(Σ scale·q·x − 32·Σ scale·bsum), block after block, as
+// dot_q6_K_avx2.
+static void dot_q6_K_rows8_avx2(const uint8_t *w, const ck_block_q8_K *y, float *out,
+                                ptrdiff_t stride, ptrdiff_t blocks) {
+  const __m256i low = _mm256_set1_epi8(0x0F);
+  const __m256i two = _mm256_set1_epi8(0x30);
+  // Scale 2k (low half) and 2k + 1 (high half) of eight int16 scales repeated in both halves.
+  const __m256i pick[4] = {
+      _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2,
+                       3, 2, 3, 2, 3, 2, 3),
+      _mm256_setr_epi8(4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7, 6,
+                       7, 6, 7, 6, 7, 6, 7),
+      _mm256_setr_epi8(8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 10, 11, 10, 11, 10, 11, 10,
+                       11, 10, 11, 10, 11, 10, 11, 10, 11),
+      _mm256_setr_epi8(12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 14, 15, 14,
+                       15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15),
+  };
+  __m256 total = _mm256_setzero_ps();
+  for (ptrdiff_t b = 0; b < blocks; b++) {
+    const uint8_t *blocks8 = w + 210 * b;
+    const __m256i bsums = _mm256_loadu_si256((const __m256i *)y[b].bsums);
+    __m256i sums[8];
+    for (int i = 0; i < 8; i++) {
+      const uint8_t *block = blocks8 + i * stride;
+      prefetch_group(w + 24 * stride + 1680 * b + 210 * i, 210);
+      const __m256i scales = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(block + 192)));
+      // −32·Σ scale·bsum, folded into the integer sum (exact).
+      __m256i sumi = _mm256_slli_epi32(_mm256_madd_epi16(scales, bsums), 5);
+      sumi = _mm256_sub_epi32(_mm256_setzero_si256(), sumi);
+      for (int c = 0; c < 2; c++) {
+        const __m256i sc = c == 0 ? _mm256_permute4x64_epi64(scales, 0x44)
+                                 : _mm256_permute4x64_epi64(scales, 0xEE);
+        const __m256i l0 = _mm256_loadu_si256((const __m256i *)(block + 64 * c));
+        const __m256i l1 = _mm256_loadu_si256((const __m256i *)(block + 64 * c + 32));
+        const __m256i h = _mm256_loadu_si256((const __m256i *)(block + 128 + 32 * c));
+        const __m256i q[4] = {
+            _mm256_or_si256(_mm256_and_si256(l0, low),
+                            _mm256_and_si256(_mm256_slli_epi16(h, 4), two)),
+            _mm256_or_si256(_mm256_and_si256(l1, low),
+                            _mm256_and_si256(_mm256_slli_epi16(h, 2), two)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low),
+                            _mm256_and_si256(h, two)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low),
+                            _mm256_and_si256(_mm256_srli_epi16(h, 2), two)),
+        };
+        const int8_t *q8 = y[b].qs + 128 * c;
+        for (int k = 0; k < 4; k++) {
+          const __m256i pairs =
+              _mm256_maddubs_epi16(q[k], _mm256_loadu_si256((const __m256i *)(q8 + 32 * k)));
+          sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(pairs, _mm256_shuffle_epi8(sc, pick[k])));
+        }
+      }
+      sums[i] = sumi;
+    }
+    const __m256i s = hsum8_rows_epi32(sums);
+    const __m256 d = _mm256_mul_ps(halves8(blocks8 + 208, stride), _mm256_set1_ps(y[b].d));
+    total = _mm256_add_ps(total, _mm256_mul_ps(d, _mm256_cvtepi32_ps(s)));
+  }
+  _mm256_storeu_ps(out, total);
+}
+
 static void dot_rows_avx2(ck_ggml_type type, const uint8_t *w, const void *xq, float *y,
                           ptrdiff_t rows, ptrdiff_t cols) {
   const ptrdiff_t stride = ck_ggml_row_bytes(type, cols);
   const ptrdiff_t blocks = cols / ck_ggml_block_size(type);
-  for (ptrdiff_t r = 0; r < rows; r++) {
+  ptrdiff_t r = 0;
+  if (rows >= 8 && type == CK_GGML_Q4_0) {
+    // 8 · Σ x of each activation block, for Σ (n − 8)·x = Σ n·x − 8·Σ x.
+    int32_t local[256];
+    int32_t *sx8 = blocks <= 256 ? local : malloc((size_t)blocks * sizeof(int32_t));
+    if (!sx8) abort();
+    const ck_block_q8_0 *x = xq;
+    for (ptrdiff_t b = 0; b < blocks; b++) {
+      int32_t sum = 0;
+      for (int j = 0; j < QK; j++) sum += x[b].qs[j];
+      sx8[b] = 8 * sum;
+    }
+    for (; r + 8 <= rows; r += 8)
+      dot_q4_0_rows8_avx2(w + r * stride, x, sx8, y + r, stride, blocks);
+    if (sx8 != local) free(sx8);
+  } else if (type == CK_GGML_Q4_K) {
+    for (; r + 8 <= rows; r += 8) dot_q4_K_rows8_avx2(w + r * stride, xq, y + r, stride, blocks);
+  } else if (type == CK_GGML_Q6_K) {
+    for (; r + 8 <= rows; r += 8) dot_q6_K_rows8_avx2(w + r * stride, xq, y + r, stride, blocks);
+  }
+  for (; r < rows; r++) {
     const uint8_t *row = w + r * stride;
     // The hardware prefetchers stop at each 4 KiB page: ask for the next rows ahead.
     _mm_prefetch((const char *)(row + 4 * stride), _MM_HINT_T0);
@@ -692,6 +925,12 @@ static inline __attribute__((always_inline)) void dot_q4_0_multi_avx2(
 static void dot_rows_multi_avx2(ck_ggml_type type, const uint8_t *w, const uint8_t *xq,
                                 ptrdiff_t xstride, float *y, ptrdiff_t ldy, ptrdiff_t rows,
                                 ptrdiff_t cols, ptrdiff_t n) {
+  if (n == 1) {
+    // One activation row (decoding one sequence): the one-row kernels, eight weight rows per
+    // pass where the format has such a kernel.
+    dot_rows_avx2(type, w, xq, y, rows, cols);
+    return;
+  }
   const ptrdiff_t stride = ck_ggml_row_bytes(type, cols);
   const ptrdiff_t blocks = cols / ck_ggml_block_size(type);
   const int q8_blocks = type == CK_GGML_Q8_0 || type == CK_GGML_Q4_0;
@@ -709,7 +948,7 @@ static void dot_rows_multi_avx2(ck_ggml_type type, const uint8_t *w, const uint8
       for (ptrdiff_t j = 0; j < m; j++) {
         const ck_block_q8_0 *x = (const ck_block_q8_0 *)(xk + j * xstride);
         for (ptrdiff_t b = 0; b < blocks; b++)
-          _mm256_store_ps(xs + (j * blocks + b) * 8, _mm256_set1_ps(_cvtsh_ss(x[b].d)));
+          _mm256_store_ps(xs + (j * blocks + b) * 8, _mm256_set1_ps(f16c(x[b].d)));
       }
     }
     if (type == CK_GGML_Q8_0) {

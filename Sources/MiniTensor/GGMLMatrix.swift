@@ -187,21 +187,27 @@ public struct GGMLMatrix: Sendable {
     }
   }
 
-  /// `y = W · x` for one row `x` `[cols]`: `x` quantized once, rows split over threads.
+  /// `y = W · x` for one row `x` `[cols]`: `x` quantized once, rows split over threads in
+  /// whole groups of 8 (the kernels read 8 weight rows per pass; a row's result does not
+  /// depend on its group).
   func matrixVector(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
     let type = format.cType
     let stride = format.rowByteCount(cols)
     let activationBytes = ck_ggml_activation_bytes(type, cols)
+    let rowCount = rows
     withUnsafeTemporaryAllocation(byteCount: activationBytes, alignment: 64) { xq in
       ck_ggml_quantize_activation(type, x, cols, xq.baseAddress!)
       let activation = UncheckedSendable(UnsafeRawPointer(xq.baseAddress!))
       bytes.withUnsafeBytes { w in
         let weights = UncheckedSendable(w.baseAddress!)
         let out = UncheckedSendable(y)
-        parallelFor(rows, grain: max(1, Kernels.parallelWork / max(cols, 1))) { range in
+        let groups = (rowCount + 7) / 8
+        parallelFor(groups, grain: max(1, Kernels.parallelWork / max(8 * cols, 1))) { range in
+          let lower = range.lowerBound * 8
+          let upper = min(range.upperBound * 8, rowCount)
           ck_ggml_dot_rows(
-            type, weights.value + range.lowerBound * stride, activation.value,
-            out.value + range.lowerBound, range.count, cols)
+            type, weights.value + lower * stride, activation.value, out.value + lower,
+            upper - lower, cols)
         }
       }
     }

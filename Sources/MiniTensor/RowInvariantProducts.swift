@@ -107,10 +107,13 @@ extension GGMLMatrix {
         bytes.withUnsafeBytes { w in
           let weights = UncheckedSendable(w.baseAddress!)
           let out = UncheckedSendable(y.baseAddress!)
-          parallelFor(rows, grain: max(1, Kernels.parallelWork / cols)) { range in
+          // Whole groups of 8 weight rows per thread (the kernels read 8 rows per pass).
+          parallelFor((rows + 7) / 8, grain: max(1, Kernels.parallelWork / (8 * cols))) { range in
+            let lower = range.lowerBound * 8
+            let upper = min(range.upperBound * 8, rows)
             ck_ggml_dot_rows_multi(
-              type, weights.value + range.lowerBound * stride, activation.value,
-              out.value + range.lowerBound, rows, range.count, cols, n)
+              type, weights.value + lower * stride, activation.value, out.value + lower, rows,
+              upper - lower, cols, n)
           }
         }
       }

@@ -137,6 +137,45 @@ struct GGMLMatrixTests {
     }
   }
 
+  /// Matrices whose rows go eight at a time through the kernels that read eight weight rows per
+  /// pass, with rows left over, beside each row multiplied alone: the same bits, row for row,
+  /// on every instruction set (the groups change only how exact integer sums are formed).
+  @Test(arguments: GGMLMatrix.Format.allCases)
+  func eightRowsAtATimeEqualEachRowAlone(_ format: GGMLMatrix.Format) {
+    let type = ck_ggml_type(rawValue: format.ggmlType)
+    for (index, (rows, cols)) in [(8, 256), (21, 768), (40, 2_048), (3, 512)].enumerated() {
+      let bytes = Self.randomBlocks(format, rows: rows, cols: cols, seed: UInt64(40 + index))
+      let stride = format.rowByteCount(cols)
+      var x = randomFloats(cols, seed: UInt64(50 + index), scale: 2)
+      // A few large values and exact zeros: blocks of very different scales, and empty ones.
+      for i in Swift.stride(from: 0, to: cols, by: 37) { x[i] *= 40 }
+      for i in Swift.stride(from: 5, to: min(cols, 96), by: 1) { x[i] = 0 }
+      let xq = Self.quantizedActivation(format, x)
+      for set in runnableInstructionSets {
+        let isa = ck_isa(rawValue: UInt32(set.rawValue))
+        var together = [Float](repeating: .nan, count: rows)
+        var alone = [Float](repeating: .nan, count: rows)
+        bytes.withUnsafeBytes { w in
+          xq.withUnsafeBytes { a in
+            ck_ggml_dot_rows_for(isa, type, w.baseAddress!, a.baseAddress!, &together, rows, cols)
+            for row in 0..<rows {
+              alone.withUnsafeMutableBufferPointer { y in
+                ck_ggml_dot_rows_for(
+                  isa, type, w.baseAddress! + row * stride, a.baseAddress!, y.baseAddress! + row,
+                  1, cols)
+              }
+            }
+          }
+        }
+        for row in 0..<rows {
+          #expect(
+            together[row].bitPattern == alone[row].bitPattern,
+            "\(format) \(set) [\(rows), \(cols)] row \(row): \(together[row]) vs \(alone[row])")
+        }
+      }
+    }
+  }
+
   /// ggml's `quantize_row_q8_K_ref` written out: the value of largest magnitude sets
   /// `iscale = −127/max`, `q = min(127, nearest(iscale·x))`, `d = 1/iscale`, 16-sums.
   @Test func q8KActivationIsGGMLReference() {
