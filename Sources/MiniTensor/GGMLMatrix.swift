@@ -150,9 +150,10 @@ public struct GGMLMatrix: Sendable {
   /// `x · Wᵀ` for `x` `[…, cols]`, result `[…, rows]`, as llama.cpp computes it: every input
   /// row is quantized as ggml quantizes activations (q8_0, q8_1 or q8_K by format). Up to 64 rows
   /// (decoding, short prompts) are then multiplied by integer block dot products, each row as
-  /// ``rowInvariantLinear(_:)`` computes it; more rows (long prompts) take the
-  /// quantized values `d·q` as `Float` and meet the weight dequantized a panel at a time, with
-  /// `sgemm` (the same sums, rounded in another order).
+  /// ``rowInvariantLinear(_:)`` computes it; more rows (long prompts) take tiles of int8 block
+  /// products where ``prefillProducts()`` chooses them (CPUs with VNNI), else the quantized
+  /// values `d·q` as `Float` meet the weight dequantized a panel at a time, with `sgemm` (the
+  /// same sums, rounded in another order either way).
   public func linear(_ x: Tensor) -> Tensor {
     precondition(
       x.rank >= 1 && x.shape[x.rank - 1] == cols,
@@ -160,6 +161,7 @@ public struct GGMLMatrix: Sendable {
     if computesInFloat { return floatLinear(x) }
     let n = x.count / cols
     if n > 1 && n <= Self.integerRows { return rowInvariantLinear(x) }
+    if Int8Prefill.uses(rows: n) { return int8Linear(x) }
     let input = x.contiguous()
     let outputShape = Array(x.shape.dropLast()) + [rows]
     return Tensor(unsafeUninitializedShape: outputShape) { y in

@@ -58,12 +58,15 @@ public struct Q8Matrix: Sendable {
   /// `x · Wᵀ` for `x` `[…, cols]`, result `[…, rows]`. One input row (decoding) is computed as
   /// ggml computes it: the row is quantized to q8_0 as well and each block is an integer dot
   /// product. Several rows (prefill) keep their `Float` values: the weight is dequantized one
-  /// panel at a time into a small buffer and multiplied with `sgemm`.
+  /// panel at a time into a small buffer and multiplied with `sgemm`; beyond 64 rows, where
+  /// ``prefillProducts()`` chooses int8 (CPUs with VNNI), each row is quantized to q8_0 too and
+  /// tiles of rows are multiplied by integer block dot products.
   public func linear(_ x: Tensor) -> Tensor {
     precondition(
       x.rank >= 1 && x.shape[x.rank - 1] == cols,
       "Q8Matrix.linear: input \(x.shape) with weight [\(rows), \(cols)]")
     let n = x.count / cols
+    if Int8Prefill.uses(rows: n) { return int8Linear(x) }
     let input = x.contiguous()
     let outputShape = Array(x.shape.dropLast()) + [rows]
     return Tensor(unsafeUninitializedShape: outputShape) { y in

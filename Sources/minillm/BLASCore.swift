@@ -64,4 +64,20 @@ enum BLASCore {
     }
     limitKernelInstructionSet(to: limit)
   }
+
+  /// The variable that chooses the products of long prompts with quantized weights.
+  static let prefillVariable = "MINILLM_PREFILL"
+
+  /// Applies `MINILLM_PREFILL` (`automatic`, `int8`, `float`): how inputs of more than 64 rows
+  /// meet q8_0 and GGUF block-quantized weights. Exits with an error line on another value.
+  static func applyPrefillProducts() {
+    guard let value = ProcessInfo.processInfo.environment[prefillVariable] else { return }
+    guard let choice = PrefillProducts(name: value) else {
+      let names = PrefillProducts.allCases.map(\.description).joined(separator: ", ")
+      FileHandle.standardError.write(
+        Data("error: \(prefillVariable)=\(value): expected one of \(names)\n".utf8))
+      exit(2)
+    }
+    setPrefillProducts(choice)
+  }
 }

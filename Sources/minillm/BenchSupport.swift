@@ -22,6 +22,7 @@ func computeEnvironment() -> [String: Any] {
     "blas_config": blasConfig(), "cpu_features": cpuFeatures(),
     "kernels": kernelInstructionSet().description,
     "kernels_detected": detectedKernelInstructionSet().description,
+    "prefill_products": prefillProducts().description,
   ]
 }
 

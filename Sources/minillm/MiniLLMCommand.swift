@@ -17,6 +17,7 @@ struct MiniLLMCommand: AsyncParsableCommand {
   static func main() async {
     BLASCore.reexecIfWeaker()
     BLASCore.applyKernelLimit()
+    BLASCore.applyPrefillProducts()
     await main(nil)
   }
 }

@@ -1,3 +1,4 @@
+import CKernels
 import MiniTensor
 import TestSupport
 import Testing
@@ -94,8 +95,23 @@ struct Q8MatrixTests {
     let q = Q8Matrix(w)
     let y = q.linear(x)
     #expect(y.shape == [inputRows, out])
+    // More than 64 rows take the int8 products where `prefillProducts()` chooses them (CPUs with
+    // VNNI): every input row is then quantized to q8_0 first, as for one row.
+    let variant = ck_gemm_active_variant()
+    let int8 =
+      inputRows > 64
+      && (prefillProducts() == .int8
+        || (prefillProducts() == .automatic
+          && (variant == CK_GEMM_VNNI || variant == CK_GEMM_AVX_VNNI)))
+    let rounded =
+      int8
+      ? (0..<inputRows).flatMap { row in
+        var (xq, xd) = ([Int8](repeating: 0, count: cols), [Float](repeating: 0, count: cols / 32))
+        ck_q8_quantize(Array(x.scalars[(row * cols)..<((row + 1) * cols)]), cols, &xq, &xd)
+        return (0..<cols).map { Float(xq[$0]) * xd[$0 / 32] }
+      } : x.scalars
     let expected = Self.reference(
-      x.scalars, q.dequantized().scalars, rows: inputRows, out: out, cols: cols)
+      rounded, q.dequantized().scalars, rows: inputRows, out: out, cols: cols)
     // Same weights, different summation order: 1e-4 relative plus 1e-4 absolute.
     expectClose(y.scalars, expected, rtol: 1e-4, atol: 1e-4)
   }

@@ -225,6 +225,76 @@ float ck_half_to_float(uint16_t h);
 /// Float to IEEE half, rounded to nearest even (as F16C's `vcvtps2ph` with mode 0).
 uint16_t ck_float_to_half(float f);
 
+/// The int8 matrix-product kernels of `ck_q8_gemm` and `ck_ggml_gemm`.
+typedef enum ck_gemm_variant {
+  /// Portable C.
+  CK_GEMM_PORTABLE = 0,
+  /// AVX2: `vpmaddubsw` and `vpmaddwd` per block.
+  CK_GEMM_AVX2 = 1,
+  /// AVX-VNNI (VEX-encoded `vpdpbusd`, Alder Lake and later): 256-bit registers.
+  CK_GEMM_AVX_VNNI = 2,
+  /// AVX-512 VNNI (`vpdpbusd` on 256-bit registers, AVX-512 VL).
+  CK_GEMM_VNNI = 3,
+} ck_gemm_variant;
+
+/// Whether this CPU runs `variant`.
+int ck_gemm_variant_available(ck_gemm_variant variant);
+
+/// The variant the int8 products use: the best one of `ck_active_isa()` (AVX-512 VNNI; else
+/// AVX-VNNI where the CPU has it; else AVX2; else portable).
+ck_gemm_variant ck_gemm_active_variant(void);
+
+/// Bytes of one activation row of `cols` values prepared for the int8 products: `cols` int8
+/// values, then `cols / 32` float block scales, then `cols / 32` float block sums.
+ptrdiff_t ck_gemm_activation_bytes(ptrdiff_t cols);
+
+/// Quantizes a row of `cols` values to q8_0 as `ck_q8_quantize` and writes it, prepared, to `out`
+/// (`ck_gemm_activation_bytes(cols)` bytes).
+void ck_q8_gemm_prepare_activation(const float *x, ptrdiff_t cols, void *out);
+
+/// Int8 matrix product for many input rows (prefill): `y[k·ldy + r] = Σ_b wd[r, b] · xd[k, b] ·
+/// Σ_i wq[r, 32b + i] · xq[k, 32b + i]` for the q8_0 matrix `[rows, cols]` of `ck_q8_dot_rows` and
+/// `n` prepared activation rows (`ck_gemm_activation_bytes(cols)` apart in `x`). Each block's sum
+/// is exact; the `float` additions run in tiles of rows, in another order than `ck_q8_dot_rows`.
+void ck_q8_gemm(const int8_t *wq, const float *wd, const void *x, float *y, ptrdiff_t ldy,
+                ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t n);
+
+/// `ck_q8_gemm` with the kernels of `variant` (which the CPU must run).
+void ck_q8_gemm_for(ck_gemm_variant variant, const int8_t *wq, const float *wd, const void *x,
+                    float *y, ptrdiff_t ldy, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t n);
+
+/// `ck_q8_gemm`'s products summed in `double` from the exact integer block sums, with
+/// `magnitude` receiving the sum of the magnitudes of the terms (for error bounds).
+void ck_q8_gemm_reference(const int8_t *wq, const float *wd, const void *x, float *y,
+                          float *magnitude, ptrdiff_t ldy, ptrdiff_t rows, ptrdiff_t cols,
+                          ptrdiff_t n);
+
+/// Quantizes an activation row as ggml does for `type` (`ck_ggml_quantize_activation`, into
+/// `scratch` of `ck_ggml_activation_bytes` bytes) and writes it, prepared for `ck_ggml_gemm`, to
+/// `out` (`ck_gemm_activation_bytes(cols)` bytes).
+void ck_ggml_gemm_prepare_activation(ck_ggml_type type, const float *x, ptrdiff_t cols,
+                                     void *scratch, void *out);
+
+/// Bytes of the weight panel `ck_ggml_gemm` unpacks at a time.
+ptrdiff_t ck_ggml_gemm_scratch_bytes(ck_ggml_type type, ptrdiff_t cols);
+
+/// Int8 matrix product for many input rows: `y[k·ldy + r]` = row `r` of the `type` matrix `w`
+/// times prepared activation row `k`, as `ck_ggml_dot_rows` defines it (exact integer block sums
+/// times the blocks' scales, minus the minimum terms), the `float` additions in tiles of rows.
+/// The weight is unpacked to int8 16 rows at a time.
+void ck_ggml_gemm(ck_ggml_type type, const void *w, const void *x, float *y, ptrdiff_t ldy,
+                  ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t n);
+
+/// `ck_ggml_gemm` with the kernels of `variant` (which the CPU must run).
+void ck_ggml_gemm_for(ck_gemm_variant variant, ck_ggml_type type, const void *w, const void *x,
+                      float *y, ptrdiff_t ldy, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t n);
+
+/// `ck_ggml_gemm`'s products summed in `double` from the exact integer block sums, with
+/// `magnitude` receiving the sum of the magnitudes of the terms (for error bounds).
+void ck_ggml_gemm_reference(ck_ggml_type type, const void *w, const void *x, float *y,
+                            float *magnitude, ptrdiff_t ldy, ptrdiff_t rows, ptrdiff_t cols,
+                            ptrdiff_t n);
+
 #pragma clang assume_nonnull end
 
 #ifdef __cplusplus
