@@ -60,6 +60,25 @@ struct LoRATests {
     expectClose(ours.value.scalars, expected.scalars, rtol: 1e-5, atol: 1e-5)
   }
 
+  @Test("projections that share their input add their gradients into it, as q, k and v do")
+  func sharedInput() {
+    let dense = Self.base(out: 4, in: 32, quantized: false)
+    let quantized = Self.base(out: 3, in: 32, quantized: true)
+    var rng = PhiloxRNG(seed: 11)
+    let mask = Tensor((0..<64).map { _ in rng.nextUniform() < 0.25 ? 0 : 4 / 3 }, shape: [2, 32])
+    let inputs = [
+      Self.values([2, 32], seed: 12), Self.values([2, 32], seed: 13),
+      Self.values([4, 2], seed: 14), Self.values([2, 32], seed: 15),
+      Self.values([3, 2], seed: 16),
+    ]
+    let report = GradientCheck.check(inputs: inputs, step: 1e-2) { _, v in
+      let first = loraLinear(v[0], base: dense, a: v[1], b: v[2], scale: 2, dropoutMask: mask)
+      let second = loraLinear(v[0], base: quantized, a: v[3], b: v[4], scale: 0.5)
+      return first.sum() + (second * Variable(Self.values([2, 3], seed: 17))).sum()
+    }
+    #expect(report.passed, "\(report)")
+  }
+
   static func tinyModel(seed: UInt64 = 3) -> Llama {
     let config = LlamaConfig(
       vocabSize: 50, hiddenSize: 32, intermediateSize: 48, layerCount: 2, headCount: 4,

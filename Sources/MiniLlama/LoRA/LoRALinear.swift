@@ -79,9 +79,27 @@ public func loraLinear(
   _ x: Variable, base: LinearWeight, a: Variable, b: Variable, scale: Float,
   dropoutMask: Tensor? = nil
 ) -> Variable {
-  let y = frozenProduct(x, base)
-  let input = dropoutMask.map { x * Variable($0) } ?? x
-  return y + linear(linear(input, a).scaled(by: scale), b)
+  return lowRankAdaptedLinear(
+    x, frozen: frozenLinear(base), a: a, b: b, scale: scale, dropoutMask: dropoutMask)
+}
+
+/// `weight` as a frozen map for ``lowRankAdaptedLinear(_:frozen:a:b:scale:dropoutMask:)``.
+func frozenLinear(_ weight: LinearWeight) -> FrozenLinear {
+  switch weight {
+  case .dense(let parameter):
+    return .dense(parameter.value)
+  case .q8_0(let matrix, _):
+    return FrozenLinear(
+      outFeatures: matrix.rows, product: { matrix.linear($0) },
+      inputGradient: { matrix.inputGradient($0) })
+  case .ggml(let matrix, _):
+    // ggml blocks are dequantized a panel at a time, as QLoRA dequantizes 4-bit blocks.
+    return FrozenLinear(
+      outFeatures: matrix.rows, product: { matrix.floatLinear($0) },
+      inputGradient: { matrix.inputGradient($0) })
+  case .lora(let adapter):
+    preconditionFailure("frozenLinear: \(adapter.base.name) is adapted")
+  }
 }
 
 /// `x · Wᵀ` with `W` treated as a constant: only `x`'s gradient flows back.
