@@ -14,7 +14,8 @@ enum BLASCore {
 
   /// Re-executes the process with a faster `OPENBLAS_CORETYPE` when OpenBLAS picked a weaker
   /// kernel set than the CPU supports (generic kernels on a CPU with AVX2 and FMA, AVX2 kernels
-  /// on one with AVX-512); returns normally otherwise (or if `execv` fails).
+  /// on one with AVX-512, `Zen` where `Haswell` runs); returns normally otherwise (or if `execv`
+  /// fails).
   static func reexecIfWeaker() {
     let environment = ProcessInfo.processInfo.environment
     guard environment["OPENBLAS_CORETYPE"] == nil, environment[marker] == nil,

@@ -16,7 +16,9 @@ import Testing
     #expect(BLASCoreChoice.isStronger("Haswell", than: "Prescott"))
     #expect(BLASCoreChoice.isStronger("SkylakeX", than: "Zen"))
     #expect(BLASCoreChoice.isStronger("SkylakeX", than: "Haswell"))
-    #expect(!BLASCoreChoice.isStronger("Haswell", than: "Zen"))
+    #expect(BLASCoreChoice.isStronger("Haswell", than: "Zen"))
+    #expect(!BLASCoreChoice.isStronger("Haswell", than: "Haswell"))
+    #expect(!BLASCoreChoice.isStronger("Haswell", than: "SkylakeX"))
     #expect(!BLASCoreChoice.isStronger("SkylakeX", than: "SkylakeX"))
   }
 }
