@@ -458,6 +458,198 @@ static void CK_NAME(attention_decode_head_)(const float *q, const float *k, cons
   }
 }
 
+// ---- llama.cpp's arithmetic ----
+// The operations below compute what ggml's CPU backend computes in llama.cpp's default
+// configuration (keys and values cached in half precision, no flash attention), operation for
+// operation and rounding for rounding, as its x86 AVX2 build sums: every multiply-add is fused
+// (ggml's are, and its f16 products are exact in float anyway) and the 8-lane partial sums are
+// reduced in its order. They do not depend on this file's instruction set.
+
+
+CK_INLINE ck_v8 load8(const float *p) {
+  ck_v8 v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+
+CK_INLINE float fma_exact(float a, float b, float c) { return __builtin_fmaf(a, b, c); }
+
+CK_INLINE uint32_t float_bits(float x) {
+  uint32_t b;
+  memcpy(&b, &x, sizeof b);
+  return b;
+}
+
+CK_INLINE float bits_float(uint32_t b) {
+  float x;
+  memcpy(&x, &b, sizeof x);
+  return x;
+}
+
+// x rounded to the nearest IEEE half (ties to even) and back: F16C's vcvtps2ph with rounding
+// mode 0, subnormals kept, overflow to infinity.
+CK_INLINE float half_round(float x) {
+  const uint32_t bits = float_bits(x);
+  const uint32_t sign = bits & 0x80000000u, magnitude = bits & 0x7fffffffu;
+  if (magnitude > 0x7f800000u) return x;  // NaN
+  if (magnitude >= 0x47800000u) return bits_float(sign | 0x7f800000u);  // ≥ 65536
+  if (magnitude < 0x38800000u) {
+    // Below the smallest normal half (2^-14): a multiple of 2^-24, the spacing of halves there,
+    // which adding and removing 0.5 rounds to (its float ulp is 2^-24).
+    const float rounded = (bits_float(magnitude) + 0.5f) - 0.5f;
+    return bits_float(sign | float_bits(rounded));
+  }
+  uint32_t r = magnitude + 0xfffu + ((magnitude >> 13) & 1u);
+  r &= ~0x1fffu;
+  if (r >= 0x47800000u) r = 0x7f800000u;
+  return bits_float(sign | r);
+}
+
+static void CK_NAME(half_round_)(float *x, ptrdiff_t n) {
+  for (ptrdiff_t i = 0; i < n; i++) x[i] = half_round(x[i]);
+}
+
+// e^x as ggml_v_expf (AVX2) computes each lane: x = n·ln2 + b with n = round(x·log2 e), a
+// polynomial in b, 2^n from exponent bits; |n| > 126 scaled in two factors, |n| > 192 to 0 or ∞.
+CK_INLINE float ggml_expf(float x) {
+  const float r = 0x1.8p23f;
+  const float z = fma_exact(x, 0x1.715476p+0f, r);
+  const float n = z - r;
+  const float b = fma_exact(-n, 0x1.7f7d1cp-20f, fma_exact(-n, 0x1.62e4p-1f, x));
+  const uint32_t e = float_bits(z) << 23;
+  const float k = bits_float(e + float_bits(1.0f));
+  const float u = b * b;
+  const float j = fma_exact(
+      fma_exact(fma_exact(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u,
+                fma_exact(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
+      u, 0x1.ffffecp-1f * b);
+  const float size = fabsf(n);
+  if (!(size > 126.0f)) return fma_exact(k, j, k);
+  const uint32_t g = n <= 0.0f ? 0x82000000u : 0u;
+  const float s1 = bits_float(g + 0x7f000000u);
+  const float s2 = bits_float(e - g);
+  if (size > 192.0f) return s1 * s1;
+  return fma_exact(s2, j, s2) * s1;
+}
+
+// The sum of 8 lanes as tinyBLAS's and soft_max's horizontal adds take it:
+// (l0 + l4) + (l2 + l6), plus (l1 + l5) + (l3 + l7).
+CK_INLINE float hsum_pairs(ck_v8 v) {
+  const float a0 = v[0] + v[4], a1 = v[1] + v[5], a2 = v[2] + v[6], a3 = v[3] + v[7];
+  return (a0 + a2) + (a1 + a3);
+}
+
+// Σ x·y as ggml_vec_dot_f16 (AVX2) sums it, a token's products: element i into accumulator
+// (i / 8) mod 4, lane i mod 8, 32 at a time; accumulators (0 + 2) + (1 + 3), lanes
+// (l + l+4), then ((0 + 1) + (2 + 3)); the last n mod 32 products added in double.
+CK_INLINE float dot_ggml(const float *x, const float *y, ptrdiff_t n) {
+  ck_v8 acc0 = {0}, acc1 = {0}, acc2 = {0}, acc3 = {0};
+  const ptrdiff_t whole = n & ~(ptrdiff_t)31;
+  for (ptrdiff_t i = 0; i < whole; i += 32) {
+    acc0 = __builtin_elementwise_fma(load8(x + i), load8(y + i), acc0);
+    acc1 = __builtin_elementwise_fma(load8(x + i + 8), load8(y + i + 8), acc1);
+    acc2 = __builtin_elementwise_fma(load8(x + i + 16), load8(y + i + 16), acc2);
+    acc3 = __builtin_elementwise_fma(load8(x + i + 24), load8(y + i + 24), acc3);
+  }
+  const ck_v8 s = (acc0 + acc2) + (acc1 + acc3);
+  const float t0 = s[0] + s[4], t1 = s[1] + s[5], t2 = s[2] + s[6], t3 = s[3] + s[7];
+  double sum = (double)((t0 + t1) + (t2 + t3));
+  for (ptrdiff_t i = whole; i < n; i++) sum += (double)(x[i] * y[i]);
+  return (float)sum;
+}
+
+// Σ x·y as tinyBLAS (llama.cpp's products of several tokens) sums it: one 8-lane accumulator,
+// then `hsum_pairs`. n is a multiple of 8.
+CK_INLINE float dot_tinyblas(const float *x, const float *y, ptrdiff_t n) {
+  ck_v8 acc = {0};
+  for (ptrdiff_t i = 0; i < n; i += 8)
+    acc = __builtin_elementwise_fma(load8(x + i), load8(y + i), acc);
+  return hsum_pairs(acc);
+}
+
+// ggml's soft_max of w[0..<n] in place: the maximum, `ggml_expf` of w − max 8 at a time from
+// the start (lanes past n are 0), each 8's sum by `hsum_pairs` added in double, then every value
+// times the float of 1/sum.
+CK_INLINE void softmax_ggml(float *w, ptrdiff_t n) {
+  float largest = -INFINITY;
+  for (ptrdiff_t j = 0; j < n; j++) largest = largest > w[j] ? largest : w[j];
+  double sum = 0;
+  for (ptrdiff_t j0 = 0; j0 < n; j0 += 8) {
+    ck_v8 v = {0};
+    for (ptrdiff_t l = 0; l < 8 && j0 + l < n; l++) {
+      v[l] = ggml_expf(w[j0 + l] - largest);
+      w[j0 + l] = v[l];
+    }
+    sum += (double)hsum_pairs(v);
+  }
+  const float inverse = (float)(1.0 / sum);
+  for (ptrdiff_t j = 0; j < n; j++) w[j] *= inverse;
+}
+
+static void CK_NAME(attention_head_f16_)(const float *q, const float *k, const float *v,
+                                         ptrdiff_t stride, ptrdiff_t length, ptrdiff_t head_dim,
+                                         float scale, int prompt, float *scores, float *sums,
+                                         float *out) {
+  float query[head_dim];
+  for (ptrdiff_t d = 0; d < head_dim; d++) query[d] = half_round(q[d]);
+  const int tiny_scores = prompt && head_dim % 8 == 0;
+  for (ptrdiff_t j = 0; j < length; j++) {
+    const float *key = k + j * stride;
+    scores[j] = (tiny_scores ? dot_tinyblas(key, query, head_dim)
+                             : dot_ggml(key, query, head_dim)) * scale;
+  }
+  softmax_ggml(scores, length);
+  // Σ_j p_j·v_j with p_j in half precision: position j into partial sum j mod 8 (tinyBLAS) or
+  // j mod 32 (ggml_vec_dot_f16's accumulator (j / 8) mod 4, lane j mod 8).
+  const ptrdiff_t partials = prompt ? 8 : 32;
+  memset(sums, 0, (size_t)(partials * head_dim) * sizeof(float));
+  for (ptrdiff_t j = 0; j < length; j++) {
+    const ck_vf p = splat(half_round(scores[j]));
+    const float *value = v + j * stride;
+    float *sum = sums + (j % partials) * head_dim;
+    ptrdiff_t d = 0;
+    for (; d + LANES <= head_dim; d += LANES)
+      store(sum + d, __builtin_elementwise_fma(p, load(value + d), load(sum + d)));
+    for (; d < head_dim; d++) sum[d] = fma_exact(p[0], value[d], sum[d]);
+  }
+  for (ptrdiff_t d = 0; d < head_dim; d++) {
+    const float *s = sums + d;
+    const ptrdiff_t D = head_dim;
+    if (prompt) {
+      const float a0 = s[0] + s[4 * D], a1 = s[D] + s[5 * D], a2 = s[2 * D] + s[6 * D],
+                  a3 = s[3 * D] + s[7 * D];
+      out[d] = (a0 + a2) + (a1 + a3);
+    } else {
+      float t[8];
+      for (int l = 0; l < 8; l++)
+        t[l] = (s[l * D] + s[(16 + l) * D]) + (s[(8 + l) * D] + s[(24 + l) * D]);
+      const float t0 = t[0] + t[4], t1 = t[1] + t[5], t2 = t[2] + t[6], t3 = t[3] + t[7];
+      out[d] = (t0 + t1) + (t2 + t3);
+    }
+  }
+}
+
+static void CK_NAME(rope_row_ggml_)(float *x, const float *cos, const float *sin, ptrdiff_t heads,
+                                    ptrdiff_t head_dim) {
+  const ptrdiff_t half = head_dim / 2;
+  for (ptrdiff_t h = 0; h < heads; h++) {
+    float *x1 = x + h * head_dim;
+    float *x2 = x1 + half;
+    for (ptrdiff_t i = 0; i < half; i++) {
+      const float a = x1[i], b = x2[i];
+      x1[i] = fma_exact(a, cos[i], -(b * sin[i]));
+      x2[i] = fma_exact(a, sin[i], b * cos[i]);
+    }
+  }
+}
+
+static void CK_NAME(swiglu_forward_ggml_)(const float *g, const float *u, float *h, ptrdiff_t n) {
+  ptrdiff_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (ptrdiff_t l = i; l < i + 8; l++) h[l] = (g[l] / (1.0f + ggml_expf(0.0f - g[l]))) * u[l];
+  for (; i < n; i++) h[i] = (g[i] / (1.0f + expf(-g[i]))) * u[i];
+}
+
 // The table entries of this instruction set, minus the matrix-vector products (f32.c, q8.c).
 #define CK_ELEMENTWISE_ENTRIES                                                          \
   .rmsnorm_forward = CK_NAME(rmsnorm_forward_), .rmsnorm_backward = CK_NAME(rmsnorm_backward_), \
@@ -468,4 +660,6 @@ static void CK_NAME(attention_decode_head_)(const float *q, const float *k, cons
   .exp_scaled_row = CK_NAME(exp_scaled_row_), .swiglu_forward = CK_NAME(swiglu_forward_), \
   .swiglu_backward = CK_NAME(swiglu_backward_), .rope_row = CK_NAME(rope_row_),          \
   .adamw = CK_NAME(adamw_), .dot = CK_NAME(dot_),                                        \
-  .attention_decode_head = CK_NAME(attention_decode_head_)
+  .attention_decode_head = CK_NAME(attention_decode_head_),                              \
+  .attention_head_f16 = CK_NAME(attention_head_f16_), .half_round = CK_NAME(half_round_),  \
+  .rope_row_ggml = CK_NAME(rope_row_ggml_), .swiglu_forward_ggml = CK_NAME(swiglu_forward_ggml_)

@@ -150,7 +150,7 @@ public final class EvalModel {
     let longest = continuations.map(\.count).max() ?? 0
     // Shared prefill when every input fits: the context less its last token is cached once.
     if context.count + longest <= maxLength + 1 && continuations.count > 1 {
-      let cache = KVCache(config: model.config, capacity: context.count - 1 + max(longest, 1))
+      let cache = model.makeCache(capacity: context.count - 1 + max(longest, 1))
       let prefix = Array(context.dropLast())
       if !prefix.isEmpty { _ = model.hiddenStates(prefix, cache: cache) }
       return continuations.map { continuation in

@@ -3,8 +3,20 @@ import MiniTensor
 /// Keys and values of every layer for the positions seen so far, preallocated for `capacity`
 /// positions, written in place at each step.
 public final class KVCache {
+  /// How the cache keeps keys and values, and so how attention reads them.
+  public enum Precision: String, Sendable, CaseIterable {
+    /// As computed: attention in `Float` (`transformers`' arithmetic).
+    case f32
+    /// Rounded to half precision as they are written (llama.cpp's default `f16` cache), and
+    /// attended to as llama.cpp does: queries and probabilities in half precision too, the sums
+    /// in ggml's order (``InferenceArithmetic/llamaCpp``).
+    case f16
+  }
+
   /// Sequences in the batch.
   public let batch: Int
+  /// How keys and values are kept.
+  public let precision: Precision
   /// Positions the cache can hold.
   public let capacity: Int
   /// Positions filled.
@@ -19,11 +31,15 @@ public final class KVCache {
   private let valueBases: [UnsafeMutablePointer<Float>]
 
   /// An empty cache for `config`, holding up to `capacity` positions (default: the model's
-  /// `maxPositions`).
-  public init(config: LlamaConfig, batch: Int = 1, capacity: Int? = nil) {
+  /// `maxPositions`). ``Llama/makeCache(batch:capacity:)`` picks the precision of the model's
+  /// arithmetic.
+  public init(
+    config: LlamaConfig, batch: Int = 1, capacity: Int? = nil, precision: Precision = .f32
+  ) {
     let capacity = capacity ?? config.maxPositions
     precondition(batch > 0 && capacity > 0, "KVCache: batch \(batch), capacity \(capacity)")
     self.batch = batch
+    self.precision = precision
     self.capacity = capacity
     kvHeads = config.kvHeadCount
     headDim = config.headDim
@@ -56,6 +72,7 @@ public final class KVCache {
             let from = source.baseAddress! + b * sequence * row
             let to = target.baseAddress! + (b * capacity + start) * row
             to.update(from: from, count: sequence * row)
+            if precision == .f16 { Kernels.roundToHalf(to, count: sequence * row) }
           }
         }
       }
@@ -70,6 +87,10 @@ public final class KVCache {
     let row = kvHeads * headDim
     (keyBases[layer] + position * row).update(from: key, count: row)
     (valueBases[layer] + position * row).update(from: value, count: row)
+    if precision == .f16 {
+      Kernels.roundToHalf(keyBases[layer] + position * row, count: row)
+      Kernels.roundToHalf(valueBases[layer] + position * row, count: row)
+    }
   }
 
   /// The first key of `layer` (`[batch, capacity, kvHeads, headDim]`).

@@ -77,7 +77,8 @@ extension LlamaMLP {
   func decoding(_ x: Variable) -> Variable {
     let gate = Variable(gateProj.rowInvariantProduct(x.value))
     let up = Variable(upProj.rowInvariantProduct(x.value))
-    return Variable(downProj.rowInvariantProduct(swiglu(gate: gate, up: up).value))
+    return Variable(
+      downProj.rowInvariantProduct(activation(gate: gate, up: up, tape: nil).value))
   }
 }
 
@@ -93,6 +94,10 @@ extension LlamaAttention {
     let keys = decodingProject(x, kProj, kBias).value.reshaped([rows, kvWidth])
     let values = decodingProject(x, vProj, vBias).value.reshaped([rows, kvWidth])
     let positions = caches.map(\.length)
+    let halfPrecision = caches.first?.precision == .f16
+    precondition(
+      caches.allSatisfy { $0.precision == caches.first?.precision },
+      "decodeStep: caches of different precisions")
     let (heads, kvHeads, dim, table, layer) = (
       headCount, kvHeadCount, headDim, ropeTable, layerIndex
     )
@@ -123,7 +128,7 @@ extension LlamaAttention {
           q: rotated, kCaches: caches.map { $0.keyBase(layer: layer) },
           vCaches: caches.map { $0.valueBase(layer: layer) },
           lengths: positions.map { $0 + 1 }, output: out.baseAddress!, queryHeads: heads,
-          kvHeads: kvHeads, headDim: dim)
+          kvHeads: kvHeads, headDim: dim, halfPrecision: halfPrecision)
       }
     }
     return decodingProject(Variable(mixed), oProj, oBias)

@@ -22,7 +22,9 @@ extension Llama {
   /// as llama.cpp multiplies them, so decoding reads the quantized bytes, and the arena holds no
   /// `Float` copy of them: the model takes about the file's size in memory. The other types are
   /// dequantised to `Float`. ``weights`` and ``save(to:)`` see the file's values (blocks
-  /// dequantised on demand); such a model cannot be trained (``isTrainable``).
+  /// dequantised on demand); such a model cannot be trained (``isTrainable``). A GGUF file's
+  /// model computes in llama.cpp's arithmetic (``arithmetic``), so its greedy decoding follows
+  /// llama.cpp's with the default half-precision key/value cache.
   /// - Throws: `ModelDirectoryError`, `LlamaConfigError` or `GGUFError` naming the file, key or
   ///   tensor.
   public static func forInference(directory path: String) throws -> Llama {
@@ -38,7 +40,7 @@ extension Llama {
       })
     let model = Llama(
       config: config, seed: 0, languageModelHead: true, additionalParameters: [],
-      provided: provided)
+      provided: provided, arithmetic: .llamaCpp)
     do {
       try model.arena.load(dense)
     } catch {

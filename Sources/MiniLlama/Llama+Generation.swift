@@ -38,7 +38,7 @@ extension Llama {
       "generate: prompt ids must be in 0..<\(config.vocabSize)")
     let budget = min(options.maxNewTokens, config.maxPositions - prompt.count)
     guard budget > 0 else { return [] }
-    let cache = KVCache(config: config, capacity: prompt.count + budget)
+    let cache = makeCache(capacity: prompt.count + budget)
     var sampler = Sampler(options.sampling)
     var history = prompt
     var generated: [Int32] = []

@@ -23,6 +23,11 @@ public final class Llama: Module {
   /// `lm_head` (the embedding when tied); `nil` for a trunk built without it.
   let head: LinearWeight?
 
+  /// Whose roundings inference follows: `transformers`' for models of Hugging Face
+  /// directories, llama.cpp's for GGUF files (``forInference(directory:)``), which also makes
+  /// ``makeCache(batch:capacity:)`` keep keys and values in half precision as llama.cpp does.
+  public let arithmetic: InferenceArithmetic
+
   /// Whether the model has logits: `false` for a trunk built without `lm_head`.
   public var hasLanguageModelHead: Bool { head != nil }
 
@@ -51,19 +56,36 @@ public final class Llama: Module {
   /// head is provided under `model.embed_tokens.weight`.
   init(
     config: LlamaConfig, seed: UInt64, languageModelHead: Bool,
-    additionalParameters: [AdditionalParameter], provided: [String: LinearWeight]
+    additionalParameters: [AdditionalParameter], provided: [String: LinearWeight],
+    arithmetic: InferenceArithmetic = .transformers, ropeFrequencyFactors: [Float]? = nil
   ) {
     precondition((try? config.validate()) != nil, "Llama: invalid config \(config)")
     self.config = config
+    self.arithmetic = arithmetic
     var builder = ParameterArena.Builder()
     let normal = ParameterInitializer.normal(standardDeviation: config.initializerRange)
     let shapes = Dictionary(uniqueKeysWithValues: config.tensorShapes.map { ($0.name, $0.shape) })
     func declare(_ name: String, _ initializer: ParameterInitializer) -> Parameter {
       builder.declare(name, shape: shapes[name]!, initializer: initializer)
     }
-    let ropeTable = RopeTable(
-      headDim: config.headDim, maxPositions: config.maxPositions, theta: Float(config.ropeTheta),
-      scaling: config.ropeScaling.map { $0.kind(maxPositions: config.maxPositions) } ?? .none)
+    let scaling = config.ropeScaling.map { $0.kind(maxPositions: config.maxPositions) } ?? .none
+    let ropeTable: RopeTable
+    switch arithmetic {
+    case .transformers:
+      ropeTable = RopeTable(
+        headDim: config.headDim, maxPositions: config.maxPositions,
+        theta: Float(config.ropeTheta), scaling: scaling)
+    case .llamaCpp:
+      var factors = ropeFrequencyFactors
+      var linear = scaling
+      if case .llama3 = scaling {
+        factors = factors ?? ModelDirectory.llama3RopeFactors(config).scalars
+        linear = .none
+      }
+      ropeTable = RopeTable(
+        llamaCppHeadDim: config.headDim, maxPositions: config.maxPositions,
+        theta: Float(config.ropeTheta), scaling: linear, frequencyFactors: factors)
+    }
     embedTokens = declare("model.embed_tokens.weight", normal)
     blocks = (0..<config.layerCount).map {
       LlamaBlock(
@@ -87,11 +109,23 @@ public final class Llama: Module {
   /// A model sharing `other`'s arena, with its own projections and head.
   init(sharing other: Llama, blocks: [LlamaBlock], head: LinearWeight?) {
     config = other.config
+    arithmetic = other.arithmetic
     arena = other.arena
     embedTokens = other.embedTokens
     self.blocks = blocks
     norm = other.norm
     self.head = head
+  }
+
+  /// An empty cache for this model, keeping keys and values as its arithmetic does: in half
+  /// precision for llama.cpp's, in `Float` for `transformers`'.
+  /// - Parameters:
+  ///   - batch: sequences.
+  ///   - capacity: positions (default: `maxPositions`).
+  public func makeCache(batch: Int = 1, capacity: Int? = nil) -> KVCache {
+    KVCache(
+      config: config, batch: batch, capacity: capacity,
+      precision: arithmetic == .llamaCpp ? .f16 : .f32)
   }
 
   /// Visits every weight in Hugging Face order.

@@ -54,7 +54,8 @@ public struct LlamaAttention {
       cache.write(layer: layerIndex, keys: k.value, values: values.value, at: startPosition)
       mixed = causalAttention(
         q: q, keyCache: cache.keyBuffer(layer: layerIndex),
-        valueCache: cache.valueBuffer(layer: layerIndex), startPosition: startPosition)
+        valueCache: cache.valueBuffer(layer: layerIndex), startPosition: startPosition,
+        halfPrecision: cache.precision == .f16)
     } else {
       mixed = causalAttention(q: q, k: k, v: values)
     }

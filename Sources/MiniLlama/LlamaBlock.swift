@@ -89,7 +89,8 @@ extension LlamaBlock {
       headCount: config.headCount, kvHeadCount: config.kvHeadCount, headDim: config.headDim,
       layerIndex: index, ropeTable: ropeTable, qBias: qBias, kBias: kBias, vBias: vBias,
       oBias: oBias)
-    mlp = LlamaMLP(gateProj: gate, upProj: up, downProj: down)
+    mlp = LlamaMLP(
+      gateProj: gate, upProj: up, downProj: down, arithmetic: ropeTable.arithmetic)
   }
 
   /// The seven projections, in Hugging Face order.
@@ -122,6 +123,6 @@ extension LlamaBlock {
       postAttentionNorm: postAttentionNorm,
       mlp: LlamaMLP(
         gateProj: try map(mlp.gateProj), upProj: try map(mlp.upProj),
-        downProj: try map(mlp.downProj)))
+        downProj: try map(mlp.downProj), arithmetic: mlp.arithmetic))
   }
 }

@@ -359,8 +359,7 @@ private final class DecodingSequence: @unchecked Sendable {
     self.mailbox = mailbox
     self.cancelled = cancelled
     budget = max(0, min(request.maxTokens, served.maxPositions - request.prompt.count))
-    cache = KVCache(
-      config: served.model.config, capacity: max(1, request.prompt.count + budget))
+    cache = served.model.makeCache(capacity: max(1, request.prompt.count + budget))
     stopTokens = request.ignoresStopTokens ? [] : served.stopTokenIDs
     vocabularySize = served.vocabularySize
     sampler = Sampler(request.sampling)

@@ -59,7 +59,7 @@ struct DecodeBench: ParsableCommand {
       var cpuPerToken: [Double] = []
       for _ in 0..<repeats {
         let caches = (0..<size).map { _ in
-          KVCache(config: config, capacity: promptTokens + newTokens)
+          llama.makeCache(capacity: promptTokens + newTokens)
         }
         var tokens = caches.map { cache -> Int32 in
           let prompt = (0..<promptTokens).map { _ in

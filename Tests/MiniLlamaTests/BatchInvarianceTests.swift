@@ -81,7 +81,7 @@ struct BatchInvarianceTests {
       var caches: [KVCache] = []
       var tokens = [[Int32]](repeating: [], count: 6)
       func join(_ i: Int) {
-        let cache = KVCache(config: model.config, capacity: Self.prompts[i].count + count)
+        let cache = model.makeCache(capacity: Self.prompts[i].count + count)
         let logits = model.prefill(Self.prompts[i], cache: cache)
         tokens[i].append(samplers[i].next(logits: logits, history: Self.prompts[i]))
         caches.append(cache)

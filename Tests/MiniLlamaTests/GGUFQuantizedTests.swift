@@ -165,11 +165,19 @@ struct GGUFQuantizedTests {
           logits[position], reference, rtol: 0, atol: 1e-3 * scale,
           "\(name): logits at position \(position) of \(prompt)")
       }
-      // Generation with a batched prefill of the prompt: the prompt's rows quantized as
-      // decoding quantizes them, summed by sgemm in another order.
-      let generated = model.generate(
-        prompt: prompt, options: GenerationOptions(maxNewTokens: 4, sampling: .greedy))
-      #expect(generated.map(Int.init) == Array(tokens.prefix(4)), "\(name): generate")
+      // A batched prefill of the prompt (its rows quantized as decoding quantizes them, summed
+      // by sgemm in another order), then batched decoding steps, into a Float cache.
+      let batched = KVCache(config: config)
+      var last = model.prefill(prompt, cache: batched)
+      var generated: [Int] = []
+      for _ in 0..<4 {
+        generated.append(
+          last.indices.max { last[$0] < last[$1] || (last[$0] == last[$1] && $0 > $1) }!)
+        last =
+          model.decodeStep([Int32(generated[generated.count - 1])], caches: [batched])
+          .scalars
+      }
+      #expect(generated == Array(tokens.prefix(4)), "\(name): batched prefill")
     }
   }
 

@@ -263,8 +263,12 @@ import Testing
     try ModelDirectory(path: model).exportGGUF(to: gguf, options: GGUFExportOptions(type: .f32))
     let fromGGUF = try evaluate(["--model", gguf], "gguf")
     #expect(fromGGUF.count == base.count)
-    // Tolerance: the same f32 weights; the GGUF's q/k rows are permuted and back.
-    for (a, b) in zip(fromGGUF, base) { #expect(abs(a - b) < 1e-4, "\(a) vs \(b)") }
+    // Tolerance: the same f32 weights (the GGUF's q/k rows permuted and back), but the file runs
+    // as llama.cpp does, its keys and values cached in half precision (2⁻¹¹ relative each):
+    // a few thousandths on these log-likelihoods of a dozen tokens.
+    for (a, b) in zip(fromGGUF, base) {
+      #expect(abs(a - b) < 2e-2 && abs(a - b) <= 2e-3 * abs(b) + 1e-4, "\(a) vs \(b)")
+    }
 
     // Adapters with non-zero B: the command's scores are the library's on the adapted model.
     let lora = LoRAModel(

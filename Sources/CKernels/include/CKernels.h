@@ -97,6 +97,23 @@ typedef struct ck_kernels {
   void (*attention_decode_head)(const float *q, const float *k, const float *v, ptrdiff_t stride,
                                 ptrdiff_t length, ptrdiff_t head_dim, float scale, float *scores,
                                 float *out);
+  /// One query head of attention as llama.cpp computes it over a half-precision key/value cache
+  /// (ggml's x86 AVX2 arithmetic, whatever this set's): `q` rounded to half, `scores[j] =
+  /// (q·k_j)·scale` summed as ggml sums a token's products (`prompt` 0) or as tinyBLAS sums a
+  /// prompt's (`prompt` 1), ggml's soft_max, then `out = Σ_j half(p_j)·v_j` in the same order.
+  /// `k` and `v` hold values already rounded to half; `sums` is scratch of `32 · head_dim`.
+  void (*attention_head_f16)(const float *q, const float *k, const float *v, ptrdiff_t stride,
+                             ptrdiff_t length, ptrdiff_t head_dim, float scale, int prompt,
+                             float *scores, float *sums, float *out);
+  /// Rounds `n` floats to the nearest half (ties to even) in place, as F16C converts.
+  void (*half_round)(float *x, ptrdiff_t n);
+  /// `rope_row` with llama.cpp's multiply-adds: `x₁' = fma(x₁, cos, −x₂·sin)`,
+  /// `x₂' = fma(x₁, sin, x₂·cos)`.
+  void (*rope_row_ggml)(float *x, const float *cos, const float *sin, ptrdiff_t heads,
+                        ptrdiff_t head_dim);
+  /// `h = g·σ(g)·u` as ggml's swiglu computes it: `g / (1 + e^(−g))` with ggml's e^x for each
+  /// whole 8, libm's `expf` for the rest, times `u`.
+  void (*swiglu_forward_ggml)(const float *g, const float *u, float *h, ptrdiff_t n);
 } ck_kernels;
 
 /// The kernels of `isa`, or of the best set this CPU runs when `isa` is above it.

@@ -13,9 +13,12 @@ import MiniTensor
 ///   - keyCache: `[batch, capacity, kvHeads, headDim]` with positions
 ///     `0..<startPosition + sequence` written (the new tokens' keys included).
 ///   - valueCache: like `keyCache`.
+///   - halfPrecision: the cache holds half-precision values and attention follows llama.cpp's
+///     arithmetic over them (``InferenceArithmetic/llamaCpp``).
 /// - Returns: `[batch, sequence, queryHeads, headDim]`.
 public func causalAttention(
-  q: Variable, keyCache: Tensor, valueCache: Tensor, startPosition: Int
+  q: Variable, keyCache: Tensor, valueCache: Tensor, startPosition: Int,
+  halfPrecision: Bool = false
 ) -> Variable {
   precondition(
     q.tape == nil && q.rank == 4 && keyCache.rank == 4 && valueCache.shape == keyCache.shape
@@ -36,6 +39,12 @@ public func causalAttention(
       if batch == 1 && sequence == 1 {
         Kernels.attentionDecode(
           q: q, kCache: k, vCache: v, length: length, output: out.baseAddress!, scratch: scratch,
+          queryHeads: queryHeads, kvHeads: kvHeads, headDim: headDim,
+          halfPrecision: halfPrecision)
+      } else if halfPrecision {
+        Kernels.attentionPrefillHalf(
+          q: q, kCache: k, vCache: v, output: out.baseAddress!, scratch: scratch, batch: batch,
+          sequence: sequence, startPosition: startPosition, maxPositions: capacity,
           queryHeads: queryHeads, kvHeads: kvHeads, headDim: headDim)
       } else {
         Kernels.attentionPrefill(

@@ -25,6 +25,26 @@ public func swiglu(gate: Variable, up: Variable) -> Variable {
   }
 }
 
+/// `silu(gate) · up` for inference in llama.cpp's arithmetic (``InferenceArithmetic/llamaCpp``):
+/// ggml's SiLU over each last-axis row. No tape.
+/// - Precondition: `gate` and `up` have the same shape and no tape.
+public func swigluLlamaCpp(gate: Variable, up: Variable) -> Variable {
+  precondition(
+    gate.shape == up.shape && gate.tape == nil && up.tape == nil,
+    "swigluLlamaCpp: gate \(gate.shape) and up \(up.shape), untracked")
+  let columns = gate.shape.last ?? 1
+  let rows = columns == 0 ? 0 : gate.count / columns
+  let (g, u) = (gate.value.contiguous(), up.value.contiguous())
+  return Variable(
+    Tensor(unsafeUninitializedShape: gate.shape) { h in
+      guard rows > 0 else { return }
+      withUnsafePointers(g, u) { g, u in
+        Kernels.swigluForwardLlamaCpp(
+          gate: g, up: u, output: h.baseAddress!, rows: rows, columns: columns)
+      }
+    })
+}
+
 extension Unfused {
   /// The SwiGLU gate of a Llama MLP: `silu(gate) · up`.
   public static func swiglu(gate: Variable, up: Variable) -> Variable {

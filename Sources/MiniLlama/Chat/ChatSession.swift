@@ -140,7 +140,7 @@ public final class ChatSession {
   public func respond(to message: String, onText: (String) -> Void = { _ in }) throws -> String {
     let (prompt, droppedByLimit, droppedByBudget) = try renderPrompt(for: message)
     let config = model.config
-    let cache = self.cache ?? KVCache(config: config)
+    let cache = self.cache ?? model.makeCache()
     self.cache = cache
     // Keep the cached positions the new prompt shares, but feed at least one token.
     var reused = 0

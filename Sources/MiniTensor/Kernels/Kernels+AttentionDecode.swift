@@ -18,7 +18,7 @@ extension Kernels {
   package static func attentionDecode(
     q: UnsafePointer<Float>, kCache: UnsafePointer<Float>, vCache: UnsafePointer<Float>,
     length: Int, output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
-    queryHeads: Int, kvHeads: Int, headDim: Int, scale: Float? = nil
+    queryHeads: Int, kvHeads: Int, headDim: Int, scale: Float? = nil, halfPrecision: Bool = false
   ) {
     precondition(
       length > 0 && queryHeads > 0 && kvHeads > 0 && headDim > 0 && queryHeads % kvHeads == 0,
@@ -35,9 +35,15 @@ extension Kernels {
         let keys = kCache + g * D
         let values = vCache + g * D
         for h in (g * group)..<((g + 1) * group) {
-          kernels.attention_decode_head(
-            q + h * D, keys, values, rowStride, length, D, scale, scratch + h * length,
-            output + h * D)
+          if halfPrecision {
+            halfPrecisionHead(
+              kernels, q + h * D, keys, values, rowStride, length, D, scale, prompt: false,
+              scratch + h * length, output + h * D)
+          } else {
+            kernels.attention_decode_head(
+              q + h * D, keys, values, rowStride, length, D, scale, scratch + h * length,
+              output + h * D)
+          }
         }
       }
     }
@@ -90,7 +96,7 @@ extension Kernels {
   package static func attentionDecodeBatch(
     q: UnsafePointer<Float>, kCaches: [UnsafePointer<Float>], vCaches: [UnsafePointer<Float>],
     lengths: [Int], output: UnsafeMutablePointer<Float>, queryHeads: Int, kvHeads: Int,
-    headDim: Int
+    headDim: Int, halfPrecision: Bool = false
   ) {
     let sequences = lengths.count
     precondition(
@@ -120,11 +126,84 @@ extension Kernels {
         let keys = kCaches[s] + g * D
         let values = vCaches[s] + g * D
         for h in (g * group)..<((g + 1) * group) {
-          kernels.attention_decode_head(
-            q + (s * queryHeads + h) * D, keys, values, rowStride, length, D, scale,
-            scores.value + offsets[s] + h * length, out.value + (s * queryHeads + h) * D)
+          if halfPrecision {
+            halfPrecisionHead(
+              kernels, q + (s * queryHeads + h) * D, keys, values, rowStride, length, D, scale,
+              prompt: false, scores.value + offsets[s] + h * length,
+              out.value + (s * queryHeads + h) * D)
+          } else {
+            kernels.attention_decode_head(
+              q + (s * queryHeads + h) * D, keys, values, rowStride, length, D, scale,
+              scores.value + offsets[s] + h * length, out.value + (s * queryHeads + h) * D)
+          }
         }
       }
+    }
+  }
+}
+
+extension Kernels {
+  /// Rounds `count` floats in place to the nearest half-precision value (ties to even), as F16C
+  /// converts: what a half-precision key/value cache keeps.
+  package static func roundToHalf(_ x: UnsafeMutablePointer<Float>, count: Int) {
+    precondition(count >= 0, "roundToHalf: count \(count)")
+    activeKernels.half_round(x, count)
+  }
+
+  /// Attention of `sequence` new tokens per batch element against a half-precision cache, as
+  /// llama.cpp computes it (``InferenceArithmetic/llamaCpp``): each (batch element, query head,
+  /// token) runs the kernel of ``attentionDecode(q:kCache:vCache:length:output:scratch:queryHeads:kvHeads:headDim:scale:halfPrecision:)``
+  /// over positions `0…startPosition + t`, in tinyBLAS's order when there are several tokens
+  /// (llama.cpp's products of a prompt) and ggml's per-token order for one.
+  /// Same layout as ``attentionPrefill(q:kCache:vCache:output:scratch:batch:sequence:startPosition:maxPositions:queryHeads:kvHeads:headDim:scale:)``;
+  /// `scratch` holds `[batch, queryHeads, sequence, startPosition + sequence]`.
+  package static func attentionPrefillHalf(
+    q: UnsafePointer<Float>, kCache: UnsafePointer<Float>, vCache: UnsafePointer<Float>,
+    output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, batch: Int,
+    sequence: Int, startPosition: Int, maxPositions: Int, queryHeads: Int, kvHeads: Int,
+    headDim: Int
+  ) {
+    precondition(
+      startPosition >= 0 && startPosition + sequence <= maxPositions && queryHeads > 0
+        && kvHeads > 0 && queryHeads % kvHeads == 0 && headDim > 0,
+      "attentionPrefillHalf: positions \(startPosition)..<\(startPosition + sequence) of "
+        + "\(maxPositions), heads \(queryHeads)/\(kvHeads)")
+    guard batch > 0 && sequence > 0 else { return }
+    let D = headDim
+    let group = queryHeads / kvHeads
+    let rowStride = kvHeads * D
+    let length = startPosition + sequence
+    let scale = 1 / Float(D).squareRoot()
+    let prompt = sequence > 1
+    let kernels = activeKernels
+    let (out, scores) = (UncheckedSendable(output), UncheckedSendable(scratch))
+    let items = batch * queryHeads
+    let work = 2 * D * sequence * length
+    parallelFor(items, grain: max(1, 4 * parallelWork / max(work, 1))) { range in
+      for item in range {
+        let (b, h) = item.quotientAndRemainder(dividingBy: queryHeads)
+        let g = h / group
+        let keys = kCache + b * maxPositions * rowStride + g * D
+        let values = vCache + b * maxPositions * rowStride + g * D
+        for t in 0..<sequence {
+          let row = (b * sequence + t) * queryHeads + h
+          halfPrecisionHead(
+            kernels, q + row * D, keys, values, rowStride, startPosition + t + 1, D, scale,
+            prompt: prompt, scores.value + (item * sequence + t) * length, out.value + row * D)
+        }
+      }
+    }
+  }
+
+  /// One head of ``attentionPrefillHalf`` or of a half-precision decoding step.
+  fileprivate static func halfPrecisionHead(
+    _ kernels: ck_kernels, _ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>,
+    _ v: UnsafePointer<Float>, _ stride: Int, _ length: Int, _ headDim: Int, _ scale: Float,
+    prompt: Bool, _ scores: UnsafeMutablePointer<Float>, _ out: UnsafeMutablePointer<Float>
+  ) {
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: 32 * headDim) { sums in
+      kernels.attention_head_f16(
+        q, k, v, stride, length, headDim, scale, prompt ? 1 : 0, scores, sums.baseAddress!, out)
     }
   }
 }

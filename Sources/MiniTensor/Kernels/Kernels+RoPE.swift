@@ -20,6 +20,17 @@ public enum RopeScalingKind: Sendable, Equatable {
     factor: Double, lowFreqFactor: Double, highFreqFactor: Double, originalMaxPositions: Int)
 }
 
+/// Whose roundings inference reproduces where two implementations of the same model differ.
+public enum InferenceArithmetic: String, Sendable, CaseIterable {
+  /// `transformers`' (PyTorch in float32): the arithmetic of training and of the parity tests.
+  case transformers
+  /// llama.cpp's, as ggml's CPU backend computes in its x86 AVX2 build: RoPE angles multiplied
+  /// up position by position in `Float` with `cosf`/`sinf`, SiLU through ggml's `e^x`, and
+  /// (through the caches the model makes) keys and values kept in half precision and attended
+  /// to in ggml's order. A GGUF file runs this way, so its greedy decoding follows llama.cpp's.
+  case llamaCpp
+}
+
 /// Cosine and sine tables for rotary position embeddings in the Hugging Face (`rotate_half`)
 /// layout: a head vector `x[0..<D]` is rotated in the pairs `(i, i + D/2)` by
 /// `angle = position · invFreq[i]`.
@@ -38,6 +49,8 @@ public struct RopeTable: Sendable {
   package let cos: [Float]
   /// `[maxPositions, headDim / 2]`.
   package let sin: [Float]
+  /// Whose angles the tables hold, and so whose multiply-adds rotate by them.
+  public let arithmetic: InferenceArithmetic
 
   /// Tables for positions `0..<maxPositions`, as `LlamaRotaryEmbedding` builds them.
   /// - Parameters:
@@ -51,6 +64,7 @@ public struct RopeTable: Sendable {
       "RopeTable: headDim \(headDim) (must be even), maxPositions \(maxPositions)")
     self.headDim = headDim
     self.maxPositions = maxPositions
+    arithmetic = .transformers
     let inverse = Self.inverseFrequencies(
       headDim: headDim, theta: theta, scaling: scaling, sequenceLength: maxPositions)
     inverseFrequencies = inverse
@@ -62,6 +76,52 @@ public struct RopeTable: Sendable {
         let angle = Double(Float(p) * inverse[i])
         cosTable[p * half + i] = Float(Glibc.cos(angle))
         sinTable[p * half + i] = Float(Glibc.sin(angle))
+      }
+    }
+    cos = cosTable
+    sin = sinTable
+  }
+
+  /// Tables as llama.cpp's CPU backend builds them (`ggml_rope_cache_init`): for each position
+  /// `p` the angle starts at `Float(p)` and is multiplied by `base^(−2/headDim)` (`powf`) from
+  /// one pair to the next, each pair's angle divided by its frequency factor and multiplied by
+  /// the linear scale `1/factor`, then `cosf` and `sinf`.
+  /// - Parameters:
+  ///   - scaling: `.none` or `.linear`; Llama 3 scaling comes as `frequencyFactors`.
+  ///   - frequencyFactors: `[headDim / 2]` divisors of the angles (a GGUF file's
+  ///     `rope_freqs.weight`), or `nil`.
+  public init(
+    llamaCppHeadDim headDim: Int, maxPositions: Int, theta: Float, scaling: RopeScalingKind = .none,
+    frequencyFactors: [Float]? = nil
+  ) {
+    precondition(
+      headDim > 0 && headDim % 2 == 0 && maxPositions >= 0
+        && (frequencyFactors == nil || frequencyFactors!.count == headDim / 2),
+      "RopeTable: headDim \(headDim) (must be even), maxPositions \(maxPositions), "
+        + "\(frequencyFactors?.count ?? 0) frequency factors")
+    self.headDim = headDim
+    self.maxPositions = maxPositions
+    arithmetic = .llamaCpp
+    var frequencyScale: Float = 1
+    switch scaling {
+    case .none: break
+    case .linear(let factor): frequencyScale = 1 / Float(factor)
+    case .dynamicNTK, .llama3:
+      preconditionFailure("RopeTable: llama.cpp's tables take linear scaling or frequency factors")
+    }
+    let half = headDim / 2
+    let step = Glibc.powf(theta, -2 / Float(headDim))
+    let factors = frequencyFactors ?? [Float](repeating: 1, count: half)
+    inverseFrequencies = (0..<half).map { Glibc.powf(step, Float($0)) / factors[$0] }
+    var cosTable = [Float](repeating: 0, count: maxPositions * half)
+    var sinTable = [Float](repeating: 0, count: maxPositions * half)
+    for p in 0..<maxPositions {
+      var angle = Float(p)
+      for i in 0..<half {
+        let scaled = frequencyScale * (angle / factors[i])
+        cosTable[p * half + i] = Glibc.cosf(scaled)
+        sinTable[p * half + i] = Glibc.sinf(scaled)
+        angle *= step
       }
     }
     cos = cosTable
@@ -161,6 +221,8 @@ extension Kernels {
     let half = headDim / 2
     let rowWidth = heads * headDim
     let kernels = activeKernels
+    // llama.cpp's rotation forward; its gradient (never computed there) rotates as ours does.
+    let ggml = table.arithmetic == .llamaCpp && sign == 1
     table.cos.withUnsafeBufferPointer { cosBuffer in
       table.sin.withUnsafeBufferPointer { sinBuffer in
         let cosBase = cosBuffer.baseAddress!
@@ -170,7 +232,11 @@ extension Kernels {
             let position = startPosition + row % sequence
             let c = cosBase + position * half
             let s = sinBase + position * half
-            kernels.rope_row(x + row * rowWidth, c, s, heads, headDim, sign)
+            if ggml {
+              kernels.rope_row_ggml(x + row * rowWidth, c, s, heads, headDim)
+            } else {
+              kernels.rope_row(x + row * rowWidth, c, s, heads, headDim, sign)
+            }
           }
         }
       }

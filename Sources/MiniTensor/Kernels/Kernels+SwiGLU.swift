@@ -17,6 +17,27 @@ extension Kernels {
     }
   }
 
+  /// SwiGLU as llama.cpp's CPU backend computes it (``InferenceArithmetic/llamaCpp``), row by
+  /// row: `g / (1 + e^(−g)) · u` with ggml's `e^x` for each whole 8 of a row and libm's `expf`
+  /// for the rest.
+  ///
+  /// - Parameters:
+  ///   - gate, up: `[rows, columns]`.
+  ///   - output: `[rows, columns]`, may alias `gate` or `up`.
+  package static func swigluForwardLlamaCpp(
+    gate: UnsafePointer<Float>, up: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+    rows: Int, columns: Int
+  ) {
+    precondition(rows >= 0 && columns >= 0, "swigluForwardLlamaCpp: [\(rows), \(columns)]")
+    let kernels = activeKernels
+    parallelFor(rows, grain: rowGrain(width: 3 * columns)) { range in
+      for row in range {
+        let offset = row * columns
+        kernels.swiglu_forward_ggml(gate + offset, up + offset, output + offset, columns)
+      }
+    }
+  }
+
   /// SwiGLU backward:
   /// `dUp = dh ⊙ silu(g)`, `dGate = dh ⊙ up ⊙ σ(g)·(1 + g·(1 − σ(g)))`.
   ///

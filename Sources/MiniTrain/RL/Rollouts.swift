@@ -44,7 +44,7 @@ public struct RolloutSampler: Sendable {
         !prompt.isEmpty && prompt.count < context,
         "RolloutSampler: a prompt of \(prompt.count) tokens for a context of \(context)")
       let budget = min(maxNewTokens, context - prompt.count)
-      let cache = KVCache(config: model.config, capacity: prompt.count + budget)
+      let cache = model.makeCache(capacity: prompt.count + budget)
       // The last prompt token goes through the first decoding step with the others.
       if prompt.count > 1 { _ = model.hiddenStates(Array(prompt.dropLast()), cache: cache) }
       caches.append(cache)
