@@ -40,7 +40,8 @@ extension Llama {
       })
     let model = Llama(
       config: config, seed: 0, languageModelHead: true, additionalParameters: [],
-      provided: provided, arithmetic: .llamaCpp)
+      provided: provided, arithmetic: .llamaCpp,
+      ropeFrequencyFactors: try LlamaConfig.ropeFrequencyFactors(reader, headDim: config.headDim))
     do {
       try model.arena.load(dense)
     } catch {

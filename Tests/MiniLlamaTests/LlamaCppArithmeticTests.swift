@@ -56,6 +56,60 @@ struct LlamaCppArithmeticTests {
     return (path, config)
   }
 
+  /// Llama 3 RoPE scaling travels as `rope_freqs.weight` (llama.cpp's converter writes nothing
+  /// else): the file's parameters are found again, and the file decodes as llama.cpp decodes it.
+  @Test(.requires(.python("llama_cpp")))
+  func llama3ScaledRoPEFromItsFrequencyFactors() throws {
+    let python = try PythonRunner.requirePeers(importing: ["llama_cpp"])
+    let tokenizer = try GGUFTestModel.tokenizer.get()
+    let scaling = RopeScaling.llama3(
+      factor: 32, lowFrequencyFactor: 1, highFrequencyFactor: 4, originalMaxPositions: 8192)
+    let config = LlamaConfig(
+      vocabSize: tokenizer.vocabularySize, hiddenSize: 256, intermediateSize: 512, layerCount: 2,
+      headCount: 4, kvHeadCount: 2, maxPositions: 128, ropeTheta: 500_000,
+      ropeScaling: scaling, tieWordEmbeddings: true, bosTokenId: 1, eosTokenIds: [2],
+      initializerRange: 0.1)
+    let directory = try temporaryDirectory("llama3-rope")
+    try Llama(config: config, seed: 5).save(to: directory)
+    try tokenizer.write(to: directory + "/tokenizer.model")
+    let file = directory + "/model.gguf"
+    try ModelDirectory(path: directory).exportGGUF(
+      to: file, options: GGUFExportOptions(type: .q8_0))
+    let reader = try GGUFReader(path: file)
+    #expect(reader.tensor(named: "rope_freqs.weight") != nil)
+    #expect(try LlamaConfig(gguf: reader).ropeScaling == scaling)
+    let model = try Llama.forInference(directory: file)
+
+    let count = 24
+    let request: [String: Any] = [
+      "n_ctx": config.maxPositions, "n_batch": 512, "count": count,
+      "prompts": Self.prompts.map { $0.map(Int.init) },
+    ]
+    let requestText = String(
+      decoding: try JSONSerialization.data(withJSONObject: request), as: UTF8.self)
+    let output = try python.run(["-c", Self.script, file, requestText]).get()
+    let json = try #require(try JSONSerialization.jsonObject(with: output) as? [String: Any])
+    let runs = try #require(json["runs"] as? [[String: Any]])
+    for (prompt, run) in zip(Self.prompts, runs) {
+      let theirs = try #require(run["tokens"] as? [Int])
+      let reference = try #require(run["logits"] as? [[Double]])
+      let cache = model.makeCache()
+      var logits = [model.prefill(prompt, cache: cache)]
+      for token in theirs.dropLast() {
+        logits.append(model.decodeStep([Int32(token)], caches: [cache]).scalars)
+      }
+      let relative = zip(logits, reference).map { ours, row -> Float in
+        let expected = row.map(Float.init)
+        let scale = expected.map(abs).max() ?? 1
+        return (zip(ours, expected).map { abs($0 - $1) }.max() ?? 0) / scale
+      }
+      #expect(relative.sorted()[relative.count / 2] <= 1e-6, "\(prompt): \(relative)")
+      let generated = model.generate(
+        prompt: prompt, options: GenerationOptions(maxNewTokens: count, sampling: .greedy))
+      #expect(generated.map(Int.init) == theirs, "greedy tokens after \(prompt)")
+    }
+  }
+
   static let prompts: [[Int32]] = [
     [1, 45, 200, 17, 399, 3, 88, 150], [1, 7], [260, 31, 5, 77, 12, 9, 301, 44, 2, 18, 390, 6],
   ]

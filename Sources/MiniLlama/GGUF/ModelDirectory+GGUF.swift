@@ -279,21 +279,29 @@ extension ModelDirectory {
   /// frequency, 1 above the high-frequency band, `factor` below the low one, and a smooth
   /// interpolation between.
   static func llama3RopeFactors(_ config: LlamaConfig) -> Tensor {
-    guard case .llama3(let factor, let low, let high, let original) = config.ropeScaling else {
+    guard let scaling = config.ropeScaling else {
       preconditionFailure("llama3RopeFactors: the config has no llama3 RoPE scaling")
     }
-    let dim = config.headDim
+    let factors = llama3RopeFactors(
+      headDim: config.headDim, theta: config.ropeTheta, scaling: scaling)
+    return Tensor(factors, shape: [config.headDim / 2])
+  }
+
+  /// The factors of ``llama3RopeFactors(_:)`` for a head of `headDim` and RoPE base `theta`.
+  static func llama3RopeFactors(headDim dim: Int, theta: Double, scaling: RopeScaling) -> [Float] {
+    guard case .llama3(let factor, let low, let high, let original) = scaling else {
+      preconditionFailure("llama3RopeFactors: not a llama3 RoPE scaling")
+    }
     let lowWavelength = Float(original) / Float(low)
     let highWavelength = Float(original) / Float(high)
-    let factors: [Float] = stride(from: 0, to: dim, by: 2).map { i in
-      let frequency = 1 / pow(Float(config.ropeTheta), Float(i) / Float(dim))
+    return stride(from: 0, to: dim, by: 2).map { i in
+      let frequency = 1 / pow(Float(theta), Float(i) / Float(dim))
       let wavelength = 2 * Float.pi / frequency
       if wavelength < highWavelength { return 1 }
       if wavelength > lowWavelength { return Float(factor) }
       let smooth = (Float(original) / wavelength - Float(low)) / Float(high - low)
       return 1 / ((1 - smooth) / Float(factor) + smooth)
     }
-    return Tensor(factors, shape: [dim / 2])
   }
 
   /// Reads the file back and checks every key, tensor info and the size against what was meant.

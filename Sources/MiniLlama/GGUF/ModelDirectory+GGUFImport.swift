@@ -114,6 +114,8 @@ extension ModelDirectory {
       if let heads { tensor = ggufUnpermutedRows(tensor, headCount: heads) }
       dense[hf] = tensor
     }
+    // Llama 3 RoPE factors are read with the metadata (`LlamaConfig(gguf:)`).
+    if case .llama3 = config.ropeScaling { used.insert("rope_freqs.weight") }
     for info in reader.tensors where !used.contains(info.name) {
       throw GGUFError(
         path: reader.path, field: "tensor '\(info.name)'",
@@ -233,11 +235,20 @@ extension LlamaConfig {
     } else if let value = reader.value(name + ".rope.scaling.type"), value.stringValue == nil {
       throw fail(name + ".rope.scaling.type", "expected a string, got \(value)")
     }
-    if reader.tensor(named: "rope_freqs.weight") != nil {
-      throw fail(
-        "tensor 'rope_freqs.weight'",
-        "per-frequency RoPE factors (Llama 3.1 scaling) are not "
-          + "supported in GGUF input yet")
+    if let factors = try LlamaConfig.ropeFrequencyFactors(reader, headDim: headDim) {
+      // llama.cpp's converter writes Llama 3 scaling as these factors alone; the parameters
+      // that give them back are `rope_scaling` for a Hugging Face directory.
+      guard scaling == nil,
+        let llama3 = LlamaConfig.llama3Scaling(
+          matching: factors, headDim: headDim,
+          theta: try number("rope.freq_base", default: 10_000))
+      else {
+        throw fail(
+          "tensor 'rope_freqs.weight'",
+          "per-frequency RoPE factors that no Llama 3 scaling (factor, low and high frequency "
+            + "factors, original context) gives are not supported")
+      }
+      scaling = llama3
     }
     guard let embedding = reader.tensor(named: "token_embd.weight"),
       embedding.dimensions.count == 2
@@ -289,5 +300,51 @@ extension LlamaConfig {
     ]
     if let mapped = tokens[key] { return "tokenizer.ggml." + mapped }
     return key
+  }
+}
+
+extension LlamaConfig {
+  /// A GGUF file's `rope_freqs.weight` (llama.cpp's per-frequency RoPE divisors), checked:
+  /// `headDim / 2` finite positive f32 values; `nil` when the file has none.
+  /// - Throws: `GGUFError` naming the tensor.
+  static func ropeFrequencyFactors(_ reader: GGUFReader, headDim: Int) throws -> [Float]? {
+    guard let tensor = reader.tensor(named: "rope_freqs.weight") else { return nil }
+    let field = "tensor 'rope_freqs.weight'"
+    guard tensor.type == .f32, tensor.count == headDim / 2 else {
+      throw GGUFError(
+        path: reader.path, field: field,
+        "expected \(headDim / 2) f32 values (half the head dimension), got "
+          + "\(tensor.count) of \(tensor.type)")
+    }
+    let values = reader.values(of: tensor)
+    guard values.allSatisfy({ $0.isFinite && $0 > 0 }) else {
+      throw GGUFError(path: reader.path, field: field, "a factor is not a finite positive number")
+    }
+    return values
+  }
+
+  /// The Llama 3 scaling among those published models use whose frequency factors are
+  /// `factors` (to 1e-5), or `nil` (also for factors that are all 1).
+  static func llama3Scaling(matching factors: [Float], headDim: Int, theta: Double)
+    -> RopeScaling?
+  {
+    for original in [8192, 4096, 2048, 16_384, 32_768, 65_536] {
+      for factor in [8.0, 32.0, 16.0, 4.0, 2.0, 64.0] {
+        for (low, high) in [(1.0, 4.0), (1.0, 2.0), (2.0, 8.0), (1.0, 8.0)] {
+          let candidate = RopeScaling.llama3(
+            factor: factor, lowFrequencyFactor: low, highFrequencyFactor: high,
+            originalMaxPositions: original)
+          let computed = ModelDirectory.llama3RopeFactors(
+            headDim: headDim, theta: theta, scaling: candidate)
+          // A scaling that leaves every frequency alone says nothing about its parameters.
+          if computed.contains(where: { $0 != 1 }),
+            zip(computed, factors).allSatisfy({ abs($0 - $1) <= 1e-5 * $1 })
+          {
+            return candidate
+          }
+        }
+      }
+    }
+    return nil
   }
 }
