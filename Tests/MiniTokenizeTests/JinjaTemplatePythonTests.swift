@@ -39,6 +39,34 @@ struct JinjaTemplatePythonTests {
     '}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant
     ' }}{% endif %}
     """,
+    // Llama 3.1/3.2's system block: today's date from `strftime_now` when the caller has none.
+    "llama3.1-date": #"""
+    {{- bos_token }}
+    {%- if not date_string is defined %}
+        {%- if strftime_now is defined %}
+            {%- set date_string = strftime_now("%d %b %Y") %}
+        {%- else %}
+            {%- set date_string = "26 Jul 2024" %}
+        {%- endif %}
+    {%- endif %}
+    {%- if messages[0]['role'] == 'system' %}
+        {%- set system_message = messages[0]['content']|trim %}
+        {%- set messages = messages[1:] %}
+    {%- else %}
+        {%- set system_message = "" %}
+    {%- endif %}
+    {{- "<|start_header_id|>system<|end_header_id|>\n\n" }}
+    {{- "Cutting Knowledge Date: December 2023\n" }}
+    {{- "Today Date: " + date_string + "\n\n" }}
+    {{- system_message }}
+    {{- "<|eot_id|>" }}
+    {%- for message in messages %}
+        {{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' }}
+    {%- endfor %}
+    {%- if add_generation_prompt %}
+        {{- '<|start_header_id|>assistant<|end_header_id|>\n\n' }}
+    {%- endif %}
+    """#,
     "qwen2.5-tools": #"""
     {%- if tools %}
         {{- '<|im_start|>system\n' }}

@@ -145,7 +145,13 @@ struct JinjaInterpreter {
       }
       return try Self.binary(op, try evaluate(lhs), try evaluate(rhs))
     case .test(let base, let name, let negated):
-      let value = try evaluate(base)
+      var value = try evaluate(base)
+      // The global functions are defined (`strftime_now is defined`, as Llama 3's template asks).
+      if case .name(let function) = base, value == .undefined,
+        Self.globalFunctions.contains(function)
+      {
+        value = .string(function)
+      }
       let result: Bool
       switch name {
       case "defined": result = value != .undefined
@@ -182,6 +188,11 @@ struct JinjaInterpreter {
         throw JinjaError(args.first?.text ?? "raise_exception")
       case "namespace":
         return .namespace(JinjaNamespace(Dictionary(keywords, uniquingKeysWith: { $1 })))
+      case "strftime_now":
+        guard args.count == 1, case .string(let format) = args[0] else {
+          throw JinjaError("strftime_now takes one format string")
+        }
+        return .string(try Self.strftimeNow(format))
       case "range":
         let ints = args.compactMap { if case .int(let i) = $0 { i } else { nil } }
         guard !ints.isEmpty, ints.count == args.count else {
@@ -195,6 +206,23 @@ struct JinjaInterpreter {
       default: throw JinjaError("the function '\(function)' is not supported")
       }
     }
+  }
+
+  /// The functions a template may call without a context variable of that name.
+  static let globalFunctions: Set<String> = ["raise_exception", "namespace", "range", "strftime_now"]
+
+  /// The local date and time in a C `strftime` format, as `transformers` and llama.cpp give
+  /// templates `strftime_now` (`datetime.now().strftime(format)`).
+  static func strftimeNow(_ format: String) throws -> String {
+    var now = time(nil)
+    var parts = tm()
+    guard localtime_r(&now, &parts) != nil else { throw JinjaError("strftime_now: no local time") }
+    var buffer = [CChar](repeating: 0, count: 256)
+    let count = strftime(&buffer, buffer.count, format, &parts)
+    guard count > 0 || format.isEmpty else {
+      throw JinjaError("strftime_now: the format \"\(format)\" gives nothing or too much")
+    }
+    return String(decoding: buffer.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
   }
 
   static func binary(_ op: String, _ a: JinjaValue, _ b: JinjaValue) throws -> JinjaValue {
