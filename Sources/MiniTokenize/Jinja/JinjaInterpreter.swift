@@ -209,7 +209,9 @@ struct JinjaInterpreter {
   }
 
   /// The functions a template may call without a context variable of that name.
-  static let globalFunctions: Set<String> = ["raise_exception", "namespace", "range", "strftime_now"]
+  static let globalFunctions: Set<String> = [
+    "raise_exception", "namespace", "range", "strftime_now",
+  ]
 
   /// The local date and time in a C `strftime` format, as `transformers` and llama.cpp give
   /// templates `strftime_now` (`datetime.now().strftime(format)`).
