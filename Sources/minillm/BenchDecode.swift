@@ -31,10 +31,22 @@ struct DecodeBench: ParsableCommand {
   @Option(help: "Runs; the figures are medians.")
   var repeats: Int = 3
 
+  @Option(
+    help: ArgumentHelp(
+      "Key/value cache: f16 (llama.cpp's, the default for a GGUF file) or f32 (the default for a "
+        + "directory).", valueName: "f16|f32"))
+  var kvCache: String?
+
   @OptionGroup var threadOptions: ThreadOptions
 
   func run() throws {
     try threadOptions.apply()
+    let precision = try kvCache.map { value in
+      guard let precision = KVCache.Precision(rawValue: value) else {
+        throw CommandLineError("--kv-cache: expected f16 or f32, got '\(value)'")
+      }
+      return precision
+    }
     let sizes = batch.split(separator: ",").compactMap {
       Int($0.trimmingCharacters(in: .whitespaces))
     }
@@ -59,7 +71,9 @@ struct DecodeBench: ParsableCommand {
       var cpuPerToken: [Double] = []
       for _ in 0..<repeats {
         let caches = (0..<size).map { _ in
-          llama.makeCache(capacity: promptTokens + newTokens)
+          precision.map {
+            KVCache(config: config, capacity: promptTokens + newTokens, precision: $0)
+          } ?? llama.makeCache(capacity: promptTokens + newTokens)
         }
         var tokens = caches.map { cache -> Int32 in
           let prompt = (0..<promptTokens).map { _ in
