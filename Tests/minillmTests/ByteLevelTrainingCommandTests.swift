@@ -1,6 +1,7 @@
 import Foundation
 import MiniLlama
 import MiniTokenize
+import MiniTrain
 import TestSupport
 import Testing
 
@@ -274,6 +275,21 @@ import Testing
     ])
     #expect(result.status == 0, "\(result.error)")
 
+    // PPO for one step on the GGUF file, with a reward model that has the directory's
+    // tokenizer.json (the same tokens and merges as the file's rebuilt vocabulary); one with
+    // another vocabulary is refused naming --reward-model.
+    try RewardModel(languageModelDirectory: work + "/qwen", seed: 1).save(to: work + "/rm")
+    for name in ["tokenizer.json", "tokenizer_config.json"] {
+      try FileManager.default.copyItem(atPath: work + "/qwen/" + name, toPath: work + "/rm/" + name)
+    }
+    let ppo = [
+      "ppo", "--model", "qwen.gguf", "--data", "prompts.jsonl", "--batch-size", "2",
+      "--micro-batch-size", "2", "--ppo-epochs", "1", "--max-new-tokens", "4", "--steps", "1",
+      "--lr", "1e-3", "--threads", "1",
+    ]
+    result = try run(ppo + ["--reward-model", "rm", "--out", "ppo"])
+    #expect(result.status == 0, "\(result.error)")
+    #expect(FileManager.default.fileExists(atPath: work + "/ppo/model/tokenizer.json"))
     // Data made with another vocabulary is refused for the GGUF file, naming it.
     try Self.qwenModel(work + "/other", merges: Array(Self.merges.dropLast()))
     result = try run([
@@ -288,6 +304,16 @@ import Testing
     #expect(result.status != 0)
     #expect(
       result.error.contains("--data") && result.error.contains("qwen.gguf"), "\(result.error)")
+    try RewardModel(languageModelDirectory: work + "/qwen", seed: 1).save(to: work + "/other-rm")
+    for name in ["tokenizer.json", "tokenizer_config.json"] {
+      try FileManager.default.copyItem(
+        atPath: work + "/other/" + name, toPath: work + "/other-rm/" + name)
+    }
+    result = try run(ppo + ["--reward-model", "other-rm", "--out", "ppo-refused"])
+    #expect(result.status != 0)
+    #expect(
+      result.error.contains("--reward-model") && result.error.contains("other-rm/tokenizer.json"),
+      "\(result.error)")
   }
 
   @Test func pretrainAndDPOTakeAByteLevelBase() throws {
