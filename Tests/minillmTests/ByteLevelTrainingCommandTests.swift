@@ -176,6 +176,7 @@ import Testing
     #expect(losses.count == 16)
     let (first, last) = (losses.prefix(3).reduce(0, +) / 3, losses.suffix(3).reduce(0, +) / 3)
     #expect(last < first, "loss \(losses)")
+    print("sft --lora-rank 8 on a byte-level BPE Qwen2 directory: loss \(losses)")
 
     // The adapter folder carries the base's tokenizer.json and a tokenizer_config.json.
     let adapter = work + "/run/adapter"
@@ -197,6 +198,21 @@ import Testing
         ] + arguments)
       #expect(result.status == 0, "\(result.error)")
     }
+
+    // Full SFT: RUN/model is a chat model directory with the tokenizer.json.
+    result = try run([
+      "sft", "--model", "qwen", "--data", "data", "--out", "full", "--steps", "2",
+      "--batch-size", "4", "--lr", "1e-3", "--threads", "1",
+    ])
+    #expect(result.status == 0, "\(result.error)")
+    #expect(
+      try Data(contentsOf: URL(fileURLWithPath: work + "/full/model/tokenizer.json")) == modelJSON)
+    #expect(!FileManager.default.fileExists(atPath: work + "/full/model/tokenizer.model"))
+    result = try run([
+      "generate", "--model", "full/model", "--chat", "--prompt", "Who are you?", "--greedy",
+      "--max-new-tokens", "4", "--threads", "1",
+    ])
+    #expect(result.status == 0, "\(result.error)")
 
     // Data made with another vocabulary (one merge fewer) is refused, naming the flag and files.
     try Self.qwenModel(work + "/other", merges: Array(Self.merges.dropLast()))
@@ -316,7 +332,7 @@ import Testing
       "\(result.error)")
   }
 
-  @Test func pretrainAndDPOTakeAByteLevelBase() throws {
+  @Test func pretrainDPOAndRewardTakeAByteLevelBase() throws {
     let executable = try requireBuiltExecutable(named: "minillm")
     let work = try temporaryDirectory("bpe-pretrain")
     try Self.qwenModel(work + "/qwen")
@@ -360,6 +376,12 @@ import Testing
     ])
     #expect(result.status == 0, "\(result.error)")
     #expect(FileManager.default.fileExists(atPath: work + "/dpo/adapter/tokenizer.json"))
+    result = try run([
+      "reward", "--model", "qwen", "--data", "prefs", "--out", "rm", "--steps", "2",
+      "--batch-size", "4", "--threads", "1", "--lora-rank", "4",
+    ])
+    #expect(result.status == 0, "\(result.error)")
+    #expect(FileManager.default.fileExists(atPath: work + "/rm/adapter/tokenizer.json"))
   }
 
   /// `AutoTokenizer.from_pretrained` on the adapter folder of a LoRA SFT run on a Qwen2
