@@ -2,6 +2,7 @@ import Foundation
 import MiniLlama
 import MiniTokenize
 import MiniTrain
+import PipelineTestSupport
 import TestSupport
 import Testing
 
@@ -430,5 +431,35 @@ import Testing
         == (try renderer.text(
           of: Conversation(messages: [Message(role: .user, content: "Who are you?")]),
           addGenerationPrompt: true)))
+  }
+
+  /// A sentencepiece GGUF file as `--tokenizer`: the data gets the model rebuilt from its
+  /// `llama` vocabulary (other bytes, the same pieces and scores), which both the GGUF file and
+  /// the directory it was exported from accept as their tokenizer.
+  @Test(.requires(SFTFixture.requirement))
+  func aSentencePieceGGUFVocabularyMakesDataForItsDirectoryToo() throws {
+    guard let fixture = SFTFixture.load() else { return }
+    let work = try temporaryDirectory("spm-gguf-data")
+    func run(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
+      try runMinillmCapturing(fixture.executable, arguments, directory: work)
+    }
+    var result = try run(["export", "gguf", "--model", fixture.base, "--out", "base.gguf"])
+    #expect(result.status == 0, "\(result.error)")
+    let identity = try #require(sharedPath("corpora/identity.json"))
+    result = try run([
+      "data", "sft", "--tokenizer", "base.gguf", "--input", identity, "--template", "chatml",
+      "--output", "data",
+    ])
+    #expect(result.status == 0, "\(result.error)")
+    let rebuilt = try Data(contentsOf: URL(fileURLWithPath: work + "/data/tokenizer.model"))
+    let original = try Data(contentsOf: URL(fileURLWithPath: fixture.base + "/tokenizer.model"))
+    #expect(rebuilt != original)
+    for model in ["base.gguf", fixture.base] {
+      result = try run([
+        "sft", "--model", model, "--data", "data", "--out", "run-\(model.count)", "--steps", "1",
+        "--batch-size", "4", "--threads", "1", "--lora-rank", "4",
+      ])
+      #expect(result.status == 0, "\(result.error)")
+    }
   }
 }

@@ -168,3 +168,24 @@ extension TokenizerConfig {
     tokenizerClass = "PreTrainedTokenizerFast"
   }
 }
+
+extension SentencePieceTokenizer {
+  /// Whether `other` encodes every text as this model does: the same file, or (a model rebuilt
+  /// from another file's vocabulary, such as a GGUF file's `tokenizer.ggml.*`) the same pieces
+  /// and scores under the same model type, byte fallback and whitespace handling, with no
+  /// normalisation table. Stricter than ``hasSameVocabulary(as:)``, which compares pieces only.
+  public func encodesAs(_ other: SentencePieceTokenizer) -> Bool {
+    if sha256 == other.sha256 { return true }
+    guard let mine = SentencePieceModelProto(bytes: modelBytes),
+      let theirs = SentencePieceModelProto(bytes: other.modelBytes),
+      mine.pieces.count == theirs.pieces.count, mine.modelType == theirs.modelType,
+      mine.byteFallback == theirs.byteFallback,
+      mine.treatWhitespaceAsSuffix == theirs.treatWhitespaceAsSuffix,
+      mine.charsmapIsEmpty && theirs.charsmapIsEmpty,
+      mine.addDummyPrefix == theirs.addDummyPrefix,
+      mine.removeExtraWhitespaces == theirs.removeExtraWhitespaces,
+      mine.escapeWhitespaces == theirs.escapeWhitespaces
+    else { return false }
+    return zip(mine.pieces, theirs.pieces).allSatisfy { $0.text == $1.text && $0.score == $1.score }
+  }
+}

@@ -70,7 +70,10 @@ public struct FineTuneBase {
       let base = try setting("--model") {
         try SentencePieceTokenizer(modelBytes: [UInt8](bytes), origin: baseTokenizerPath)
       }
-      guard base.sha256 == stored.sha256 else {
+      // A model rebuilt from a GGUF file's vocabulary (data made with `--tokenizer F.gguf`)
+      // has other bytes but the same pieces and scores, so it encodes as the base's.
+      let rebuilt = stored.sentencePiece.map { base.encodesAs($0) } ?? false
+      guard base.sha256 == stored.sha256 || rebuilt else {
         throw TrainingRunError.setting(
           "--data",
           "\(indexPath) was made with a tokenizer (SHA-256 "
