@@ -95,8 +95,8 @@ public struct FineTuneBase {
       }
     } else {
       warn(
-        "warning: \(modelPath) has no tokenizer.model; only the vocabulary size of the data's "
-          + "tokenizer could be checked against the model")
+        "warning: \(modelPath) has no tokenizer.model or tokenizer.json; only the vocabulary "
+          + "size of the data's tokenizer could be checked against the model")
     }
     _ = try setting("--data", prefix: "\(indexPath): template: ") {
       try ChatRenderer(template: template, tokenizer: tokenizer)
