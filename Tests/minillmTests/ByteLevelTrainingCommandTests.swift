@@ -355,6 +355,21 @@ import Testing
     ])
     #expect(result.status == 0, "\(result.error)")
     #expect(FileManager.default.fileExists(atPath: work + "/pre/adapter/tokenizer.json"))
+    // Shards of another vocabulary are refused for the base, naming the flag and files.
+    try Self.qwenModel(work + "/other", merges: Array(Self.merges.dropLast()))
+    result = try run([
+      "data", "pretrain", "--tokenizer", "other", "--input", "corpus.txt", "--output",
+      "other-shards",
+    ])
+    #expect(result.status == 0, "\(result.error)")
+    result = try run([
+      "pretrain", "--model", "qwen", "--data", "other-shards", "--out", "refused", "--steps", "1",
+      "--seq-len", "32", "--threads", "1", "--lora-rank", "4",
+    ])
+    #expect(result.status != 0)
+    #expect(
+      result.error.contains("--data") && result.error.contains("other-shards/index.json")
+        && result.error.contains("qwen/tokenizer.json"), "\(result.error)")
 
     // Preference pairs and DPO with adapters on the directory.
     var pairs = ""
