@@ -20,16 +20,31 @@ extension ModelDirectory {
     sampling: SamplingOptions = .seedDefaults, maxNewTokens: Int? = nil,
     config given: LlamaConfig? = nil
   ) throws {
-    let renderer = try ChatRenderer(template: template, tokenizer: tokenizer)
+    try installTokenizer(
+      StoredTokenizer(sentencePiece: tokenizer), template: template, sampling: sampling,
+      maxNewTokens: maxNewTokens, config: given)
+  }
+
+  /// Writes the tokenizer and chat files of `tokenizer` (sentencepiece or byte-level BPE, see
+  /// `StoredTokenizer.write(toDirectory:renderer:modelMaxLength:)`) next to a saved model, as
+  /// ``installTokenizer(_:template:sampling:maxNewTokens:config:)-(SentencePieceTokenizer,_,_,_,_)``
+  /// does for a sentencepiece model.
+  public func installTokenizer(
+    _ tokenizer: StoredTokenizer, template: ChatTemplate,
+    sampling: SamplingOptions = .seedDefaults, maxNewTokens: Int? = nil,
+    config given: LlamaConfig? = nil
+  ) throws {
+    let renderer = try ChatRenderer(template: template, tokenizer: tokenizer.tokenizer)
     let config = try writeTokenizerFiles(tokenizer, renderer: renderer, config: given)
     var stops: [Int] = []
     for id in renderer.stopTokenIDs + config.eosTokenIds where !stops.contains(id) {
       stops.append(id)
     }
+    let special = tokenizer.tokenizer.specialIDs
     let generation = GenerationConfig(
       sampling: sampling, eosTokenIDs: stops,
-      bosTokenID: config.bosTokenId ?? tokenizer.specialIDs.bos,
-      padTokenID: config.padTokenId ?? tokenizer.specialIDs.pad, maxNewTokens: maxNewTokens)
+      bosTokenID: config.bosTokenId ?? special.bos,
+      padTokenID: config.padTokenId ?? special.pad, maxNewTokens: maxNewTokens)
     try generation.write(to: file("generation_config.json"))
   }
 
@@ -44,18 +59,84 @@ extension ModelDirectory {
   public func writeTokenizerFiles(
     _ tokenizer: SentencePieceTokenizer, renderer: ChatRenderer?, config given: LlamaConfig? = nil
   ) throws -> LlamaConfig {
+    try writeTokenizerFiles(
+      StoredTokenizer(sentencePiece: tokenizer), renderer: renderer, config: given)
+  }
+
+  /// Writes the tokenizer files of `tokenizer` into a directory that holds `config.json`:
+  /// sentencepiece's as above, or a byte-level BPE `tokenizer.json` and its
+  /// `tokenizer_config.json` (see `StoredTokenizer.write(toDirectory:renderer:modelMaxLength:)`).
+  /// - Returns: the directory's `config.json`.
+  /// - Throws: `ModelDirectoryError` when `config.json` is missing or its vocabulary is smaller
+  ///   than the tokenizer's; write errors naming the file.
+  @discardableResult
+  public func writeTokenizerFiles(
+    _ tokenizer: StoredTokenizer, renderer: ChatRenderer?, config given: LlamaConfig? = nil
+  ) throws -> LlamaConfig {
     let config = try given ?? loadConfig()
-    guard tokenizer.vocabularySize <= config.vocabSize else {
+    let size = tokenizer.tokenizer.vocabularySize
+    guard size <= config.vocabSize else {
       throw ModelDirectoryError(
         path: file("config.json"),
-        "vocab_size \(config.vocabSize) is smaller than the tokenizer's \(tokenizer.vocabularySize) pieces"
-      )
+        "vocab_size \(config.vocabSize) is smaller than the tokenizer's \(size) pieces")
     }
-    try TokenizerFiles(
-      tokenizer: tokenizer, renderer: renderer, modelMaxLength: config.maxPositions
-    )
-    .write(toDirectory: path)
+    try tokenizer.write(toDirectory: path, renderer: renderer, modelMaxLength: config.maxPositions)
     return config
+  }
+
+  /// The tokenizer a training command takes from a base model, with the file it is stored as
+  /// (what a trained model directory and a data folder made with it get):
+  /// - a directory: `tokenizer.model` (``loadTokenizer()``) when present, else its byte-level
+  ///   BPE `tokenizer.json` with `tokenizer_config.json`;
+  /// - a GGUF file: its `llama` vocabulary as a sentencepiece model, or its `gpt2` vocabulary
+  ///   as the `tokenizer.json` and settings `minillm import gguf` writes for it.
+  /// - Throws: `ModelDirectoryError` naming the file at fault, or `tokenizer.model` when the
+  ///   directory has neither tokenizer file.
+  public func loadStoredTokenizer() throws -> StoredTokenizer {
+    if isGGUFFile {
+      let reader = try GGUFReader(path: path)
+      guard let metadata = try reader.tokenizerMetadata(), metadata.model == "gpt2" else {
+        return StoredTokenizer(sentencePiece: try loadTokenizer())
+      }
+      do {
+        let files = try reader.pretrainedTokenizerFiles(
+          modelMaxLength: (try? loadConfig().maxPositions) ?? 0)
+        let tokenizer = try metadata.makeTokenizer(origin: path)
+        return StoredTokenizer(
+          byteLevel: PretrainedTokenizer(
+            tokenizer: tokenizer, addsBOS: reader.addsBOSToken, addsEOS: reader.addsEOSToken,
+            chatTemplate: files?.config.chatTemplate),
+          tokenizerJSON: files?.tokenizerJSON ?? [])
+      } catch {
+        throw ModelDirectoryError(path: path, "\(error)")
+      }
+    }
+    guard !FileManager.default.fileExists(atPath: file("tokenizer.model")),
+      FileManager.default.fileExists(atPath: file("tokenizer.json"))
+    else {
+      return StoredTokenizer(sentencePiece: try loadTokenizer())
+    }
+    do {
+      return try StoredTokenizer.read(path)
+    } catch let error as TokenizerError {
+      if case .loadFailed(let file, let message) = error {
+        throw ModelDirectoryError(path: file, message)
+      }
+      throw ModelDirectoryError(path: path, "\(error)")
+    }
+  }
+
+  /// The file a training command compares tokenizers by, for errors: the GGUF file itself,
+  /// else `tokenizer.model`, else `tokenizer.json` when only that exists.
+  public var tokenizerFilePath: String {
+    if isGGUFFile { return path }
+    let model = file("tokenizer.model")
+    if !FileManager.default.fileExists(atPath: model)
+      && FileManager.default.fileExists(atPath: file("tokenizer.json"))
+    {
+      return file("tokenizer.json")
+    }
+    return model
   }
 
   /// Loads `tokenizer.model`.
@@ -173,11 +254,27 @@ extension ModelDirectory {
       }
     }
     let specials = added.sorted { $0.id < $1.id }.map(\.content)
-    guard let template = ChatTemplate(jinja: jinja, eosToken: eos, specialTokens: specials) else {
-      throw ModelDirectoryError(
-        path: configPath, "'chat_template' is a Jinja template MiniLLM did not write; \(hint)")
+    if let template = ChatTemplate(jinja: jinja, eosToken: eos, specialTokens: specials) {
+      return template
     }
-    return template
+    // Another tool's template (a Hugging Face model's): its layout, found by rendering it, as
+    // for a GGUF file's, with the special tokens of tokenizer.json too.
+    var probeSpecials = specials
+    if let bpe = try? PretrainedTokenizer(directory: path).tokenizer as? ByteLevelBPETokenizer {
+      for token in bpe.addedTokens where token.special && !probeSpecials.contains(token.content) {
+        probeSpecials.append(token.content)
+      }
+    }
+    guard
+      let probed = try? ChatTemplate.probing(
+        jinja: jinja, bosToken: Self.tokenContent(object["bos_token"]), eosToken: eos,
+        specialTokens: probeSpecials)
+    else {
+      throw ModelDirectoryError(
+        path: configPath,
+        "'chat_template' is a Jinja template MiniLLM did not write; \(hint)")
+    }
+    return probed.template
   }
 
   /// The chat template of a GGUF file: `tokenizer.chat_template` rendered on marker messages

@@ -18,11 +18,17 @@ struct DataPretrain: AsyncParsableCommand {
       Each document becomes its tokens followed by EOS; documents shorter than --min-tokens are
       dropped and counted. Malformed records are skipped and counted per reason in index.json; the
       run fails when more than --max-bad-fraction of them are bad. OUTPUT gets shard-NNNNN.bin,
-      index.json and a copy of tokenizer.model. Re-running on the same inputs gives identical files.
+      index.json and a copy of the tokenizer: tokenizer.model, or a byte-level BPE tokenizer.json
+      with its tokenizer_config.json (from a tokenizer.json, a model folder that has no
+      tokenizer.model, or a GGUF file with a gpt2 vocabulary). Re-running on the same inputs gives
+      identical files.
       """
   )
 
-  @Option(help: "A folder holding tokenizer.model, or the .model file.")
+  @Option(
+    help:
+      "A tokenizer.model or byte-level BPE tokenizer.json, a model folder holding one, or a .gguf file."
+  )
   var tokenizer: String
 
   @Option(name: .long, parsing: .upToNextOption, help: "Corpus files (plain or .zst).")
@@ -60,7 +66,7 @@ struct DataPretrain: AsyncParsableCommand {
   }
 
   func run() async throws {
-    let model = try loadTokenizer(tokenizer)
+    let model = try loadDataTokenizer(tokenizer)
     var options = PretrainOptions()
     options.format = try parseFormat(format)
     options.textColumn = textColumn
@@ -81,15 +87,30 @@ func runPretrain(
   inputs: [String], tokenizer: SentencePieceTokenizer, output: String, options: PretrainOptions,
   label: String
 ) async throws -> TokenShardIndex {
-  try await ProgressDisplay<PretrainProgress>.run(
+  try await runPretrain(
+    inputs: inputs, tokenizer: StoredTokenizer(sentencePiece: tokenizer), output: output,
+    options: options, label: label)
+}
+
+/// Runs the pipeline with `tokenizer`'s file copied beside the shards (a byte-level BPE
+/// `tokenizer.json` with its `tokenizer_config.json`, so the folder reads back as a tokenizer).
+func runPretrain(
+  inputs: [String], tokenizer: StoredTokenizer, output: String, options: PretrainOptions,
+  label: String
+) async throws -> TokenShardIndex {
+  let index = try await ProgressDisplay<PretrainProgress>.run(
     label: label, failure: { ($0 as? PretrainError)?.rejectionLines },
     report: {
       $0.sources.flatMap { $0.reportLines(minimumDocumentTokens: options.minimumDocumentTokens) }
     }
   ) { progress in
     try await PretrainPipeline.run(
-      inputs: inputs, tokenizer: tokenizer,
-      tokenizerFile: ("tokenizer.model", tokenizer.modelBytes),
+      inputs: inputs, tokenizer: tokenizer.tokenizer,
+      tokenizerFile: (tokenizer.fileName, tokenizer.fileBytes),
       output: output, options: options, progress: progress)
   }
+  if tokenizer.sentencePiece == nil {
+    try tokenizer.write(toDirectory: output, renderer: nil, modelMaxLength: 1 << 30)
+  }
+  return index
 }

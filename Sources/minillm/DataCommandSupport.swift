@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MiniLlama
 import MiniTokenize
 
 /// A bad flag, file or record: printed by ArgumentParser as one `Error: …` line, exit status 1.
@@ -20,6 +21,17 @@ func flagged<T>(_ flag: String, _ body: () throws -> T) throws -> T {
 /// Loads `--tokenizer PATH` (a folder holding tokenizer.model, or the .model file itself).
 func loadTokenizer(_ path: String) throws -> SentencePieceTokenizer {
   try flagged("--tokenizer") { try SentencePieceTokenizer(contentsOf: path) }
+}
+
+/// Loads the `--tokenizer PATH` of a `data` command: a sentencepiece `.model` file, a
+/// byte-level BPE `tokenizer.json`, a model folder (its `tokenizer.model`, else its
+/// `tokenizer.json`), or a `.gguf` file (its vocabulary, written as `import gguf` writes it).
+func loadDataTokenizer(_ path: String) throws -> StoredTokenizer {
+  try flagged("--tokenizer") {
+    let directory = ModelDirectory(path: path)
+    if directory.isGGUFFile { return try directory.loadStoredTokenizer() }
+    return try StoredTokenizer.read(path)
+  }
 }
 
 /// Parses `--format auto|<format>`: nil for auto.

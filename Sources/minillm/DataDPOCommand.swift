@@ -28,7 +28,10 @@ struct DataDPO: AsyncParsableCommand {
       """
   )
 
-  @Option(help: "A folder holding tokenizer.model, or the .model file (default: --model's).")
+  @Option(
+    help:
+      "A tokenizer.model or byte-level BPE tokenizer.json, a model folder holding one, or a .gguf file (default: --model's)."
+  )
   var tokenizer: String?
 
   @OptionGroup var data: ChatDataFlags<DataDPO>
@@ -69,14 +72,16 @@ struct DataDPO: AsyncParsableCommand {
 
   func run() async throws {
     let directory = self.model.map { ModelDirectory(path: $0) }
-    let spm =
-      try tokenizer.map(loadTokenizer) ?? flagged("--model") { try directory!.loadTokenizer() }
-    let renderer = try data.renderer(tokenizer: spm) {
+    let stored =
+      try tokenizer.map(loadDataTokenizer)
+      ?? flagged("--model") { try directory!.loadStoredTokenizer() }
+    let renderer = try data.renderer(tokenizer: stored.tokenizer) {
       try flagged("--model") { try directory?.loadChatTemplate() }
     }
     let generator = try directory.map {
       try RejectedAnswerSampler(
-        directory: $0, tokenizer: spm, renderer: renderer, maxNewTokens: maxNewTokens,
+        directory: $0, tokenizer: stored.tokenizer, renderer: renderer,
+        maxNewTokens: maxNewTokens,
         sampling: sampling.options(defaults:))
     }
     var options = PreferenceOptions()
@@ -84,7 +89,7 @@ struct DataDPO: AsyncParsableCommand {
     let index = try await data.run(sources: \.sources) { progress in
       try await PreferencePipeline.run(
         inputs: data.input, renderer: renderer,
-        tokenizerFile: ("tokenizer.model", spm.modelBytes), output: data.output,
+        tokenizerFile: (stored.fileName, stored.fileBytes), output: data.output,
         options: options, rejectedGenerator: generator?.generator(), progress: progress)
     }
     let dropped = index.dropped.values.reduce(0, +)

@@ -15,14 +15,18 @@ struct DataSFT: AsyncParsableCommand {
       index.json (kept, truncated and dropped samples per reason, malformed records per \
       reason, sources, tokenizer SHA-256, the template), and the tokenizer files of a model \
       directory: tokenizer.model, tokenizer.json and tokenizer_config.json with the template \
-      as a Jinja chat_template.
+      as a Jinja chat_template (for a byte-level BPE tokenizer: its tokenizer.json and \
+      tokenizer_config.json).
 
       Self-cognition placeholders ({{name}}, <NAME>, [NAME], {{author}}, <AUTHOR>, <DATE>, …) \
       are filled from --name, --author and --date.
       """
   )
 
-  @Option(help: "A folder holding tokenizer.model, or the .model file.")
+  @Option(
+    help:
+      "A tokenizer.model or byte-level BPE tokenizer.json, a model folder holding one, or a .gguf file."
+  )
   var tokenizer: String
 
   @OptionGroup var data: ChatDataFlags<DataSFT>
@@ -37,13 +41,11 @@ struct DataSFT: AsyncParsableCommand {
   var system: String?
 
   func run() async throws {
-    let model = try loadTokenizer(tokenizer)
+    let model = try loadDataTokenizer(tokenizer)
     // --template, else the template of a model folder given as --tokenizer (one whose
-    // tokenizer_config.json has a chat_template), else ChatML.
-    let renderer = try data.renderer(tokenizer: model) {
-      let folder = ModelDirectory(path: tokenizer)
-      guard folder.hasChatTemplate else { return nil }
-      return try flagged("--tokenizer") { try folder.loadChatTemplate() }
+    // tokenizer_config.json has a chat_template) or of a GGUF file, else ChatML.
+    let renderer = try data.renderer(tokenizer: model.tokenizer) {
+      try modelTemplate(of: tokenizer)
     }
     var options = SFTOptions()
     try data.apply(to: &options)
@@ -52,7 +54,7 @@ struct DataSFT: AsyncParsableCommand {
     let index = try await data.run(sources: \.sources) { progress in
       try await SFTPipeline.run(
         inputs: data.input, renderer: renderer,
-        tokenizerFile: ("tokenizer.model", model.modelBytes), output: data.output,
+        tokenizerFile: (model.fileName, model.fileBytes), output: data.output,
         options: options, progress: progress)
     }
     let dropped = index.dropped.values.reduce(0, +)
@@ -71,4 +73,17 @@ extension DataSFT: ChatDataKind {
   static let templateHelp =
     "chatml, human-robot, or a JSON template spec file (see Docs/Formats.md); default: the chat template of --tokenizer's folder (its tokenizer_config.json), else chatml."
   static let maxLengthHelp = "No sample is longer than this many tokens."
+}
+
+/// The chat template of a model folder given as `--tokenizer` (when its
+/// `tokenizer_config.json` has a `chat_template`) or of a GGUF file (when it has
+/// `tokenizer.chat_template`), else `nil`.
+func modelTemplate(of path: String) throws -> ChatTemplate? {
+  let folder = ModelDirectory(path: path)
+  if folder.isGGUFFile {
+    guard (try? GGUFReader(path: path).value("tokenizer.chat_template")) != nil else { return nil }
+  } else {
+    guard folder.hasChatTemplate else { return nil }
+  }
+  return try flagged("--tokenizer") { try folder.loadChatTemplate() }
 }

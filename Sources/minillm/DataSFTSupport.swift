@@ -71,7 +71,7 @@ struct ChatDataFlags<Kind: ChatDataKind>: ParsableArguments {
   /// `--template` bound to `tokenizer`, else the template `fallback` gives (a model folder's),
   /// else ChatML.
   func renderer(
-    tokenizer: SentencePieceTokenizer, fallback: (() throws -> ChatTemplate?)? = nil
+    tokenizer: any Tokenizer, fallback: (() throws -> ChatTemplate?)? = nil
   ) throws -> ChatRenderer {
     if template == nil, let fallback, let own = try fallback() {
       return try ChatRenderer(template: own, tokenizer: tokenizer)

@@ -177,8 +177,12 @@ struct GenerateCommand: ParsableCommand {
     var encodePrompt: ((String) throws -> [Int32])?
     if prompt != nil || format == .text {
       let directory = ModelDirectory(path: model)
-      if directory.isGGUFFile {
-        // The file's own vocabulary, BOS as llama.cpp adds it.
+      if directory.isGGUFFile
+        || (!FileManager.default.fileExists(atPath: directory.file("tokenizer.model"))
+          && FileManager.default.fileExists(atPath: directory.file("tokenizer.json")))
+      {
+        // The file's own vocabulary, BOS as llama.cpp adds it; a byte-level BPE
+        // tokenizer.json with the BOS flag of tokenizer_config.json.
         let pretrained = try flagged("--model") { try directory.loadPretrainedTokenizer() }
         tokenizer = pretrained.tokenizer
         encodePrompt = pretrained.encodePrompt

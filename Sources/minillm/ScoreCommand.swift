@@ -88,10 +88,10 @@ struct ScoreCommand: ParsableCommand {
 
   func scoreResponses(_ rewardModel: RewardModel, prompt: String) throws {
     let directory = ModelDirectory(path: model)
-    let tokenizer: SentencePieceTokenizer
+    let tokenizer: any Tokenizer
     let chatTemplate: ChatTemplate
     do {
-      tokenizer = try directory.loadTokenizer()
+      tokenizer = try directory.loadStoredTokenizer().tokenizer
       chatTemplate = try template.map { try ChatTemplate.named($0) } ?? directory.loadChatTemplate()
     } catch let error as ChatTemplateError {
       throw CommandLineError("--template: \(error)")

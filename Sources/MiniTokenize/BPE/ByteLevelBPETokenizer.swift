@@ -240,3 +240,42 @@ public struct ByteLevelBPETokenizer: Tokenizer {
 
   public func id(for piece: String) -> Int? { ids[piece] }
 }
+
+extension ByteLevelBPETokenizer {
+  /// Whether `other` encodes every text as this tokenizer does: the same token under every id,
+  /// the same merges, added tokens and pre-tokenizer. Ids only one side has count as equal when
+  /// the other's token there is llama.cpp's filler `[PAD<id>]` (a GGUF file's vocabulary is
+  /// padded to `vocab_size`). The special ids (BOS, EOS, pad), which `tokenizer_config.json` or
+  /// GGUF metadata set, and the normaliser, which llama.cpp drops, are not compared.
+  public func hasSameVocabulary(as other: ByteLevelBPETokenizer) -> Bool {
+    guard preTokenizer == other.preTokenizer, model.ignoreMerges == other.model.ignoreMerges,
+      model.merges == other.model.merges
+    else { return false }
+    for id in 0..<max(tokens.count, other.tokens.count) {
+      let mine = id < tokens.count ? tokens[id] : nil
+      let theirs = id < other.tokens.count ? other.tokens[id] : nil
+      if mine == theirs { continue }
+      let filler = "[PAD\(id)]"
+      guard (mine == nil && theirs == filler) || (theirs == nil && mine == filler) else {
+        return false
+      }
+    }
+    return Set(addedTokens.map(\.id)) == Set(other.addedTokens.map(\.id))
+  }
+}
+
+extension Tokenizer {
+  /// Whether `other` gives every text the ids this tokenizer gives: two sentencepiece models
+  /// with the same pieces (`SentencePieceTokenizer.hasSameVocabulary(as:)`), or two byte-level
+  /// BPE tokenizers with the same tokens and merges
+  /// (``ByteLevelBPETokenizer/hasSameVocabulary(as:)``); never tokenizers of different kinds.
+  public func sharesVocabulary(with other: any Tokenizer) -> Bool {
+    if let mine = self as? SentencePieceTokenizer, let theirs = other as? SentencePieceTokenizer {
+      return mine.hasSameVocabulary(as: theirs)
+    }
+    if let mine = self as? ByteLevelBPETokenizer, let theirs = other as? ByteLevelBPETokenizer {
+      return mine.hasSameVocabulary(as: theirs)
+    }
+    return false
+  }
+}

@@ -52,53 +52,9 @@ public struct PretrainedTokenizer: Sendable {
     let modelPath = folder.appendingPathComponent("tokenizer.model").path
     let jsonPath = folder.appendingPathComponent("tokenizer.json").path
     let configPath = folder.appendingPathComponent("tokenizer_config.json").path
-    var config: [String: JSONValue] = [:]
-    if let data = FileManager.default.contents(atPath: configPath) {
-      do {
-        config = try data.withUnsafeBytes { bytes throws(JSONFailure) in
-          try JSONParser.parseObject(bytes, keeping: nil)
-        }
-      } catch {
-        throw TokenizerError.loadFailed(path: configPath, message: "not a JSON object: \(error)")
-      }
-    }
-    let reader = TokenizerJSONReader(origin: configPath)
-    func token(_ key: String) throws -> String? {
-      switch config[key] {
-      case nil, .null: return nil
-      case .string(let text): return text
-      case .object(let members): return try reader.string(members["content"], "$.\(key).content")
-      case let other?:
-        throw reader.failure("$.\(key)", "expected a string or an object, found \(other.kindName)")
-      }
-    }
-    func flag(_ key: String) throws -> Bool {
-      guard let value = config[key], value != .null else { return false }
-      return try reader.bool(value, "$.\(key)")
-    }
-    bosToken = try token("bos_token")
-    eosToken = try token("eos_token")
-    unknownToken = try token("unk_token")
-    padToken = try token("pad_token")
-    addsBOS = try flag("add_bos_token")
-    addsEOS = try flag("add_eos_token")
-    switch config["chat_template"] {
-    case nil, .null: chatTemplate = nil
-    case .string(let text): chatTemplate = text
-    case .array(let list):
-      chatTemplate = nil
-      for (index, item) in list.enumerated() {
-        let entry = try reader.object(item, "$.chat_template[\(index)]")
-        if try reader.string(entry["name"], "$.chat_template[\(index)].name") == "default" {
-          chatTemplate = try reader.string(entry["template"], "$.chat_template[\(index)].template")
-        }
-      }
-    case let other?:
-      throw reader.failure(
-        "$.chat_template", "expected a string or a list, found \(other.kindName)")
-    }
     if FileManager.default.fileExists(atPath: modelPath) {
-      tokenizer = try SentencePieceTokenizer(contentsOf: modelPath)
+      let settings = try Self.settings(configPath: configPath)
+      self.init(settings, tokenizer: try SentencePieceTokenizer(contentsOf: modelPath))
       return
     }
     guard FileManager.default.fileExists(atPath: jsonPath) else {
@@ -118,6 +74,15 @@ public struct PretrainedTokenizer: Sendable {
         message: "not found; \(jsonPath) mirrors a sentencepiece model (unigram or byte "
           + "fallback), which is read from tokenizer.model")
     }
+    try self.init(tokenizerJSON: jsonPath, config: configPath)
+  }
+
+  /// Reads a byte-level BPE `tokenizer.json` with the settings of `configPath`
+  /// (`tokenizer_config.json`; none when it does not exist).
+  /// - Throws: `TokenizerError.loadFailed` naming the file (and field) at fault.
+  public init(tokenizerJSON jsonPath: String, config configPath: String?) throws {
+    let settings = try Self.settings(configPath: configPath)
+    let reader = TokenizerJSONReader(origin: configPath ?? jsonPath)
     var bpe = try ByteLevelBPETokenizer(contentsOf: jsonPath)
     func id(_ token: String?, _ key: String) throws -> Int? {
       guard let token else { return nil }
@@ -127,9 +92,79 @@ public struct PretrainedTokenizer: Sendable {
       return id
     }
     bpe.specialIDs = SpecialTokenIDs(
-      unknown: try id(unknownToken, "unk_token") ?? bpe.specialIDs.unknown,
-      bos: try id(bosToken, "bos_token"), eos: try id(eosToken, "eos_token"),
-      pad: try id(padToken, "pad_token"))
-    tokenizer = bpe
+      unknown: try id(settings.unknownToken, "unk_token") ?? bpe.specialIDs.unknown,
+      bos: try id(settings.bosToken, "bos_token"), eos: try id(settings.eosToken, "eos_token"),
+      pad: try id(settings.padToken, "pad_token"))
+    self.init(settings, tokenizer: bpe)
+  }
+
+  /// The settings of `tokenizer_config.json`, read apart from the tokenizer.
+  private struct Settings {
+    var bosToken, eosToken, unknownToken, padToken: String?
+    var addsBOS = false
+    var addsEOS = false
+    var chatTemplate: String?
+  }
+
+  private init(_ settings: Settings, tokenizer: any Tokenizer) {
+    self.tokenizer = tokenizer
+    bosToken = settings.bosToken
+    eosToken = settings.eosToken
+    unknownToken = settings.unknownToken
+    padToken = settings.padToken
+    addsBOS = settings.addsBOS
+    addsEOS = settings.addsEOS
+    chatTemplate = settings.chatTemplate
+  }
+
+  /// Reads `tokenizer_config.json` at `configPath` (all defaults when it is absent).
+  private static func settings(configPath: String?) throws -> Settings {
+    var config: [String: JSONValue] = [:]
+    if let configPath, let data = FileManager.default.contents(atPath: configPath) {
+      do {
+        config = try data.withUnsafeBytes { bytes throws(JSONFailure) in
+          try JSONParser.parseObject(bytes, keeping: nil)
+        }
+      } catch {
+        throw TokenizerError.loadFailed(path: configPath, message: "not a JSON object: \(error)")
+      }
+    }
+    let reader = TokenizerJSONReader(origin: configPath ?? "tokenizer_config.json")
+    func token(_ key: String) throws -> String? {
+      switch config[key] {
+      case nil, .null: return nil
+      case .string(let text): return text
+      case .object(let members): return try reader.string(members["content"], "$.\(key).content")
+      case let other?:
+        throw reader.failure("$.\(key)", "expected a string or an object, found \(other.kindName)")
+      }
+    }
+    func flag(_ key: String) throws -> Bool {
+      guard let value = config[key], value != .null else { return false }
+      return try reader.bool(value, "$.\(key)")
+    }
+    var settings = Settings()
+    settings.bosToken = try token("bos_token")
+    settings.eosToken = try token("eos_token")
+    settings.unknownToken = try token("unk_token")
+    settings.padToken = try token("pad_token")
+    settings.addsBOS = try flag("add_bos_token")
+    settings.addsEOS = try flag("add_eos_token")
+    switch config["chat_template"] {
+    case nil, .null: settings.chatTemplate = nil
+    case .string(let text): settings.chatTemplate = text
+    case .array(let list):
+      for (index, item) in list.enumerated() {
+        let entry = try reader.object(item, "$.chat_template[\(index)]")
+        if try reader.string(entry["name"], "$.chat_template[\(index)].name") == "default" {
+          settings.chatTemplate = try reader.string(
+            entry["template"], "$.chat_template[\(index)].template")
+        }
+      }
+    case let other?:
+      throw reader.failure(
+        "$.chat_template", "expected a string or a list, found \(other.kindName)")
+    }
+    return settings
   }
 }

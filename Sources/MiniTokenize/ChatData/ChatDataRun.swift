@@ -98,7 +98,8 @@ struct ChatDataRun {
   /// The tokenizer files are those of every model directory MiniLLM writes (``TokenizerFiles``:
   /// `tokenizer.model`, `tokenizer.json` mirroring it and `tokenizer_config.json` with
   /// `renderer`'s template) when `tokenizerFile` is the renderer's sentencepiece model; else the
-  /// file as given and `tokenizer_config.json`.
+  /// file as given and `tokenizer_config.json` (listing the added tokens of a byte-level BPE
+  /// `tokenizer.json`, as `StoredTokenizer.write(toDirectory:renderer:modelMaxLength:)` does).
   func finish(
     writer: JSONLShardWriter, tokenizerFile: (name: String, bytes: [UInt8]),
     renderer: ChatRenderer, maxLength: Int,
@@ -119,8 +120,13 @@ struct ChatDataRun {
     } else {
       try writeFileAtomically(
         tokenizerFile.bytes, to: (output as NSString).appendingPathComponent(tokenizerFile.name))
-      try TokenizerConfig(renderer: renderer, modelMaxLength: maxLength)
-        .write(toDirectory: output)
+      var config = TokenizerConfig(renderer: renderer, modelMaxLength: maxLength)
+      if tokenizerFile.name == "tokenizer.json",
+        let byteLevel = renderer.tokenizer as? ByteLevelBPETokenizer
+      {
+        config.addByteLevelTokens(of: byteLevel)
+      }
+      try config.write(toDirectory: output)
     }
     try writeFileAtomically(try index(shards), to: indexPath)
     let kept = Set(shards.map(\.file))

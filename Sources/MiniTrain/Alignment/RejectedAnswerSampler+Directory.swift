@@ -12,7 +12,7 @@ extension RejectedAnswerSampler {
   ///     `max_new_tokens`, else 256; at most half the context).
   /// - Throws: ``TrainingRunError/setting(_:_:)`` naming `--model` or `--tokenizer`.
   public init(
-    directory: ModelDirectory, tokenizer: SentencePieceTokenizer, renderer: ChatRenderer,
+    directory: ModelDirectory, tokenizer: any Tokenizer, renderer: ChatRenderer,
     maxNewTokens: Int?, sampling: (SamplingOptions) -> SamplingOptions
   ) throws {
     let llama = try loadLlama(directory.path)
@@ -22,10 +22,12 @@ extension RejectedAnswerSampler {
         "\(directory.file("config.json")) has vocab_size \(llama.config.vocabSize), fewer "
           + "than the \(tokenizer.vocabularySize) pieces of the tokenizer")
     }
-    if let own = try? directory.loadTokenizer(), !own.hasSameVocabulary(as: tokenizer) {
+    if let own = try? directory.loadStoredTokenizer(),
+      !own.tokenizer.sharesVocabulary(with: tokenizer)
+    {
       throw TrainingRunError.setting(
         "--tokenizer",
-        "not --model's tokenizer (\(directory.isGGUFFile ? directory.path : directory.file("tokenizer.model"))); "
+        "not --model's tokenizer (\(directory.tokenizerFilePath)); "
           + "the prompts must be encoded as the model was trained")
     }
     let generation = try setting("--model") { try directory.loadGenerationConfig() }

@@ -17,12 +17,13 @@ extension RewardModel {
     let dataset = try setting("--data") { try PreferenceDataset(directory: data) }
     // A GGUF file's vocabulary is rebuilt, so its bytes never match the data's tokenizer file.
     if let index = dataset.index, !directory.isGGUFFile,
-      let tokenizer = try? directory.loadTokenizer(), tokenizer.sha256 != index.tokenizer.sha256
+      let tokenizer = try? directory.loadStoredTokenizer(),
+      tokenizer.sha256 != index.tokenizer.sha256
     {
       throw TrainingRunError.setting(
         "--data",
         "\(data)/index.json was made with a tokenizer other than --model's "
-          + "\(directory.file("tokenizer.model"))")
+          + "\(directory.tokenizerFilePath)")
     }
     guard dataset.vocabularySize <= config.vocabSize else {
       throw TrainingRunError.setting(

@@ -10,8 +10,8 @@ public struct PretrainTrainingData {
   public let dataset: TokenDataset
   /// The shards' tokenizer file, when it can be read (copied into every saved model).
   public let tokenizerPath: String?
-  /// The tokenizer, when it can be read.
-  public let tokenizer: SentencePieceTokenizer?
+  /// The tokenizer (sentencepiece or byte-level BPE), when it can be read.
+  public let tokenizer: (any Tokenizer)?
 
   /// Loads the token shards `data` (else the stored run's).
   /// - Parameter run: where warnings go.
@@ -24,7 +24,8 @@ public struct PretrainTrainingData {
     }
     let dataset = try setting("--data") { try TokenDataset(directory: path) }
     let tokenizerPath = (path as NSString).appendingPathComponent(dataset.index.tokenizer.file)
-    let tokenizer = try? SentencePieceTokenizer(contentsOf: tokenizerPath)
+    let tokenizer = try? StoredTokenizer.read(folder: path, file: dataset.index.tokenizer.file)
+      .tokenizer
     if tokenizer == nil {
       run.note("warning: \(tokenizerPath) cannot be read; RUN/model will have no tokenizer")
     }
@@ -77,6 +78,23 @@ public struct PretrainTrainingData {
           + "(\(path)/index.json)")
     }
     return (model, presetName)
+  }
+
+  /// Checks that the data was made with the tokenizer of the base model `basePath`
+  /// (`pretrain --model`): the same vocabulary, when both tokenizers can be read.
+  /// - Throws: ``TrainingRunError/setting(_:_:)`` naming `--data`, the data's `index.json` and
+  ///   the base's tokenizer file.
+  public func checkTokenizer(of basePath: String) throws {
+    let directory = ModelDirectory(path: basePath)
+    guard let tokenizer, let base = try? directory.loadStoredTokenizer() else { return }
+    guard base.tokenizer.sharesVocabulary(with: tokenizer) else {
+      throw TrainingRunError.setting(
+        "--data",
+        "\(path)/index.json was made with a tokenizer (\(dataset.index.tokenizer.file), SHA-256 "
+          + "\(dataset.index.tokenizer.sha256.prefix(12))…) whose vocabulary is not --model's "
+          + "\(directory.tokenizerFilePath); make the data with `minillm data pretrain "
+          + "--tokenizer \(basePath)`")
+    }
   }
 
   /// Micro-batches in one pass over the training windows of `sequenceLength` left after

@@ -120,7 +120,7 @@ public struct GRPOStage: TrainingStage {
   ///   vocabulary.
   /// - Throws: ``TrainingRunError/setting(_:_:)`` naming `--reward`.
   public static func rewardFunction(
-    _ spec: String, renderer: ChatRenderer, tokenizer: SentencePieceTokenizer
+    _ spec: String, renderer: ChatRenderer, tokenizer: any Tokenizer
   ) throws -> any RewardFunction {
     if spec.hasPrefix("regex:") { return try FormatReward(pattern: String(spec.dropFirst(6))) }
     if spec == "exact" { return try ExactAnswerReward() }
@@ -130,11 +130,12 @@ public struct GRPOStage: TrainingStage {
     if spec.hasPrefix("rm:") {
       let path = String(spec.dropFirst(3))
       let model = try setting("--reward") { try RewardModel(directory: path) }
-      if let own = try? ModelDirectory(path: path).loadTokenizer(),
-        !own.hasSameVocabulary(as: tokenizer)
+      let directory = ModelDirectory(path: path)
+      if let own = try? directory.loadStoredTokenizer(),
+        !own.tokenizer.sharesVocabulary(with: tokenizer)
       {
         throw TrainingRunError.setting(
-          "--reward", "\(path)/tokenizer.model is not --model's tokenizer")
+          "--reward", "\(directory.tokenizerFilePath) is not --model's tokenizer")
       }
       return ModelReward(model: model, renderer: renderer)
     }
@@ -159,7 +160,8 @@ public struct GRPOStage: TrainingStage {
     }
     let directory = ModelDirectory(path: modelPath)
     let llama = try loadLlama(modelPath)
-    let tokenizer = try setting("--model") { try directory.loadTokenizer() }
+    let tokenizerFiles = try setting("--model") { try directory.loadStoredTokenizer() }
+    let tokenizer = tokenizerFiles.tokenizer
     let template = try setting("--model") { try directory.loadChatTemplate() }
     let renderer = try setting("--model") {
       try ChatRenderer(template: template, tokenizer: tokenizer)
@@ -237,7 +239,8 @@ public struct GRPOStage: TrainingStage {
         return TrainingSession(
           model: ModelWithFiles(
             model,
-            files: ChatModelFiles(tokenizer: tokenizer, template: template, generation: generation)
+            files: ChatModelFiles(
+              stored: tokenizerFiles, template: template, generation: generation)
           ),
           objective: GRPOObjective(
             policy: model.llama, criterion: loss, temperature: settings.temperature),

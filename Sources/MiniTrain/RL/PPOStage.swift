@@ -168,7 +168,8 @@ public struct PPOStage: TrainingStage {
     }
     let directory = ModelDirectory(path: modelPath)
     let llama = try loadLlama(modelPath)
-    let tokenizer = try setting("--model") { try directory.loadTokenizer() }
+    let tokenizerFiles = try setting("--model") { try directory.loadStoredTokenizer() }
+    let tokenizer = tokenizerFiles.tokenizer
     let template = try setting("--model") { try directory.loadChatTemplate() }
     let renderer = try setting("--model") {
       try ChatRenderer(template: template, tokenizer: tokenizer)
@@ -222,11 +223,12 @@ public struct PPOStage: TrainingStage {
     } else {
       let model = try setting("--reward-model") { try RewardModel(directory: rewardPath) }
       if settings.criticKind == .separate { criticStart = model }
-      if let own = try? ModelDirectory(path: rewardPath).loadTokenizer(),
-        !own.hasSameVocabulary(as: tokenizer)
+      let rewardDirectory = ModelDirectory(path: rewardPath)
+      if let own = try? rewardDirectory.loadStoredTokenizer(),
+        !own.tokenizer.sharesVocabulary(with: tokenizer)
       {
         throw TrainingRunError.setting(
-          "--reward-model", "\(rewardPath)/tokenizer.model is not --model's tokenizer")
+          "--reward-model", "\(rewardDirectory.tokenizerFilePath) is not --model's tokenizer")
       }
       reward = ModelReward(model: model, renderer: renderer)
     }
@@ -255,7 +257,8 @@ public struct PPOStage: TrainingStage {
         return TrainingSession(
           model: ModelWithFiles(
             policy,
-            files: ChatModelFiles(tokenizer: tokenizer, template: template, generation: generation)
+            files: ChatModelFiles(
+              stored: tokenizerFiles, template: template, generation: generation)
           ),
           objective: PPOObjective(
             policy: policy, criterion: loss, temperature: settings.temperature),

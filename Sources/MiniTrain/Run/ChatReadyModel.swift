@@ -17,20 +17,31 @@ extension ModelDirectoryFiles {
 }
 
 /// `tokenizer.model`, `tokenizer.json`, `tokenizer_config.json` (with the chat template) and
-/// `generation_config.json`: what a chat needs beside the weights.
+/// `generation_config.json`: what a chat needs beside the weights. For a byte-level BPE
+/// tokenizer: its `tokenizer.json`, `tokenizer_config.json` and `generation_config.json`.
 public struct ChatModelFiles: ModelDirectoryFiles {
-  /// The tokenizer.
-  public let tokenizer: SentencePieceTokenizer
+  /// The tokenizer and the file it is stored as.
+  public let stored: StoredTokenizer
   /// The chat template.
   public let template: ChatTemplate
   /// Sampling defaults.
   public let generation: GenerationConfig
 
+  /// The tokenizer.
+  public var tokenizer: any Tokenizer { stored.tokenizer }
+
   /// The files of `tokenizer`, `template` and `generation`.
   public init(
     tokenizer: SentencePieceTokenizer, template: ChatTemplate, generation: GenerationConfig
   ) {
-    self.tokenizer = tokenizer
+    self.init(
+      stored: StoredTokenizer(sentencePiece: tokenizer), template: template,
+      generation: generation)
+  }
+
+  /// The files of `stored` (sentencepiece or byte-level BPE), `template` and `generation`.
+  public init(stored: StoredTokenizer, template: ChatTemplate, generation: GenerationConfig) {
+    self.stored = stored
     self.template = template
     self.generation = generation
   }
@@ -39,23 +50,25 @@ public struct ChatModelFiles: ModelDirectoryFiles {
   /// `config.json` of its own: the base's `config` is given).
   public func install(in directory: String, config: LlamaConfig?) throws {
     try ModelDirectory(path: directory).installTokenizer(
-      tokenizer, template: template, sampling: generation.sampling,
+      stored, template: template, sampling: generation.sampling,
       maxNewTokens: generation.maxNewTokens, config: config)
   }
 }
 
-/// The tokenizer files of a pretrained model, from a `tokenizer.model` file (the data's):
+/// The tokenizer files of a pretrained model, from the data's tokenizer file:
 /// `tokenizer.model`, `tokenizer.json` and `tokenizer_config.json` without a chat template
-/// (see `ModelDirectory.writeTokenizerFiles(_:renderer:)`).
+/// (see `ModelDirectory.writeTokenizerFiles(_:renderer:)`); for a byte-level BPE
+/// `tokenizer.json`, that file and its `tokenizer_config.json`.
 public struct TokenizerFile: ModelDirectoryFiles {
-  /// The sentencepiece model.
+  /// The sentencepiece model or byte-level BPE `tokenizer.json` (with the
+  /// `tokenizer_config.json` beside it).
   public let path: String
 
-  /// The files of the model at `path`.
+  /// The files of the tokenizer at `path`.
   public init(path: String) { self.path = path }
 
   public func install(in directory: String, config: LlamaConfig?) throws {
-    let tokenizer = try SentencePieceTokenizer(contentsOf: path)
+    let tokenizer = try StoredTokenizer.read(path)
     try ModelDirectory(path: directory).writeTokenizerFiles(
       tokenizer, renderer: nil, config: config)
   }

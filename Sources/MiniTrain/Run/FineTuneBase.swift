@@ -9,8 +9,9 @@ public struct FineTuneBase {
   public let path: String
   /// The base weights.
   public let llama: Llama
-  /// The data's tokenizer (the base model's too, when it carries one).
-  public let tokenizer: SentencePieceTokenizer
+  /// The data's tokenizer and its file (the base model's vocabulary too, when it carries one):
+  /// sentencepiece or byte-level BPE.
+  public let stored: StoredTokenizer
   /// The template the data was rendered with.
   public let template: ChatTemplate
   /// The base model's `generation_config.json` (sampling defaults carried to the output).
@@ -18,8 +19,9 @@ public struct FineTuneBase {
 
   /// Loads `modelPath` and the tokenizer of the data folder `dataPath` and checks that they
   /// fit: the data's tokenizer file matches its index, its vocabulary fits the model's
-  /// `vocab_size`, it is the base model's own `tokenizer.model` (when the base has one), and it
-  /// holds the template's special tokens.
+  /// `vocab_size`, it is the base model's own `tokenizer.model` (when the base has one) or has
+  /// the vocabulary of its `tokenizer.json` or GGUF file, and it holds the template's special
+  /// tokens.
   /// - Parameters:
   ///   - frozenBase: the base stays frozen under adapters (``loadLlama(_:frozenBase:)``).
   ///   - warn: told when the base has no tokenizer to compare.
@@ -31,11 +33,14 @@ public struct FineTuneBase {
     let llama = try loadLlama(modelPath, frozenBase: frozenBase)
     let indexPath = (dataPath as NSString).appendingPathComponent("index.json")
     let tokenizerPath = (dataPath as NSString).appendingPathComponent(reference.file)
-    let tokenizer = try setting("--data") { try SentencePieceTokenizer(contentsOf: tokenizerPath) }
-    guard tokenizer.sha256 == reference.sha256 else {
+    let stored = try setting("--data") {
+      try StoredTokenizer.read(folder: dataPath, file: reference.file)
+    }
+    let tokenizer = stored.tokenizer
+    guard stored.sha256 == reference.sha256 else {
       throw TrainingRunError.setting(
         "--data",
-        "\(tokenizerPath) has SHA-256 \(tokenizer.sha256.prefix(12))…, but \(indexPath) "
+        "\(tokenizerPath) has SHA-256 \(stored.sha256.prefix(12))…, but \(indexPath) "
           + "records \(reference.sha256.prefix(12))…; the folder was changed after "
           + "`minillm data` wrote it")
     }
@@ -48,33 +53,50 @@ public struct FineTuneBase {
           + "data with the base model's tokenizer")
     }
     let baseTokenizerPath = (modelPath as NSString).appendingPathComponent("tokenizer.model")
+    let baseJSONPath = (modelPath as NSString).appendingPathComponent("tokenizer.json")
     let modelDirectory = ModelDirectory(path: modelPath)
     if modelDirectory.isGGUFFile,
-      let base = try? modelDirectory.loadTokenizer()
+      let base = try? modelDirectory.loadStoredTokenizer()
     {
       // The file's own vocabulary, rebuilt: the same pieces, not the same bytes.
-      guard base.hasSameVocabulary(as: tokenizer) else {
+      guard base.hasSameVocabulary(as: stored) else {
         throw TrainingRunError.setting(
           "--data",
-          "\(indexPath) was made with a tokenizer (SHA-256 \(tokenizer.sha256.prefix(12))…) "
-            + "whose pieces are not the vocabulary of --model's \(modelPath)")
+          "\(indexPath) was made with a tokenizer (SHA-256 \(stored.sha256.prefix(12))…) "
+            + "whose pieces are not the vocabulary of --model's "
+            + "\(modelPath); make the data with `minillm data … --tokenizer \(modelPath)`")
       }
     } else if let bytes = FileManager.default.contents(atPath: baseTokenizerPath) {
       let base = try setting("--model") {
         try SentencePieceTokenizer(modelBytes: [UInt8](bytes), origin: baseTokenizerPath)
       }
-      guard base.sha256 == tokenizer.sha256 else {
+      // A model rebuilt from a GGUF file's vocabulary (data made with `--tokenizer F.gguf`)
+      // has other bytes but the same pieces and scores, so it encodes as the base's.
+      let rebuilt = stored.sentencePiece.map { base.encodesAs($0) } ?? false
+      guard base.sha256 == stored.sha256 || rebuilt else {
         throw TrainingRunError.setting(
           "--data",
           "\(indexPath) was made with a tokenizer (SHA-256 "
-            + "\(tokenizer.sha256.prefix(12))…) other than --model's \(baseTokenizerPath) "
+            + "\(stored.sha256.prefix(12))…) other than --model's \(baseTokenizerPath) "
+            + "(\(base.sha256.prefix(12))…); make the data with `minillm data … --tokenizer "
+            + "\(modelPath)`")
+      }
+    } else if FileManager.default.fileExists(atPath: baseJSONPath) {
+      // A byte-level BPE tokenizer.json: the same tokens and merges (the data's copy may have
+      // been rebuilt from a GGUF file's vocabulary).
+      let base = try setting("--model") { try modelDirectory.loadStoredTokenizer() }
+      guard base.hasSameVocabulary(as: stored) else {
+        throw TrainingRunError.setting(
+          "--data",
+          "\(indexPath) was made with a tokenizer (\(tokenizerPath), SHA-256 "
+            + "\(stored.sha256.prefix(12))…) whose vocabulary is not --model's \(baseJSONPath) "
             + "(\(base.sha256.prefix(12))…); make the data with `minillm data … --tokenizer "
             + "\(modelPath)`")
       }
     } else {
       warn(
-        "warning: \(modelPath) has no tokenizer.model; only the vocabulary size of the data's "
-          + "tokenizer could be checked against the model")
+        "warning: \(modelPath) has no tokenizer.model or tokenizer.json; only the vocabulary "
+          + "size of the data's tokenizer could be checked against the model")
     }
     _ = try setting("--data", prefix: "\(indexPath): template: ") {
       try ChatRenderer(template: template, tokenizer: tokenizer)
@@ -84,8 +106,11 @@ public struct FineTuneBase {
     }
     return FineTuneBase(
       path: URL(fileURLWithPath: modelPath).standardizedFileURL.path, llama: llama,
-      tokenizer: tokenizer, template: template, generation: generation)
+      stored: stored, template: template, generation: generation)
   }
+
+  /// The data's tokenizer.
+  public var tokenizer: any Tokenizer { stored.tokenizer }
 
   /// The id of padded positions: `config.json`'s `pad_token_id`, else the tokenizer's pad,
   /// else its EOS, else 0 (right padding is never attended to by a real position, so any
@@ -96,7 +121,7 @@ public struct FineTuneBase {
 
   /// The files that make a saved model directory chat-ready.
   public var chatFiles: ChatModelFiles {
-    ChatModelFiles(tokenizer: tokenizer, template: template, generation: generation)
+    ChatModelFiles(stored: stored, template: template, generation: generation)
   }
 
   /// The settings stored about this base and its data.

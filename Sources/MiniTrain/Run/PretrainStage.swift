@@ -71,6 +71,7 @@ public struct PretrainStage: TrainingStage {
     }
     let (model, presetName) = try input.model(
       preset: preset, config: config, stored: stored?.stage, baseModel: basePath)
+    if let basePath { try input.checkTokenizer(of: basePath) }
     let length = sequenceLength ?? stored?.stage.sequenceLength ?? model.maxPositions
     guard length <= model.maxPositions else {
       throw TrainingRunError.setting(

@@ -32,8 +32,8 @@ extension TokenWindows {
   /// checked against it: `sequenceLength` inputs each (default: the model's context, at most
   /// 1024), the first `limit` of them (default: all).
   /// - Parameters:
-  ///   - modelPath: the model directory; its `tokenizer.model`, when it has one, is compared
-  ///     with the shards' tokenizer.
+  ///   - modelPath: the model directory; its `tokenizer.model` (else `tokenizer.json`), when
+  ///     it has one, is compared with the shards' tokenizer file.
   ///   - warn: told when the shards were tokenised with another tokenizer than the model's.
   /// - Throws: ``TrainingRunError/setting(_:_:)`` naming `--data` (unreadable shards, a
   ///   vocabulary larger than the model's, no whole window) or `--seq-len` (longer than the
@@ -48,11 +48,13 @@ extension TokenWindows {
       throw TrainingRunError.setting(
         "--data", "vocabulary \(vocabulary) is larger than the model's \(model.vocabSize)")
     }
-    let modelTokenizer = (modelPath as NSString).appendingPathComponent("tokenizer.model")
-    if let tokenizer = try? SentencePieceTokenizer(contentsOf: modelTokenizer),
+    let directory = ModelDirectory(path: modelPath)
+    if !directory.isGGUFFile, let tokenizer = try? directory.loadStoredTokenizer(),
       tokenizer.sha256 != dataset.index.tokenizer.sha256
     {
-      warn("warning: \(data) was tokenised with another tokenizer than \(modelTokenizer)")
+      warn(
+        "warning: \(data) was tokenised with another tokenizer than "
+          + "\(directory.tokenizerFilePath)")
     }
     let length = sequenceLength ?? min(model.maxPositions, 1024)
     guard length <= model.maxPositions else {
