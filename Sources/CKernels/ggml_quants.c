@@ -922,6 +922,202 @@ static inline __attribute__((always_inline)) void dot_q4_0_multi_avx2(
   default: call(1); break;                                                                     \
   }
 
+// ---- q8_0 against groups of 5 to 8 activation rows: int16 products. ----
+// Each block's 32 int8 weights are widened to int16 once per group and multiplied with vpmaddwd
+// (two multiplies per block and activation row, where the sign-and-vpmaddubsw form of the
+// one-row kernel needs a sign, a vpmaddubsw and a vpmaddwd, three instructions of the same two
+// execution ports); the scale products `dw · dx` of a weight row are formed 8 activation rows
+// at a time before its blocks are read. Lane j of a block's int32 sums holds, as in
+// dot_q8_0_avx2, the exact sum of the products of values 4j…4j + 3, and the float steps are the
+// one-row kernel's: acc = fma(dw · dx, float(s), acc) per lane, then hsum_ps.
+
+// The 32 int8 of a q8_0 block as two int16 vectors whose int32 lane j holds between them the
+// values 4j…4j + 3 (lanes 4–7 from the block's second half): `a` values 4j, 4j + 1 and `b`
+// values 4j + 2, 4j + 3, so that vpmaddwd(a, a') + vpmaddwd(b, b') sums each lane's four
+// products.
+static inline void widen_q8(const uint8_t *p, __m256i *a, __m256i *b) {
+  const __m256i order = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15,
+                                         0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
+  const __m256i q = _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)p), order);
+  *a = _mm256_srai_epi16(_mm256_unpacklo_epi8(q, q), 8);
+  *b = _mm256_srai_epi16(_mm256_unpackhi_epi8(q, q), 8);
+}
+
+// `rows` weight rows against R activation rows: xw holds the activation rows' widened blocks,
+// block by block (row k's block b at xw[16 · b + 2 · k], the group's 8 rows of a block in 512
+// contiguous bytes), xs their block scales as floats (xs[8 · b + k]); dp is scratch for
+// 8 · blocks floats.
+static inline __attribute__((always_inline)) void dot_q8_0_wide_avx2(
+    const uint8_t *w, const __m256i *xw, const float *xs, float *dp, float *y, ptrdiff_t ldy,
+    ptrdiff_t rows, ptrdiff_t stride, ptrdiff_t blocks, int R) {
+  for (ptrdiff_t r = 0; r < rows; r++) {
+    const uint8_t *row = w + r * stride;
+    _mm_prefetch((const char *)(row + 2 * stride), _MM_HINT_T0);
+    // dw · dx for every block and activation row, each rounded as the one-row kernel's product.
+    for (ptrdiff_t b = 0; b < blocks; b++)
+      _mm256_store_ps(dp + 8 * b, _mm256_mul_ps(_mm256_set1_ps(half_f16c(row + 34 * b)),
+                                                _mm256_load_ps(xs + 8 * b)));
+    __m256 acc[CK_GGML_GROUP];
+    for (int k = 0; k < R; k++) acc[k] = _mm256_setzero_ps();
+    for (ptrdiff_t b = 0; b < blocks; b++) {
+      __m256i a, c;
+      widen_q8(row + 34 * b + 2, &a, &c);
+      for (int k = 0; k < R; k++) {
+        const __m256i *x = xw + 16 * b + 2 * k;
+        const __m256i s = _mm256_add_epi32(_mm256_madd_epi16(a, _mm256_load_si256(x)),
+                                           _mm256_madd_epi16(c, _mm256_load_si256(x + 1)));
+        acc[k] = _mm256_fmadd_ps(_mm256_broadcast_ss(dp + 8 * b + k), _mm256_cvtepi32_ps(s),
+                                 acc[k]);
+      }
+    }
+    for (int k = 0; k < R; k++) y[k * ldy + r] = hsum_ps(acc[k]);
+  }
+}
+
+// ---- q4_0, 8 weight rows against up to 8 activation rows. ----
+// As dot_q4_0_rows8_avx2 (lane i is weight row i; Σ (n − 8)·x = Σ n·x − 8·Σ x with unsigned
+// nibbles, two rows per register; acc = fma(float(s), d_w · d_x, acc)), with the group's
+// nibbles and scales unpacked once (`nib`: per block 4 row pairs × low and high nibbles; `dw`:
+// per block the 8 rows' scales) for every activation row. xd: per activation row and block,
+// the 16 first activations in both halves, then the 16 last; sx8: 8·Σ x; xs: d_x.
+static inline __attribute__((always_inline)) void dot_q4_0_group_avx2(
+    const __m256i *nib, const __m256 *dw, const __m256i *xd, const int32_t *sx8, const float *xs,
+    float *y, ptrdiff_t ldy, ptrdiff_t blocks, int R) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int k = 0; k < R; k++) {
+    __m256 acc = _mm256_setzero_ps();
+    const __m256i *x = xd + 2 * k * blocks;
+    for (ptrdiff_t b = 0; b < blocks; b++) {
+      const __m256i *n8 = nib + 8 * b;
+      const __m256i x0 = _mm256_load_si256(x + 2 * b), x1 = _mm256_load_si256(x + 2 * b + 1);
+      __m256i p[4];
+      for (int i = 0; i < 4; i++)
+        p[i] = _mm256_madd_epi16(
+            _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_load_si256(n8 + 2 * i), x0),
+                             _mm256_maddubs_epi16(_mm256_load_si256(n8 + 2 * i + 1), x1)),
+            ones);
+      const __m256i s =
+          _mm256_sub_epi32(hsum8_pairs_epi32(p), _mm256_set1_epi32(sx8[k * blocks + b]));
+      const __m256 d = _mm256_mul_ps(dw[b], _mm256_set1_ps(xs[k * blocks + b]));
+      acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), d, acc);
+    }
+    _mm256_storeu_ps(y + k * ldy, acc);
+  }
+}
+
+static void dot_q4_0_multi8_avx2(const uint8_t *w, const uint8_t *xq, ptrdiff_t xstride,
+                                 float *y, ptrdiff_t ldy, ptrdiff_t rows, ptrdiff_t stride,
+                                 ptrdiff_t blocks, ptrdiff_t n) {
+  __m256i *xd = aligned_alloc(32, (size_t)(n * blocks) * 64);
+  int32_t *sx8 = malloc((size_t)(n * blocks) * sizeof(int32_t));
+  float *xs = malloc((size_t)(n * blocks) * sizeof(float));
+  __m256i *nib = aligned_alloc(32, (size_t)blocks * 256);
+  __m256 *dw = aligned_alloc(32, (size_t)blocks * 32);
+  if (!xd || !sx8 || !xs || !nib || !dw) abort();
+  for (ptrdiff_t k = 0; k < n; k++) {
+    const ck_block_q8_0 *x = (const ck_block_q8_0 *)(xq + k * xstride);
+    for (ptrdiff_t b = 0; b < blocks; b++) {
+      const ptrdiff_t i = k * blocks + b;
+      xd[2 * i] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)x[b].qs));
+      xd[2 * i + 1] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(x[b].qs + 16)));
+      int32_t sum = 0;
+      for (int j = 0; j < QK; j++) sum += x[b].qs[j];
+      sx8[i] = 8 * sum;
+      xs[i] = f16c(x[b].d);
+    }
+  }
+  const __m256i low = _mm256_set1_epi8(0x0F);
+  for (ptrdiff_t r = 0; r + 8 <= rows; r += 8) {
+    const uint8_t *rows8 = w + r * stride;
+    for (ptrdiff_t b = 0; b < blocks; b++) {
+      const uint8_t *blocks8 = rows8 + 18 * b;
+      prefetch_group(rows8 + 16 * stride + 144 * b, 144);
+      for (int i = 0; i < 4; i++) {
+        const uint8_t *a = blocks8 + 2 * i * stride + 2;
+        const __m256i raw = _mm256_inserti128_si256(
+            _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)a)),
+            _mm_loadu_si128((const __m128i *)(a + stride)), 1);
+        nib[8 * b + 2 * i] = _mm256_and_si256(raw, low);
+        nib[8 * b + 2 * i + 1] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low);
+      }
+      dw[b] = halves8(blocks8, stride);
+    }
+    for (ptrdiff_t k = 0; k < n; k += CK_GGML_GROUP) {
+      const ptrdiff_t m = n - k < CK_GGML_GROUP ? n - k : CK_GGML_GROUP;
+#define CK_CALL(R)                                                                             \
+  dot_q4_0_group_avx2(nib, dw, xd + 2 * k * blocks, sx8 + k * blocks, xs + k * blocks,         \
+                      y + k * ldy + r, ldy, blocks, R)
+      CK_GROUP_SWITCH(CK_CALL)
+#undef CK_CALL
+    }
+  }
+  free(xd);
+  free(sx8);
+  free(xs);
+  free(nib);
+  free(dw);
+}
+
+// q8_0 for n ≥ 2 activation rows, split into groups of at most 8 as even as can be: groups of
+// 5 or more take the int16 kernel (weight rows in tiles of 32, every group meeting a tile while
+// it is in the cache), smaller ones the sign-and-vpmaddubsw kernel.
+static void dot_q8_0_multi_rows_avx2(const uint8_t *w, const uint8_t *xq, ptrdiff_t xstride,
+                                     float *y, ptrdiff_t ldy, ptrdiff_t rows, ptrdiff_t stride,
+                                     ptrdiff_t blocks, ptrdiff_t n) {
+  const ptrdiff_t groups = (n + CK_GGML_GROUP - 1) / CK_GGML_GROUP;
+  const ptrdiff_t size = (n + groups - 1) / groups;
+  if (size < 5) {
+    // Every activation row's scales over 8 lanes (see dot_q8_0_multi_avx2).
+    float *xs = aligned_alloc(32, (size_t)(n * blocks * 8) * sizeof(float) + 32);
+    if (!xs) abort();
+    for (ptrdiff_t j = 0; j < n; j++) {
+      const ck_block_q8_0 *x = (const ck_block_q8_0 *)(xq + j * xstride);
+      for (ptrdiff_t b = 0; b < blocks; b++)
+        _mm256_store_ps(xs + (j * blocks + b) * 8, _mm256_set1_ps(f16c(x[b].d)));
+    }
+    for (ptrdiff_t k = 0; k < n; k += size) {
+      const ptrdiff_t m = n - k < size ? n - k : size;
+#define CK_CALL(R)                                                                             \
+  dot_q8_0_multi_avx2(w, xq + k * xstride, xstride, xs + k * blocks * 8, y + k * ldy, ldy,     \
+                      rows, stride, blocks, R)
+      CK_GROUP_SWITCH(CK_CALL)
+#undef CK_CALL
+    }
+    free(xs);
+    return;
+  }
+  __m256i *xw = aligned_alloc(32, (size_t)(groups * blocks) * 512);
+  float *xs = aligned_alloc(32, (size_t)(groups * blocks * 8) * sizeof(float));
+  float *dp = aligned_alloc(32, (size_t)(blocks * 8) * sizeof(float));
+  if (!xw || !xs || !dp) abort();
+  // The lanes of a group smaller than 8 stay 0.0 (garbage there could be subnormal, whose
+  // products the CPU may take a slow path for).
+  memset(xs, 0, (size_t)(groups * blocks * 8) * sizeof(float));
+  for (ptrdiff_t k = 0; k < n; k++) {
+    const ck_block_q8_0 *x = (const ck_block_q8_0 *)(xq + k * xstride);
+    for (ptrdiff_t b = 0; b < blocks; b++) {
+      __m256i *slot = xw + 16 * ((k / size) * blocks + b) + 2 * (k % size);
+      widen_q8((const uint8_t *)x[b].qs, slot, slot + 1);
+      xs[((k / size) * blocks + b) * 8 + k % size] = f16c(x[b].d);
+    }
+  }
+  for (ptrdiff_t t = 0; t < rows; t += 32) {
+    const ptrdiff_t count = rows - t < 32 ? rows - t : 32;
+    for (ptrdiff_t k = 0; k < n; k += size) {
+      const ptrdiff_t m = n - k < size ? n - k : size;
+#define CK_CALL(R)                                                                             \
+  dot_q8_0_wide_avx2(w + t * stride, xw + 16 * (k / size) * blocks,                            \
+                     xs + (k / size) * blocks * 8, dp, y + k * ldy + t, ldy, count, stride,      \
+                     blocks, R)
+      CK_GROUP_SWITCH(CK_CALL)
+#undef CK_CALL
+    }
+  }
+  free(xw);
+  free(xs);
+  free(dp);
+}
+
 static void dot_rows_multi_avx2(ck_ggml_type type, const uint8_t *w, const uint8_t *xq,
                                 ptrdiff_t xstride, float *y, ptrdiff_t ldy, ptrdiff_t rows,
                                 ptrdiff_t cols, ptrdiff_t n) {
@@ -933,10 +1129,19 @@ static void dot_rows_multi_avx2(ck_ggml_type type, const uint8_t *w, const uint8
   }
   const ptrdiff_t stride = ck_ggml_row_bytes(type, cols);
   const ptrdiff_t blocks = cols / ck_ggml_block_size(type);
-  const int q8_blocks = type == CK_GGML_Q8_0 || type == CK_GGML_Q4_0;
+  if (type == CK_GGML_Q8_0) {
+    dot_q8_0_multi_rows_avx2(w, xq, xstride, y, ldy, rows, stride, blocks, n);
+    return;
+  }
+  ptrdiff_t done = 0;
+  if (type == CK_GGML_Q4_0 && rows >= 8) {
+    dot_q4_0_multi8_avx2(w, xq, xstride, y, ldy, rows, stride, blocks, n);
+    done = rows / 8 * 8;
+    if (done == rows) return;
+  }
   // A group's activation scales as floats over 8 lanes (see dot_q8_0_multi_avx2).
   float *xs = NULL;
-  if (q8_blocks) {
+  if (type == CK_GGML_Q4_0) {
     xs = aligned_alloc(32, (size_t)(CK_GGML_GROUP * blocks * 8) * sizeof(float) + 32);
     if (!xs) abort();
   }
@@ -944,19 +1149,16 @@ static void dot_rows_multi_avx2(ck_ggml_type type, const uint8_t *w, const uint8
     const ptrdiff_t m = n - k < CK_GGML_GROUP ? n - k : CK_GGML_GROUP;
     const uint8_t *xk = xq + k * xstride;
     float *yk = y + k * ldy;
-    if (q8_blocks) {
+    if (type == CK_GGML_Q4_0) {
       for (ptrdiff_t j = 0; j < m; j++) {
         const ck_block_q8_0 *x = (const ck_block_q8_0 *)(xk + j * xstride);
         for (ptrdiff_t b = 0; b < blocks; b++)
           _mm256_store_ps(xs + (j * blocks + b) * 8, _mm256_set1_ps(f16c(x[b].d)));
       }
-    }
-    if (type == CK_GGML_Q8_0) {
-#define CK_CALL(R) dot_q8_0_multi_avx2(w, xk, xstride, xs, yk, ldy, rows, stride, blocks, R)
-      CK_GROUP_SWITCH(CK_CALL)
-#undef CK_CALL
-    } else if (type == CK_GGML_Q4_0) {
-#define CK_CALL(R) dot_q4_0_multi_avx2(w, xk, xstride, xs, yk, ldy, rows, stride, blocks, R)
+      // The rows after the last whole group of 8, one by one.
+#define CK_CALL(R)                                                                             \
+  dot_q4_0_multi_avx2(w + done * stride, xk, xstride, xs, yk + done, ldy, rows - done, stride,  \
+                      blocks, R)
       CK_GROUP_SWITCH(CK_CALL)
 #undef CK_CALL
     } else {

@@ -5,8 +5,8 @@ import Testing
 
 /// Same sequence, same bits, whatever shares the decoding step: a sequence's logits from
 /// `decodeStep` are bitwise equal decoded alone or beside 1…15 other sequences (every group
-/// size of the multi-row kernels and partial groups), for `Float`, q8_0 and GGUF q8_0 weights,
-/// on whichever kernels the process runs (scripts/test-cores repeats the suite with
+/// size of the multi-row kernels and partial groups), for `Float`, q8_0 and GGUF q8_0 and q4_0
+/// weights, on whichever kernels the process runs (scripts/test-cores repeats the suite with
 /// `MINILLM_TEST_KERNELS=portable`, OpenBLAS's Haswell and SkylakeX kernels and one thread);
 /// and `generate` gives the tokens that sequence gets when decoded in a batch.
 @Suite("Batch-invariant decoding")
@@ -24,7 +24,13 @@ struct BatchInvarianceTests {
       to: folder + "/q8.gguf", options: GGUFExportOptions(type: .q8_0))
     let blocks = try Llama.forInference(directory: folder + "/q8.gguf")
     #expect(Set(blocks.linearWeights.map(\.formatName)) == ["q8_0"])
-    return [("f32", dense), ("q8_0", dense.quantized()), ("gguf q8_0", blocks)]
+    try ModelDirectory(path: path).exportGGUF(
+      to: folder + "/q4.gguf", options: GGUFExportOptions(type: .q4_0))
+    let nibbles = try Llama.forInference(directory: folder + "/q4.gguf")
+    #expect(Set(nibbles.linearWeights.map(\.formatName)).contains("q4_0"))
+    return [
+      ("f32", dense), ("q8_0", dense.quantized()), ("gguf q8_0", blocks), ("gguf q4_0", nibbles),
+    ]
   }
 
   /// Sixteen prompts of different lengths.

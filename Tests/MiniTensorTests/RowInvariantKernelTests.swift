@@ -92,6 +92,36 @@ struct RowInvariantKernelTests {
     }
   }
 
+  /// The q8_0 and q4_0 kernels for groups of activation rows (int16 products for q8_0 groups
+  /// of 5 to 8 rows, the unpacked nibbles of 8 weight rows for q4_0) against the one-row
+  /// kernels: weight-row counts below, at and across the tiles (8 and 32 rows) with odd
+  /// tails, 1 to 43 blocks a row, 2 to 24 activation rows (groups of 2 to 8, uneven last
+  /// groups), and activation blocks of zeros and of one large value among small ones.
+  @Test(arguments: [GGMLMatrix.Format.q8_0, .q4_0, .q4_K, .q6_K])
+  func ggmlGroupKernelsEqualTheOneRowKernel(format: GGMLMatrix.Format) throws {
+    let shapes =
+      format.blockSize == 32 ? [(75, 96), (9, 1_376), (33, 32), (7, 64), (40, 160)] : [(41, 512)]
+    for (rows, cols) in shapes {
+      let matrix = try GGMLMatrix(
+        format: format, rows: rows, cols: cols,
+        bytes: GGMLMatrixTests.randomBlocks(format, rows: rows, cols: cols, seed: UInt64(rows)))
+      var x = Self.values(24 * cols, seed: UInt64(cols) + 31)
+      // Row 1: its first block zero; row 4: one large value in its second block.
+      for j in 0..<32 { x[cols + j] = 0 }
+      x[4 * cols + min(40, cols - 1)] = 300
+      for set in runnableInstructionSets {
+        let reference = RowInvariantKernels.ggml(set, matrix: matrix, x: x, n: 24, multi: false)
+        for n in [2, 3, 4, 5, 6, 7, 8, 9, 10, 13, 16, 17, 20, 24] {
+          let multi = RowInvariantKernels.ggml(
+            set, matrix: matrix, x: Self.prefix(x, rows: n, width: cols), n: n, multi: true)
+          #expect(
+            multi.map(\.bitPattern) == reference[0..<(n * rows)].map(\.bitPattern),
+            "\(format) \(set), \(rows)×\(cols), \(n) rows")
+        }
+      }
+    }
+  }
+
   /// The public products on the active kernels: each row of a batch equals the single-row
   /// product of that row (the decoding path), bit for bit.
   @Test func productsEqualTheirSingleRowProducts() throws {
