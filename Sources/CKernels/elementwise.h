@@ -505,9 +505,6 @@ CK_INLINE float half_round(float x) {
   return bits_float(sign | r);
 }
 
-static void CK_NAME(half_round_)(float *x, ptrdiff_t n) {
-  for (ptrdiff_t i = 0; i < n; i++) x[i] = half_round(x[i]);
-}
 
 // e^x as ggml_v_expf (AVX2) computes each lane: x = n·ln2 + b with n = round(x·log2 e), a
 // polynomial in b, 2^n from exponent bits; |n| > 126 scaled in two factors, |n| > 192 to 0 or ∞.
@@ -537,6 +534,67 @@ CK_INLINE float ggml_expf(float x) {
 CK_INLINE float hsum_pairs(ck_v8 v) {
   const float a0 = v[0] + v[4], a1 = v[1] + v[5], a2 = v[2] + v[6], a3 = v[3] + v[7];
   return (a0 + a2) + (a1 + a3);
+}
+
+typedef uint32_t ck_u8 __attribute__((vector_size(32)));
+typedef int32_t ck_i8 __attribute__((vector_size(32)));
+
+CK_INLINE ck_v8 splat8(float x) { return (ck_v8){0} + x; }
+
+CK_INLINE ck_v8 fma8(ck_v8 a, ck_v8 b, ck_v8 c) { return __builtin_elementwise_fma(a, b, c); }
+
+// a where the lanes of `mask` are all ones, else b.
+CK_INLINE ck_u8 select8(ck_i8 mask, ck_u8 a, ck_u8 b) {
+  return (a & (ck_u8)mask) | (b & ~(ck_u8)mask);
+}
+
+// `half_round` on 8 lanes.
+CK_INLINE ck_v8 half_round8(ck_v8 x) {
+  const ck_u8 bits = (ck_u8)x;
+  const ck_u8 sign = bits & 0x80000000u, magnitude = bits & 0x7fffffffu;
+  ck_u8 r = (magnitude + 0xfffu + ((magnitude >> 13) & 1u)) & ~0x1fffu;
+  const ck_u8 infinity = (ck_u8){0} + 0x7f800000u;
+  r = select8((ck_i8)(r >= 0x47800000u), infinity, r);
+  const ck_v8 small = ((ck_v8)magnitude + splat8(0.5f)) - splat8(0.5f);
+  r = select8((ck_i8)(magnitude < 0x38800000u), (ck_u8)small, r);
+  r = select8((ck_i8)(magnitude >= 0x47800000u), infinity, r);
+  r = select8((ck_i8)(magnitude > 0x7f800000u), magnitude, r);
+  return (ck_v8)(sign | r);
+}
+
+// `ggml_expf` on 8 lanes, each lane the same bits.
+CK_INLINE ck_v8 ggml_expf8(ck_v8 x) {
+  const ck_v8 r = splat8(0x1.8p23f);
+  const ck_v8 z = fma8(x, splat8(0x1.715476p+0f), r);
+  const ck_v8 n = z - r;
+  const ck_v8 b = fma8(-n, splat8(0x1.7f7d1cp-20f), fma8(-n, splat8(0x1.62e4p-1f), x));
+  const ck_u8 e = (ck_u8)z << 23;
+  const ck_v8 k = (ck_v8)(e + (ck_u8)splat8(1.0f));
+  const ck_v8 u = b * b;
+  const ck_v8 j = fma8(fma8(fma8(splat8(0x1.0e4020p-7f), b, splat8(0x1.573e2ep-5f)), u,
+                            fma8(splat8(0x1.555e66p-3f), b, splat8(0x1.fffdb6p-2f))),
+                       u, splat8(0x1.ffffecp-1f) * b);
+  const ck_v8 fast = fma8(k, j, k);
+  const ck_v8 size = __builtin_elementwise_abs(n);
+  const ck_i8 scaled = size > splat8(126.0f);
+  int any = 0;
+  for (int l = 0; l < 8; l++) any |= scaled[l];
+  if (!any) return fast;
+  const ck_u8 g = (ck_u8)(n <= splat8(0.0f)) & 0x82000000u;
+  const ck_v8 s1 = (ck_v8)(g + 0x7f000000u);
+  const ck_v8 s2 = (ck_v8)(e - g);
+  ck_u8 special = (ck_u8)(fma8(s2, j, s2) * s1);
+  special = select8(size > splat8(192.0f), (ck_u8)(s1 * s1), special);
+  return (ck_v8)select8(scaled, special, (ck_u8)fast);
+}
+
+static void CK_NAME(half_round_)(float *x, ptrdiff_t n) {
+  ptrdiff_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const ck_v8 v = half_round8(load8(x + i));
+    memcpy(x + i, &v, sizeof v);
+  }
+  for (; i < n; i++) x[i] = half_round(x[i]);
 }
 
 // Σ x·y as ggml_vec_dot_f16 (AVX2) sums it, a token's products: element i into accumulator
@@ -574,11 +632,19 @@ CK_INLINE void softmax_ggml(float *w, ptrdiff_t n) {
   float largest = -INFINITY;
   for (ptrdiff_t j = 0; j < n; j++) largest = largest > w[j] ? largest : w[j];
   double sum = 0;
-  for (ptrdiff_t j0 = 0; j0 < n; j0 += 8) {
+  ptrdiff_t j0 = 0;
+  for (; j0 + 8 <= n; j0 += 8) {
+    const ck_v8 v = ggml_expf8(load8(w + j0) - splat8(largest));
+    memcpy(w + j0, &v, sizeof v);
+    sum += (double)hsum_pairs(v);
+  }
+  if (j0 < n) {
     ck_v8 v = {0};
-    for (ptrdiff_t l = 0; l < 8 && j0 + l < n; l++) {
-      v[l] = ggml_expf(w[j0 + l] - largest);
-      w[j0 + l] = v[l];
+    for (ptrdiff_t l = 0; j0 + l < n; l++) v[l] = w[j0 + l] - largest;
+    v = ggml_expf8(v);
+    for (ptrdiff_t l = 0; l < 8; l++) {
+      if (j0 + l < n) w[j0 + l] = v[l];
+      else v[l] = 0;
     }
     sum += (double)hsum_pairs(v);
   }
@@ -591,7 +657,8 @@ static void CK_NAME(attention_head_f16_)(const float *q, const float *k, const f
                                          float scale, int prompt, float *scores, float *sums,
                                          float *out) {
   float query[head_dim];
-  for (ptrdiff_t d = 0; d < head_dim; d++) query[d] = half_round(q[d]);
+  memcpy(query, q, (size_t)head_dim * sizeof(float));
+  CK_NAME(half_round_)(query, head_dim);
   const int tiny_scores = prompt && head_dim % 8 == 0;
   for (ptrdiff_t j = 0; j < length; j++) {
     const float *key = k + j * stride;
@@ -599,12 +666,13 @@ static void CK_NAME(attention_head_f16_)(const float *q, const float *k, const f
                              : dot_ggml(key, query, head_dim)) * scale;
   }
   softmax_ggml(scores, length);
+  CK_NAME(half_round_)(scores, length);
   // Σ_j p_j·v_j with p_j in half precision: position j into partial sum j mod 8 (tinyBLAS) or
   // j mod 32 (ggml_vec_dot_f16's accumulator (j / 8) mod 4, lane j mod 8).
   const ptrdiff_t partials = prompt ? 8 : 32;
   memset(sums, 0, (size_t)(partials * head_dim) * sizeof(float));
   for (ptrdiff_t j = 0; j < length; j++) {
-    const ck_vf p = splat(half_round(scores[j]));
+    const ck_vf p = splat(scores[j]);
     const float *value = v + j * stride;
     float *sum = sums + (j % partials) * head_dim;
     ptrdiff_t d = 0;
