@@ -713,8 +713,11 @@ static void CK_NAME(rope_row_ggml_)(float *x, const float *cos, const float *sin
 
 static void CK_NAME(swiglu_forward_ggml_)(const float *g, const float *u, float *h, ptrdiff_t n) {
   ptrdiff_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (ptrdiff_t l = i; l < i + 8; l++) h[l] = (g[l] / (1.0f + ggml_expf(0.0f - g[l]))) * u[l];
+  for (; i + 8 <= n; i += 8) {
+    const ck_v8 x = load8(g + i);
+    const ck_v8 y = (x / (splat8(1.0f) + ggml_expf8(splat8(0.0f) - x))) * load8(u + i);
+    memcpy(h + i, &y, sizeof y);
+  }
   for (; i < n; i++) h[i] = (g[i] / (1.0f + expf(-g[i]))) * u[i];
 }
 
