@@ -326,30 +326,37 @@ static float dot_q5_K_portable(const uint8_t *w, const ck_block_q8_K *y, ptrdiff
   return sum;
 }
 
+// q6_K as ggml's AVX2 ggml_vec_dot_q6_K_q8_K sums it: eight int32 lanes, lane i holding
+// Σ scale·q·x over elements 4i…4i+3 of every 32 (q the unsigned 6-bit value) minus
+// 32·(scale·bsum) of the activation's 16-sums 2i and 2i + 1; each lane then accumulates
+// fma(d_w·d_x, float(lane)) block after block, and the lanes are added as ggml's hsum_float_8
+// adds them: ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)).
 static float dot_q6_K_portable(const uint8_t *w, const ck_block_q8_K *y, ptrdiff_t blocks) {
-  float sums[8] = {0};
+  float acc[8] = {0};
   for (ptrdiff_t b = 0; b < blocks; b++) {
     const uint8_t *block = w + 210 * b;
     const int8_t *scales = (const int8_t *)(block + 192);
-    int8_t a[QK_K];
+    int32_t q[QK_K];
     for (int c = 0; c < 2; c++) {
       const uint8_t *ql = block + 64 * c, *qh = block + 128 + 32 * c;
-      int8_t *out = a + 128 * c;
+      int32_t *out = q + 128 * c;
       for (int l = 0; l < 32; l++) {
-        out[l] = (int8_t)((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
-        out[l + 32] = (int8_t)((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
-        out[l + 64] = (int8_t)((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-        out[l + 96] = (int8_t)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+        out[l] = (ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4);
+        out[l + 32] = (ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4);
+        out[l + 64] = (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4);
+        out[l + 96] = (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4);
       }
     }
     int32_t lanes[8] = {0};
-    for (int i = 0; i < QK_K; i++) lanes[i % 8] += scales[i / 16] * (a[i] * y[b].qs[i]);
+    for (int i = 0; i < QK_K; i++) lanes[(i % 32) / 4] += scales[i / 16] * q[i] * y[b].qs[i];
+    for (int l = 0; l < 8; l++)
+      lanes[l] -= 32 * (scales[2 * l] * y[b].bsums[2 * l] + scales[2 * l + 1] * y[b].bsums[2 * l + 1]);
     const float d = half_at(block + 208) * y[b].d;
-    for (int l = 0; l < 8; l++) sums[l] += d * (float)lanes[l];
+    for (int l = 0; l < 8; l++) acc[l] = fmaf(d, (float)lanes[l], acc[l]);
   }
-  float sum = 0;
-  for (int l = 0; l < 8; l++) sum += sums[l];
-  return sum;
+  const float a0 = acc[0] + acc[4], a1 = acc[1] + acc[5], a2 = acc[2] + acc[6],
+              a3 = acc[3] + acc[7];
+  return (a0 + a2) + (a1 + a3);
 }
 
 static void dot_rows_portable(ck_ggml_type type, const uint8_t *w, const void *xq, float *y,
@@ -529,17 +536,19 @@ static float dot_q5_K_avx2(const uint8_t *w, const ck_block_q8_K *y, ptrdiff_t b
   return total - minimums;
 }
 
+// The lanes and float steps of dot_q6_K_portable.
 static float dot_q6_K_avx2(const uint8_t *w, const ck_block_q8_K *y, ptrdiff_t blocks) {
-  float total = 0;
+  __m256 acc = _mm256_setzero_ps();
   const __m256i low = _mm256_set1_epi8(0x0F);
   const __m256i two = _mm256_set1_epi8(0x30);
   for (ptrdiff_t b = 0; b < blocks; b++) {
     const uint8_t *block = w + 210 * b;
     const int8_t *scales = (const int8_t *)(block + 192);
-    // Σ (q − 32)·q8 = Σ q·q8 − 32·Σ q8, the second term from the 16-sums of q8_K.
-    int offset = 0;
-    for (int g = 0; g < 16; g++) offset += scales[g] * y[b].bsums[g];
-    __m256i sumi = _mm256_setzero_si256();
+    // Σ (q − 32)·q8 = Σ q·q8 − 32·Σ q8: lane i takes −32·(scale·bsum) of 16-sums 2i, 2i + 1.
+    const __m256i wide = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)scales));
+    const __m256i bsums = _mm256_loadu_si256((const __m256i *)y[b].bsums);
+    __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(),
+                                    _mm256_slli_epi32(_mm256_madd_epi16(wide, bsums), 5));
     for (int c = 0; c < 2; c++) {
       const __m256i l0 = _mm256_loadu_si256((const __m256i *)(block + 64 * c));
       const __m256i l1 = _mm256_loadu_si256((const __m256i *)(block + 64 * c + 32));
@@ -564,9 +573,10 @@ static float dot_q6_K_avx2(const uint8_t *w, const ck_block_q8_K *y, ptrdiff_t b
         sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(pairs, scale));
       }
     }
-    total += half_f16c(block + 208) * y[b].d * (float)(hsum_epi32(sumi) - 32 * offset);
+    const float d = half_f16c(block + 208) * y[b].d;
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
   }
-  return total;
+  return hsum_ps(acc);
 }
 
 // ---- Eight weight rows at a time (one activation row). ----
@@ -711,8 +721,7 @@ static void dot_q4_K_rows8_avx2(const uint8_t *w, const ck_block_q8_K *y, float 
   _mm256_storeu_ps(out, _mm256_sub_ps(total, minimums));
 }
 
-// q6_K: per row, total += (d · d_x) · float(Σ scale·q·x − 32·Σ scale·bsum), block after block, as
-// dot_q6_K_avx2.
+// q6_K: per row, the eight lanes and float steps of dot_q6_K_avx2.
 static void dot_q6_K_rows8_avx2(const uint8_t *w, const ck_block_q8_K *y, float *out,
                                 ptrdiff_t stride, ptrdiff_t blocks) {
   const __m256i low = _mm256_set1_epi8(0x0F);
@@ -728,7 +737,8 @@ static void dot_q6_K_rows8_avx2(const uint8_t *w, const ck_block_q8_K *y, float 
       _mm256_setr_epi8(12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 14, 15, 14,
                        15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15),
   };
-  __m256 total = _mm256_setzero_ps();
+  __m256 acc[8];
+  for (int i = 0; i < 8; i++) acc[i] = _mm256_setzero_ps();
   for (ptrdiff_t b = 0; b < blocks; b++) {
     const uint8_t *blocks8 = w + 210 * b;
     const __m256i bsums = _mm256_loadu_si256((const __m256i *)y[b].bsums);
@@ -765,11 +775,12 @@ static void dot_q6_K_rows8_avx2(const uint8_t *w, const ck_block_q8_K *y, float 
       }
       sums[i] = sumi;
     }
-    const __m256i s = hsum8_rows_epi32(sums);
-    const __m256 d = _mm256_mul_ps(halves8(blocks8 + 208, stride), _mm256_set1_ps(y[b].d));
-    total = _mm256_add_ps(total, _mm256_mul_ps(d, _mm256_cvtepi32_ps(s)));
+    float d[8];
+    _mm256_storeu_ps(d, _mm256_mul_ps(halves8(blocks8 + 208, stride), _mm256_set1_ps(y[b].d)));
+    for (int i = 0; i < 8; i++)
+      acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(d[i]), _mm256_cvtepi32_ps(sums[i]), acc[i]);
   }
-  _mm256_storeu_ps(out, total);
+  for (int i = 0; i < 8; i++) out[i] = hsum_ps(acc[i]);
 }
 
 static void dot_rows_avx2(ck_ggml_type type, const uint8_t *w, const void *xq, float *y,

@@ -114,12 +114,15 @@ struct LlamaCppArithmeticTests {
     [1, 45, 200, 17, 399, 3, 88, 150], [1, 7], [260, 31, 5, 77, 12, 9, 301, 44, 2, 18, 390, 6],
   ]
 
-  /// The formats whose products follow llama.cpp's kernels on x86 to the last bit (q8_0) or to
-  /// the order of a few float additions (q4_0, q4_1; their q6_K head too). llama.cpp multiplies
-  /// the k-quants through repacked layouts summed in other orders: there a rounding difference
-  /// of one ulp now and then moves an activation across a step of its 8-bit quantization, and
-  /// these small random models then part from llama.cpp by a few percent of a logit.
-  static let files = GGUFQuantizedTests.cases.filter { ["Q8_0", "Q4_0", "Q4_1"].contains($0.0) }
+  /// The formats whose products follow llama.cpp's x86 kernels to the last bit: q8_0, q4_0 (as
+  /// its repacked q4_0_8x8 kernel sums), q4_1 and q6_K (as ggml_vec_dot_q6_K_q8_K's eight lanes
+  /// sum). llama.cpp multiplies q4_K and q5_K through other orders (q4_K repacked as q4_K_8x8):
+  /// there a rounding difference of one ulp now and then moves an activation across a step of
+  /// its 8-bit quantization, and these small random models then part from llama.cpp by a few
+  /// percent of a logit.
+  static let files = GGUFQuantizedTests.cases.filter {
+    ["Q8_0", "Q4_0", "Q4_1", "Q6_K"].contains($0.0)
+  }
 
   @Test(.requires(.python("llama_cpp")), arguments: files, [1, 512])
   func greedyDecodingFollowsLlamaCppsDefaultContext(
@@ -179,20 +182,17 @@ struct LlamaCppArithmeticTests {
     }
     func median(_ values: [Float]) -> Float { values.sorted()[values.count / 2] }
 
+    var equalSteps = 0
     for (prompt, run) in zip(Self.prompts, runs) {
       let theirs = try #require(run["tokens"] as? [Int])
       let reference = try #require(run["logits"] as? [[Double]])
       let half = deviations(prompt, theirs, reference, precision: .f16)
+      equalSteps += half.equal
       // Most steps agree to the order of float additions (≈ 1e-7 of the largest logit); a
       // quantization step crossed now and then shows as a jump, hence the median.
       #expect(
         median(half.relative) <= 1e-6,
         "\(type.name), batch \(batch), \(prompt): deviations \(half.relative)")
-      if avx2Build && type.name == "Q8_0" {
-        #expect(
-          half.equal >= count - 4,
-          "\(type.name), batch \(batch), \(prompt): \(half.equal) of \(count) steps bit-equal")
-      }
       // Float keys and values (`transformers`' attention) on the same model: far from llama.cpp.
       let float = deviations(prompt, theirs, reference, precision: .f32)
       #expect(
@@ -206,6 +206,14 @@ struct LlamaCppArithmeticTests {
           generated.map(Int.init) == theirs,
           "\(type.name): greedy tokens after \(prompt)")
       }
+    }
+    // Bit for bit at most steps (measured: every step of most prompts; a prompt may meet a
+    // quantization tie where the attention output's last bit decides, and part from there).
+    if avx2Build {
+      #expect(
+        4 * equalSteps >= 3 * count * Self.prompts.count,
+        "\(type.name), batch \(batch): \(equalSteps) of \(count * Self.prompts.count) steps bit-equal"
+      )
     }
   }
 }
