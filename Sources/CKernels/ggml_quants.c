@@ -273,9 +273,11 @@ static float dot_q8_0_portable(const uint8_t *w, const ck_block_q8_0 *y, ptrdiff
   return sum;
 }
 
+// q4_K as llama.cpp's repacked AVX2 kernel (q4_K_8x8) sums a row: per block the whole integer
+// sum Σ scale·q·x and Σ min·bsum, each fused into its own float accumulator with d_w·d_x and
+// dmin_w·d_x, and the second subtracted at the end.
 static float dot_q4_K_portable(const uint8_t *w, const ck_block_q8_K *y, ptrdiff_t blocks) {
-  float sums[8] = {0};
-  float sum = 0;
+  float sum = 0, minimums = 0;
   for (ptrdiff_t b = 0; b < blocks; b++) {
     const uint8_t *block = w + 144 * b;
     const uint8_t *q4 = block + 16;
@@ -284,17 +286,15 @@ static float dot_q4_K_portable(const uint8_t *w, const ck_block_q8_K *y, ptrdiff
     for (int j = 0; j < 8; j++) scale_min_k4(j, block + 4, &scales[j], &mins[j]);
     int summins = 0;
     for (int g = 0; g < 16; g++) summins += y[b].bsums[g] * mins[g / 2];
-    int32_t lanes[8] = {0};
+    int32_t sumi = 0;
     for (int j = 0; j < 4; j++) {
-      for (int l = 0; l < 32; l++) lanes[l % 8] += scales[2 * j] * ((q4[32 * j + l] & 0xF) * q8[64 * j + l]);
-      for (int l = 0; l < 32; l++) lanes[l % 8] += scales[2 * j + 1] * ((q4[32 * j + l] >> 4) * q8[64 * j + 32 + l]);
+      for (int l = 0; l < 32; l++) sumi += scales[2 * j] * ((q4[32 * j + l] & 0xF) * q8[64 * j + l]);
+      for (int l = 0; l < 32; l++) sumi += scales[2 * j + 1] * ((q4[32 * j + l] >> 4) * q8[64 * j + 32 + l]);
     }
-    const float d = half_at(block) * y[b].d;
-    for (int l = 0; l < 8; l++) sums[l] += d * (float)lanes[l];
-    sum -= half_at(block + 2) * y[b].d * (float)summins;
+    sum = fmaf(half_at(block) * y[b].d, (float)sumi, sum);
+    minimums = fmaf(half_at(block + 2) * y[b].d, (float)summins, minimums);
   }
-  for (int l = 0; l < 8; l++) sum += sums[l];
-  return sum;
+  return sum - minimums;
 }
 
 // q5_K: q4_K's layout plus 32 bytes of high bits (bit j of byte l for value l of sub-block j).
@@ -469,6 +469,7 @@ static float dot_q8_0_avx2(const uint8_t *w, const ck_block_q8_0 *y, ptrdiff_t b
   return hsum_ps(acc);
 }
 
+// The float steps of dot_q4_K_portable.
 static float dot_q4_K_avx2(const uint8_t *w, const ck_block_q8_K *y, ptrdiff_t blocks) {
   float total = 0, minimums = 0;
   const __m256i low = _mm256_set1_epi8(0x0F);
@@ -493,8 +494,8 @@ static float dot_q4_K_avx2(const uint8_t *w, const ck_block_q8_K *y, ptrdiff_t b
       sumi = _mm256_add_epi32(sumi,
                               _mm256_madd_epi16(phi, _mm256_set1_epi16((short)scales[2 * j + 1])));
     }
-    total += half_f16c(block) * y[b].d * (float)hsum_epi32(sumi);
-    minimums += half_f16c(block + 2) * y[b].d * (float)summins;
+    total = fmaf(half_f16c(block) * y[b].d, (float)hsum_epi32(sumi), total);
+    minimums = fmaf(half_f16c(block + 2) * y[b].d, (float)summins, minimums);
   }
   return total - minimums;
 }
@@ -667,8 +668,9 @@ static inline __m256i scales_mins_k4(const uint8_t *q) {
   return _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)u));
 }
 
-// q4_K: per row, total += (d · d_x) · float(Σ scale·q·x) and minimums += (dmin · d_x) ·
-// float(Σ min·bsum), block after block, then total − minimums, as dot_q4_K_avx2.
+// q4_K: per row, total = fma(d · d_x, float(Σ scale·q·x), total) and minimums =
+// fma(dmin · d_x, float(Σ min·bsum), minimums), block after block, then total − minimums, as
+// dot_q4_K_avx2.
 static void dot_q4_K_rows8_avx2(const uint8_t *w, const ck_block_q8_K *y, float *out,
                                 ptrdiff_t stride, ptrdiff_t blocks) {
   const __m256i low = _mm256_set1_epi8(0x0F);
@@ -715,8 +717,8 @@ static void dot_q4_K_rows8_avx2(const uint8_t *w, const ck_block_q8_K *y, float 
     const __m256 yd = _mm256_set1_ps(y[b].d);
     const __m256 d = _mm256_mul_ps(halves8(blocks8, stride), yd);
     const __m256 dmin = _mm256_mul_ps(halves8(blocks8 + 2, stride), yd);
-    total = _mm256_add_ps(total, _mm256_mul_ps(d, _mm256_cvtepi32_ps(s)));
-    minimums = _mm256_add_ps(minimums, _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(m)));
+    total = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), total);
+    minimums = _mm256_fmadd_ps(dmin, _mm256_cvtepi32_ps(m), minimums);
   }
   _mm256_storeu_ps(out, _mm256_sub_ps(total, minimums));
 }

@@ -115,13 +115,14 @@ struct LlamaCppArithmeticTests {
   ]
 
   /// The formats whose products follow llama.cpp's x86 kernels to the last bit: q8_0, q4_0 (as
-  /// its repacked q4_0_8x8 kernel sums), q4_1 and q6_K (as ggml_vec_dot_q6_K_q8_K's eight lanes
-  /// sum). llama.cpp multiplies q4_K and q5_K through other orders (q4_K repacked as q4_K_8x8):
-  /// there a rounding difference of one ulp now and then moves an activation across a step of
-  /// its 8-bit quantization, and these small random models then part from llama.cpp by a few
-  /// percent of a logit.
+  /// its repacked q4_0_8x8 kernel sums), q4_1, q4_K (as the repacked q4_K_8x8 kernel sums a row)
+  /// and q6_K (as ggml_vec_dot_q6_K_q8_K's eight lanes sum). llama.cpp multiplies q5_K (in
+  /// Q4_K_S files) through its generic repacked kernel, in another order: there a rounding
+  /// difference of one ulp now and then moves an activation across a step of its 8-bit
+  /// quantization, and these small random models then part from llama.cpp by a few percent of a
+  /// logit.
   static let files = GGUFQuantizedTests.cases.filter {
-    ["Q8_0", "Q4_0", "Q4_1", "Q6_K"].contains($0.0)
+    ["Q8_0", "Q4_0", "Q4_1", "Q6_K", "Q4_K_M"].contains($0.0)
   }
 
   @Test(.requires(.python("llama_cpp")), arguments: files, [1, 512])
