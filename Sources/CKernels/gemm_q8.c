@@ -372,6 +372,23 @@ static void unpack_row(ck_ggml_type type, const uint8_t *row, ptrdiff_t cols, in
       }
     }
     break;
+  case CK_GGML_Q5_0:
+  case CK_GGML_Q5_1: {
+    // x = q·d − 16·d (q5_0) or q·d + min (q5_1), q the nibble with its fifth bit (0–31).
+    const int size = type == CK_GGML_Q5_0 ? 22 : 24, header = type == CK_GGML_Q5_0 ? 2 : 4;
+    for (ptrdiff_t b = 0; b < cols / QB; b++) {
+      const uint8_t *block = row + size * b, *qs = block + header + 4;
+      uint32_t qh;
+      memcpy(&qh, block + header, 4);
+      s[b] = half_at(block);
+      m[b] = type == CK_GGML_Q5_0 ? 16 * s[b] : -half_at(block + 2);
+      for (int j = 0; j < 16; j++) {
+        q[QB * b + j] = (int8_t)((qs[j] & 0x0F) | (((qh >> j) & 1) << 4));
+        q[QB * b + j + 16] = (int8_t)((qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4));
+      }
+    }
+    break;
+  }
   case CK_GGML_Q8_0:
     for (ptrdiff_t b = 0; b < cols / QB; b++) {
       const uint8_t *block = row + 34 * b;
@@ -438,6 +455,7 @@ void ck_ggml_gemm_prepare_activation(ck_ggml_type type, const float *x, ptrdiff_
   const uint8_t *in = scratch;
   switch (type) {
   case CK_GGML_Q4_0:
+  case CK_GGML_Q5_0:
   case CK_GGML_Q8_0:
     for (ptrdiff_t b = 0; b < cols / QB; b++) {
       d[b] = half_at(in + 34 * b);
@@ -448,6 +466,7 @@ void ck_ggml_gemm_prepare_activation(ck_ggml_type type, const float *x, ptrdiff_
     }
     break;
   case CK_GGML_Q4_1:
+  case CK_GGML_Q5_1:
     for (ptrdiff_t b = 0; b < cols / QB; b++) {
       d[b] = half_at(in + 36 * b);
       s[b] = half_at(in + 36 * b + 2);

@@ -89,6 +89,8 @@ ptrdiff_t ck_ggml_row_bytes(ck_ggml_type type, ptrdiff_t cols) {
   switch (type) {
   case CK_GGML_Q4_0: return cols / QK * 18;
   case CK_GGML_Q4_1: return cols / QK * 20;
+  case CK_GGML_Q5_0: return cols / QK * 22;
+  case CK_GGML_Q5_1: return cols / QK * 24;
   case CK_GGML_Q8_0: return cols / QK * 34;
   case CK_GGML_Q4_K: return cols / QK_K * 144;
   case CK_GGML_Q5_K: return cols / QK_K * 176;
@@ -100,8 +102,10 @@ ptrdiff_t ck_ggml_row_bytes(ck_ggml_type type, ptrdiff_t cols) {
 ptrdiff_t ck_ggml_activation_bytes(ck_ggml_type type, ptrdiff_t cols) {
   switch (type) {
   case CK_GGML_Q4_0:
+  case CK_GGML_Q5_0:
   case CK_GGML_Q8_0: return cols / QK * (ptrdiff_t)sizeof(ck_block_q8_0);
-  case CK_GGML_Q4_1: return cols / QK * (ptrdiff_t)sizeof(ck_block_q8_1);
+  case CK_GGML_Q4_1:
+  case CK_GGML_Q5_1: return cols / QK * (ptrdiff_t)sizeof(ck_block_q8_1);
   case CK_GGML_Q4_K:
   case CK_GGML_Q5_K:
   case CK_GGML_Q6_K: return cols / QK_K * (ptrdiff_t)sizeof(ck_block_q8_K);
@@ -179,8 +183,10 @@ static void quantize_q8_K(const float *x, ptrdiff_t n, ck_block_q8_K *y) {
 void ck_ggml_quantize_activation(ck_ggml_type type, const float *x, ptrdiff_t cols, void *out) {
   switch (type) {
   case CK_GGML_Q4_0:
+  case CK_GGML_Q5_0:
   case CK_GGML_Q8_0: quantize_q8_0(x, cols, out); break;
-  case CK_GGML_Q4_1: quantize_q8_1(x, cols, out); break;
+  case CK_GGML_Q4_1:
+  case CK_GGML_Q5_1: quantize_q8_1(x, cols, out); break;
   case CK_GGML_Q4_K:
   case CK_GGML_Q5_K:
   case CK_GGML_Q6_K: quantize_q8_K(x, cols, out); break;
@@ -203,6 +209,7 @@ void ck_ggml_round_trip_activation(ck_ggml_type type, const float *x, ptrdiff_t 
   ck_ggml_quantize_activation(type, x, cols, scratch);
   switch (type) {
   case CK_GGML_Q4_0:
+  case CK_GGML_Q5_0:
   case CK_GGML_Q8_0: {
     const ck_block_q8_0 *y = scratch;
     for (ptrdiff_t b = 0; b < cols / QK; b++) {
@@ -211,7 +218,8 @@ void ck_ggml_round_trip_activation(ck_ggml_type type, const float *x, ptrdiff_t 
     }
     break;
   }
-  case CK_GGML_Q4_1: {
+  case CK_GGML_Q4_1:
+  case CK_GGML_Q5_1: {
     const ck_block_q8_1 *y = scratch;
     for (ptrdiff_t b = 0; b < cols / QK; b++) {
       const float d = ck_half_to_float(y[b].d);
@@ -255,6 +263,42 @@ static float dot_q4_1_portable(const uint8_t *w, const ck_block_q8_1 *y, ptrdiff
     for (int j = 0; j < 16; j++) {
       s0 += (qs[j] & 0x0F) * y[b].qs[j];
       s1 += (qs[j] >> 4) * y[b].qs[j + 16];
+    }
+    sum += (half_at(block) * ck_half_to_float(y[b].d)) * (float)(s0 + s1) +
+           half_at(block + 2) * ck_half_to_float(y[b].s);
+  }
+  return sum;
+}
+
+// The fifth bit of value j (0–31) of a q5_0 / q5_1 block, as 16 or 0.
+static inline int fifth_bit(uint32_t qh, int j) { return (int)((qh >> j) & 1) << 4; }
+
+static float dot_q5_0_portable(const uint8_t *w, const ck_block_q8_0 *y, ptrdiff_t blocks) {
+  float sum = 0;
+  for (ptrdiff_t b = 0; b < blocks; b++) {
+    const uint8_t *block = w + 22 * b, *qs = block + 6;
+    uint32_t qh;
+    memcpy(&qh, block + 2, 4);
+    int s0 = 0, s1 = 0;
+    for (int j = 0; j < 16; j++) {
+      s0 += ((qs[j] & 0x0F) + fifth_bit(qh, j) - 16) * y[b].qs[j];
+      s1 += ((qs[j] >> 4) + fifth_bit(qh, j + 16) - 16) * y[b].qs[j + 16];
+    }
+    sum += (half_at(block) * ck_half_to_float(y[b].d)) * (float)(s0 + s1);
+  }
+  return sum;
+}
+
+static float dot_q5_1_portable(const uint8_t *w, const ck_block_q8_1 *y, ptrdiff_t blocks) {
+  float sum = 0;
+  for (ptrdiff_t b = 0; b < blocks; b++) {
+    const uint8_t *block = w + 24 * b, *qs = block + 8;
+    uint32_t qh;
+    memcpy(&qh, block + 4, 4);
+    int s0 = 0, s1 = 0;
+    for (int j = 0; j < 16; j++) {
+      s0 += ((qs[j] & 0x0F) + fifth_bit(qh, j)) * y[b].qs[j];
+      s1 += ((qs[j] >> 4) + fifth_bit(qh, j + 16)) * y[b].qs[j + 16];
     }
     sum += (half_at(block) * ck_half_to_float(y[b].d)) * (float)(s0 + s1) +
            half_at(block + 2) * ck_half_to_float(y[b].s);
@@ -368,6 +412,8 @@ static void dot_rows_portable(ck_ggml_type type, const uint8_t *w, const void *x
     switch (type) {
     case CK_GGML_Q4_0: y[r] = dot_q4_0_portable(row, xq, blocks); break;
     case CK_GGML_Q4_1: y[r] = dot_q4_1_portable(row, xq, blocks); break;
+    case CK_GGML_Q5_0: y[r] = dot_q5_0_portable(row, xq, blocks); break;
+    case CK_GGML_Q5_1: y[r] = dot_q5_1_portable(row, xq, blocks); break;
     case CK_GGML_Q8_0: y[r] = dot_q8_0_portable(row, xq, blocks); break;
     case CK_GGML_Q4_K: y[r] = dot_q4_K_portable(row, xq, blocks); break;
     case CK_GGML_Q5_K: y[r] = dot_q5_K_portable(row, xq, blocks); break;
@@ -450,6 +496,53 @@ static float dot_q4_1_avx2(const uint8_t *w, const ck_block_q8_1 *y, ptrdiff_t b
     const uint8_t *block = w + 20 * b;
     const __m256i pairs =
         _mm256_maddubs_epi16(nibbles(block + 4), _mm256_loadu_si256((const __m256i *)y[b].qs));
+    const __m256 d = _mm256_set1_ps(half_f16c(block) * f16c(y[b].d));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones)), acc);
+    minimums += half_f16c(block + 2) * f16c(y[b].s);
+  }
+  return hsum_ps(acc) + minimums;
+}
+
+// The fifth bits of a q5_0 / q5_1 block (4 bytes, bit j for value j) as 32 bytes, 0xFF where
+// the bit is set: byte j of the vector takes byte j/8 of the bits, and keeps bit j%8 of it.
+static inline __m256i fifth_bits(const uint8_t *p) {
+  uint32_t bits;
+  memcpy(&bits, p, 4);
+  const __m256i spread = _mm256_shuffle_epi8(
+      _mm256_set1_epi32((int)bits),
+      _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3,
+                       3, 3, 3, 3, 3, 3, 3));
+  const __m256i select = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+  return _mm256_cmpeq_epi8(_mm256_and_si256(spread, select), select);
+}
+
+// As ggml_vec_dot_q5_0_q8_0 on AVX2 (and llamafile's tinyBLAS for prompts, the same steps):
+// eight lanes of four products each, fused into eight accumulators with d_w · d_x, summed at
+// the end.
+static float dot_q5_0_avx2(const uint8_t *w, const ck_block_q8_0 *y, ptrdiff_t blocks) {
+  __m256 acc = _mm256_setzero_ps();
+  for (ptrdiff_t b = 0; b < blocks; b++) {
+    const uint8_t *block = w + 22 * b;
+    // q − 16: the nibble, with 0xF0 ORed in where the fifth bit is clear.
+    const __m256i q = _mm256_or_si256(
+        nibbles(block + 6), _mm256_andnot_si256(fifth_bits(block + 2), _mm256_set1_epi8(-16)));
+    const __m256i s = dot_signed(q, _mm256_loadu_si256((const __m256i *)y[b].qs));
+    const __m256 d = _mm256_set1_ps(half_f16c(block) * f16c(y[b].d));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc);
+  }
+  return hsum_ps(acc);
+}
+
+// As ggml_vec_dot_q5_1_q8_1 on AVX2: q5_0's lanes, and Σ m·s in one float beside them.
+static float dot_q5_1_avx2(const uint8_t *w, const ck_block_q8_1 *y, ptrdiff_t blocks) {
+  __m256 acc = _mm256_setzero_ps();
+  float minimums = 0;
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (ptrdiff_t b = 0; b < blocks; b++) {
+    const uint8_t *block = w + 24 * b;
+    const __m256i q = _mm256_or_si256(
+        nibbles(block + 8), _mm256_and_si256(fifth_bits(block + 4), _mm256_set1_epi8(0x10)));
+    const __m256i pairs = _mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *)y[b].qs));
     const __m256 d = _mm256_set1_ps(half_f16c(block) * f16c(y[b].d));
     acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones)), acc);
     minimums += half_f16c(block + 2) * f16c(y[b].s);
@@ -816,6 +909,8 @@ static void dot_rows_avx2(ck_ggml_type type, const uint8_t *w, const void *xq, f
     switch (type) {
     case CK_GGML_Q4_0: y[r] = dot_q4_0_avx2(row, xq, blocks); break;
     case CK_GGML_Q4_1: y[r] = dot_q4_1_avx2(row, xq, blocks); break;
+    case CK_GGML_Q5_0: y[r] = dot_q5_0_avx2(row, xq, blocks); break;
+    case CK_GGML_Q5_1: y[r] = dot_q5_1_avx2(row, xq, blocks); break;
     case CK_GGML_Q8_0: y[r] = dot_q8_0_avx2(row, xq, blocks); break;
     case CK_GGML_Q4_K: y[r] = dot_q4_K_avx2(row, xq, blocks); break;
     case CK_GGML_Q5_K: y[r] = dot_q5_K_avx2(row, xq, blocks); break;
@@ -1240,6 +1335,28 @@ void ck_ggml_dequantize_rows(ck_ggml_type type, const void *w, float *out, ptrdi
       }
     }
     break;
+  case CK_GGML_Q5_0:
+  case CK_GGML_Q5_1: {
+    const int size = type == CK_GGML_Q5_0 ? 22 : 24, header = type == CK_GGML_Q5_0 ? 2 : 4;
+    for (ptrdiff_t b = 0; b < n / QK; b++) {
+      const uint8_t *block = bytes + size * b, *qs = block + header + 4;
+      const float d = half_at(block);
+      uint32_t qh;
+      memcpy(&qh, block + header, 4);
+      for (int j = 0; j < 16; j++) {
+        const int x0 = (qs[j] & 0x0F) + fifth_bit(qh, j), x1 = (qs[j] >> 4) + fifth_bit(qh, j + 16);
+        if (type == CK_GGML_Q5_0) {
+          out[QK * b + j] = (float)(x0 - 16) * d;
+          out[QK * b + j + 16] = (float)(x1 - 16) * d;
+        } else {
+          const float m = half_at(block + 2);
+          out[QK * b + j] = (float)x0 * d + m;
+          out[QK * b + j + 16] = (float)x1 * d + m;
+        }
+      }
+    }
+    break;
+  }
   case CK_GGML_Q8_0:
     for (ptrdiff_t b = 0; b < n / QK; b++) {
       const uint8_t *block = bytes + 34 * b;
@@ -1318,6 +1435,11 @@ int ck_ggml_scales_are_finite(ck_ggml_type type, const void *w, ptrdiff_t blocks
     switch (type) {
     case CK_GGML_Q4_0: memcpy(&first, bytes + 18 * b, 2); break;
     case CK_GGML_Q8_0: memcpy(&first, bytes + 34 * b, 2); break;
+    case CK_GGML_Q5_0: memcpy(&first, bytes + 22 * b, 2); break;
+    case CK_GGML_Q5_1:
+      memcpy(&first, bytes + 24 * b, 2);
+      memcpy(&second, bytes + 24 * b + 2, 2);
+      break;
     case CK_GGML_Q4_1:
       memcpy(&first, bytes + 20 * b, 2);
       memcpy(&second, bytes + 20 * b + 2, 2);

@@ -16,7 +16,7 @@ public enum LinearWeight {
   case q8_0(Q8Matrix, name: String)
   /// A frozen base (dense or q8_0) with trainable low-rank adapters (``LoRALinear``).
   case lora(LoRALinear)
-  /// ggml blocks as a GGUF file stores them (q4_0, q4_1, q8_0, q4_K, q6_K), for the weight
+  /// ggml blocks as a GGUF file stores them (q4_0, q4_1, q5_0, q5_1, q8_0, q4_K, q5_K, q6_K), for the weight
   /// called `name`; products as llama.cpp computes them, for inference only.
   case ggml(GGMLMatrix, name: String)
 

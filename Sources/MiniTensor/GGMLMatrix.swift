@@ -10,6 +10,10 @@ public struct GGMLMatrix: Sendable {
     case q4_0
     /// Blocks of 32 4-bit values with an f16 scale and minimum (20 bytes).
     case q4_1
+    /// Blocks of 32 5-bit values with an f16 scale (22 bytes).
+    case q5_0
+    /// Blocks of 32 5-bit values with an f16 scale and minimum (24 bytes).
+    case q5_1
     /// Blocks of 32 `Int8` with an f16 scale (34 bytes).
     case q8_0
     /// Super-blocks of 256 4-bit values in 8 groups with 6-bit scales and minimums (144 bytes).
@@ -38,6 +42,8 @@ public struct GGMLMatrix: Sendable {
       switch self {
       case .q4_0: CK_GGML_Q4_0
       case .q4_1: CK_GGML_Q4_1
+      case .q5_0: CK_GGML_Q5_0
+      case .q5_1: CK_GGML_Q5_1
       case .q8_0: CK_GGML_Q8_0
       case .q4_K: CK_GGML_Q4_K
       case .q5_K: CK_GGML_Q5_K

@@ -122,7 +122,7 @@ struct LlamaCppArithmeticTests {
   /// quantization, and these small random models then part from llama.cpp by a few percent of a
   /// logit.
   static let files = GGUFQuantizedTests.cases.filter {
-    ["Q8_0", "Q4_0", "Q4_1", "Q6_K", "Q4_K_M"].contains($0.0)
+    ["Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q6_K", "Q4_K_M"].contains($0.0)
   }
 
   @Test(.requires(.python("llama_cpp")), arguments: files, [1, 512])

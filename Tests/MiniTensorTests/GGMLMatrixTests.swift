@@ -26,8 +26,8 @@ struct GGMLMatrixTests {
     func uniform() -> Float { Float(rng.next() % 10_000) / 10_000 }
     for start in stride(from: 0, to: count, by: blockBytes) {
       switch format {
-      case .q4_0, .q8_0: half(0.001 + 0.05 * uniform(), at: start)
-      case .q4_1, .q4_K, .q5_K:
+      case .q4_0, .q5_0, .q8_0: half(0.001 + 0.05 * uniform(), at: start)
+      case .q4_1, .q5_1, .q4_K, .q5_K:
         half(0.001 + 0.05 * uniform(), at: start)
         half(0.1 * (uniform() - 0.5), at: start + 2)
       case .q6_K: half(0.001 + 0.01 * uniform(), at: start + 208)
@@ -45,8 +45,8 @@ struct GGMLMatrixTests {
     }
     var values: [Double] = []
     switch format {
-    case .q4_0, .q8_0, .q4_1:
-      let (size, header) = format == .q4_1 ? (36, 4) : (34, 2)
+    case .q4_0, .q5_0, .q8_0, .q4_1, .q5_1:
+      let (size, header) = format == .q4_1 || format == .q5_1 ? (36, 4) : (34, 2)
       for block in 0..<cols / 32 {
         let d = half(block * size)
         for j in 0..<32 {
@@ -83,12 +83,15 @@ struct GGMLMatrixTests {
       let x = randomFloats(cols, seed: UInt64(20 + index), scale: 3)
       let xq = Self.quantizedActivation(format, x)
       let activation = Self.activationValues(format, xq, cols: cols)
-      // q4_1 adds m·s per block, with s = d·Σq rounded to f16: the same sum up to that rounding.
+      // q4_1 and q5_1 add m·s per block, with s = d·Σq rounded to f16: the same sum up to that
+      // rounding.
+      let blockBytes = format == .q4_1 ? 20 : 24
       let minimumTerms: [Double] =
-        format == .q4_1
+        format == .q4_1 || format == .q5_1
         ? (0..<rows).map { row in
           (0..<cols / 32).reduce(0) { sum, block in
-            let w = bytes[(row * cols / 32 + block) * 20 + 2..<(row * cols / 32 + block) * 20 + 4]
+            let start = (row * cols / 32 + block) * blockBytes
+            let w = bytes[start + 2..<start + 4]
             let m = Double(ck_half_to_float(UInt16(w.first!) | UInt16(w.last!) << 8))
             let s = xq[block * 36 + 2..<block * 36 + 4]
             return sum + abs(m * Double(ck_half_to_float(UInt16(s.first!) | UInt16(s.last!) << 8)))

@@ -173,6 +173,10 @@ typedef enum ck_ggml_type {
   CK_GGML_Q4_0 = 2,
   /// Blocks of 32: f16 `d` and `m`, 16 bytes of nibbles; `x = q·d + m`.
   CK_GGML_Q4_1 = 3,
+  /// Blocks of 32: f16 `d`, 4 bytes of fifth bits, 16 bytes of nibbles; `x = (q − 16)·d`.
+  CK_GGML_Q5_0 = 6,
+  /// Blocks of 32: f16 `d` and `m`, 4 bytes of fifth bits, 16 bytes of nibbles; `x = q·d + m`.
+  CK_GGML_Q5_1 = 7,
   /// Blocks of 32: f16 `d`, 32 `int8`; `x = q·d`.
   CK_GGML_Q8_0 = 8,
   /// Super-blocks of 256 (144 bytes): f16 `d`, `dmin`, 12 bytes of 6-bit scales and minimums,
@@ -195,7 +199,8 @@ ptrdiff_t ck_ggml_row_bytes(ck_ggml_type type, ptrdiff_t cols);
 ptrdiff_t ck_ggml_activation_bytes(ck_ggml_type type, ptrdiff_t cols);
 
 /// Quantizes an activation row of `cols` values as ggml does for a product with `type`:
-/// q8_0 (`quantize_row_q8_0_ref`) for q4_0 and q8_0, q8_1 for q4_1, q8_K for the k-quants.
+/// q8_0 (`quantize_row_q8_0_ref`) for q4_0, q5_0 and q8_0, q8_1 for q4_1 and q5_1, q8_K for the
+/// k-quants.
 /// `out` has `ck_ggml_activation_bytes(type, cols)` bytes.
 void ck_ggml_quantize_activation(ck_ggml_type type, const float *x, ptrdiff_t cols, void *out);
 

@@ -63,7 +63,7 @@ extension ModelDirectory {
 
   /// Every weight `config` needs, present with its shape; no tensor left over. With
   /// `keepingBlocks`, the projections and the head stored in a format with decoding kernels
-  /// (``GGMLMatrix/Format``: q4_0, q4_1, q8_0, q4_K, q6_K) stay as their blocks under their
+  /// (``GGMLMatrix/Format``: q4_0, q4_1, q5_0, q5_1, q8_0, q4_K, q5_K, q6_K) stay as their blocks under their
   /// Hugging Face names (a tied head under `model.embed_tokens.weight`, which is then also
   /// dequantised for the embedding); everything else is dequantised.
   /// - Throws: `GGUFError` naming the tensor at fault.
