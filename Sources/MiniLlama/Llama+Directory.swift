@@ -18,13 +18,14 @@ extension Llama {
 
   /// Loads a model to run (generate, chat, score, serve). A model directory loads as
   /// ``init(directory:)`` does; from a GGUF file the projections and the head stored as q4_0,
-  /// q4_1, q8_0, q4_K or q6_K keep their blocks (``LinearWeight/ggml(_:name:)``), multiplied
+  /// q4_1, q5_0, q5_1, q8_0, q4_K, q5_K or q6_K keep their blocks (``LinearWeight/ggml(_:name:)``), multiplied
   /// as llama.cpp multiplies them, so decoding reads the quantized bytes, and the arena holds no
   /// `Float` copy of them: the model takes about the file's size in memory. The other types are
   /// dequantised to `Float`. ``weights`` and ``save(to:)`` see the file's values (blocks
   /// dequantised on demand); such a model cannot be trained (``isTrainable``). A GGUF file's
   /// model computes in llama.cpp's arithmetic (``arithmetic``), so its greedy decoding follows
-  /// llama.cpp's with the default half-precision key/value cache.
+  /// llama.cpp's with the default half-precision key/value cache, prompts of any length
+  /// included (``GGMLMatrix/rowInvariantAtEveryLength()``).
   /// - Throws: `ModelDirectoryError`, `LlamaConfigError` or `GGUFError` naming the file, key or
   ///   tensor.
   public static func forInference(directory path: String) throws -> Llama {
@@ -36,7 +37,7 @@ extension Llama {
       reader, config: config, keepingBlocks: true)
     let provided = Dictionary(
       uniqueKeysWithValues: blocks.map { name, matrix in
-        (name, LinearWeight.ggml(matrix, name: name))
+        (name, LinearWeight.ggml(matrix.rowInvariantAtEveryLength(), name: name))
       })
     let model = Llama(
       config: config, seed: 0, languageModelHead: true, additionalParameters: [],

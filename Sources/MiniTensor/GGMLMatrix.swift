@@ -82,6 +82,9 @@ public struct GGMLMatrix: Sendable {
   let bytes: [UInt8]
   /// Whether ``linear(_:)`` keeps its input in `Float` (``computingInFloat()``).
   public internal(set) var computesInFloat = false
+  /// Whether ``linear(_:)`` computes every input row as ``rowInvariantLinear(_:)`` does, however
+  /// many rows (``rowInvariantAtEveryLength()``).
+  public internal(set) var rowInvariant = false
 
   /// Reads `rows` rows of `cols` values of `format` from `bytes` (copied), checking the sizes
   /// and that every block's scale is finite.
@@ -109,6 +112,16 @@ public struct GGMLMatrix: Sendable {
     self.rows = rows
     self.cols = cols
     self.bytes = copy
+  }
+
+  /// The same blocks, whose ``linear(_:)`` computes every input row as one row alone, bit for
+  /// bit, however many rows it is given (a prompt of hundreds of tokens as well as a decoding
+  /// step): llama.cpp's products at every prompt length, where ``linear(_:)`` otherwise hands
+  /// inputs of more than 64 rows to faster products that round in another order.
+  public func rowInvariantAtEveryLength() -> GGMLMatrix {
+    var copy = self
+    copy.rowInvariant = true
+    return copy
   }
 
   /// The bytes of the blocks, row after row.
@@ -155,8 +168,8 @@ public struct GGMLMatrix: Sendable {
 
   /// `x · Wᵀ` for `x` `[…, cols]`, result `[…, rows]`, as llama.cpp computes it: every input
   /// row is quantized as ggml quantizes activations (q8_0, q8_1 or q8_K by format). Up to 64 rows
-  /// (decoding, short prompts) are then multiplied by integer block dot products, each row as
-  /// ``rowInvariantLinear(_:)`` computes it; more rows (long prompts) take tiles of int8 block
+  /// (decoding, short prompts), or any number with ``rowInvariant``, are then multiplied by
+  /// integer block dot products, each row as ``rowInvariantLinear(_:)`` computes it; more rows (long prompts) take tiles of int8 block
   /// products where ``prefillProducts()`` chooses them (CPUs with VNNI), else the quantized
   /// values `d·q` as `Float` meet the weight dequantized a panel at a time, with `sgemm` (the
   /// same sums, rounded in another order either way).
@@ -166,7 +179,7 @@ public struct GGMLMatrix: Sendable {
       "GGMLMatrix.linear: input \(x.shape) with weight [\(rows), \(cols)] \(format.rawValue)")
     if computesInFloat { return floatLinear(x) }
     let n = x.count / cols
-    if n > 1 && n <= Self.integerRows { return rowInvariantLinear(x) }
+    if n > 1 && (n <= Self.integerRows || rowInvariant) { return rowInvariantLinear(x) }
     if Int8Prefill.uses(rows: n) { return int8Linear(x) }
     let input = x.contiguous()
     let outputShape = Array(x.shape.dropLast()) + [rows]

@@ -110,6 +110,78 @@ struct LlamaCppArithmeticTests {
     }
   }
 
+  /// A prompt of 100 tokens, prefilled in one batch (more rows than the 64 up to which products
+  /// are row-invariant by default): a GGUF file's products compute every row as decoding does,
+  /// as llama.cpp's do for q8_0 and q5_0 (llamafile's tinyBLAS sums a prompt's blocks in
+  /// ggml_vec_dot's order), so the prefill's logits and the steps after it are llama.cpp's bit
+  /// for bit where `sgemm` on the dequantized weight was off at every step. (llama.cpp's
+  /// repacked q4_0 and q6_K kernels sum prompts of several rows in other orders than one row.)
+  @Test(.requires(.python("llama_cpp")), arguments: ["Q8_0", "Q5_0"])
+  func longPromptsFollowLlamaCpp(_ name: String) throws {
+    let (_, ftype, tied, _) = try #require(GGUFQuantizedTests.cases.first { $0.0 == name })
+    let python = try PythonRunner.requirePeers(importing: ["llama_cpp"])
+    let tokenizer = try GGUFTestModel.tokenizer.get()
+    let config = LlamaConfig(
+      vocabSize: tokenizer.vocabularySize, hiddenSize: 256, intermediateSize: 512, layerCount: 2,
+      headCount: 4, kvHeadCount: 2, maxPositions: 256, tieWordEmbeddings: tied, bosTokenId: 1,
+      eosTokenIds: [2], initializerRange: 0.1)
+    let directory = try temporaryDirectory("llama-cpp-long-prompt")
+    let source = Llama(config: config, seed: 3)
+    var state: UInt64 = 77
+    for parameter in source.arena.parameters where parameter.name.hasSuffix("norm.weight") {
+      parameter.value.withUnsafeSharedMutableBufferPointer { values in
+        for i in values.indices {
+          state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+          values[i] = 0.8 + 0.4 * Float(state >> 40) / Float(1 << 24)
+        }
+      }
+    }
+    try source.save(to: directory)
+    try tokenizer.write(to: directory + "/tokenizer.model")
+    let f32 = directory + "/f32.gguf"
+    let file = directory + "/\(name).gguf"
+    try ModelDirectory(path: directory).exportGGUF(to: f32, options: GGUFExportOptions(type: .f32))
+    _ = try python.run(["-c", GGUFQuantizedTests.quantizeScript, f32, file, String(ftype)]).get()
+    let model = try Llama.forInference(directory: file)
+    var rng = PhiloxRNG(seed: 9)
+    let prompt: [Int32] = [1] + (0..<99).map { _ in Int32(3 + rng.next() % 390) }
+    let count = 16
+    let request: [String: Any] = [
+      "n_ctx": config.maxPositions, "n_batch": 512, "count": count,
+      "prompts": [prompt.map(Int.init)],
+    ]
+    let requestText = String(
+      decoding: try JSONSerialization.data(withJSONObject: request), as: UTF8.self)
+    let output = try python.run(["-c", Self.script, file, requestText]).get()
+    let json = try #require(try JSONSerialization.jsonObject(with: output) as? [String: Any])
+    let run = try #require((json["runs"] as? [[String: Any]])?.first)
+    let theirs = try #require(run["tokens"] as? [Int])
+    let reference = try #require(run["logits"] as? [[Double]])
+    let system = json["system"] as? String ?? ""
+    let avx2Build = system.contains("AVX2 = 1") && !system.contains("AVX512 = 1")
+
+    let cache = model.makeCache()
+    var logits = [model.prefill(prompt, cache: cache)]
+    for token in theirs.dropLast() {
+      logits.append(model.decodeStep([Int32(token)], caches: [cache]).scalars)
+    }
+    var relative: [Float] = []
+    var equal = 0
+    for (ours, row) in zip(logits, reference) {
+      let expected = row.map(Float.init)
+      let scale = expected.map(abs).max() ?? 1
+      relative.append((zip(ours, expected).map { abs($0 - $1) }.max() ?? 0) / scale)
+      if ours == expected { equal += 1 }
+    }
+    #expect(relative.sorted()[count / 2] <= 1e-6, "\(name): deviations \(relative)")
+    if avx2Build {
+      #expect(4 * equal >= 3 * count, "\(name): \(equal) of \(count) steps bit-equal")
+    }
+    let generated = model.generate(
+      prompt: prompt, options: GenerationOptions(maxNewTokens: count, sampling: .greedy))
+    #expect(generated.map(Int.init) == theirs, "\(name): greedy tokens after the long prompt")
+  }
+
   static let prompts: [[Int32]] = [
     [1, 45, 200, 17, 399, 3, 88, 150], [1, 7], [260, 31, 5, 77, 12, 9, 301, 44, 2, 18, 390, 6],
   ]
