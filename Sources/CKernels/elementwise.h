@@ -597,31 +597,53 @@ static void CK_NAME(half_round_)(float *x, ptrdiff_t n) {
   for (; i < n; i++) x[i] = half_round(x[i]);
 }
 
+// Elements 8c…8c+7 of x in llama.cpp's interleaved layout of rotated pairs, x holding each
+// pair as (i, half + i): x[4c], x[half+4c], x[4c+1], x[half+4c+1], …
+CK_INLINE ck_v8 load8_pairs(const float *x, ptrdiff_t half, ptrdiff_t c) {
+  typedef float ck_v4 __attribute__((vector_size(16)));
+  ck_v4 lo, hi;
+  memcpy(&lo, x + 4 * c, sizeof lo);
+  memcpy(&hi, x + half + 4 * c, sizeof hi);
+  return __builtin_shufflevector(lo, hi, 0, 4, 1, 5, 2, 6, 3, 7);
+}
+
+// Elements 8c…8c+7 of x, in its own order or (`pairs`) in llama.cpp's interleaved one.
+CK_INLINE ck_v8 load8_at(const float *x, ptrdiff_t c, ptrdiff_t n, int pairs) {
+  return pairs ? load8_pairs(x, n / 2, c) : load8(x + 8 * c);
+}
+
 // Σ x·y as ggml_vec_dot_f16 (AVX2) sums it, a token's products: element i into accumulator
 // (i / 8) mod 4, lane i mod 8, 32 at a time; accumulators (0 + 2) + (1 + 3), lanes
-// (l + l+4), then ((0 + 1) + (2 + 3)); the last n mod 32 products added in double.
-CK_INLINE float dot_ggml(const float *x, const float *y, ptrdiff_t n) {
+// (l + l+4), then ((0 + 1) + (2 + 3)); the last n mod 32 products added in double. With
+// `pairs`, element i is the i-th of llama.cpp's interleaved layout (`load8_pairs`).
+CK_INLINE float dot_ggml(const float *x, const float *y, ptrdiff_t n, int pairs) {
   ck_v8 acc0 = {0}, acc1 = {0}, acc2 = {0}, acc3 = {0};
   const ptrdiff_t whole = n & ~(ptrdiff_t)31;
-  for (ptrdiff_t i = 0; i < whole; i += 32) {
-    acc0 = __builtin_elementwise_fma(load8(x + i), load8(y + i), acc0);
-    acc1 = __builtin_elementwise_fma(load8(x + i + 8), load8(y + i + 8), acc1);
-    acc2 = __builtin_elementwise_fma(load8(x + i + 16), load8(y + i + 16), acc2);
-    acc3 = __builtin_elementwise_fma(load8(x + i + 24), load8(y + i + 24), acc3);
+  for (ptrdiff_t c = 0; c < whole / 8; c += 4) {
+    acc0 = __builtin_elementwise_fma(load8_at(x, c, n, pairs), load8_at(y, c, n, pairs), acc0);
+    acc1 = __builtin_elementwise_fma(load8_at(x, c + 1, n, pairs), load8_at(y, c + 1, n, pairs),
+                                     acc1);
+    acc2 = __builtin_elementwise_fma(load8_at(x, c + 2, n, pairs), load8_at(y, c + 2, n, pairs),
+                                     acc2);
+    acc3 = __builtin_elementwise_fma(load8_at(x, c + 3, n, pairs), load8_at(y, c + 3, n, pairs),
+                                     acc3);
   }
   const ck_v8 s = (acc0 + acc2) + (acc1 + acc3);
   const float t0 = s[0] + s[4], t1 = s[1] + s[5], t2 = s[2] + s[6], t3 = s[3] + s[7];
   double sum = (double)((t0 + t1) + (t2 + t3));
-  for (ptrdiff_t i = whole; i < n; i++) sum += (double)(x[i] * y[i]);
+  for (ptrdiff_t i = whole; i < n; i++) {
+    const ptrdiff_t e = pairs ? (i & 1) * (n / 2) + (i >> 1) : i;
+    sum += (double)(x[e] * y[e]);
+  }
   return (float)sum;
 }
 
 // Σ x·y as tinyBLAS (llama.cpp's products of several tokens) sums it: one 8-lane accumulator,
-// then `hsum_pairs`. n is a multiple of 8.
-CK_INLINE float dot_tinyblas(const float *x, const float *y, ptrdiff_t n) {
+// then `hsum_pairs`. n is a multiple of 8; `pairs` as in `dot_ggml`.
+CK_INLINE float dot_tinyblas(const float *x, const float *y, ptrdiff_t n, int pairs) {
   ck_v8 acc = {0};
-  for (ptrdiff_t i = 0; i < n; i += 8)
-    acc = __builtin_elementwise_fma(load8(x + i), load8(y + i), acc);
+  for (ptrdiff_t c = 0; c < n / 8; c++)
+    acc = __builtin_elementwise_fma(load8_at(x, c, n, pairs), load8_at(y, c, n, pairs), acc);
   return hsum_pairs(acc);
 }
 
@@ -654,16 +676,17 @@ CK_INLINE void softmax_ggml(float *w, ptrdiff_t n) {
 
 static void CK_NAME(attention_head_f16_)(const float *q, const float *k, const float *v,
                                          ptrdiff_t stride, ptrdiff_t length, ptrdiff_t head_dim,
-                                         float scale, int prompt, float *scores, float *sums,
+                                         float scale, int flags, float *scores, float *sums,
                                          float *out) {
+  const int prompt = flags & 1, pairs = (flags & 2) != 0;
   float query[head_dim];
   memcpy(query, q, (size_t)head_dim * sizeof(float));
   CK_NAME(half_round_)(query, head_dim);
   const int tiny_scores = prompt && head_dim % 8 == 0;
   for (ptrdiff_t j = 0; j < length; j++) {
     const float *key = k + j * stride;
-    scores[j] = (tiny_scores ? dot_tinyblas(key, query, head_dim)
-                             : dot_ggml(key, query, head_dim)) * scale;
+    scores[j] = (tiny_scores ? dot_tinyblas(key, query, head_dim, pairs)
+                             : dot_ggml(key, query, head_dim, pairs)) * scale;
   }
   softmax_ggml(scores, length);
   CK_NAME(half_round_)(scores, length);

@@ -128,7 +128,8 @@ extension LlamaAttention {
           q: rotated, kCaches: caches.map { $0.keyBase(layer: layer) },
           vCaches: caches.map { $0.valueBase(layer: layer) },
           lengths: positions.map { $0 + 1 }, output: out.baseAddress!, queryHeads: heads,
-          kvHeads: kvHeads, headDim: dim, halfPrecision: halfPrecision)
+          kvHeads: kvHeads, headDim: dim, halfPrecision: halfPrecision,
+          interleavedPairs: interleavedPairs)
       }
     }
     return decodingProject(Variable(mixed), oProj, oBias)

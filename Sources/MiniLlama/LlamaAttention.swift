@@ -31,6 +31,10 @@ public struct LlamaAttention {
   public internal(set) var vBias: Parameter? = nil
   /// `o_proj.bias`, `[hiddenSize]` (Llama with `attention_bias` only).
   public internal(set) var oBias: Parameter? = nil
+  /// Whether attention over a half-precision cache sums q·k in the element order of llama.cpp's
+  /// interleaved layout of rotated pairs, as it runs a GGUF `llama` model (whose q/k rows the
+  /// importer reorders into Hugging Face's halves); Qwen2 files keep Hugging Face's layout.
+  var interleavedPairs = false
 
   /// Attention of `x` `[batch, sequence, hiddenSize]` (already normalised) over itself and,
   /// with a cache, every earlier position; result `[batch, sequence, hiddenSize]`.
@@ -55,7 +59,7 @@ public struct LlamaAttention {
       mixed = causalAttention(
         q: q, keyCache: cache.keyBuffer(layer: layerIndex),
         valueCache: cache.valueBuffer(layer: layerIndex), startPosition: startPosition,
-        halfPrecision: cache.precision == .f16)
+        halfPrecision: cache.precision == .f16, interleavedPairs: interleavedPairs)
     } else {
       mixed = causalAttention(q: q, k: k, v: values)
     }

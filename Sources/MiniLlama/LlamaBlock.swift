@@ -88,7 +88,8 @@ extension LlamaBlock {
       qProj: q, kProj: k, vProj: v, oProj: o,
       headCount: config.headCount, kvHeadCount: config.kvHeadCount, headDim: config.headDim,
       layerIndex: index, ropeTable: ropeTable, qBias: qBias, kBias: kBias, vBias: vBias,
-      oBias: oBias)
+      oBias: oBias,
+      interleavedPairs: ropeTable.arithmetic == .llamaCpp && config.architecture == .llama)
     mlp = LlamaMLP(
       gateProj: gate, upProj: up, downProj: down, arithmetic: ropeTable.arithmetic)
   }
@@ -119,7 +120,8 @@ extension LlamaBlock {
         headCount: attention.headCount, kvHeadCount: attention.kvHeadCount,
         headDim: attention.headDim, layerIndex: attention.layerIndex,
         ropeTable: attention.ropeTable, qBias: attention.qBias, kBias: attention.kBias,
-        vBias: attention.vBias, oBias: attention.oBias),
+        vBias: attention.vBias, oBias: attention.oBias,
+        interleavedPairs: attention.interleavedPairs),
       postAttentionNorm: postAttentionNorm,
       mlp: LlamaMLP(
         gateProj: try map(mlp.gateProj), upProj: try map(mlp.upProj),

@@ -112,11 +112,12 @@ struct LlamaCppArithmeticTests {
 
   /// A prompt of 100 tokens, prefilled in one batch (more rows than the 64 up to which products
   /// are row-invariant by default): a GGUF file's products compute every row as decoding does,
-  /// as llama.cpp's do for q8_0 and q5_0 (llamafile's tinyBLAS sums a prompt's blocks in
-  /// ggml_vec_dot's order), so the prefill's logits and the steps after it are llama.cpp's bit
-  /// for bit where `sgemm` on the dequantized weight was off at every step. (llama.cpp's
-  /// repacked q4_0 and q6_K kernels sum prompts of several rows in other orders than one row.)
-  @Test(.requires(.python("llama_cpp")), arguments: ["Q8_0", "Q5_0"])
+  /// as llama.cpp's do for these formats (llamafile's tinyBLAS sums a prompt's q8_0 and q5_0
+  /// blocks in ggml_vec_dot's order, the repacked q4_0 kernels sum several rows as one), and
+  /// attention sums q·k in the order of llama.cpp's interleaved layout of rotated pairs, so the
+  /// prefill's logits and the steps after it are llama.cpp's bit for bit (with `sgemm` on the
+  /// dequantized weight, or q·k in Hugging Face's order, they were off at most steps).
+  @Test(.requires(.python("llama_cpp")), arguments: ["Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1"])
   func longPromptsFollowLlamaCpp(_ name: String) throws {
     let (_, ftype, tied, _) = try #require(GGUFQuantizedTests.cases.first { $0.0 == name })
     let python = try PythonRunner.requirePeers(importing: ["llama_cpp"])

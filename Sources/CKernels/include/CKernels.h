@@ -99,11 +99,14 @@ typedef struct ck_kernels {
                                 float *out);
   /// One query head of attention as llama.cpp computes it over a half-precision key/value cache
   /// (ggml's x86 AVX2 arithmetic, whatever this set's): `q` rounded to half, `scores[j] =
-  /// (q·k_j)·scale` summed as ggml sums a token's products (`prompt` 0) or as tinyBLAS sums a
-  /// prompt's (`prompt` 1), ggml's soft_max, then `out = Σ_j half(p_j)·v_j` in the same order.
-  /// `k` and `v` hold values already rounded to half; `sums` is scratch of `32 · head_dim`.
+  /// (q·k_j)·scale` summed as ggml sums a token's products or (`flags` bit 1) as tinyBLAS sums
+  /// a prompt's, ggml's soft_max, then `out = Σ_j half(p_j)·v_j` in the same order. With `flags`
+  /// bit 2, `q` and `k` hold each rotated pair as (i, i + head_dim/2) and q·k is summed in the
+  /// order of the pairs side by side (element 2i + j is element j·head_dim/2 + i), as llama.cpp
+  /// lays out a GGUF `llama` model's queries and keys. `k` and `v` hold values already rounded
+  /// to half; `sums` is scratch of `32 · head_dim`.
   void (*attention_head_f16)(const float *q, const float *k, const float *v, ptrdiff_t stride,
-                             ptrdiff_t length, ptrdiff_t head_dim, float scale, int prompt,
+                             ptrdiff_t length, ptrdiff_t head_dim, float scale, int flags,
                              float *scores, float *sums, float *out);
   /// Rounds `n` floats to the nearest half (ties to even) in place, as F16C converts.
   void (*half_round)(float *x, ptrdiff_t n);

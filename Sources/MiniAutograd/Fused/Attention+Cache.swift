@@ -15,10 +15,13 @@ import MiniTensor
 ///   - valueCache: like `keyCache`.
 ///   - halfPrecision: the cache holds half-precision values and attention follows llama.cpp's
 ///     arithmetic over them (``InferenceArithmetic/llamaCpp``).
+///   - interleavedPairs: with `halfPrecision`, q·k is summed in the element order of
+///     llama.cpp's interleaved layout of rotated pairs (a GGUF `llama` model's queries and keys),
+///     the queries and keys here holding each pair as (i, i + headDim/2).
 /// - Returns: `[batch, sequence, queryHeads, headDim]`.
 public func causalAttention(
   q: Variable, keyCache: Tensor, valueCache: Tensor, startPosition: Int,
-  halfPrecision: Bool = false
+  halfPrecision: Bool = false, interleavedPairs: Bool = false
 ) -> Variable {
   precondition(
     q.tape == nil && q.rank == 4 && keyCache.rank == 4 && valueCache.shape == keyCache.shape
@@ -40,12 +43,13 @@ public func causalAttention(
         Kernels.attentionDecode(
           q: q, kCache: k, vCache: v, length: length, output: out.baseAddress!, scratch: scratch,
           queryHeads: queryHeads, kvHeads: kvHeads, headDim: headDim,
-          halfPrecision: halfPrecision)
+          halfPrecision: halfPrecision, interleavedPairs: interleavedPairs)
       } else if halfPrecision {
         Kernels.attentionPrefillHalf(
           q: q, kCache: k, vCache: v, output: out.baseAddress!, scratch: scratch, batch: batch,
           sequence: sequence, startPosition: startPosition, maxPositions: capacity,
-          queryHeads: queryHeads, kvHeads: kvHeads, headDim: headDim)
+          queryHeads: queryHeads, kvHeads: kvHeads, headDim: headDim,
+          interleavedPairs: interleavedPairs)
       } else {
         Kernels.attentionPrefill(
           q: q, kCache: k, vCache: v, output: out.baseAddress!, scratch: scratch, batch: batch,

@@ -18,7 +18,8 @@ extension Kernels {
   package static func attentionDecode(
     q: UnsafePointer<Float>, kCache: UnsafePointer<Float>, vCache: UnsafePointer<Float>,
     length: Int, output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
-    queryHeads: Int, kvHeads: Int, headDim: Int, scale: Float? = nil, halfPrecision: Bool = false
+    queryHeads: Int, kvHeads: Int, headDim: Int, scale: Float? = nil, halfPrecision: Bool = false,
+    interleavedPairs: Bool = false
   ) {
     precondition(
       length > 0 && queryHeads > 0 && kvHeads > 0 && headDim > 0 && queryHeads % kvHeads == 0,
@@ -38,7 +39,7 @@ extension Kernels {
           if halfPrecision {
             halfPrecisionHead(
               kernels, q + h * D, keys, values, rowStride, length, D, scale, prompt: false,
-              scratch + h * length, output + h * D)
+              interleavedPairs: interleavedPairs, scratch + h * length, output + h * D)
           } else {
             kernels.attention_decode_head(
               q + h * D, keys, values, rowStride, length, D, scale, scratch + h * length,
@@ -96,7 +97,7 @@ extension Kernels {
   package static func attentionDecodeBatch(
     q: UnsafePointer<Float>, kCaches: [UnsafePointer<Float>], vCaches: [UnsafePointer<Float>],
     lengths: [Int], output: UnsafeMutablePointer<Float>, queryHeads: Int, kvHeads: Int,
-    headDim: Int, halfPrecision: Bool = false
+    headDim: Int, halfPrecision: Bool = false, interleavedPairs: Bool = false
   ) {
     let sequences = lengths.count
     precondition(
@@ -129,7 +130,8 @@ extension Kernels {
           if halfPrecision {
             halfPrecisionHead(
               kernels, q + (s * queryHeads + h) * D, keys, values, rowStride, length, D, scale,
-              prompt: false, scores.value + offsets[s] + h * length,
+              prompt: false, interleavedPairs: interleavedPairs,
+              scores.value + offsets[s] + h * length,
               out.value + (s * queryHeads + h) * D)
           } else {
             kernels.attention_decode_head(
@@ -156,12 +158,15 @@ extension Kernels {
   /// over positions `0…startPosition + t`, in tinyBLAS's order when there are several tokens
   /// (llama.cpp's products of a prompt) and ggml's per-token order for one.
   /// Same layout as ``attentionPrefill(q:kCache:vCache:output:scratch:batch:sequence:startPosition:maxPositions:queryHeads:kvHeads:headDim:scale:)``;
-  /// `scratch` holds `[batch, queryHeads, sequence, startPosition + sequence]`.
+  /// `scratch` holds `[batch, queryHeads, sequence, startPosition + sequence]`. With
+  /// `interleavedPairs`, q·k is summed in the element order of llama.cpp's interleaved layout
+  /// of rotated pairs (a GGUF `llama` model's), the queries and keys holding each pair as
+  /// (i, i + headDim/2).
   package static func attentionPrefillHalf(
     q: UnsafePointer<Float>, kCache: UnsafePointer<Float>, vCache: UnsafePointer<Float>,
     output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, batch: Int,
     sequence: Int, startPosition: Int, maxPositions: Int, queryHeads: Int, kvHeads: Int,
-    headDim: Int
+    headDim: Int, interleavedPairs: Bool = false
   ) {
     precondition(
       startPosition >= 0 && startPosition + sequence <= maxPositions && queryHeads > 0
@@ -189,7 +194,8 @@ extension Kernels {
           let row = (b * sequence + t) * queryHeads + h
           halfPrecisionHead(
             kernels, q + row * D, keys, values, rowStride, startPosition + t + 1, D, scale,
-            prompt: prompt, scores.value + (item * sequence + t) * length, out.value + row * D)
+            prompt: prompt, interleavedPairs: interleavedPairs,
+            scores.value + (item * sequence + t) * length, out.value + row * D)
         }
       }
     }
@@ -199,11 +205,13 @@ extension Kernels {
   fileprivate static func halfPrecisionHead(
     _ kernels: ck_kernels, _ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>,
     _ v: UnsafePointer<Float>, _ stride: Int, _ length: Int, _ headDim: Int, _ scale: Float,
-    prompt: Bool, _ scores: UnsafeMutablePointer<Float>, _ out: UnsafeMutablePointer<Float>
+    prompt: Bool, interleavedPairs: Bool, _ scores: UnsafeMutablePointer<Float>,
+    _ out: UnsafeMutablePointer<Float>
   ) {
+    let flags: Int32 = (prompt ? 1 : 0) | (interleavedPairs ? 2 : 0)
     withUnsafeTemporaryAllocation(of: Float.self, capacity: 32 * headDim) { sums in
       kernels.attention_head_f16(
-        q, k, v, stride, length, headDim, scale, prompt ? 1 : 0, scores, sums.baseAddress!, out)
+        q, k, v, stride, length, headDim, scale, flags, scores, sums.baseAddress!, out)
     }
   }
 }
