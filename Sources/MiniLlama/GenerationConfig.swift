@@ -2,7 +2,7 @@ import Foundation
 import MiniTensor
 
 extension SamplingOptions {
-  /// The MiniLLM seed's chat sampling (build_MiniLLM_from_scratch's `generation_config`):
+  /// build_MiniLLM_from_scratch's chat sampling (its `generation_config`):
   /// temperature 1, top-k 40, top-p 0.8, repetition penalty 1.1.
   public static let seedDefaults = SamplingOptions(
     temperature: 1, topK: 40, topP: 0.8, repetitionPenalty: 1.1)
@@ -13,7 +13,7 @@ extension SamplingOptions {
 /// stop ids (`eos_token_id`, one id or a list) and `max_new_tokens`.
 ///
 /// A key the file lacks keeps its value from `SamplingOptions.seedDefaults`, so a directory
-/// whose file holds only token ids samples as the seed does.
+/// whose file holds only token ids samples as build_MiniLLM_from_scratch does.
 public struct GenerationConfig: Sendable, Equatable {
   /// How tokens are chosen (`do_sample: false` is greedy).
   public var sampling: SamplingOptions
@@ -26,7 +26,7 @@ public struct GenerationConfig: Sendable, Equatable {
   /// The default number of new tokens, if the file sets one.
   public var maxNewTokens: Int?
 
-  /// A configuration; by default the seed's sampling and no stop ids.
+  /// A configuration; by default build_MiniLLM_from_scratch's sampling and no stop ids.
   public init(
     sampling: SamplingOptions = .seedDefaults, eosTokenIDs: [Int] = [], bosTokenID: Int? = nil,
     padTokenID: Int? = nil, maxNewTokens: Int? = nil

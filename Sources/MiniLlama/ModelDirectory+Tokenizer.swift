@@ -308,7 +308,7 @@ extension ModelDirectory {
     }
   }
 
-  /// The settings of `generation_config.json`, or `GenerationConfig()` (the seed's sampling)
+  /// The settings of `generation_config.json`, or `GenerationConfig()` (build_MiniLLM_from_scratch's sampling)
   /// when the directory has none.
   /// - Throws: `ModelDirectoryError` naming the file and key for a bad value.
   public func loadGenerationConfig() throws -> GenerationConfig {

@@ -4,14 +4,14 @@ import MiniLlama
 import MiniTokenize
 
 /// The sampling flags of `generate` and `chat`; unset flags take the model directory's
-/// `generation_config.json` (or the seed's defaults).
+/// `generation_config.json` (or build_MiniLLM_from_scratch's defaults).
 struct SamplingFlags: ParsableArguments {
   @Flag(help: "Always pick the most likely token.")
   var greedy = false
 
   @Option(
     help:
-      "Sampling temperature (> 0). Default: generation_config.json, else 1. Setting it (or --top-k, --top-p) samples even when the file says do_sample: false."
+      "Sampling temperature (0: greedy, as llama.cpp's --temp 0). Default: generation_config.json, else 1. Setting it above 0 (or --top-k, --top-p) samples even when the file says do_sample: false."
   )
   var temperature: Float?
 
@@ -37,8 +37,8 @@ struct SamplingFlags: ParsableArguments {
   var seed: UInt64 = 0
 
   func validate() throws {
-    if let temperature, !(temperature > 0) {
-      throw ValidationError("--temperature: must be > 0")
+    if let temperature, !(temperature >= 0 && temperature.isFinite) {
+      throw ValidationError("--temperature: must be ≥ 0 (0: greedy)")
     }
     if let topK, topK < 0 { throw ValidationError("--top-k: must be ≥ 0") }
     if let topP, !(topP > 0 && topP <= 1) { throw ValidationError("--top-p: must be in (0, 1]") }
@@ -51,8 +51,8 @@ struct SamplingFlags: ParsableArguments {
   func options(defaults: SamplingOptions) -> SamplingOptions {
     var options = defaults
     if temperature != nil || topK != nil || topP != nil { options.greedy = false }
-    if greedy { options.greedy = true }
-    if let temperature { options.temperature = temperature }
+    if greedy || temperature == 0 { options.greedy = true }
+    if let temperature, temperature > 0 { options.temperature = temperature }
     if let topK { options.topK = topK }
     if let topP { options.topP = topP }
     if let repetitionPenalty { options.repetitionPenalty = repetitionPenalty }

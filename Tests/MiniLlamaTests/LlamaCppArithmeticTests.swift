@@ -183,6 +183,97 @@ struct LlamaCppArithmeticTests {
     #expect(generated.map(Int.init) == theirs, "\(name): greedy tokens after the long prompt")
   }
 
+  /// A Qwen2-shaped model (q/k/v biases, tied head, θ = 10⁶, one key/value head) whose width,
+  /// 320, is no whole number of k-quant super-blocks, as Qwen2.5-0.5B's 896 and SmolLM2's 576
+  /// are not: llama.cpp's k-quant mixes then fall back to q5_0 and q8_0 for those rows, while the
+  /// FFN's down projection (768 inputs) keeps q4_K / q6_K. A 60-token prompt, then greedy steps:
+  /// llama.cpp's logits bit for bit at most steps and its greedy tokens. Qwen2 files keep
+  /// Hugging Face's rotate-half layout (ggml's NEOX RoPE), so q·k is summed in that order.
+  @Test(
+    .requires(.python("llama_cpp")),
+    arguments: [("Q8_0", 7, 512), ("Q4_0", 2, 512), ("Q4_K_M", 15, 512), ("Q4_K_M", 15, 1)])
+  func qwen2ShapedFilesFollowLlamaCpp(name: String, ftype: Int, batch: Int) throws {
+    let python = try PythonRunner.requirePeers(importing: ["llama_cpp"])
+    let tokenizer = try GGUFTestModel.tokenizer.get()
+    var config = LlamaConfig(
+      vocabSize: tokenizer.vocabularySize, hiddenSize: 320, intermediateSize: 768, layerCount: 2,
+      headCount: 5, kvHeadCount: 1, maxPositions: 256, rmsNormEps: 1e-6, ropeTheta: 1_000_000,
+      tieWordEmbeddings: true, bosTokenId: 1, eosTokenIds: [2], initializerRange: 0.1)
+    config.architecture = .qwen2
+    var weights = Llama(config: config, seed: 21).weights
+    var rng = PhiloxRNG(seed: 22)
+    for key in weights.keys.sorted() {
+      let tensor = weights[key]!
+      if key.hasSuffix(".bias") {
+        weights[key] = Tensor(
+          (0..<tensor.count).map { _ in rng.nextNormal() * 0.3 }, shape: tensor.shape)
+      } else if key.hasSuffix("norm.weight") {
+        weights[key] = Tensor(
+          (0..<tensor.count).map { _ in 0.8 + 0.4 * Float(rng.next() % 1_000_000) / 1e6 },
+          shape: tensor.shape)
+      }
+    }
+    let directory = try temporaryDirectory("llama-cpp-qwen2")
+    try ModelDirectory(path: directory).save(config: config, weights: weights)
+    try tokenizer.write(to: directory + "/tokenizer.model")
+    try Data(GGUFTestModel.defaultTokenizerConfig.utf8).write(
+      to: URL(fileURLWithPath: directory + "/tokenizer_config.json"))
+    let f32 = directory + "/f32.gguf"
+    let file = directory + "/\(name).gguf"
+    try ModelDirectory(path: directory).exportGGUF(to: f32, options: GGUFExportOptions(type: .f32))
+    _ = try python.run(["-c", GGUFQuantizedTests.quantizeScript, f32, file, String(ftype)]).get()
+    let model = try Llama.forInference(directory: file)
+    let formats = Set(model.linearWeights.map(\.formatName))
+    #expect(name != "Q4_K_M" || formats == ["q5_0", "q8_0", "q4_K", "q6_K"], "\(formats)")
+    let prompt: [Int32] = [1] + (0..<59).map { _ in Int32(3 + rng.next() % 390) }
+    let count = 24
+    let request: [String: Any] = [
+      "n_ctx": config.maxPositions, "n_batch": batch, "count": count,
+      "prompts": [prompt.map(Int.init)],
+    ]
+    let requestText = String(
+      decoding: try JSONSerialization.data(withJSONObject: request), as: UTF8.self)
+    let output = try python.run(["-c", Self.script, file, requestText]).get()
+    let json = try #require(try JSONSerialization.jsonObject(with: output) as? [String: Any])
+    let run = try #require((json["runs"] as? [[String: Any]])?.first)
+    let theirs = try #require(run["tokens"] as? [Int])
+    let reference = try #require(run["logits"] as? [[Double]])
+    let system = json["system"] as? String ?? ""
+    let avx2Build = system.contains("AVX2 = 1") && !system.contains("AVX512 = 1")
+    let cache = model.makeCache()
+    var logits: [[Float]] = []
+    if batch == 1 {
+      for token in prompt { logits = [model([token], cache: cache).value.scalars] }
+    } else {
+      logits = [model.prefill(prompt, cache: cache)]
+    }
+    for token in theirs.dropLast() {
+      logits.append(model.decodeStep([Int32(token)], caches: [cache]).scalars)
+    }
+    var relative: [Float] = []
+    var equal = 0
+    for (ours, row) in zip(logits, reference) {
+      let expected = row.map(Float.init)
+      let scale = expected.map(abs).max() ?? 1
+      relative.append((zip(ours, expected).map { abs($0 - $1) }.max() ?? 0) / scale)
+      if ours == expected { equal += 1 }
+    }
+    #expect(relative.sorted()[count / 2] <= 1e-6, "\(name): deviations \(relative)")
+    if avx2Build {
+      #expect(4 * equal >= 3 * count, "\(name): \(equal) of \(count) steps bit-equal")
+    }
+    let cache2 = model.makeCache()
+    var last = batch == 1 ? [] : model.prefill(prompt, cache: cache2)
+    if batch == 1 { for token in prompt { last = model([token], cache: cache2).value.scalars } }
+    var generated: [Int] = []
+    for _ in 0..<count {
+      generated.append(
+        last.indices.max { last[$0] < last[$1] || (last[$0] == last[$1] && $0 > $1) }!)
+      last = model.decodeStep([Int32(generated[generated.count - 1])], caches: [cache2]).scalars
+    }
+    #expect(generated == theirs, "\(name): greedy tokens")
+  }
+
   static let prompts: [[Int32]] = [
     [1, 45, 200, 17, 399, 3, 88, 150], [1, 7], [260, 31, 5, 77, 12, 9, 301, 44, 2, 18, 390, 6],
   ]

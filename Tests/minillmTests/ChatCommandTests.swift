@@ -51,6 +51,24 @@ struct ChatCommandTests {
         == expected + [""])
   }
 
+  /// `--temperature 0` is greedy decoding, as llama.cpp's `--temp 0` and OpenAI's
+  /// `temperature: 0` are; a negative temperature is refused, naming the flag.
+  @Test func temperatureZeroIsGreedy() throws {
+    guard let minillm = Self.executable() else { return }
+    let path = try makeChatModelDirectory(tokenizer: try tinyChatTokenizer(), maxPositions: 128)
+    let input = "床前明月光\nhello\n"
+    let greedy = try run(
+      minillm, ["chat", "--model", path, "--max-new-tokens", "12", "--greedy"], input: input)
+    let zero = try run(
+      minillm, ["chat", "--model", path, "--max-new-tokens", "12", "--temperature", "0"],
+      input: input)
+    #expect(greedy.status == 0 && zero.status == 0, "\(greedy.error)\(zero.error)")
+    #expect(!greedy.output.isEmpty && zero.output == greedy.output)
+    let negative = try run(
+      minillm, ["chat", "--model", path, "--temperature", "-1"], input: "hello\n")
+    #expect(negative.status != 0 && negative.error.contains("--temperature"))
+  }
+
   @Test func tokenBudgetDropsTheOldestExchanges() throws {
     guard let minillm = Self.executable() else { return }
     let (path, reply) = try Self.parrot(maxPositions: 64, replyTokens: 3)

@@ -4,7 +4,7 @@ import MiniTokenize
 public struct ChatOptions: Sendable, Equatable {
   /// The system prompt, kept at the head of every prompt (never dropped).
   public var systemPrompt: String?
-  /// Keep at most this many previous exchanges (like the seed's `history_maxlen`); `0` answers
+  /// Keep at most this many previous exchanges (like build_MiniLLM_from_scratch's `history_maxlen`); `0` answers
   /// each message on its own; `nil` keeps as many as the token budget allows.
   public var historyLimit: Int?
   /// At most this many tokens per reply; the prompt may use the rest of the model's
@@ -17,7 +17,7 @@ public struct ChatOptions: Sendable, Equatable {
   /// (the same tokens come out either way).
   public var reusesCache: Bool
 
-  /// Options; by default the seed's sampling, 256 new tokens and no history limit.
+  /// Options; by default build_MiniLLM_from_scratch's sampling, 256 new tokens and no history limit.
   public init(
     systemPrompt: String? = nil, historyLimit: Int? = nil, maxNewTokens: Int = 256,
     sampling: SamplingOptions = .seedDefaults, reusesCache: Bool = true
