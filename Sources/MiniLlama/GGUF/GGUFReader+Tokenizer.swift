@@ -59,6 +59,43 @@ extension GGUFReader {
 }
 
 extension GGUFReader {
+  /// The texts of the tokens llama.cpp ends generation at whatever the metadata says (its
+  /// vocabulary loader marks them end-of-generation by their text).
+  public static let endOfGenerationTexts: Set<String> = [
+    "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<end_of_turn>",
+    "<|endoftext|>", "<|eom_id|>", "<EOT>", "_<EOT>", "<|end_of_text|>", "<end_of_utterance>",
+  ]
+
+  /// The ids at which llama.cpp ends generation with this file, sorted: EOS, the end-of-turn
+  /// and end-of-message ids (`tokenizer.ggml.eot_token_id`, `eom_token_id`), the FIM padding,
+  /// repository and separator ids, and every token whose text is one of
+  /// ``endOfGenerationTexts`` (Qwen2's `<|endoftext|>` beside its `<|im_end|>`, Llama 3's
+  /// `<|eot_id|>` and `<|end_of_text|>`).
+  /// - Throws: `GGUFError` naming a key whose value has the wrong type.
+  public func endOfGenerationTokenIDs() throws -> [Int] {
+    guard let metadata = try tokenizerMetadata() else { return [] }
+    var ids = Set(metadata.eosID.map { [$0] } ?? [])
+    for key in [
+      "eot_token_id", "eom_token_id", "fim_pad_token_id", "fim_rep_token_id",
+      "fim_sep_token_id",
+    ] {
+      guard let stored = value("tokenizer.ggml." + key) else { continue }
+      guard let id = stored.integerValue, id >= 0 else {
+        throw GGUFError(
+          path: path, field: "tokenizer.ggml." + key,
+          "expected a non-negative integer, got \(stored)")
+      }
+      ids.insert(id)
+    }
+    for (id, token) in metadata.tokens.enumerated()
+    where Self.endOfGenerationTexts.contains(token) {
+      ids.insert(id)
+    }
+    return ids.filter { $0 < metadata.tokens.count }.sorted()
+  }
+}
+
+extension GGUFReader {
   /// Whether llama.cpp appends EOS to a prompt: `tokenizer.ggml.add_eos_token`, else false.
   public var addsEOSToken: Bool {
     if case .bool(let flag)? = value("tokenizer.ggml.add_eos_token") { return flag }
