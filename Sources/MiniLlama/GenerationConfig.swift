@@ -6,6 +6,12 @@ extension SamplingOptions {
   /// temperature 1, top-k 40, top-p 0.8, repetition penalty 1.1.
   public static let seedDefaults = SamplingOptions(
     temperature: 1, topK: 40, topP: 0.8, repetitionPenalty: 1.1)
+
+  /// llama.cpp's default sampling (`llama-cli`, llama-cpp-python's chat completions):
+  /// temperature 0.8, top-k 40, top-p 0.95, no repetition penalty. A GGUF file, which carries no
+  /// `generation_config.json`, samples so.
+  public static let llamaCppDefaults = SamplingOptions(
+    temperature: 0.8, topK: 40, topP: 0.95, repetitionPenalty: 1)
 }
 
 /// The generation settings of a model directory's `generation_config.json`, as `transformers`

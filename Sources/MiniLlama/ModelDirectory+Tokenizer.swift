@@ -309,17 +309,20 @@ extension ModelDirectory {
   }
 
   /// The settings of `generation_config.json`, or `GenerationConfig()` (build_MiniLLM_from_scratch's
-  /// sampling) when the directory has none. A GGUF file gives its special ids, the stop ids
-  /// being every token llama.cpp ends generation at (`GGUFReader.endOfGenerationTokenIDs()`).
+  /// sampling) when the directory has none. A GGUF file gives llama.cpp's default sampling
+  /// (``SamplingOptions/llamaCppDefaults``) and its special ids, the stop ids being every token
+  /// llama.cpp ends generation at (`GGUFReader.endOfGenerationTokenIDs()`).
   /// - Throws: `ModelDirectoryError` naming the file and key for a bad value.
   public func loadGenerationConfig() throws -> GenerationConfig {
     if isGGUFFile {
       let reader = try GGUFReader(path: path)
       let metadata = try reader.tokenizerMetadata()
-      // Generation stops where llama.cpp's does: every end-of-generation token of the file.
+      // A file from llama.cpp's world samples as llama.cpp does by default (no repetition
+      // penalty, so greedy decoding is the plain maximum), and stops where llama.cpp stops:
+      // every end-of-generation token of the file.
       return GenerationConfig(
-        eosTokenIDs: try reader.endOfGenerationTokenIDs(), bosTokenID: metadata?.bosID,
-        padTokenID: metadata?.paddingID)
+        sampling: .llamaCppDefaults, eosTokenIDs: try reader.endOfGenerationTokenIDs(),
+        bosTokenID: metadata?.bosID, padTokenID: metadata?.paddingID)
     }
     let configPath = file("generation_config.json")
     guard FileManager.default.fileExists(atPath: configPath) else { return GenerationConfig() }

@@ -69,7 +69,8 @@ extension OpenAIRequest {
       throw APIError.invalid("messages", "must end with a user message")
     }
     let conversation = Conversation(
-      system: system.isEmpty ? nil : system.joined(separator: "\n"), messages: messages)
+      system: system.isEmpty ? served.defaultSystemPrompt : system.joined(separator: "\n"),
+      messages: messages)
     let prompt: [Int32]
     do {
       prompt = try served.renderer.renderPrompt(for: conversation)

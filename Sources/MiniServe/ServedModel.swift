@@ -19,13 +19,20 @@ public final class ServedModel: @unchecked Sendable {
   public let maxPositions: Int
   /// The vocabulary size of the model.
   public let vocabularySize: Int
+  /// The system prompt the model's chat template inserts when a conversation has none (Qwen2's
+  /// "You are a helpful assistant."), rendered into requests without a system message as the
+  /// template itself renders them.
+  public let defaultSystemPrompt: String?
 
   /// A model already in memory.
   /// - Parameter stopTokenIDs: more ids to stop at besides the template's end of turn, the
   ///   tokenizer's EOS and the model's EOS ids (e.g. `generation_config.json`'s).
   /// - Throws: `ChatSessionError.vocabularyMismatch` when the tokenizer has more pieces than
   ///   the model has embeddings.
-  public init(model: Llama, renderer: ChatRenderer, name: String, stopTokenIDs: [Int] = []) throws {
+  public init(
+    model: Llama, renderer: ChatRenderer, name: String, stopTokenIDs: [Int] = [],
+    defaultSystemPrompt: String? = nil
+  ) throws {
     guard renderer.tokenizer.vocabularySize <= model.config.vocabSize else {
       throw ChatSessionError.vocabularyMismatch(
         tokenizer: renderer.tokenizer.vocabularySize, model: model.config.vocabSize)
@@ -38,6 +45,7 @@ public final class ServedModel: @unchecked Sendable {
       stops.filter { $0 >= 0 && $0 < model.config.vocabSize }.map(Int32.init))
     maxPositions = model.config.maxPositions
     vocabularySize = model.config.vocabSize
+    self.defaultSystemPrompt = defaultSystemPrompt
   }
 
   /// A model directory: the weights, `tokenizer.model`, the chat template of
@@ -59,7 +67,7 @@ public final class ServedModel: @unchecked Sendable {
     _ = try modelDirectory.loadConfig()  // first, so a wrong path is reported as such
     let directory = modelDirectory.chatFiles(adapter: adapter)
     let tokenizer = try directory.loadPretrainedTokenizer().tokenizer
-    let template = try template ?? directory.loadChatTemplate()
+    let chosen = try template ?? directory.loadChatTemplate()
     let generation = try directory.loadGenerationConfig()
     // Adapters are merged into the Float base; without them a GGUF file's blocks stay quantized.
     let model =
@@ -67,8 +75,13 @@ public final class ServedModel: @unchecked Sendable {
       ?? Llama.forInference(directory: path)
     let trimmed = path.hasSuffix("/") ? String(path.dropLast()) : path
     let base = trimmed.split(separator: "/").last.map(String.init) ?? "model"
+    // A GGUF template's own system prompt, for requests that bring none (as llama.cpp's server
+    // renders the template).
+    let system =
+      template == nil && directory.isGGUFFile
+      ? (try? directory.ggufChatTemplate().defaultSystemPrompt) ?? nil : nil
     try self.init(
-      model: model, renderer: try ChatRenderer(template: template, tokenizer: tokenizer),
-      name: name ?? base, stopTokenIDs: generation.eosTokenIDs)
+      model: model, renderer: try ChatRenderer(template: chosen, tokenizer: tokenizer),
+      name: name ?? base, stopTokenIDs: generation.eosTokenIDs, defaultSystemPrompt: system)
   }
 }

@@ -37,7 +37,7 @@ struct ChatCommand: ParsableCommand {
   @Option(
     name: .customLong("max-new-tokens"),
     help:
-      "Most tokens per reply (default: generation_config.json's max_new_tokens, else 256, capped at half the context)."
+      "Most tokens per reply (default: generation_config.json's max_new_tokens, else 256, capped at half the context; for a GGUF file, half its context, replies running to the end of the turn as llama.cpp's do)."
   )
   var maxNewTokens: Int?
 
@@ -58,7 +58,8 @@ struct ChatCommand: ParsableCommand {
       model: model, template: template, adapter: adapter.adapter)
     try session.apply(maxNewTokens: maxNewTokens, sampling: sampling)
     session.options.historyLimit = history
-    session.options.systemPrompt = system
+    // Without --system, the file's default stays (a GGUF template's own, such as Qwen2's).
+    if let system { session.options.systemPrompt = system }
     let interactive = isatty(STDIN_FILENO) != 0
     if interactive {
       printError(

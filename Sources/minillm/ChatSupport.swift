@@ -11,7 +11,7 @@ struct SamplingFlags: ParsableArguments {
 
   @Option(
     help:
-      "Sampling temperature (0: greedy, as llama.cpp's --temp 0). Default: generation_config.json, else 1. Setting it above 0 (or --top-k, --top-p) samples even when the file says do_sample: false."
+      "Sampling temperature (0: greedy, as llama.cpp's --temp 0). Default: generation_config.json, else 1 (0.8 for a GGUF file, as llama.cpp). Setting it above 0 (or --top-k, --top-p) samples even when the file says do_sample: false."
   )
   var temperature: Float?
 
@@ -24,13 +24,15 @@ struct SamplingFlags: ParsableArguments {
   @Option(
     name: .customLong("top-p"),
     help:
-      "Sample from the smallest set reaching this probability. Default: generation_config.json, else 0.8."
+      "Sample from the smallest set reaching this probability. Default: generation_config.json, else 0.8 (0.95 for a GGUF file)."
   )
   var topP: Float?
 
   @Option(
     name: .customLong("repetition-penalty"),
-    help: "Penalty for tokens already present (1: off). Default: generation_config.json, else 1.1.")
+    help:
+      "Penalty for tokens already present (1: off). Default: generation_config.json, else 1.1 (1 for a GGUF file, as llama.cpp)."
+  )
   var repetitionPenalty: Float?
 
   @Option(help: "Seed of the sampler.")

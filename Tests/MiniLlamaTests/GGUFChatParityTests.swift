@@ -2,6 +2,7 @@ import Foundation
 import MiniLlama
 import MiniTensor
 import MiniTokenize
+import PipelineTestSupport
 import TestSupport
 import Testing
 
@@ -54,13 +55,21 @@ struct GGUFChatParityTests {
     let theirs = try #require(try JSONSerialization.jsonObject(with: output) as? [[String: Any]])
     try #require(theirs.count == users.count)
 
+    var replies: [String] = []
     for (index, user) in users.enumerated() {
-      // As `minillm chat --temperature 0 --max-new-tokens N` opens the file.
+      // As `minillm chat --temperature 0 --max-new-tokens N` opens the file: llama.cpp's
+      // default sampling (no repetition penalty), made greedy.
       let session = try ChatSession(directory: file)
-      session.options.sampling = .greedy
+      #expect(session.options.sampling.repetitionPenalty == 1)
+      session.options.sampling.greedy = true
       session.options.maxNewTokens = maxTokens
       let reply = try session.respond(to: user)
+      replies.append(reply)
       let turn = try #require(session.lastTurn)
+      // The template's own system prompt heads the prompt, as the Jinja template renders it.
+      let system = "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+      let head = try session.renderer.tokenizer.decode(turn.prompt.map(Int.init))
+      #expect(head.hasPrefix(system), "\(head.debugDescription)")
       // Their `Llama` has evaluated every generated token but the last: the same ids as ours.
       // (llama-cpp-python goes on past `max_tokens` while the text ends in an unfinished UTF-8
       // character, as a random model's byte tokens leave it.)
@@ -80,5 +89,17 @@ struct GGUFChatParityTests {
         #expect(reply == theirs[index]["text"] as? String, "\(user): \(reply.debugDescription)")
       }
     }
+    // `minillm chat` itself, each message on its own (`--history 0`), prints the same replies.
+    guard let minillm = builtExecutable(named: "minillm") else { return }
+    let result = try run(
+      minillm,
+      [
+        "chat", "--model", file, "--temperature", "0", "--max-new-tokens", String(maxTokens),
+        "--history", "0",
+      ], input: users.joined(separator: "\n") + "\n")
+    #expect(result.status == 0, "\(result.error)")
+    #expect(
+      result.output == replies.map { $0 + "\n" }.joined(),
+      "\(result.output.debugDescription) vs \(replies.map { $0 + "\n" }.joined().debugDescription)")
   }
 }

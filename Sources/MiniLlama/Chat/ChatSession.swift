@@ -105,11 +105,13 @@ public final class ChatSession {
     let model = try adapter.map { try LoRAModel(base: base, adapterDirectory: $0).model } ?? base
     var chatOptions =
       options ?? ChatOptions(generationConfig: generation, maxPositions: model.config.maxPositions)
-    // A GGUF template's own system prompt, used when the conversation has none (Qwen2's).
-    if options == nil, directory.isGGUFFile,
-      let system = try? directory.ggufChatTemplate().defaultSystemPrompt
-    {
-      chatOptions.systemPrompt = system
+    if options == nil, directory.isGGUFFile {
+      // A GGUF template's own system prompt, used when the conversation has none (Qwen2's).
+      if let system = try? directory.ggufChatTemplate().defaultSystemPrompt {
+        chatOptions.systemPrompt = system
+      }
+      // Replies run to the end of the turn, as llama.cpp's do, within half the context.
+      chatOptions.maxNewTokens = max(1, model.config.maxPositions / 2)
     }
     try self.init(
       model: model, renderer: try ChatRenderer(template: template, tokenizer: tokenizer),
