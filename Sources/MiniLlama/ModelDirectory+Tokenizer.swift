@@ -229,8 +229,21 @@ extension ModelDirectory {
   /// For a GGUF file: `tokenizer.chat_template`, read by rendering it
   /// (``ggufChatTemplate()``).
   public func loadChatTemplate() throws -> ChatTemplate {
+    try loadChatTemplateAndDefaultSystemPrompt().template
+  }
+
+  /// The system prompt the directory's chat template inserts when a conversation has none
+  /// (Qwen2's "You are a helpful assistant."), as `transformers`' `apply_chat_template` and
+  /// llama.cpp render it; `nil` when it inserts none or the template cannot be read.
+  public func chatTemplateDefaultSystemPrompt() -> String? {
+    (try? loadChatTemplateAndDefaultSystemPrompt())?.defaultSystemPrompt ?? nil
+  }
+
+  private func loadChatTemplateAndDefaultSystemPrompt() throws -> (
+    template: ChatTemplate, defaultSystemPrompt: String?
+  ) {
     let hint = "give the template explicitly (chatml, human-robot or a JSON spec)"
-    if isGGUFFile { return try ggufChatTemplate().template }
+    if isGGUFFile { return try ggufChatTemplate() }
     let configPath = file("tokenizer_config.json")
     guard let data = FileManager.default.contents(atPath: configPath) else {
       throw ModelDirectoryError(
@@ -255,7 +268,7 @@ extension ModelDirectory {
     }
     let specials = added.sorted { $0.id < $1.id }.map(\.content)
     if let template = ChatTemplate(jinja: jinja, eosToken: eos, specialTokens: specials) {
-      return template
+      return (template, nil)
     }
     // Another tool's template (a Hugging Face model's): its layout, found by rendering it, as
     // for a GGUF file's, with the special tokens of tokenizer.json too.
@@ -274,7 +287,7 @@ extension ModelDirectory {
         path: configPath,
         "'chat_template' is a Jinja template MiniLLM did not write; \(hint)")
     }
-    return probed.template
+    return probed
   }
 
   /// The chat template of a GGUF file: `tokenizer.chat_template` rendered on marker messages

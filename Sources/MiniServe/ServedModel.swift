@@ -75,11 +75,9 @@ public final class ServedModel: @unchecked Sendable {
       ?? Llama.forInference(directory: path)
     let trimmed = path.hasSuffix("/") ? String(path.dropLast()) : path
     let base = trimmed.split(separator: "/").last.map(String.init) ?? "model"
-    // A GGUF template's own system prompt, for requests that bring none (as llama.cpp's server
-    // renders the template).
-    let system =
-      template == nil && directory.isGGUFFile
-      ? (try? directory.ggufChatTemplate().defaultSystemPrompt) ?? nil : nil
+    // The template's own system prompt, for requests that bring none (as llama.cpp's server and
+    // `transformers` render the template).
+    let system = template == nil ? directory.chatTemplateDefaultSystemPrompt() : nil
     try self.init(
       model: model, renderer: try ChatRenderer(template: chosen, tokenizer: tokenizer),
       name: name ?? base, stopTokenIDs: generation.eosTokenIDs, defaultSystemPrompt: system)

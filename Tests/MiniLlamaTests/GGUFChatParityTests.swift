@@ -44,6 +44,14 @@ struct GGUFChatParityTests {
     #expect(
       stops == [tokenizer.id(for: "<|endoftext|>")!, tokenizer.id(for: "<|im_end|>")!].sorted())
     #expect(try ModelDirectory(path: file).loadGenerationConfig().eosTokenIDs == stops)
+    // The template's default system prompt is kept for the file and for the Hugging Face
+    // directory it came from (as `transformers`' `apply_chat_template` inserts it).
+    #expect(
+      ModelDirectory(path: file).chatTemplateDefaultSystemPrompt() == "You are a helpful assistant."
+    )
+    #expect(
+      try ChatSession(directory: fixture.path).options.systemPrompt
+        == "You are a helpful assistant.")
     let users = ["hello world", "床前明月光，疑是地上霜。", "<tool_call> func add(a: Int)"]
     let maxTokens = 16
     let request: [String: Any] = [

@@ -98,23 +98,23 @@ public final class ChatSession {
     _ = try modelDirectory.loadConfig()  // first, so a wrong path is reported as such
     let directory = modelDirectory.chatFiles(adapter: adapter)
     let tokenizer = try directory.loadPretrainedTokenizer().tokenizer
-    let template = try template ?? directory.loadChatTemplate()
+    let chosen = try template ?? directory.loadChatTemplate()
     let generation = try directory.loadGenerationConfig()
     // Adapters need the Float base; without them a GGUF file's blocks stay quantized.
     let base = try adapter == nil ? Llama.forInference(directory: path) : Llama(directory: path)
     let model = try adapter.map { try LoRAModel(base: base, adapterDirectory: $0).model } ?? base
     var chatOptions =
       options ?? ChatOptions(generationConfig: generation, maxPositions: model.config.maxPositions)
+    if options == nil, template == nil {
+      // The template's own system prompt, used when the conversation has none (Qwen2's).
+      chatOptions.systemPrompt = directory.chatTemplateDefaultSystemPrompt()
+    }
     if options == nil, directory.isGGUFFile {
-      // A GGUF template's own system prompt, used when the conversation has none (Qwen2's).
-      if let system = try? directory.ggufChatTemplate().defaultSystemPrompt {
-        chatOptions.systemPrompt = system
-      }
       // Replies run to the end of the turn, as llama.cpp's do, within half the context.
       chatOptions.maxNewTokens = max(1, model.config.maxPositions / 2)
     }
     try self.init(
-      model: model, renderer: try ChatRenderer(template: template, tokenizer: tokenizer),
+      model: model, renderer: try ChatRenderer(template: chosen, tokenizer: tokenizer),
       options: chatOptions, stopTokenIDs: generation.eosTokenIDs)
   }
 
