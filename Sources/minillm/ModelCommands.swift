@@ -123,7 +123,7 @@ struct GenerateCommand: ParsableCommand {
   @Option(
     name: .customLong("max-new-tokens"),
     help:
-      "Most tokens to generate (default: generation_config.json's max_new_tokens, else 64; with --chat, else 256, capped at half the context)."
+      "Most tokens to generate (default: generation_config.json's max_new_tokens, else 64; with --chat, else 256, capped at half the context, or half a GGUF file's context)."
   )
   var maxNewTokens: Int?
 
