@@ -837,7 +837,10 @@ static void dot_q6_K_rows8_avx2(const uint8_t *w, const ck_block_q8_K *y, float 
   for (ptrdiff_t b = 0; b < blocks; b++) {
     const uint8_t *blocks8 = w + 210 * b;
     const __m256i bsums = _mm256_loadu_si256((const __m256i *)y[b].bsums);
-    __m256i sums[8];
+    // Each row's fused multiply-add right after its integer sums (no array of eight sums held
+    // across the rows: fewer registers, the same operations in the same order per row).
+    float d[8];
+    _mm256_storeu_ps(d, _mm256_mul_ps(halves8(blocks8 + 208, stride), _mm256_set1_ps(y[b].d)));
     for (int i = 0; i < 8; i++) {
       const uint8_t *block = blocks8 + i * stride;
       prefetch_group(w + 24 * stride + 1680 * b + 210 * i, 210);
@@ -868,12 +871,8 @@ static void dot_q6_K_rows8_avx2(const uint8_t *w, const ck_block_q8_K *y, float 
           sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(pairs, _mm256_shuffle_epi8(sc, pick[k])));
         }
       }
-      sums[i] = sumi;
+      acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(d[i]), _mm256_cvtepi32_ps(sumi), acc[i]);
     }
-    float d[8];
-    _mm256_storeu_ps(d, _mm256_mul_ps(halves8(blocks8 + 208, stride), _mm256_set1_ps(y[b].d)));
-    for (int i = 0; i < 8; i++)
-      acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(d[i]), _mm256_cvtepi32_ps(sums[i]), acc[i]);
   }
   for (int i = 0; i < 8; i++) out[i] = hsum_ps(acc[i]);
 }
