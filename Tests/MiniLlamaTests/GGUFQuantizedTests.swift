@@ -11,11 +11,14 @@ import Testing
 struct GGUFQuantizedTests {
   /// A model directory of a shape every format quantizes whole (rows of 256 values), with the
   /// test tokenizer (the exporter writes its vocabulary).
-  static func directory(tied: Bool, seed: UInt64) throws -> (path: String, config: LlamaConfig) {
+  static func directory(tied: Bool, seed: UInt64, maxPositions: Int = 128) throws -> (
+    path: String, config: LlamaConfig
+  ) {
     let tokenizer = try GGUFTestModel.tokenizer.get()
     let config = LlamaConfig(
       vocabSize: tokenizer.vocabularySize, hiddenSize: 256, intermediateSize: 512, layerCount: 2,
-      headCount: 4, kvHeadCount: 2, maxPositions: 128, tieWordEmbeddings: tied, bosTokenId: 1,
+      headCount: 4, kvHeadCount: 2, maxPositions: maxPositions, tieWordEmbeddings: tied,
+      bosTokenId: 1,
       eosTokenIds: [2], initializerRange: 0.1)
     let path = try temporaryDirectory("gguf-quant-model")
     try Llama(config: config, seed: seed).save(to: path)

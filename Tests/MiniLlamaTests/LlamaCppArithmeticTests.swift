@@ -40,8 +40,11 @@ struct LlamaCppArithmeticTests {
   /// The model of `GGUFQuantizedTests.directory(tied:seed:)` with norm weights spread around 1,
   /// as training leaves them (norms of exactly 1 put activation blocks on the lattice of the
   /// quantized embedding rows, where the activation quantizer meets ties at every step).
-  static func directory(tied: Bool, seed: UInt64) throws -> (path: String, config: LlamaConfig) {
-    let (path, config) = try GGUFQuantizedTests.directory(tied: tied, seed: seed)
+  static func directory(tied: Bool, seed: UInt64, maxPositions: Int = 128) throws -> (
+    path: String, config: LlamaConfig
+  ) {
+    let (path, config) = try GGUFQuantizedTests.directory(
+      tied: tied, seed: seed, maxPositions: maxPositions)
     let model = try Llama(directory: path)
     var state = seed &+ 0x9E37_79B9_7F4A_7C15
     for parameter in model.arena.parameters where parameter.name.hasSuffix("norm.weight") {
@@ -54,6 +57,22 @@ struct LlamaCppArithmeticTests {
     }
     try model.save(to: path)
     return (path, config)
+  }
+
+  /// Per step, max |Δ| over the vocabulary / the largest logit of llama.cpp's, and how many
+  /// steps are llama.cpp's logits bit for bit.
+  static func deviations(_ logits: [[Float]], from reference: [[Double]]) -> (
+    relative: [Float], equal: Int
+  ) {
+    var relative: [Float] = []
+    var equal = 0
+    for (ours, row) in zip(logits, reference) {
+      let expected = row.map(Float.init)
+      let scale = expected.map(abs).max() ?? 1
+      relative.append((zip(ours, expected).map { abs($0 - $1) }.max() ?? 0) / scale)
+      if ours == expected { equal += 1 }
+    }
+    return (relative, equal)
   }
 
   /// Llama 3 RoPE scaling travels as `rope_freqs.weight` (llama.cpp's converter writes nothing
@@ -121,24 +140,7 @@ struct LlamaCppArithmeticTests {
   func longPromptsFollowLlamaCpp(_ name: String) throws {
     let (_, ftype, tied, _) = try #require(GGUFQuantizedTests.cases.first { $0.0 == name })
     let python = try PythonRunner.requirePeers(importing: ["llama_cpp"])
-    let tokenizer = try GGUFTestModel.tokenizer.get()
-    let config = LlamaConfig(
-      vocabSize: tokenizer.vocabularySize, hiddenSize: 256, intermediateSize: 512, layerCount: 2,
-      headCount: 4, kvHeadCount: 2, maxPositions: 256, tieWordEmbeddings: tied, bosTokenId: 1,
-      eosTokenIds: [2], initializerRange: 0.1)
-    let directory = try temporaryDirectory("llama-cpp-long-prompt")
-    let source = Llama(config: config, seed: 3)
-    var state: UInt64 = 77
-    for parameter in source.arena.parameters where parameter.name.hasSuffix("norm.weight") {
-      parameter.value.withUnsafeSharedMutableBufferPointer { values in
-        for i in values.indices {
-          state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-          values[i] = 0.8 + 0.4 * Float(state >> 40) / Float(1 << 24)
-        }
-      }
-    }
-    try source.save(to: directory)
-    try tokenizer.write(to: directory + "/tokenizer.model")
+    let (directory, config) = try Self.directory(tied: tied, seed: 3, maxPositions: 256)
     let f32 = directory + "/f32.gguf"
     let file = directory + "/\(name).gguf"
     try ModelDirectory(path: directory).exportGGUF(to: f32, options: GGUFExportOptions(type: .f32))
@@ -166,14 +168,7 @@ struct LlamaCppArithmeticTests {
     for token in theirs.dropLast() {
       logits.append(model.decodeStep([Int32(token)], caches: [cache]).scalars)
     }
-    var relative: [Float] = []
-    var equal = 0
-    for (ours, row) in zip(logits, reference) {
-      let expected = row.map(Float.init)
-      let scale = expected.map(abs).max() ?? 1
-      relative.append((zip(ours, expected).map { abs($0 - $1) }.max() ?? 0) / scale)
-      if ours == expected { equal += 1 }
-    }
+    let (relative, equal) = Self.deviations(logits, from: reference)
     #expect(relative.sorted()[count / 2] <= 1e-6, "\(name): deviations \(relative)")
     if avx2Build {
       #expect(4 * equal >= 3 * count, "\(name): \(equal) of \(count) steps bit-equal")
@@ -250,14 +245,7 @@ struct LlamaCppArithmeticTests {
     for token in theirs.dropLast() {
       logits.append(model.decodeStep([Int32(token)], caches: [cache]).scalars)
     }
-    var relative: [Float] = []
-    var equal = 0
-    for (ours, row) in zip(logits, reference) {
-      let expected = row.map(Float.init)
-      let scale = expected.map(abs).max() ?? 1
-      relative.append((zip(ours, expected).map { abs($0 - $1) }.max() ?? 0) / scale)
-      if ours == expected { equal += 1 }
-    }
+    let (relative, equal) = Self.deviations(logits, from: reference)
     #expect(relative.sorted()[count / 2] <= 1e-6, "\(name): deviations \(relative)")
     if avx2Build {
       #expect(4 * equal >= 3 * count, "\(name): \(equal) of \(count) steps bit-equal")
@@ -321,7 +309,7 @@ struct LlamaCppArithmeticTests {
     // AVX2 build only.
     let avx2Build = system.contains("AVX2 = 1") && !system.contains("AVX512 = 1")
 
-    /// Per step, max |Δ| over the vocabulary / the largest logit, along llama.cpp's tokens.
+    /// ``deviations(_:from:)`` of our logits along llama.cpp's tokens.
     func deviations(
       _ prompt: [Int32], _ tokens: [Int], _ reference: [[Double]], precision: KVCache.Precision
     ) -> (relative: [Float], equal: Int) {
@@ -335,15 +323,7 @@ struct LlamaCppArithmeticTests {
       for token in tokens.dropLast() {
         logits.append(model.decodeStep([Int32(token)], caches: [cache]).scalars)
       }
-      var relative: [Float] = []
-      var equal = 0
-      for (ours, row) in zip(logits, reference) {
-        let expected = row.map(Float.init)
-        let scale = expected.map(abs).max() ?? 1
-        relative.append((zip(ours, expected).map { abs($0 - $1) }.max() ?? 0) / scale)
-        if ours == expected { equal += 1 }
-      }
-      return (relative, equal)
+      return Self.deviations(logits, from: reference)
     }
     func median(_ values: [Float]) -> Float { values.sorted()[values.count / 2] }
 
