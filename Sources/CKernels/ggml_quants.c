@@ -1055,18 +1055,22 @@ static inline void widen_q8(const uint8_t *p, __m256i *a, __m256i *b) {
 // contiguous bytes), xs their block scales as floats (xs[8 · b + k]); dp is scratch for
 // 8 · blocks floats.
 static inline __attribute__((always_inline)) void dot_q8_0_wide_avx2(
-    const uint8_t *w, const __m256i *xw, const float *xs, float *dp, float *y, ptrdiff_t ldy,
-    ptrdiff_t rows, ptrdiff_t stride, ptrdiff_t blocks, int R) {
+    const uint8_t *w, const __m256i *xw, const float *xs, float *dp, __m256 *partial, float *y,
+    ptrdiff_t ldy, ptrdiff_t rows, ptrdiff_t stride, ptrdiff_t b0, ptrdiff_t b1, int last,
+    int R) {
   for (ptrdiff_t r = 0; r < rows; r++) {
     const uint8_t *row = w + r * stride;
-    _mm_prefetch((const char *)(row + 2 * stride), _MM_HINT_T0);
+    // The hardware prefetcher loses the stream when the next group goes back over the tile.
+    for (ptrdiff_t off = 34 * b0; off < 34 * b1; off += 64)
+      _mm_prefetch((const char *)(row + 3 * stride + off), _MM_HINT_T0);
     // dw · dx for every block and activation row, each rounded as the one-row kernel's product.
-    for (ptrdiff_t b = 0; b < blocks; b++)
+    for (ptrdiff_t b = b0; b < b1; b++)
       _mm256_store_ps(dp + 8 * b, _mm256_mul_ps(_mm256_set1_ps(half_f16c(row + 34 * b)),
                                                 _mm256_load_ps(xs + 8 * b)));
     __m256 acc[CK_GGML_GROUP];
-    for (int k = 0; k < R; k++) acc[k] = _mm256_setzero_ps();
-    for (ptrdiff_t b = 0; b < blocks; b++) {
+    __m256 *saved = partial + CK_GGML_GROUP * r;
+    for (int k = 0; k < R; k++) acc[k] = b0 == 0 ? _mm256_setzero_ps() : saved[k];
+    for (ptrdiff_t b = b0; b < b1; b++) {
       __m256i a, c;
       widen_q8(row + 34 * b + 2, &a, &c);
       for (int k = 0; k < R; k++) {
@@ -1077,7 +1081,11 @@ static inline __attribute__((always_inline)) void dot_q8_0_wide_avx2(
                                  acc[k]);
       }
     }
-    for (int k = 0; k < R; k++) y[k * ldy + r] = hsum_ps(acc[k]);
+    if (last) {
+      for (int k = 0; k < R; k++) y[k * ldy + r] = hsum_ps(acc[k]);
+    } else {
+      for (int k = 0; k < R; k++) saved[k] = acc[k];
+    }
   }
 }
 
@@ -1196,7 +1204,9 @@ static void dot_q8_0_multi_rows_avx2(const uint8_t *w, const uint8_t *xq, ptrdif
   __m256i *xw = aligned_alloc(32, (size_t)(groups * blocks) * 512);
   float *xs = aligned_alloc(32, (size_t)(groups * blocks * 8) * sizeof(float));
   float *dp = aligned_alloc(32, (size_t)(blocks * 8) * sizeof(float));
-  if (!xw || !xs || !dp) abort();
+  // Each group's accumulators for a tile's rows between chunks of blocks.
+  __m256 *partial = aligned_alloc(32, (size_t)(groups * 32 * CK_GGML_GROUP) * sizeof(__m256));
+  if (!xw || !xs || !dp || !partial) abort();
   // The lanes of a group smaller than 8 stay 0.0 (garbage there could be subnormal, whose
   // products the CPU may take a slow path for).
   memset(xs, 0, (size_t)(groups * blocks * 8) * sizeof(float));
@@ -1208,18 +1218,27 @@ static void dot_q8_0_multi_rows_avx2(const uint8_t *w, const uint8_t *xq, ptrdif
       xs[((k / size) * blocks + b) * 8 + k % size] = f16c(x[b].d);
     }
   }
+  // Blocks in chunks of at most 32 (a group's widened chunk, 16 KiB, stays in the level-1 cache
+  // while the tile's rows meet it); the accumulators carry over, so each lane's operations and
+  // their order are those of one pass.
+  const ptrdiff_t chunks = (blocks + 31) / 32;
   for (ptrdiff_t t = 0; t < rows; t += 32) {
     const ptrdiff_t count = rows - t < 32 ? rows - t : 32;
-    for (ptrdiff_t k = 0; k < n; k += size) {
-      const ptrdiff_t m = n - k < size ? n - k : size;
+    for (ptrdiff_t c = 0; c < chunks; c++) {
+      const ptrdiff_t b0 = blocks * c / chunks, b1 = blocks * (c + 1) / chunks;
+      const int last = c == chunks - 1;
+      for (ptrdiff_t k = 0; k < n; k += size) {
+        const ptrdiff_t m = n - k < size ? n - k : size;
 #define CK_CALL(R)                                                                             \
   dot_q8_0_wide_avx2(w + t * stride, xw + 16 * (k / size) * blocks,                            \
-                     xs + (k / size) * blocks * 8, dp, y + k * ldy + t, ldy, count, stride,      \
-                     blocks, R)
-      CK_GROUP_SWITCH(CK_CALL)
+                     xs + (k / size) * blocks * 8, dp, partial + (k / size) * 32 * CK_GGML_GROUP, \
+                     y + k * ldy + t, ldy, count, stride, b0, b1, last, R)
+        CK_GROUP_SWITCH(CK_CALL)
 #undef CK_CALL
+      }
     }
   }
+  free(partial);
   free(xw);
   free(xs);
   free(dp);

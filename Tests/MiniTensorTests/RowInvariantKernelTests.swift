@@ -95,12 +95,14 @@ struct RowInvariantKernelTests {
   /// The q8_0 and q4_0 kernels for groups of activation rows (int16 products for q8_0 groups
   /// of 5 to 8 rows, the unpacked nibbles of 8 weight rows for q4_0) against the one-row
   /// kernels: weight-row counts below, at and across the tiles (8 and 32 rows) with odd
-  /// tails, 1 to 43 blocks a row, 2 to 24 activation rows (groups of 2 to 8, uneven last
-  /// groups), and activation blocks of zeros and of one large value among small ones.
+  /// tails, 1 to 65 blocks a row (q8_0 rows of more than 32 blocks in chunks, 2 or 3 of them),
+  /// 2 to 24 activation rows (groups of 2 to 8, uneven last groups), and activation blocks of
+  /// zeros and of one large value among small ones.
   @Test(arguments: [GGMLMatrix.Format.q8_0, .q4_0, .q4_K, .q6_K])
   func ggmlGroupKernelsEqualTheOneRowKernel(format: GGMLMatrix.Format) throws {
     let shapes =
-      format.blockSize == 32 ? [(75, 96), (9, 1_376), (33, 32), (7, 64), (40, 160)] : [(41, 512)]
+      format.blockSize == 32
+      ? [(75, 96), (9, 1_376), (33, 32), (7, 64), (40, 160), (35, 2_080)] : [(41, 512)]
     for (rows, cols) in shapes {
       let matrix = try GGMLMatrix(
         format: format, rows: rows, cols: cols,
