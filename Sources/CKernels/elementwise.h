@@ -674,6 +674,62 @@ CK_INLINE void softmax_ggml(float *w, ptrdiff_t n) {
   for (ptrdiff_t j = 0; j < n; j++) w[j] *= inverse;
 }
 
+// Lane p of t[l]: lane l of v[p] (an 8×8 transpose).
+CK_INLINE void transpose8(const ck_v8 v[8], ck_v8 t[8]) {
+  ck_v8 a[8], b[8];
+  for (int i = 0; i < 8; i += 2) {
+    a[i] = __builtin_shufflevector(v[i], v[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+    a[i + 1] = __builtin_shufflevector(v[i], v[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    b[i] = __builtin_shufflevector(a[i], a[i + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+    b[i + 1] = __builtin_shufflevector(a[i], a[i + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+    b[i + 2] = __builtin_shufflevector(a[i + 1], a[i + 3], 0, 1, 8, 9, 4, 5, 12, 13);
+    b[i + 3] = __builtin_shufflevector(a[i + 1], a[i + 3], 2, 3, 10, 11, 6, 7, 14, 15);
+  }
+  for (int l = 0; l < 4; l++) {
+    t[l] = __builtin_shufflevector(b[l], b[l + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+    t[l + 4] = __builtin_shufflevector(b[l], b[l + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+  }
+}
+
+// The scores of 8 positions (keys `stride` apart) against `query` (already in the element order
+// of `pairs`), each summed exactly as dot_ggml (`tiny`: dot_tinyblas) sums it, n a multiple of
+// 32 (`tiny`: of 8): the per-position vectors are formed as there, and their horizontal sums
+// taken lane-wise after a transpose (the same additions for every position).
+CK_INLINE ck_v8 scores8(const float *key, ptrdiff_t stride, const float *query, ptrdiff_t n,
+                        int pairs, int tiny) {
+  ck_v8 s[8], t[8];
+  for (int p = 0; p < 8; p++) {
+    const float *x = key + p * stride;
+    if (tiny) {
+      ck_v8 acc = {0};
+      for (ptrdiff_t c = 0; c < n / 8; c++)
+        acc = __builtin_elementwise_fma(load8_at(x, c, n, pairs), load8(query + 8 * c), acc);
+      s[p] = acc;
+    } else {
+      ck_v8 acc0 = {0}, acc1 = {0}, acc2 = {0}, acc3 = {0};
+      for (ptrdiff_t c = 0; c < n / 8; c += 4) {
+        acc0 = __builtin_elementwise_fma(load8_at(x, c, n, pairs), load8(query + 8 * c), acc0);
+        acc1 = __builtin_elementwise_fma(load8_at(x, c + 1, n, pairs), load8(query + 8 * c + 8),
+                                         acc1);
+        acc2 = __builtin_elementwise_fma(load8_at(x, c + 2, n, pairs),
+                                         load8(query + 8 * c + 16), acc2);
+        acc3 = __builtin_elementwise_fma(load8_at(x, c + 3, n, pairs),
+                                         load8(query + 8 * c + 24), acc3);
+      }
+      s[p] = (acc0 + acc2) + (acc1 + acc3);
+    }
+  }
+  transpose8(s, t);
+  if (tiny) {
+    // hsum_pairs: (a0 + a2) + (a1 + a3), a_l = v[l] + v[l + 4].
+    return ((t[0] + t[4]) + (t[2] + t[6])) + ((t[1] + t[5]) + (t[3] + t[7]));
+  }
+  // dot_ggml: (t0 + t1) + (t2 + t3), t_l = s[l] + s[l + 4].
+  return ((t[0] + t[4]) + (t[1] + t[5])) + ((t[2] + t[6]) + (t[3] + t[7]));
+}
+
 static void CK_NAME(attention_head_f16_)(const float *q, const float *k, const float *v,
                                          ptrdiff_t stride, ptrdiff_t length, ptrdiff_t head_dim,
                                          float scale, int flags, float *scores, float *sums,
@@ -683,7 +739,26 @@ static void CK_NAME(attention_head_f16_)(const float *q, const float *k, const f
   memcpy(query, q, (size_t)head_dim * sizeof(float));
   CK_NAME(half_round_)(query, head_dim);
   const int tiny_scores = prompt && head_dim % 8 == 0;
-  for (ptrdiff_t j = 0; j < length; j++) {
+  ptrdiff_t j = 0;
+  if (head_dim % (tiny_scores ? 8 : 32) == 0) {
+    // The query once in the element order of the sums, then 8 positions at a time.
+    float ordered[head_dim];
+    for (ptrdiff_t c = 0; c < head_dim / 8; c++) {
+      const ck_v8 e = load8_at(query, c, head_dim, pairs);
+      memcpy(ordered + 8 * c, &e, sizeof e);
+    }
+    for (; j + 8 <= length; j += 8) {
+      // The next 8 keys (each a row of the cache, `stride` apart: not a stream the hardware
+      // prefetcher follows within one head).
+      for (ptrdiff_t p = 8; p < 16 && j + p < length; p++)
+        for (ptrdiff_t e = 0; e < head_dim; e += 16)
+          __builtin_prefetch(k + (j + p) * stride + e);
+      const ck_v8 dots =
+          scores8(k + j * stride, stride, ordered, head_dim, pairs, tiny_scores) * splat8(scale);
+      memcpy(scores + j, &dots, sizeof dots);
+    }
+  }
+  for (; j < length; j++) {
     const float *key = k + j * stride;
     scores[j] = (tiny_scores ? dot_tinyblas(key, query, head_dim, pairs)
                              : dot_ggml(key, query, head_dim, pairs)) * scale;
@@ -697,13 +772,35 @@ static void CK_NAME(attention_head_f16_)(const float *q, const float *k, const f
   for (ptrdiff_t j = 0; j < length; j++) {
     const ck_vf p = splat(scores[j]);
     const float *value = v + j * stride;
+    if (j + 4 < length)
+      for (ptrdiff_t e = 0; e < head_dim; e += 16) __builtin_prefetch(value + 4 * stride + e);
     float *sum = sums + (j % partials) * head_dim;
     ptrdiff_t d = 0;
     for (; d + LANES <= head_dim; d += LANES)
       store(sum + d, __builtin_elementwise_fma(p, load(value + d), load(sum + d)));
     for (; d < head_dim; d++) sum[d] = fma_exact(p[0], value[d], sum[d]);
   }
-  for (ptrdiff_t d = 0; d < head_dim; d++) {
+  // The partial sums' reduction, 8 dimensions at a time (the same additions lane by lane).
+  ptrdiff_t d = 0;
+  for (; d + 8 <= head_dim; d += 8) {
+    const float *s = sums + d;
+    const ptrdiff_t D = head_dim;
+    ck_v8 r;
+    if (prompt) {
+      const ck_v8 a0 = load8(s) + load8(s + 4 * D), a1 = load8(s + D) + load8(s + 5 * D),
+                  a2 = load8(s + 2 * D) + load8(s + 6 * D), a3 = load8(s + 3 * D) + load8(s + 7 * D);
+      r = (a0 + a2) + (a1 + a3);
+    } else {
+      ck_v8 t[8];
+      for (int l = 0; l < 8; l++)
+        t[l] = (load8(s + l * D) + load8(s + (16 + l) * D)) +
+               (load8(s + (8 + l) * D) + load8(s + (24 + l) * D));
+      const ck_v8 t0 = t[0] + t[4], t1 = t[1] + t[5], t2 = t[2] + t[6], t3 = t[3] + t[7];
+      r = (t0 + t1) + (t2 + t3);
+    }
+    memcpy(out + d, &r, sizeof r);
+  }
+  for (; d < head_dim; d++) {
     const float *s = sums + d;
     const ptrdiff_t D = head_dim;
     if (prompt) {
