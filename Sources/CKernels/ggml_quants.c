@@ -1173,6 +1173,77 @@ static void dot_q4_0_multi8_avx2(const uint8_t *w, const uint8_t *xq, ptrdiff_t 
   free(dw);
 }
 
+// ---- q4_K, 8 weight rows against n activation rows. ----
+// As dot_q4_K_rows8_avx2 per activation row (the same integer sums, exact; the same float steps
+// lane by lane, lane i weight row i), with each super-block's nibbles, scale shuffles and
+// minimum scales of the eight weight rows unpacked once for all n activation rows. `acc`:
+// per activation row, its `total` and `minimums` vectors (16 floats).
+static void dot_q4_K_tile8_avx2(const uint8_t *w, const uint8_t *xq, ptrdiff_t xstride,
+                                float *acc, float *y, ptrdiff_t ldy, ptrdiff_t stride,
+                                ptrdiff_t blocks, ptrdiff_t n) {
+  const __m256i low = _mm256_set1_epi8(0x0F);
+  // Per row: the 4 low-nibble and 4 high-nibble vectors, then the 4 + 4 scale shuffles.
+  __m256i unpacked[8][16];
+  // Rows 2p (low half) and 2p + 1 (high half): their eight minimum scales as int16.
+  __m256i mins_scales[4];
+  memset(acc, 0, (size_t)(16 * n) * sizeof(float));
+  for (ptrdiff_t b = 0; b < blocks; b++) {
+    const uint8_t *blocks8 = w + 144 * b;
+    for (int i = 0; i < 8; i++) {
+      const uint8_t *block = blocks8 + i * stride;
+      prefetch_group(w + 8 * stride + 1152 * b + 144 * i, 144);
+      const __m256i sm = scales_mins_k4(block + 4);
+      if (i % 2 == 0)
+        mins_scales[i / 2] = _mm256_permute2x128_si256(sm, sm, 0x11);
+      else
+        mins_scales[i / 2] = _mm256_blend_epi32(mins_scales[i / 2], sm, 0xF0);
+      const __m256i scales = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(sm));
+      for (int j = 0; j < 4; j++) {
+        const __m256i raw = _mm256_loadu_si256((const __m256i *)(block + 16 + 32 * j));
+        unpacked[i][j] = _mm256_and_si256(raw, low);
+        unpacked[i][4 + j] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low);
+        unpacked[i][8 + j] =
+            _mm256_shuffle_epi8(scales, _mm256_set1_epi16((short)(((4 * j + 1) << 8) | (4 * j))));
+        unpacked[i][12 + j] = _mm256_shuffle_epi8(
+            scales, _mm256_set1_epi16((short)(((4 * j + 3) << 8) | (4 * j + 2))));
+      }
+    }
+    const __m256 dw = halves8(blocks8, stride), dminw = halves8(blocks8 + 2, stride);
+    for (ptrdiff_t k = 0; k < n; k++) {
+      const ck_block_q8_K *x = (const ck_block_q8_K *)(xq + k * xstride) + b;
+      const __m256i bsums = _mm256_loadu_si256((const __m256i *)x->bsums);
+      const __m256i q8s = _mm256_broadcastsi128_si256(_mm_hadd_epi16(
+          _mm256_castsi256_si128(bsums), _mm256_extracti128_si256(bsums, 1)));
+      const __m256i *xv = (const __m256i *)x->qs;
+      __m256i sums[8], mins[4];
+      for (int p = 0; p < 4; p++) mins[p] = _mm256_madd_epi16(mins_scales[p], q8s);
+      for (int i = 0; i < 8; i++) {
+        __m256i sumi = _mm256_setzero_si256();
+        for (int j = 0; j < 4; j++) {
+          const __m256i plo =
+              _mm256_maddubs_epi16(unpacked[i][j], _mm256_loadu_si256(xv + 2 * j));
+          const __m256i phi =
+              _mm256_maddubs_epi16(unpacked[i][4 + j], _mm256_loadu_si256(xv + 2 * j + 1));
+          sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(plo, unpacked[i][8 + j]));
+          sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(phi, unpacked[i][12 + j]));
+        }
+        sums[i] = sumi;
+      }
+      const __m256i s = hsum8_rows_epi32(sums);
+      const __m256i m = hsum8_pairs_epi32(mins);
+      const __m256 yd = _mm256_set1_ps(x->d);
+      float *a = acc + 16 * k;
+      _mm256_storeu_ps(a, _mm256_fmadd_ps(_mm256_mul_ps(dw, yd), _mm256_cvtepi32_ps(s),
+                                          _mm256_loadu_ps(a)));
+      _mm256_storeu_ps(a + 8, _mm256_fmadd_ps(_mm256_mul_ps(dminw, yd), _mm256_cvtepi32_ps(m),
+                                              _mm256_loadu_ps(a + 8)));
+    }
+  }
+  for (ptrdiff_t k = 0; k < n; k++)
+    _mm256_storeu_ps(y + k * ldy,
+                     _mm256_sub_ps(_mm256_loadu_ps(acc + 16 * k), _mm256_loadu_ps(acc + 16 * k + 8)));
+}
+
 // q8_0 for n ≥ 2 activation rows, split into groups of at most 8 as even as can be: groups of
 // 5 or more take the int16 kernel (weight rows in tiles of 32, every group meeting a tile while
 // it is in the cache), smaller ones the sign-and-vpmaddubsw kernel.
@@ -1260,6 +1331,14 @@ static void dot_rows_multi_avx2(ck_ggml_type type, const uint8_t *w, const uint8
     return;
   }
   ptrdiff_t done = 0;
+  if (type == CK_GGML_Q4_K && rows >= 8) {
+    float *acc = aligned_alloc(32, (size_t)(16 * n) * sizeof(float));
+    if (!acc) abort();
+    for (; done + 8 <= rows; done += 8)
+      dot_q4_K_tile8_avx2(w + done * stride, xq, xstride, acc, y + done, ldy, stride, blocks, n);
+    free(acc);
+    if (done == rows) return;
+  }
   if (type == CK_GGML_Q4_0 && rows >= 8) {
     dot_q4_0_multi8_avx2(w, xq, xstride, y, ldy, rows, stride, blocks, n);
     done = rows / 8 * 8;
@@ -1290,7 +1369,7 @@ static void dot_rows_multi_avx2(ck_ggml_type type, const uint8_t *w, const uint8
     } else {
       // The other block types: a tile of weight rows stays in the cache while every activation
       // row of the group meets it through the one-row kernel.
-      for (ptrdiff_t t = 0; t < rows; t += 16) {
+      for (ptrdiff_t t = done; t < rows; t += 16) {
         const ptrdiff_t count = rows - t < 16 ? rows - t : 16;
         for (ptrdiff_t j = 0; j < m; j++)
           dot_rows_avx2(type, w + t * stride, xk + j * xstride, yk + j * ldy + t, count, cols);
