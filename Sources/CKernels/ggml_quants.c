@@ -1244,6 +1244,80 @@ static void dot_q4_K_tile8_avx2(const uint8_t *w, const uint8_t *xq, ptrdiff_t x
                      _mm256_sub_ps(_mm256_loadu_ps(acc + 16 * k), _mm256_loadu_ps(acc + 16 * k + 8)));
 }
 
+// ---- q6_K, 8 weight rows against n activation rows. ----
+// As dot_q6_K_rows8_avx2 per activation row (the same exact integer sums, then per weight row
+// acc = fma(d_w · d_x, float(sum), acc) over its eight lanes, block after block, and hsum_ps),
+// with each super-block's six-bit values and scale shuffles of the eight weight rows unpacked
+// once for all n activation rows. `acc`: per activation row, 8 weight rows × 8 lanes.
+static void dot_q6_K_tile8_avx2(const uint8_t *w, const uint8_t *xq, ptrdiff_t xstride,
+                                float *acc, float *y, ptrdiff_t ldy, ptrdiff_t stride,
+                                ptrdiff_t blocks, ptrdiff_t n) {
+  const __m256i low = _mm256_set1_epi8(0x0F);
+  const __m256i two = _mm256_set1_epi8(0x30);
+  const __m256i pick[4] = {
+      _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2,
+                       3, 2, 3, 2, 3, 2, 3),
+      _mm256_setr_epi8(4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7, 6,
+                       7, 6, 7, 6, 7, 6, 7),
+      _mm256_setr_epi8(8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 10, 11, 10, 11, 10, 11, 10,
+                       11, 10, 11, 10, 11, 10, 11, 10, 11),
+      _mm256_setr_epi8(12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 14, 15, 14,
+                       15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15),
+  };
+  // Per row: the 8 vectors of six-bit values (c = 0, 1; k = 0…3), then their 8 scale shuffles,
+  // then the 16 scales as int16.
+  __m256i unpacked[8][17];
+  memset(acc, 0, (size_t)(64 * n) * sizeof(float));
+  for (ptrdiff_t b = 0; b < blocks; b++) {
+    const uint8_t *blocks8 = w + 210 * b;
+    for (int i = 0; i < 8; i++) {
+      const uint8_t *block = blocks8 + i * stride;
+      prefetch_group(w + 8 * stride + 1680 * b + 210 * i, 210);
+      const __m256i scales = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(block + 192)));
+      unpacked[i][16] = scales;
+      for (int c = 0; c < 2; c++) {
+        const __m256i sc = c == 0 ? _mm256_permute4x64_epi64(scales, 0x44)
+                                 : _mm256_permute4x64_epi64(scales, 0xEE);
+        const __m256i l0 = _mm256_loadu_si256((const __m256i *)(block + 64 * c));
+        const __m256i l1 = _mm256_loadu_si256((const __m256i *)(block + 64 * c + 32));
+        const __m256i h = _mm256_loadu_si256((const __m256i *)(block + 128 + 32 * c));
+        __m256i *q = unpacked[i] + 4 * c;
+        q[0] = _mm256_or_si256(_mm256_and_si256(l0, low),
+                               _mm256_and_si256(_mm256_slli_epi16(h, 4), two));
+        q[1] = _mm256_or_si256(_mm256_and_si256(l1, low),
+                               _mm256_and_si256(_mm256_slli_epi16(h, 2), two));
+        q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low),
+                               _mm256_and_si256(h, two));
+        q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low),
+                               _mm256_and_si256(_mm256_srli_epi16(h, 2), two));
+        for (int k = 0; k < 4; k++) unpacked[i][8 + 4 * c + k] = _mm256_shuffle_epi8(sc, pick[k]);
+      }
+    }
+    const __m256 dw = halves8(blocks8 + 208, stride);
+    for (ptrdiff_t k = 0; k < n; k++) {
+      const ck_block_q8_K *x = (const ck_block_q8_K *)(xq + k * xstride) + b;
+      const __m256i bsums = _mm256_loadu_si256((const __m256i *)x->bsums);
+      const __m256i *xv = (const __m256i *)x->qs;
+      float d[8];
+      _mm256_storeu_ps(d, _mm256_mul_ps(dw, _mm256_set1_ps(x->d)));
+      float *a = acc + 64 * k;
+      for (int i = 0; i < 8; i++) {
+        const __m256i *u = unpacked[i];
+        __m256i sumi = _mm256_slli_epi32(_mm256_madd_epi16(u[16], bsums), 5);
+        sumi = _mm256_sub_epi32(_mm256_setzero_si256(), sumi);
+        for (int j = 0; j < 8; j++) {
+          const __m256i pairs = _mm256_maddubs_epi16(u[j], _mm256_loadu_si256(xv + j));
+          sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(pairs, u[8 + j]));
+        }
+        _mm256_storeu_ps(a + 8 * i, _mm256_fmadd_ps(_mm256_set1_ps(d[i]), _mm256_cvtepi32_ps(sumi),
+                                                    _mm256_loadu_ps(a + 8 * i)));
+      }
+    }
+  }
+  for (ptrdiff_t k = 0; k < n; k++)
+    for (int i = 0; i < 8; i++) y[k * ldy + i] = hsum_ps(_mm256_loadu_ps(acc + 64 * k + 8 * i));
+}
+
 // q8_0 for n ≥ 2 activation rows, split into groups of at most 8 as even as can be: groups of
 // 5 or more take the int16 kernel (weight rows in tiles of 32, every group meeting a tile while
 // it is in the cache), smaller ones the sign-and-vpmaddubsw kernel.
@@ -1336,6 +1410,14 @@ static void dot_rows_multi_avx2(ck_ggml_type type, const uint8_t *w, const uint8
     if (!acc) abort();
     for (; done + 8 <= rows; done += 8)
       dot_q4_K_tile8_avx2(w + done * stride, xq, xstride, acc, y + done, ldy, stride, blocks, n);
+    free(acc);
+    if (done == rows) return;
+  }
+  if (type == CK_GGML_Q6_K && rows >= 8) {
+    float *acc = aligned_alloc(32, (size_t)(64 * n) * sizeof(float));
+    if (!acc) abort();
+    for (; done + 8 <= rows; done += 8)
+      dot_q6_K_tile8_avx2(w + done * stride, xq, xstride, acc, y + done, ldy, stride, blocks, n);
     free(acc);
     if (done == rows) return;
   }

@@ -92,8 +92,8 @@ struct RowInvariantKernelTests {
     }
   }
 
-  /// The q8_0 and q4_0 kernels for groups of activation rows (int16 products for q8_0 groups
-  /// of 5 to 8 rows, the unpacked nibbles of 8 weight rows for q4_0) against the one-row
+  /// The kernels for groups of activation rows (int16 products for q8_0 groups of 5 to 8
+  /// rows, the unpacked blocks of 8 weight rows for q4_0, q4_K and q6_K) against the one-row
   /// kernels: weight-row counts below, at and across the tiles (8 and 32 rows) with odd
   /// tails, 1 to 65 blocks a row (q8_0 rows of more than 32 blocks in chunks, 2 or 3 of them),
   /// 2 to 24 activation rows (groups of 2 to 8, uneven last groups), and activation blocks of
