@@ -164,28 +164,39 @@ public struct Sampler: Sendable {
       keys.sort()
       return
     }
-    var other = [UInt64](repeating: 0, count: keys.count)
-    var counts = [Int](repeating: 0, count: 256)
-    for shift in stride(from: 0, to: 64, by: 8) {
-      for i in counts.indices { counts[i] = 0 }
-      for key in keys { counts[Int(truncatingIfNeeded: key >> UInt64(shift)) & 0xFF] += 1 }
-      if counts.contains(keys.count) { continue }
-      var total = 0
-      for i in counts.indices {
-        let count = counts[i]
-        counts[i] = total
-        total += count
-      }
+    let n = keys.count
+    var other = [UInt64](repeating: 0, count: n)
+    // The counts of all eight bytes in one pass over the keys.
+    var counts = [Int](repeating: 0, count: 8 * 256)
+    counts.withUnsafeMutableBufferPointer { counts in
       keys.withUnsafeBufferPointer { source in
-        other.withUnsafeMutableBufferPointer { target in
-          for key in source {
-            let digit = Int(truncatingIfNeeded: key >> UInt64(shift)) & 0xFF
-            target[counts[digit]] = key
-            counts[digit] += 1
+        for key in source {
+          for byte in 0..<8 {
+            counts[byte << 8 | Int(truncatingIfNeeded: key >> UInt64(8 * byte)) & 0xFF] += 1
           }
         }
       }
-      swap(&keys, &other)
+      for byte in 0..<8 {
+        let digits = UnsafeMutableBufferPointer(rebasing: counts[(byte << 8)..<((byte + 1) << 8)])
+        // A byte that every key shares leaves the order as it is.
+        if digits.contains(n) { continue }
+        var total = 0
+        for i in digits.indices {
+          let count = digits[i]
+          digits[i] = total
+          total += count
+        }
+        keys.withUnsafeBufferPointer { source in
+          other.withUnsafeMutableBufferPointer { target in
+            for key in source {
+              let digit = Int(truncatingIfNeeded: key >> UInt64(8 * byte)) & 0xFF
+              target[digits[digit]] = key
+              digits[digit] += 1
+            }
+          }
+        }
+        swap(&keys, &other)
+      }
     }
   }
 

@@ -282,6 +282,25 @@ public final class GenerationEngine: @unchecked Sendable {
 
   // MARK: The decoding thread
 
+  /// Each sequence's next token from its row of `logits`, the rows spread over the threads.
+  private static func choose(_ sequences: [DecodingSequence], logits: Tensor) -> [Int32] {
+    let vocabulary = logits.shape[logits.rank - 1]
+    return [Int32](unsafeUninitializedCapacity: sequences.count) { tokens, count in
+      let out = UncheckedSendable(tokens.baseAddress!)
+      logits.withUnsafeBufferPointer { rows in
+        let rows = UncheckedSendable(rows.baseAddress!)
+        parallelFor(sequences.count, grain: 1) { range in
+          for row in range {
+            let values = Array(
+              UnsafeBufferPointer(start: rows.value + row * vocabulary, count: vocabulary))
+            (out.value + row).initialize(to: sequences[row].choose(logits: values))
+          }
+        }
+      }
+      count = sequences.count
+    }
+  }
+
   private func run() {
     var active: [DecodingSequence] = []
     while true {
@@ -318,9 +337,11 @@ public final class GenerationEngine: @unchecked Sendable {
       let batch = active.count
       shared.withLock { $0.largestBatch = max($0.largestBatch, batch) }
       let logits = served.model.decodeStep(active.map(\.lastToken), caches: active.map(\.cache))
-      for (row, sequence) in active.enumerated() {
-        sequence.accept(logits: logits[row: row].scalars)
-      }
+      // Each sequence samples from its own row with its own sampler, so the rows are drawn on
+      // the worker threads (a large vocabulary's sort is otherwise serial work of the step);
+      // the texts go out in row order.
+      let tokens = Self.choose(active, logits: logits)
+      for (sequence, token) in zip(active, tokens) { sequence.take(token) }
       // Cancelled sequences leave (and are counted) before the next step.
       active.removeAll { $0.isDone }
     }
@@ -383,13 +404,24 @@ private final class DecodingSequence: @unchecked Sendable {
   /// Chooses the next token from `row` and hands out its text; ends the reply on a stop token,
   /// a stop string or the budget.
   func accept(logits row: [Float]) {
+    take(choose(logits: row))
+  }
+
+  /// The next token from `row`, after the presence and frequency penalties; touches only this
+  /// sequence's sampler.
+  func choose(logits row: [Float]) -> Int32 {
     var row = row
     if request.presencePenalty != 0 || request.frequencyPenalty != 0 {
       for (token, count) in counts {
         row[Int(token)] -= request.presencePenalty + request.frequencyPenalty * Float(count)
       }
     }
-    let token = sampler.next(logits: row, history: history)
+    return sampler.next(logits: row, history: history)
+  }
+
+  /// Appends `token` and hands out its text; ends the reply on a stop token, a stop string or
+  /// the budget.
+  func take(_ token: Int32) {
     generated.append(token)
     history.append(token)
     counts[token, default: 0] += 1
