@@ -44,8 +44,13 @@ public final class KVCache {
     kvHeads = config.kvHeadCount
     headDim = config.headDim
     let shape = [batch, capacity, kvHeads, headDim]
-    keyBuffers = (0..<config.layerCount).map { _ in Tensor.zeros(shape) }
-    valueBuffers = (0..<config.layerCount).map { _ in Tensor.zeros(shape) }
+    // Large buffers as zero pages committed as positions are written: a cache for a
+    // 131,072-token context costs what the conversation fills, not gigabytes up front. Small
+    // ones (a served request's) come from the recycled tensor buffers, without page faults.
+    let large = shape.reduce(1, *) * MemoryLayout<Float>.stride >= 16 << 20
+    func zeros() -> Tensor { large ? Tensor.zeroPages(shape) : Tensor.zeros(shape) }
+    keyBuffers = (0..<config.layerCount).map { _ in zeros() }
+    valueBuffers = (0..<config.layerCount).map { _ in zeros() }
     keyBases = keyBuffers.map { $0.withUnsafeSharedMutableBufferPointer { $0.baseAddress! } }
     valueBases = valueBuffers.map { $0.withUnsafeSharedMutableBufferPointer { $0.baseAddress! } }
   }
@@ -94,7 +99,7 @@ public final class KVCache {
   }
 
   /// The first key of `layer` (`[batch, capacity, kvHeads, headDim]`).
-  func keyBase(layer: Int) -> UnsafePointer<Float> { UnsafePointer(keyBases[layer]) }
+  package func keyBase(layer: Int) -> UnsafePointer<Float> { UnsafePointer(keyBases[layer]) }
   /// The first value of `layer`.
   func valueBase(layer: Int) -> UnsafePointer<Float> { UnsafePointer(valueBases[layer]) }
 

@@ -10,6 +10,14 @@ extension Tensor {
   /// A tensor of zeros.
   public static func zeros(_ shape: [Int]) -> Tensor { Tensor(repeating: 0, shape: shape) }
 
+  /// A tensor of zeros in pages the kernel maps as they are first written, for a large buffer
+  /// of which only a part may ever be used (a key/value cache for a model's whole context).
+  public static func zeroPages(_ shape: [Int]) -> Tensor {
+    Tensor(
+      storage: TensorStorage(zeroPagesCount: Tensor.checkedCount(shape)), shape: shape,
+      strides: Tensor.contiguousStrides(shape), offset: 0)
+  }
+
   /// A tensor of ones.
   public static func ones(_ shape: [Int]) -> Tensor { Tensor(repeating: 1, shape: shape) }
 

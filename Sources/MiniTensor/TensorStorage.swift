@@ -42,11 +42,37 @@ final class TensorStorage: @unchecked Sendable {
     self.mapping = owner
   }
 
+  /// `count` zero floats in pages the kernel maps on first touch: memory is committed only as
+  /// it is written (a key/value cache sized for a long context costs the positions it fills).
+  init(zeroPagesCount count: Int) {
+    let bytes = Self.byteCount(count)
+    guard
+      let pointer = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+      pointer != MAP_FAILED
+    else {
+      fatalError("TensorStorage: mapping \(bytes) bytes failed (errno \(errno))")
+    }
+    self.count = count
+    base = pointer.bindMemory(to: Float.self, capacity: max(count, 1))
+    mapping = AnonymousPages(pointer, bytes: bytes)
+  }
+
   /// Whether the memory may be written in place (false for read-only mappings).
-  @usableFromInline var isWritable: Bool { mapping == nil }
+  @usableFromInline var isWritable: Bool { mapping == nil || mapping is AnonymousPages }
 
   /// Bytes allocated for `count` floats.
   private static func byteCount(_ count: Int) -> Int { max(count, 1) * MemoryLayout<Float>.stride }
+
+  /// Zero pages of ``init(zeroPagesCount:)``, unmapped with their last storage.
+  private final class AnonymousPages: @unchecked Sendable {
+    let pointer: UnsafeMutableRawPointer
+    let bytes: Int
+    init(_ pointer: UnsafeMutableRawPointer, bytes: Int) {
+      self.pointer = pointer
+      self.bytes = bytes
+    }
+    deinit { munmap(pointer, bytes) }
+  }
 
   deinit {
     if mapping == nil {
