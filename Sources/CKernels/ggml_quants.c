@@ -1099,7 +1099,37 @@ static inline __attribute__((always_inline)) void dot_q4_0_group_avx2(
     const __m256i *nib, const __m256 *dw, const __m256i *xd, const int32_t *sx8, const float *xs,
     float *y, ptrdiff_t ldy, ptrdiff_t blocks, int R) {
   const __m256i ones = _mm256_set1_epi16(1);
-  for (int k = 0; k < R; k++) {
+  int k = 0;
+  // Two activation rows at a time: each block's unpacked weights loaded once for both, and two
+  // independent chains of fused multiply-adds.
+  for (; k + 2 <= R; k += 2) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    const __m256i *xa = xd + 2 * k * blocks, *xb = xd + 2 * (k + 1) * blocks;
+    for (ptrdiff_t b = 0; b < blocks; b++) {
+      const __m256i *n8 = nib + 8 * b;
+      const __m256i a0 = _mm256_load_si256(xa + 2 * b), a1 = _mm256_load_si256(xa + 2 * b + 1);
+      const __m256i b0 = _mm256_load_si256(xb + 2 * b), b1 = _mm256_load_si256(xb + 2 * b + 1);
+      __m256i p[4], q[4];
+      for (int i = 0; i < 4; i++) {
+        const __m256i lo = _mm256_load_si256(n8 + 2 * i), hi = _mm256_load_si256(n8 + 2 * i + 1);
+        p[i] = _mm256_madd_epi16(
+            _mm256_add_epi16(_mm256_maddubs_epi16(lo, a0), _mm256_maddubs_epi16(hi, a1)), ones);
+        q[i] = _mm256_madd_epi16(
+            _mm256_add_epi16(_mm256_maddubs_epi16(lo, b0), _mm256_maddubs_epi16(hi, b1)), ones);
+      }
+      const __m256i sa =
+          _mm256_sub_epi32(hsum8_pairs_epi32(p), _mm256_set1_epi32(sx8[k * blocks + b]));
+      const __m256i sb =
+          _mm256_sub_epi32(hsum8_pairs_epi32(q), _mm256_set1_epi32(sx8[(k + 1) * blocks + b]));
+      acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sa),
+                             _mm256_mul_ps(dw[b], _mm256_set1_ps(xs[k * blocks + b])), acc0);
+      acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sb),
+                             _mm256_mul_ps(dw[b], _mm256_set1_ps(xs[(k + 1) * blocks + b])), acc1);
+    }
+    _mm256_storeu_ps(y + k * ldy, acc0);
+    _mm256_storeu_ps(y + (k + 1) * ldy, acc1);
+  }
+  for (; k < R; k++) {
     __m256 acc = _mm256_setzero_ps();
     const __m256i *x = xd + 2 * k * blocks;
     for (ptrdiff_t b = 0; b < blocks; b++) {
