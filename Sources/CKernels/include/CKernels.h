@@ -226,9 +226,9 @@ void ck_ggml_dot_rows_for(ck_isa isa, ck_ggml_type type, const void *w, const vo
 /// `ck_ggml_dot_rows` for `n` quantized activation rows (`ck_ggml_activation_bytes` apart in
 /// `xq`) into `y[k·ldy + r]`: each activation row's results are, bit for bit, those of
 /// `ck_ggml_dot_rows` on it alone, whatever `n`. q8_0 weights are read once per group of up to
-/// 8 activation rows (from a cached tile of 32 weight rows), q4_0 weights once per call (8 weight
-/// rows unpacked for every activation row); the other types once per group of 8 from a cached
-/// tile of 16 weight rows.
+/// 8 activation rows (from a cached tile of 32 weight rows, in chunks of at most 32 blocks),
+/// q4_0, q4_K and q6_K weights once per call (8 weight rows unpacked for every activation row);
+/// the other types once per group of 8 from a cached tile of 16 weight rows.
 void ck_ggml_dot_rows_multi(ck_ggml_type type, const void *w, const void *xq, float *y,
                             ptrdiff_t ldy, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t n);
 
