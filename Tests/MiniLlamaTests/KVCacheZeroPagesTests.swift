@@ -1,23 +1,9 @@
 import MiniLlama
+import TestSupport
 import Testing
-
-#if canImport(Glibc)
-  import Glibc
-#endif
 
 @Suite("KVCache for a long context")
 struct KVCacheZeroPagesTests {
-  /// Pages of `bytes` at `base` that the process has in memory (`mincore`).
-  static func residentPages(_ base: UnsafeRawPointer, bytes: Int) -> Int {
-    let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-    let address = Int(bitPattern: base)
-    let start = UnsafeMutableRawPointer(bitPattern: address & ~(page - 1))!
-    let length = bytes + address - Int(bitPattern: start)
-    var pages = [UInt8](repeating: 0, count: (length + page - 1) / page)
-    #expect(mincore(start, length, &pages) == 0)
-    return pages.reduce(0) { $0 + Int($1 & 1) }
-  }
-
   /// A cache for a 131,072-token context (32 MiB of keys per layer here, gigabytes for a real
   /// model's) holds only the pages its positions were written to, and gives the logits of a
   /// cache just large enough for the prompt.
@@ -34,7 +20,7 @@ struct KVCacheZeroPagesTests {
     // 5 positions of 8 heads × 8 floats: 1,280 bytes, in one page or across two.
     let bytes = long.capacity * config.kvHeadCount * config.headDim * MemoryLayout<Float>.size
     for layer in 0..<config.layerCount {
-      let resident = Self.residentPages(long.keyBase(layer: layer), bytes: bytes)
+      let resident = residentPages(long.keyBase(layer: layer), bytes: bytes)
       #expect(resident >= 1 && resident <= 2, "layer \(layer): \(resident) pages")
     }
   }

@@ -1,30 +1,16 @@
 import MiniTensor
+import TestSupport
 import Testing
-
-#if canImport(Glibc)
-  import Glibc
-#endif
 
 @Suite("Tensor.zeroPages")
 struct TensorZeroPagesTests {
-  /// Pages of `bytes` at `base` that the process has in memory (`mincore`).
-  static func residentPages(_ base: UnsafeRawPointer, bytes: Int) -> Int {
-    let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-    let address = Int(bitPattern: base)
-    let start = UnsafeMutableRawPointer(bitPattern: address & ~(page - 1))!
-    let length = bytes + address - Int(bitPattern: start)
-    var pages = [UInt8](repeating: 0, count: (length + page - 1) / page)
-    #expect(mincore(start, length, &pages) == 0)
-    return pages.reduce(0) { $0 + Int($1 & 1) }
-  }
-
   @Test func commitsOnlyThePagesWrittenAndReadsAsZeros() {
     let shape = [4_096, 4_096]  // 64 MiB
     let tensor = Tensor.zeroPages(shape)
     let written = [0, 5_000_000, 16_777_215]
     let resident = tensor.withUnsafeSharedMutableBufferPointer { buffer in
       for (k, index) in written.enumerated() { buffer[index] = Float(k + 1) }
-      return Self.residentPages(UnsafeRawPointer(buffer.baseAddress!), bytes: buffer.count * 4)
+      return residentPages(UnsafeRawPointer(buffer.baseAddress!), bytes: buffer.count * 4)
     }
     #expect(resident >= written.count && resident <= 2 * written.count, "\(resident) pages")
     let scalars = tensor.scalars
