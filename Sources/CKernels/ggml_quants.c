@@ -630,11 +630,36 @@ static float dot_q5_K_avx2(const uint8_t *w, const ck_block_q8_K *y, ptrdiff_t b
   return total - minimums;
 }
 
+// The 128 six-bit values of half `c` of a q6_K block, unsigned (0…63), as ggml's AVX2 code
+// assembles them: four vectors of 32.
+static inline __attribute__((always_inline)) void q6_K_values(const uint8_t *block, int c,
+                                                              __m256i q[4]) {
+  const __m256i low = _mm256_set1_epi8(0x0F);
+  const __m256i two = _mm256_set1_epi8(0x30);
+  const __m256i l0 = _mm256_loadu_si256((const __m256i *)(block + 64 * c));
+  const __m256i l1 = _mm256_loadu_si256((const __m256i *)(block + 64 * c + 32));
+  const __m256i h = _mm256_loadu_si256((const __m256i *)(block + 128 + 32 * c));
+  q[0] = _mm256_or_si256(_mm256_and_si256(l0, low), _mm256_and_si256(_mm256_slli_epi16(h, 4), two));
+  q[1] = _mm256_or_si256(_mm256_and_si256(l1, low), _mm256_and_si256(_mm256_slli_epi16(h, 2), two));
+  q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low), _mm256_and_si256(h, two));
+  q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low),
+                         _mm256_and_si256(_mm256_srli_epi16(h, 2), two));
+}
+
+// Shuffles taking scale 2k (low half) and 2k + 1 (high half) of eight int16 scales repeated in
+// both halves, k = 0…3.
+static inline __attribute__((always_inline)) void q6_K_scale_picks(__m256i pick[4]) {
+  for (int k = 0; k < 4; k++)
+    pick[k] = _mm256_setr_epi8(
+        4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1,
+        4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k + 2, 4 * k + 3, 4 * k + 2,
+        4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2,
+        4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3);
+}
+
 // The lanes and float steps of dot_q6_K_portable.
 static float dot_q6_K_avx2(const uint8_t *w, const ck_block_q8_K *y, ptrdiff_t blocks) {
   __m256 acc = _mm256_setzero_ps();
-  const __m256i low = _mm256_set1_epi8(0x0F);
-  const __m256i two = _mm256_set1_epi8(0x30);
   for (ptrdiff_t b = 0; b < blocks; b++) {
     const uint8_t *block = w + 210 * b;
     const int8_t *scales = (const int8_t *)(block + 192);
@@ -644,19 +669,8 @@ static float dot_q6_K_avx2(const uint8_t *w, const ck_block_q8_K *y, ptrdiff_t b
     __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(),
                                     _mm256_slli_epi32(_mm256_madd_epi16(wide, bsums), 5));
     for (int c = 0; c < 2; c++) {
-      const __m256i l0 = _mm256_loadu_si256((const __m256i *)(block + 64 * c));
-      const __m256i l1 = _mm256_loadu_si256((const __m256i *)(block + 64 * c + 32));
-      const __m256i h = _mm256_loadu_si256((const __m256i *)(block + 128 + 32 * c));
-      const __m256i q[4] = {
-          _mm256_or_si256(_mm256_and_si256(l0, low),
-                          _mm256_and_si256(_mm256_slli_epi16(h, 4), two)),
-          _mm256_or_si256(_mm256_and_si256(l1, low),
-                          _mm256_and_si256(_mm256_slli_epi16(h, 2), two)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low),
-                          _mm256_and_si256(h, two)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low),
-                          _mm256_and_si256(_mm256_srli_epi16(h, 2), two)),
-      };
+      __m256i q[4];
+      q6_K_values(block, c, q);
       const int8_t *q8 = y[b].qs + 128 * c;
       const int8_t *s = scales + 8 * c;
       for (int k = 0; k < 4; k++) {
@@ -819,19 +833,8 @@ static void dot_q4_K_rows8_avx2(const uint8_t *w, const ck_block_q8_K *y, float 
 // q6_K: per row, the eight lanes and float steps of dot_q6_K_avx2.
 static void dot_q6_K_rows8_avx2(const uint8_t *w, const ck_block_q8_K *y, float *out,
                                 ptrdiff_t stride, ptrdiff_t blocks) {
-  const __m256i low = _mm256_set1_epi8(0x0F);
-  const __m256i two = _mm256_set1_epi8(0x30);
-  // Scale 2k (low half) and 2k + 1 (high half) of eight int16 scales repeated in both halves.
-  const __m256i pick[4] = {
-      _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2,
-                       3, 2, 3, 2, 3, 2, 3),
-      _mm256_setr_epi8(4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7, 6,
-                       7, 6, 7, 6, 7, 6, 7),
-      _mm256_setr_epi8(8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 10, 11, 10, 11, 10, 11, 10,
-                       11, 10, 11, 10, 11, 10, 11, 10, 11),
-      _mm256_setr_epi8(12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 14, 15, 14,
-                       15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15),
-  };
+  __m256i pick[4];
+  q6_K_scale_picks(pick);
   __m256 acc[8];
   for (int i = 0; i < 8; i++) acc[i] = _mm256_setzero_ps();
   for (ptrdiff_t b = 0; b < blocks; b++) {
@@ -851,19 +854,8 @@ static void dot_q6_K_rows8_avx2(const uint8_t *w, const ck_block_q8_K *y, float 
       for (int c = 0; c < 2; c++) {
         const __m256i sc = c == 0 ? _mm256_permute4x64_epi64(scales, 0x44)
                                  : _mm256_permute4x64_epi64(scales, 0xEE);
-        const __m256i l0 = _mm256_loadu_si256((const __m256i *)(block + 64 * c));
-        const __m256i l1 = _mm256_loadu_si256((const __m256i *)(block + 64 * c + 32));
-        const __m256i h = _mm256_loadu_si256((const __m256i *)(block + 128 + 32 * c));
-        const __m256i q[4] = {
-            _mm256_or_si256(_mm256_and_si256(l0, low),
-                            _mm256_and_si256(_mm256_slli_epi16(h, 4), two)),
-            _mm256_or_si256(_mm256_and_si256(l1, low),
-                            _mm256_and_si256(_mm256_slli_epi16(h, 2), two)),
-            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low),
-                            _mm256_and_si256(h, two)),
-            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low),
-                            _mm256_and_si256(_mm256_srli_epi16(h, 2), two)),
-        };
+        __m256i q[4];
+        q6_K_values(block, c, q);
         const int8_t *q8 = y[b].qs + 128 * c;
         for (int k = 0; k < 4; k++) {
           const __m256i pairs =
@@ -1282,18 +1274,8 @@ static void dot_q4_K_tile8_avx2(const uint8_t *w, const uint8_t *xq, ptrdiff_t x
 static void dot_q6_K_tile8_avx2(const uint8_t *w, const uint8_t *xq, ptrdiff_t xstride,
                                 float *acc, float *y, ptrdiff_t ldy, ptrdiff_t stride,
                                 ptrdiff_t blocks, ptrdiff_t n) {
-  const __m256i low = _mm256_set1_epi8(0x0F);
-  const __m256i two = _mm256_set1_epi8(0x30);
-  const __m256i pick[4] = {
-      _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2,
-                       3, 2, 3, 2, 3, 2, 3),
-      _mm256_setr_epi8(4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7, 6,
-                       7, 6, 7, 6, 7, 6, 7),
-      _mm256_setr_epi8(8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 10, 11, 10, 11, 10, 11, 10,
-                       11, 10, 11, 10, 11, 10, 11, 10, 11),
-      _mm256_setr_epi8(12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 14, 15, 14,
-                       15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15),
-  };
+  __m256i pick[4];
+  q6_K_scale_picks(pick);
   // Per row: the 8 vectors of six-bit values (c = 0, 1; k = 0…3), then their 8 scale shuffles,
   // then the 16 scales as int16.
   __m256i unpacked[8][17];
@@ -1308,18 +1290,7 @@ static void dot_q6_K_tile8_avx2(const uint8_t *w, const uint8_t *xq, ptrdiff_t x
       for (int c = 0; c < 2; c++) {
         const __m256i sc = c == 0 ? _mm256_permute4x64_epi64(scales, 0x44)
                                  : _mm256_permute4x64_epi64(scales, 0xEE);
-        const __m256i l0 = _mm256_loadu_si256((const __m256i *)(block + 64 * c));
-        const __m256i l1 = _mm256_loadu_si256((const __m256i *)(block + 64 * c + 32));
-        const __m256i h = _mm256_loadu_si256((const __m256i *)(block + 128 + 32 * c));
-        __m256i *q = unpacked[i] + 4 * c;
-        q[0] = _mm256_or_si256(_mm256_and_si256(l0, low),
-                               _mm256_and_si256(_mm256_slli_epi16(h, 4), two));
-        q[1] = _mm256_or_si256(_mm256_and_si256(l1, low),
-                               _mm256_and_si256(_mm256_slli_epi16(h, 2), two));
-        q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low),
-                               _mm256_and_si256(h, two));
-        q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low),
-                               _mm256_and_si256(_mm256_srli_epi16(h, 2), two));
+        q6_K_values(block, c, unpacked[i] + 4 * c);
         for (int k = 0; k < 4; k++) unpacked[i][8 + 4 * c + k] = _mm256_shuffle_epi8(sc, pick[k]);
       }
     }
