@@ -91,6 +91,20 @@ static void q8_multi_portable_rows(const int8_t *wq, const float *wd, const int8
 // ---- f32: AVX2 (as ck_f32_dot_rows_avx2: four accumulators over 32 floats, tail of 8 into the
 // first, then a scalar tail). Three rows keep 12 accumulators in the 16 registers. ----
 
+// The end of a row's sum: the four accumulators added pairwise, the horizontal sum, then the
+// columns after the last multiple of 8 one by one.
+__attribute__((target(CK_TARGET_AVX2))) CK_ALWAYS_INLINE float f32_finish_avx2(
+    __m256 a0, __m256 a1, __m256 a2, __m256 a3, const float *row, const float *xk, ptrdiff_t i,
+    ptrdiff_t cols) {
+  const __m256 acc = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
+  __m128 sum = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+  sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));
+  sum = _mm_add_ss(sum, _mm_movehdup_ps(sum));
+  float total = _mm_cvtss_f32(sum);
+  for (ptrdiff_t t = i; t < cols; t++) total += row[t] * xk[t];
+  return total;
+}
+
 __attribute__((target(CK_TARGET_AVX2))) CK_ALWAYS_INLINE void f32_multi_avx2(
     const float *w, ptrdiff_t ldw, const float *x, ptrdiff_t ldx, float *y, ptrdiff_t ldy,
     ptrdiff_t rows, ptrdiff_t cols, int R) {
@@ -115,21 +129,93 @@ __attribute__((target(CK_TARGET_AVX2))) CK_ALWAYS_INLINE void f32_multi_avx2(
       for (int k = 0; k < R; k++)
         a[k][0] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + k * ldx + i), a[k][0]);
     }
-    for (int k = 0; k < R; k++) {
-      const float *xk = x + k * ldx;
-      const __m256 acc = _mm256_add_ps(_mm256_add_ps(a[k][0], a[k][1]),
-                                       _mm256_add_ps(a[k][2], a[k][3]));
-      __m128 sum = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-      sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));
-      sum = _mm_add_ss(sum, _mm_movehdup_ps(sum));
-      float total = _mm_cvtss_f32(sum);
-      for (ptrdiff_t t = i; t < cols; t++) total += row[t] * xk[t];
-      y[k * ldy + r] = total;
-    }
+    for (int k = 0; k < R; k++)
+      y[k * ldy + r] = f32_finish_avx2(a[k][0], a[k][1], a[k][2], a[k][3], row, x + k * ldx, i, cols);
   }
 }
 
-__attribute__((target(CK_TARGET_AVX2))) static void f32_multi_avx2_rows(
+// Three weight rows against up to 16 input rows (1 to 4 groups of four): 12 pairs of a weight
+// and an input row at a time, each summed exactly as above. The four accumulators of a pair are
+// independent chains (accumulator j takes the columns 32·m + 8·j … + 7 in order of m), so they
+// are formed one j at a time, with the 12 pairs' j-th accumulators in registers and each weight
+// and input vector loaded once for 3 or 4 products, over chunks of columns: the three weight
+// rows' chunk comes from memory once (prefetched during the previous chunk) and stays in the L1
+// cache for every input row and j. Then the tail of 8 into the first accumulator and the
+// reduction, as above.
+enum { F32_CHUNK = 256 };
+
+__attribute__((target(CK_TARGET_AVX2))) CK_ALWAYS_INLINE void f32_block_pass_avx2(
+    const float *w0, const float *w1, const float *w2, const float *x0, ptrdiff_t ldx,
+    __m256 *acc, ptrdiff_t start, ptrdiff_t end, int prefetch) {
+  const float *x1 = x0 + ldx, *x2 = x0 + 2 * ldx, *x3 = x0 + 3 * ldx;
+  // acc[4·q + k]: weight row q, input row k.
+  __m256 a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+  __m256 a4 = acc[4], a5 = acc[5], a6 = acc[6], a7 = acc[7];
+  __m256 a8 = acc[8], a9 = acc[9], a10 = acc[10], a11 = acc[11];
+  for (ptrdiff_t i = start; i < end; i += 32) {
+    if (prefetch) {
+      _mm_prefetch((const char *)(w0 + i + F32_CHUNK), _MM_HINT_T0);
+      _mm_prefetch((const char *)(w1 + i + F32_CHUNK), _MM_HINT_T0);
+      _mm_prefetch((const char *)(w2 + i + F32_CHUNK), _MM_HINT_T0);
+    }
+    const __m256 v0 = _mm256_loadu_ps(w0 + i), v1 = _mm256_loadu_ps(w1 + i),
+                 v2 = _mm256_loadu_ps(w2 + i);
+    __m256 xv = _mm256_loadu_ps(x0 + i);
+    a0 = _mm256_fmadd_ps(v0, xv, a0);
+    a4 = _mm256_fmadd_ps(v1, xv, a4);
+    a8 = _mm256_fmadd_ps(v2, xv, a8);
+    xv = _mm256_loadu_ps(x1 + i);
+    a1 = _mm256_fmadd_ps(v0, xv, a1);
+    a5 = _mm256_fmadd_ps(v1, xv, a5);
+    a9 = _mm256_fmadd_ps(v2, xv, a9);
+    xv = _mm256_loadu_ps(x2 + i);
+    a2 = _mm256_fmadd_ps(v0, xv, a2);
+    a6 = _mm256_fmadd_ps(v1, xv, a6);
+    a10 = _mm256_fmadd_ps(v2, xv, a10);
+    xv = _mm256_loadu_ps(x3 + i);
+    a3 = _mm256_fmadd_ps(v0, xv, a3);
+    a7 = _mm256_fmadd_ps(v1, xv, a7);
+    a11 = _mm256_fmadd_ps(v2, xv, a11);
+  }
+  acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
+  acc[4] = a4, acc[5] = a5, acc[6] = a6, acc[7] = a7;
+  acc[8] = a8, acc[9] = a9, acc[10] = a10, acc[11] = a11;
+}
+
+__attribute__((target(CK_TARGET_AVX2))) static void f32_block3_avx2(
+    const float *w, ptrdiff_t ldw, const float *x, ptrdiff_t ldx, float *y, ptrdiff_t ldy,
+    ptrdiff_t cols, int groups) {
+  const ptrdiff_t main = cols / 32 * 32;
+  const float *w0 = w, *w1 = w + ldw, *w2 = w + 2 * ldw;
+  __m256 acc[4][4][12]; // [group][j][pair]
+  for (int g = 0; g < groups; g++)
+    for (int j = 0; j < 4; j++)
+      for (int t = 0; t < 12; t++) acc[g][j][t] = _mm256_setzero_ps();
+  for (ptrdiff_t c0 = 0; c0 < main; c0 += F32_CHUNK) {
+    const ptrdiff_t c1 = c0 + F32_CHUNK < main ? c0 + F32_CHUNK : main;
+    for (int j = 0; j < 4; j++)
+      f32_block_pass_avx2(w0, w1, w2, x, ldx, acc[0][j], c0 + 8 * j, c1, 1);
+    for (int g = 1; g < groups; g++)
+      for (int j = 0; j < 4; j++)
+        f32_block_pass_avx2(w0, w1, w2, x + 4 * g * ldx, ldx, acc[g][j], c0 + 8 * j, c1, 0);
+  }
+  for (int g = 0; g < groups; g++)
+    for (int q = 0; q < 3; q++) {
+      const float *row = w + q * ldw;
+      for (int k = 0; k < 4; k++) {
+        const float *xk = x + (4 * g + k) * ldx;
+        const int t = 4 * q + k;
+        __m256 first = acc[g][0][t];
+        ptrdiff_t i = main;
+        for (; i + 8 <= cols; i += 8)
+          first = _mm256_fmadd_ps(_mm256_loadu_ps(row + i), _mm256_loadu_ps(xk + i), first);
+        y[(4 * g + k) * ldy + q] =
+            f32_finish_avx2(first, acc[g][1][t], acc[g][2][t], acc[g][3][t], row, xk, i, cols);
+      }
+    }
+}
+
+__attribute__((target(CK_TARGET_AVX2))) static void f32_multi_avx2_groups(
     const float *w, ptrdiff_t ldw, const float *x, ptrdiff_t ldx, float *y, ptrdiff_t ldy,
     ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t n) {
   for (ptrdiff_t k = 0; k < n; k += 3) {
@@ -142,6 +228,23 @@ __attribute__((target(CK_TARGET_AVX2))) static void f32_multi_avx2_rows(
     default: f32_multi_avx2(w, ldw, xk, ldx, yk, ldy, rows, cols, 1); break;
     }
   }
+}
+
+// Blocks of 3 weight rows × 4 input rows where both counts allow, the rest in groups of input
+// rows.
+__attribute__((target(CK_TARGET_AVX2))) static void f32_multi_avx2_rows(
+    const float *w, ptrdiff_t ldw, const float *x, ptrdiff_t ldx, float *y, ptrdiff_t ldy,
+    ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t n) {
+  const ptrdiff_t rows3 = rows - rows % 3, n4 = n - n % 4;
+  for (ptrdiff_t r = 0; r < rows3; r += 3)
+    for (ptrdiff_t k = 0; k < n4; k += 16) {
+      const int groups = n4 - k >= 16 ? 4 : (int)((n4 - k) / 4);
+      f32_block3_avx2(w + r * ldw, ldw, x + k * ldx, ldx, y + k * ldy + r, ldy, cols, groups);
+    }
+  if (rows3 < rows)
+    f32_multi_avx2_groups(w + rows3 * ldw, ldw, x, ldx, y + rows3, ldy, rows - rows3, cols, n);
+  if (n4 < n && rows3 > 0)
+    f32_multi_avx2_groups(w, ldw, x + n4 * ldx, ldx, y + n4 * ldy, ldy, rows3, cols, n - n4);
 }
 
 // ---- f32: AVX-512 (as ck_f32_dot_rows_avx512: four accumulators over 64 floats, tail of 16
@@ -368,22 +471,46 @@ __attribute__((target(CK_TARGET_AVX512_VNNI))) static void q8_multi_vnni_rows(
 
 // ---- Dispatch: the multi-row kernel that matches the one-row kernel `isa` selects. ----
 
+// Bytes of `Float` weight rows that the groups of input rows go over in turn: the tile stays in
+// the L2 cache while every group reads it, so the weights come from memory once per call, not
+// once per group (each row's sums are untouched: only the order of (weight row, group) pairs
+// changes).
+enum { F32_TILE_BYTES = 96 * 1024 };
+
+typedef void (*f32_multi_rows_fn)(const float *, ptrdiff_t, const float *, ptrdiff_t, float *,
+                                  ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t);
+
+static void f32_multi_tiled(f32_multi_rows_fn kernel, ptrdiff_t group, const float *w,
+                            ptrdiff_t ldw, const float *x, ptrdiff_t ldx, float *y, ptrdiff_t ldy,
+                            ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t n) {
+  if (n <= group) {
+    kernel(w, ldw, x, ldx, y, ldy, rows, cols, n);
+    return;
+  }
+  const ptrdiff_t rowBytes = 4 * (cols > 0 ? cols : 1);
+  const ptrdiff_t tile = F32_TILE_BYTES / rowBytes > 0 ? F32_TILE_BYTES / rowBytes : 1;
+  for (ptrdiff_t r = 0; r < rows; r += tile) {
+    const ptrdiff_t count = rows - r < tile ? rows - r : tile;
+    kernel(w + r * ldw, ldw, x, ldx, y + r, ldy, count, cols, n);
+  }
+}
+
 void ck_f32_dot_rows_multi_for(ck_isa isa, const float *w, ptrdiff_t ldw, const float *x,
                                ptrdiff_t ldx, float *y, ptrdiff_t ldy, ptrdiff_t rows,
                                ptrdiff_t cols, ptrdiff_t n) {
   const ck_kernels *kernels = ck_kernels_for(isa);
 #ifdef CK_X86
   if (kernels->f32_dot_rows == ck_f32_dot_rows_avx512) {
-    f32_multi_avx512_rows(w, ldw, x, ldx, y, ldy, rows, cols, n);
+    f32_multi_tiled(f32_multi_avx512_rows, 6, w, ldw, x, ldx, y, ldy, rows, cols, n);
     return;
   }
   if (kernels->f32_dot_rows == ck_f32_dot_rows_avx2) {
-    f32_multi_avx2_rows(w, ldw, x, ldx, y, ldy, rows, cols, n);
+    f32_multi_tiled(f32_multi_avx2_rows, 3, w, ldw, x, ldx, y, ldy, rows, cols, n);
     return;
   }
 #endif
   if (kernels->f32_dot_rows == ck_f32_dot_rows_portable) {
-    f32_multi_portable_rows(w, ldw, x, ldx, y, ldy, rows, cols, n);
+    f32_multi_tiled(f32_multi_portable_rows, 4, w, ldw, x, ldx, y, ldy, rows, cols, n);
     return;
   }
   // A one-row kernel without a multi-row twin: one input row at a time.

@@ -19,7 +19,7 @@ struct RowInvariantKernelTests {
     Array(values[0..<(count * width)])
   }
 
-  @Test(arguments: [1, 7, 8, 15, 17, 64, 100, 255, 257, 1_000])
+  @Test(arguments: [1, 7, 8, 15, 17, 64, 100, 255, 257, 1_000, 2_600])
   func f32RowsEqualTheOneRowKernel(cols: Int) {
     let rows = 37
     let weight = Self.values(rows * cols, seed: UInt64(cols))
