@@ -10,21 +10,20 @@ struct ExportCommand: ParsableCommand {
   )
 }
 
-extension GGMLType: ExpressibleByArgument {
-  public init?(argument: String) {
-    guard
-      let type = GGUFExportOptions.writableTypes.first(where: {
-        $0.name.lowercased() == argument.lowercased()
-      })
-    else { return nil }
-    self = type
-  }
+/// The matrix storage `export gguf --type` writes (the names llama.cpp's tools print, lowercased).
+enum ExportType: String, CaseIterable, ExpressibleByArgument {
+  case f32, f16, q8_0, q4_0, q4_1, q4_k
 
-  public static var allValueStrings: [String] {
-    GGUFExportOptions.writableTypes.map { $0.name.lowercased() }
+  var ggmlType: GGMLType {
+    switch self {
+    case .f32: .f32
+    case .f16: .f16
+    case .q8_0: .q8_0
+    case .q4_0: .q4_0
+    case .q4_1: .q4_1
+    case .q4_k: .q4_K
+    }
   }
-
-  public var defaultValueDescription: String { name.lowercased() }
 }
 
 struct ExportGGUF: ParsableCommand {
@@ -52,8 +51,8 @@ struct ExportGGUF: ParsableCommand {
   @Option(help: "The .gguf file to write.")
   var out: String
 
-  @Option(help: "Storage of the weight matrices: f32, f16, q8_0, q4_0, q4_1 or q4_k.")
-  var type: GGMLType = .f16
+  @Option(help: "Storage of the weight matrices.")
+  var type: ExportType = .f16
 
   @Option(help: "general.name in the file (default: the model directory's name).")
   var name: String?
@@ -85,11 +84,11 @@ struct ExportGGUF: ParsableCommand {
       throw CommandLineError("--out: the folder \(parent) does not exist")
     }
     let start = Date()
-    printError("exporting \(model) → \(out) (\(type.name))")
+    printError("exporting \(model) → \(out) (\(type.ggmlType.name))")
     let layout: GGUFLayout
     do {
       layout = try directory.exportGGUF(
-        to: out, options: GGUFExportOptions(type: type, name: name)
+        to: out, options: GGUFExportOptions(type: type.ggmlType, name: name)
       ) { index, count, tensor in
         let width = String(count).count
         let number = String(index + 1).leftPadded(to: width)
