@@ -81,6 +81,16 @@ public enum LinearWeight {
     }
   }
 
+  /// Input rows up to which an inference product of a `Float` weight takes the multi-row
+  /// kernels (``rowInvariantProduct(_:)``) rather than `sgemm`.
+  static let multiRowLimit = 24
+
+  /// Whether `x · Wᵀ` for a `Float` `weight` is an inference product of at most
+  /// ``multiRowLimit`` rows (no tape).
+  static func takesMultiRowKernels(_ x: Variable, _ weight: Tensor) -> Bool {
+    x.tape == nil && x.count <= multiRowLimit * weight.shape[1]
+  }
+
   /// `x · Wᵀ` for `x` `[…, in]`, result `[…, out]`.
   /// - Parameters:
   ///   - x: the input.
@@ -89,6 +99,11 @@ public enum LinearWeight {
   public func callAsFunction(_ x: Variable, tape: Tape?) -> Variable {
     switch self {
     case .dense(let parameter):
+      // Inference on a few rows (a chat prompt's prefill): the multi-row kernels read each
+      // weight once for every row, where `sgemm` packs the whole weight first.
+      if tape == nil && Self.takesMultiRowKernels(x, parameter.value) {
+        return Variable(MiniTensor.rowInvariantLinear(x.value, parameter.value))
+      }
       return linear(x, parameter.variable(on: tape))
     case .q8_0(let matrix, let name):
       precondition(

@@ -79,8 +79,18 @@ public func loraLinear(
   _ x: Variable, base: LinearWeight, a: Variable, b: Variable, scale: Float,
   dropoutMask: Tensor? = nil
 ) -> Variable {
+  var frozen = frozenLinear(base)
+  if case .dense(let parameter) = base, a.tape == nil, b.tape == nil,
+    LinearWeight.takesMultiRowKernels(x, parameter.value)
+  {
+    // Inference on a few rows: the base product as the unadapted weight computes it.
+    let weight = parameter.value
+    frozen = FrozenLinear(
+      outFeatures: weight.shape[0], product: { MiniTensor.rowInvariantLinear($0, weight) },
+      inputGradient: { _ in preconditionFailure("loraLinear: no gradient without a tape") })
+  }
   return lowRankAdaptedLinear(
-    x, frozen: frozenLinear(base), a: a, b: b, scale: scale, dropoutMask: dropoutMask)
+    x, frozen: frozen, a: a, b: b, scale: scale, dropoutMask: dropoutMask)
 }
 
 /// `weight` as a frozen map for ``lowRankAdaptedLinear(_:frozen:a:b:scale:dropoutMask:)``.
