@@ -147,11 +147,9 @@ enum { F32_CHUNK = 256 };
 __attribute__((target(CK_TARGET_AVX2))) CK_ALWAYS_INLINE void f32_block_pass_avx2(
     const float *w0, const float *w1, const float *w2, const float *x0, ptrdiff_t ldx,
     __m256 *acc, ptrdiff_t start, ptrdiff_t end, int prefetch) {
-  const float *x1 = x0 + ldx, *x2 = x0 + 2 * ldx, *x3 = x0 + 3 * ldx;
-  // acc[4·q + k]: weight row q, input row k.
-  __m256 a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-  __m256 a4 = acc[4], a5 = acc[5], a6 = acc[6], a7 = acc[7];
-  __m256 a8 = acc[8], a9 = acc[9], a10 = acc[10], a11 = acc[11];
+  // a[4·q + k]: weight row q, input row k (the loops below unroll into 12 registers).
+  __m256 a[12];
+  for (int t = 0; t < 12; t++) a[t] = acc[t];
   for (ptrdiff_t i = start; i < end; i += 32) {
     if (prefetch) {
       _mm_prefetch((const char *)(w0 + i + F32_CHUNK), _MM_HINT_T0);
@@ -160,26 +158,14 @@ __attribute__((target(CK_TARGET_AVX2))) CK_ALWAYS_INLINE void f32_block_pass_avx
     }
     const __m256 v0 = _mm256_loadu_ps(w0 + i), v1 = _mm256_loadu_ps(w1 + i),
                  v2 = _mm256_loadu_ps(w2 + i);
-    __m256 xv = _mm256_loadu_ps(x0 + i);
-    a0 = _mm256_fmadd_ps(v0, xv, a0);
-    a4 = _mm256_fmadd_ps(v1, xv, a4);
-    a8 = _mm256_fmadd_ps(v2, xv, a8);
-    xv = _mm256_loadu_ps(x1 + i);
-    a1 = _mm256_fmadd_ps(v0, xv, a1);
-    a5 = _mm256_fmadd_ps(v1, xv, a5);
-    a9 = _mm256_fmadd_ps(v2, xv, a9);
-    xv = _mm256_loadu_ps(x2 + i);
-    a2 = _mm256_fmadd_ps(v0, xv, a2);
-    a6 = _mm256_fmadd_ps(v1, xv, a6);
-    a10 = _mm256_fmadd_ps(v2, xv, a10);
-    xv = _mm256_loadu_ps(x3 + i);
-    a3 = _mm256_fmadd_ps(v0, xv, a3);
-    a7 = _mm256_fmadd_ps(v1, xv, a7);
-    a11 = _mm256_fmadd_ps(v2, xv, a11);
+    for (int k = 0; k < 4; k++) {
+      const __m256 xv = _mm256_loadu_ps(x0 + k * ldx + i);
+      a[k] = _mm256_fmadd_ps(v0, xv, a[k]);
+      a[4 + k] = _mm256_fmadd_ps(v1, xv, a[4 + k]);
+      a[8 + k] = _mm256_fmadd_ps(v2, xv, a[8 + k]);
+    }
   }
-  acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
-  acc[4] = a4, acc[5] = a5, acc[6] = a6, acc[7] = a7;
-  acc[8] = a8, acc[9] = a9, acc[10] = a10, acc[11] = a11;
+  for (int t = 0; t < 12; t++) acc[t] = a[t];
 }
 
 __attribute__((target(CK_TARGET_AVX2))) static void f32_block3_avx2(
